@@ -1,0 +1,117 @@
+"""The `sparktui` command.
+
+`sparktui --version` and `--help` must answer in well under half a second, so
+nothing heavy (Textual, asyncssh, docker) is imported at module level: each
+subcommand imports what it needs when it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+from sparktui import __version__
+
+DESCRIPTION = """\
+A keyboard-driven terminal UI for NVIDIA DGX Spark boxes: devices, telemetry,
+containers, tunnels and chat over one SSH connection per device.
+
+DEVICE is `local` (this machine), an SSH destination [user@]host[:port], a Host
+alias from ~/.ssh/config, or a device name from sparktui's config."""
+
+SUBCOMMANDS_HELP = """\
+subcommands (sparktui SUBCOMMAND --help for details):
+  status   one snapshot of every GPU of every device (--json, --watch)
+  sim      run the simulated DGX Spark (an SSH server on loopback)
+"""
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="FILE",
+                        help="config file (default: $SPARKTUI_CONFIG or the platform config dir)")
+    parser.add_argument("--accept-new-host-keys", action="store_true",
+                        help="trust and record host keys of hosts never seen before "
+                             "(a changed key is still refused)")
+
+
+def _tui_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sparktui", description=DESCRIPTION, epilog=SUBCOMMANDS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("devices", nargs="*", metavar="DEVICE", help="devices to open")
+    parser.add_argument("--demo", action="store_true",
+                        help="also start a simulated Spark and connect to it over SSH")
+    parser.add_argument("--read-only", action="store_true",
+                        help="disable every action that changes a device")
+    parser.add_argument("--compact", action="store_true", default=None,
+                        help="force the compact layout (automatic below 80 columns)")
+    parser.add_argument("--version", action="version", version=f"sparktui {__version__}")
+    _add_common(parser)
+    return parser
+
+
+def _load(args: argparse.Namespace):
+    from sparktui.services.config import load_config, resolve_config_path
+
+    return load_config(resolve_config_path(args.config))
+
+
+def _resolve_specs(args: argparse.Namespace, config) -> list:
+    from sparktui.core.device import DestinationError
+    from sparktui.services.devices import resolve_device
+
+    specs = []
+    for arg in args.devices:
+        try:
+            specs.append(resolve_device(arg, config))
+        except DestinationError as exc:
+            raise SystemExit(f"sparktui: {exc}") from exc
+    return specs
+
+
+def run_tui(argv: list[str]) -> int:
+    args = _tui_parser().parse_args(argv)
+    config = _load(args)
+    specs = _resolve_specs(args, config)
+    if not specs and not args.demo and not config.devices:
+        # Nothing to show would be a dead end: start with the configured
+        # devices, or say how to get going.
+        print("sparktui: no devices given and none configured.\n"
+              "  try:  sparktui --demo            (a simulated Spark, no hardware needed)\n"
+              "        sparktui spark-abcd.local  (or any ssh destination or Host alias)",
+              file=sys.stderr)
+        return 2
+    if not specs and not args.devices:
+        specs = list(config.devices)
+    from sparktui.ui.app import run_tui as run_app
+
+    return run_app(config, specs, demo=args.demo,
+                   accept_new_host_keys=args.accept_new_host_keys,
+                   read_only=args.read_only or config.settings.read_only,
+                   compact=args.compact)
+
+
+def run_sim(argv: list[str]) -> int:
+    from sparktui.sim.cli import main as sim_main
+
+    return sim_main(argv)
+
+
+def run_status(argv: list[str]) -> int:
+    from sparktui.commands.status import main as status_main
+
+    return status_main(argv)
+
+
+SUBCOMMANDS: dict[str, Callable[[list[str]], int]] = {
+    "sim": run_sim,
+    "status": run_status,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in SUBCOMMANDS:
+        return SUBCOMMANDS[argv[0]](argv[1:])
+    return run_tui(argv)

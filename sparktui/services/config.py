@@ -1,0 +1,176 @@
+"""sparktui's configuration: one typed Settings object plus the devices, in TOML.
+
+Read with tomllib (fast, strict), written with tomlkit so a user's comments and
+layout survive a save. A broken file is reported with its line number and left
+untouched; the app then runs on defaults.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from sparktui.core.device import DeviceSpec
+
+CONFIG_ENV = "SPARKTUI_CONFIG"
+APP_NAME = "sparktui"
+
+
+def default_config_path() -> Path:
+    from platformdirs import user_config_path
+
+    return user_config_path(APP_NAME) / "config.toml"
+
+
+def data_dir() -> Path:
+    from platformdirs import user_data_path
+
+    return user_data_path(APP_NAME)
+
+
+def resolve_config_path(cli_value: str | None) -> Path:
+    """--config wins over $SPARKTUI_CONFIG, which wins over the platform default."""
+    if cli_value:
+        return Path(cli_value).expanduser()
+    env = os.environ.get(CONFIG_ENV)
+    if env:
+        return Path(env).expanduser()
+    return default_config_path()
+
+
+@dataclass
+class Settings:
+    """Every user-tunable knob, with its default. Unknown keys are reported, not kept."""
+
+    refresh_interval: float = 1.0  # seconds between telemetry samples
+    history_minutes: float = 10.0
+    theme: str = "sparktui-dark"
+    compact: bool | None = None  # None: automatic below 80 columns
+    read_only: bool = False
+    restore_on_start: bool = True
+    memory_floor_gib: float = 8.0  # warn when MemAvailable drops below this
+    temperature_alert_c: float = 85.0
+    power_alert_w: float | None = None
+    keepalive_interval: float = 5.0  # seconds; a dead peer is noticed within interval*count
+    keepalive_count_max: int = 3
+    reconnect_max_delay: float = 30.0
+    keymap: dict[str, str] = field(default_factory=dict)  # binding id -> keys
+
+
+class ConfigError(Exception):
+    def __init__(self, path: Path, message: str, line: int | None = None) -> None:
+        where = f"{path}:{line}" if line else str(path)
+        super().__init__(f"{where}: {message}")
+        self.path = path
+        self.line = line
+
+
+@dataclass
+class Config:
+    path: Path
+    settings: Settings = field(default_factory=Settings)
+    devices: list[DeviceSpec] = field(default_factory=list)
+    #: problems found while loading; the app shows them and carries on
+    problems: list[str] = field(default_factory=list)
+
+    def device(self, name: str) -> DeviceSpec | None:
+        return next((d for d in self.devices if d.name == name), None)
+
+
+_SETTING_TYPES: dict[str, tuple[type, ...]] = {
+    "refresh_interval": (int, float),
+    "history_minutes": (int, float),
+    "theme": (str,),
+    "compact": (bool, type(None)),
+    "read_only": (bool,),
+    "restore_on_start": (bool,),
+    "memory_floor_gib": (int, float),
+    "temperature_alert_c": (int, float),
+    "power_alert_w": (int, float, type(None)),
+    "keepalive_interval": (int, float),
+    "keepalive_count_max": (int,),
+    "reconnect_max_delay": (int, float),
+    "keymap": (dict,),
+}
+assert set(_SETTING_TYPES) == {f.name for f in fields(Settings)}
+
+
+def _line_of(text: str, key: str) -> int | None:
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip().startswith(f"{key} ") or line.strip().startswith(f"{key}="):
+            return number
+    return None
+
+
+def _parse_settings(raw: dict[str, Any], text: str, path: Path, problems: list[str]) -> Settings:
+    settings = Settings()
+    for key, value in raw.items():
+        expected = _SETTING_TYPES.get(key)
+        line = _line_of(text, key)
+        where = f"{path}:{line}" if line else str(path)
+        if expected is None:
+            problems.append(f"{where}: unknown setting {key!r} ignored")
+            continue
+        # bool is an int subclass: refuse `refresh_interval = true`
+        if not isinstance(value, expected) or (isinstance(value, bool) and bool not in expected):
+            names = " or ".join("none" if t is type(None) else t.__name__ for t in expected)
+            problems.append(f"{where}: {key} must be {names}, got {value!r}; default kept")
+            continue
+        if key == "keymap":
+            value = {str(k): str(v) for k, v in value.items()}
+        if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
+            problems.append(f"{where}: {key} must not be negative; default kept")
+            continue
+        setattr(settings, key, value)
+    return settings
+
+
+def _parse_devices(raw: Any, path: Path, problems: list[str]) -> list[DeviceSpec]:
+    devices: list[DeviceSpec] = []
+    if not isinstance(raw, list):
+        problems.append(f"{path}: [[devices]] must be an array of tables")
+        return devices
+    for number, entry in enumerate(raw, start=1):
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) \
+                or not isinstance(entry.get("host"), str):
+            problems.append(f"{path}: device #{number} needs string 'name' and 'host'; skipped")
+            continue
+        port = entry.get("port")
+        if port is not None and (not isinstance(port, int) or not 0 < port < 65536):
+            problems.append(f"{path}: device {entry['name']!r}: bad port {port!r}; skipped")
+            continue
+        devices.append(DeviceSpec(
+            name=entry["name"], host=entry["host"], user=entry.get("user"), port=port,
+            identity_file=entry.get("identity_file"), proxy_jump=entry.get("proxy_jump"),
+            tags=tuple(str(t) for t in entry.get("tags", ())),
+        ))
+    return devices
+
+
+def load_config(path: Path) -> Config:
+    """Load the config; never raises for a bad file (problems are collected instead)."""
+    config = Config(path=path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return config
+    except OSError as exc:
+        config.problems.append(f"{path}: cannot read: {exc.strerror or exc}")
+        return config
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        config.problems.append(f"{path}: not valid TOML ({exc}); the file was left untouched "
+                               "and defaults are in use")
+        return config
+    settings_raw = raw.get("settings", {})
+    if isinstance(settings_raw, dict):
+        config.settings = _parse_settings(settings_raw, text, path, config.problems)
+    else:
+        config.problems.append(f"{path}: [settings] must be a table")
+    if "devices" in raw:
+        config.devices = _parse_devices(raw["devices"], path, config.problems)
+    return config

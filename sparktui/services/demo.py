@@ -1,0 +1,48 @@
+"""The demo: a simulated Spark on loopback, reached through the real SSH code path.
+
+Nothing is special-cased for the demo past this file: the link connects with
+asyncssh, checks the host key against a known_hosts file of the demo's own and
+authenticates with a throwaway key, exactly as it would for a real device.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass
+
+from sparktui.core.device import DeviceSpec
+from sparktui.transport.ssh import SSHOptions
+
+DEMO_DEVICE_NAME = "spark-demo"
+
+
+@dataclass
+class Demo:
+    spec: DeviceSpec
+    ssh_options: SSHOptions
+    server: object  # sparktui.sim.server.SimServer
+    workdir: str
+
+    async def close(self) -> None:
+        await self.server.close()  # type: ignore[attr-defined]
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+async def start_demo(port: int = 0, gpus: int = 1, kind: str = "gb10",
+                     name: str = DEMO_DEVICE_NAME) -> Demo:
+    """Start the simulated Spark in this event loop and describe how to reach it."""
+    from sparktui.sim.server import start_sim
+
+    server = await start_sim("127.0.0.1", port, gpus=gpus, kind=kind)
+    workdir = tempfile.mkdtemp(prefix="sparktui-demo-")
+    try:
+        identity, known_hosts = server.write_client_files(workdir)
+    except BaseException:
+        await server.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
+    spec = DeviceSpec(name=name, host="127.0.0.1", port=server.port, user="demo",
+                      identity_file=str(identity))
+    options = SSHOptions(known_hosts=str(known_hosts), use_ssh_config=False)
+    return Demo(spec=spec, ssh_options=options, server=server, workdir=workdir)

@@ -1,0 +1,121 @@
+"""The one interface every device connection offers.
+
+A transport is a single live connection to a device (an SSH connection, or the
+local machine). It runs commands, streams their output line by line, and
+forwards ports and UNIX sockets. It does not reconnect by itself: that is the
+job of `sparktui.services.link.DeviceLink`, which replaces a dead transport
+with a fresh one and tells the owners of streams and forwards to re-issue them.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+
+class TransportError(Exception):
+    """Base class for everything a transport raises on purpose."""
+
+
+class ConnectionLost(TransportError):
+    """The connection under a running command or forward went away."""
+
+
+class CommandNotFound(TransportError):
+    """The remote shell could not find the program (exit status 127)."""
+
+    def __init__(self, program: str, device: str) -> None:
+        super().__init__(f"'{program}' was not found on {device} (is it installed and on PATH?)")
+        self.program = program
+        self.device = device
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    exit_status: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_status == 0
+
+
+class LineStream(abc.ABC):
+    """Lines of one running command, as they arrive.
+
+    Iterate it with `async for`; iteration ends when the command exits, after
+    which `exit_status` and `stderr` are set. A final line without a newline is
+    still yielded. If the connection drops mid-stream, iteration raises
+    ConnectionLost. `close()` stops the remote command.
+    """
+
+    exit_status: int | None = None
+    stderr: str = ""
+
+    @abc.abstractmethod
+    def __aiter__(self) -> AsyncIterator[str]: ...
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    async def __aenter__(self) -> LineStream:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+class Forward(abc.ABC):
+    """A listening forward; `close()` stops listening and drops its connections."""
+
+    #: local address being listened on: (host, port) for TCP, a path for UNIX
+    listen: tuple[str, int] | str
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+
+class Transport(abc.ABC):
+    """One live connection to one device."""
+
+    #: a short name for messages ("spark-1", "local")
+    device: str
+
+    @abc.abstractmethod
+    async def run(self, command: str, *, timeout: float | None = 30.0,
+                  input: str | None = None) -> CommandResult:
+        """Run a command to completion and collect its output."""
+
+    @abc.abstractmethod
+    async def stream(self, command: str) -> LineStream:
+        """Start a long-running command and return its lines as they come."""
+
+    @abc.abstractmethod
+    async def forward_local_port(self, listen_host: str, listen_port: int,
+                                 dest_host: str, dest_port: int) -> Forward:
+        """Listen locally on TCP and connect each client to dest on the device's side.
+
+        `listen_port` 0 picks a free port; read it back from `Forward.listen`.
+        """
+
+    @abc.abstractmethod
+    async def forward_unix_socket(self, local_path: str, remote_path: str) -> Forward:
+        """Listen on a local UNIX socket and connect each client to a socket on the device."""
+
+    @abc.abstractmethod
+    async def open_connection(self, dest_host: str, dest_port: int):
+        """One TCP stream to dest as seen from the device: (StreamReader, StreamWriter)."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Close the connection and everything running over it."""
+
+    @abc.abstractmethod
+    def is_alive(self) -> bool:
+        """False once the connection is known to be gone."""
+
+    @abc.abstractmethod
+    async def wait_closed(self) -> None:
+        """Return when the connection has gone, for whatever reason."""

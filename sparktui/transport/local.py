@@ -1,0 +1,173 @@
+"""The local transport: sparktui runs on the Spark itself (often over SSH in tmux).
+
+Same interface as the SSH transport, with subprocesses and local sockets, so
+every service works unchanged. It never drops, so it never reconnects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from collections.abc import AsyncIterator
+
+from sparktui.transport.base import CommandResult, Forward, LineStream, Transport
+
+_SHELL = "/bin/sh"
+_READ_LIMIT = 1 << 20  # a 1 MiB line is garbage, but must not crash the reader
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while chunk := await reader.read(65536):
+            writer.write(chunk)
+            await writer.drain()
+    except (ConnectionError, OSError):
+        pass
+    finally:
+        with contextlib.suppress(Exception):
+            writer.close()
+
+
+class _Splice:
+    """Accepts local clients and splices each to a fresh upstream connection."""
+
+    def __init__(self, connect) -> None:
+        self._connect = connect
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await self._connect()
+        except OSError:
+            writer.close()
+            return
+        both = [asyncio.ensure_future(_pipe(reader, up_writer)),
+                asyncio.ensure_future(_pipe(up_reader, writer))]
+        self._tasks.update(both)
+        try:
+            await asyncio.gather(*both)
+        finally:
+            self._tasks.difference_update(both)
+
+    def cancel_all(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+
+
+class _LocalForward(Forward):
+    def __init__(self, server: asyncio.AbstractServer, splice: _Splice,
+                 listen: tuple[str, int] | str) -> None:
+        self._server = server
+        self._splice = splice
+        self.listen = listen
+
+    async def close(self) -> None:
+        self._server.close()
+        self._splice.cancel_all()
+        await self._server.wait_closed()
+        if isinstance(self.listen, str):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.listen)
+
+
+class _LocalLineStream(LineStream):
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self._process = process
+
+    async def __aiter__(self) -> AsyncIterator[str]:
+        assert self._process.stdout is not None and self._process.stderr is not None
+        stdout = self._process.stdout
+        while True:
+            try:
+                raw = await stdout.readline()
+            except ValueError:  # over the limit: take what is buffered as one line
+                raw = await stdout.read(_READ_LIMIT)
+            if not raw:
+                break
+            yield raw.decode("utf-8", "replace").rstrip("\r\n")
+        self.stderr = (await self._process.stderr.read()).decode("utf-8", "replace")
+        self.exit_status = await self._process.wait()
+
+    async def close(self) -> None:
+        if self._process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._process.pid, signal.SIGTERM)
+            try:
+                await asyncio.wait_for(self._process.wait(), 3)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self._process.pid, signal.SIGKILL)
+                await self._process.wait()
+
+
+class LocalTransport(Transport):
+    def __init__(self, device: str = "local") -> None:
+        self.device = device
+        self._closed = asyncio.Event()
+        self._streams: set[_LocalLineStream] = set()
+        self._forwards: set[Forward] = set()
+        self.close_reason: str | None = None
+
+    def is_alive(self) -> bool:
+        return not self._closed.is_set()
+
+    async def wait_closed(self) -> None:
+        await self._closed.wait()
+
+    async def close(self) -> None:
+        for stream in list(self._streams):
+            await stream.close()
+        for forward in list(self._forwards):
+            await forward.close()
+        self._closed.set()
+
+    async def _spawn(self, command: str, stdin: int) -> asyncio.subprocess.Process:
+        # its own process group, so closing a stream ends the whole pipeline
+        return await asyncio.create_subprocess_exec(
+            _SHELL, "-c", command, stdin=stdin, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE, start_new_session=True, limit=_READ_LIMIT)
+
+    async def run(self, command: str, *, timeout: float | None = 30.0,
+                  input: str | None = None) -> CommandResult:
+        process = await self._spawn(
+            command, asyncio.subprocess.PIPE if input is not None else asyncio.subprocess.DEVNULL)
+        try:
+            out, err = await asyncio.wait_for(
+                process.communicate(input.encode() if input is not None else None), timeout)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            await process.wait()
+            return CommandResult(-1, "", f"{command!r} timed out after {timeout} s")
+        status = process.returncode if process.returncode is not None else -1
+        if status < 0:
+            status = -1
+        return CommandResult(status, out.decode("utf-8", "replace"),
+                             err.decode("utf-8", "replace"))
+
+    async def stream(self, command: str) -> LineStream:
+        stream = _LocalLineStream(await self._spawn(command, asyncio.subprocess.DEVNULL))
+        self._streams.add(stream)
+        return stream
+
+    async def forward_local_port(self, listen_host: str, listen_port: int,
+                                 dest_host: str, dest_port: int) -> Forward:
+        splice = _Splice(lambda: asyncio.open_connection(dest_host, dest_port))
+        server = await asyncio.start_server(splice.handle, listen_host, listen_port)
+        port = server.sockets[0].getsockname()[1]
+        forward = _LocalForward(server, splice, (listen_host, port))
+        self._forwards.add(forward)
+        return forward
+
+    async def forward_unix_socket(self, local_path: str, remote_path: str) -> Forward:
+        splice = _Splice(lambda: asyncio.open_unix_connection(remote_path))
+        server = await asyncio.start_unix_server(splice.handle, local_path)
+        os.chmod(local_path, 0o600)
+        forward = _LocalForward(server, splice, local_path)
+        self._forwards.add(forward)
+        return forward
+
+    async def open_connection(self, dest_host: str, dest_port: int):
+        return await asyncio.open_connection(dest_host, dest_port)

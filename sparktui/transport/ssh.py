@@ -1,0 +1,346 @@
+"""The SSH transport: one asyncssh connection carries everything for a device.
+
+`connect_ssh()` makes one attempt. It honours ~/.ssh/config (HostName, User,
+Port, IdentityFile, ProxyJump, UserKnownHostsFile), the ssh-agent and
+known_hosts, and checks host keys strictly: an unknown key is shown to the
+user (by its SHA256 fingerprint) and added only with their consent; a changed
+key is refused outright. Reconnecting is the caller's business
+(sparktui.services.link).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shlex
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncssh
+
+from sparktui.core.device import DeviceSpec, FailureKind
+from sparktui.transport.base import (
+    CommandResult,
+    ConnectionLost,
+    Forward,
+    LineStream,
+    Transport,
+)
+
+
+class SSHConnectError(Exception):
+    """One failed attempt, classified so the UI can say what to do."""
+
+    def __init__(self, kind: FailureKind, reason: str) -> None:
+        super().__init__(reason)
+        self.kind = kind
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class UnknownHostKey:
+    """What the user is asked to accept before a first connection."""
+
+    host: str
+    port: int
+    key_type: str
+    fingerprint: str  # SHA256:...
+    known_hosts_path: str
+
+
+#: Asked when a host key is not in known_hosts; True adds it and connects.
+HostKeyPrompt = Callable[[UnknownHostKey], Awaitable[bool]]
+
+
+@dataclass(frozen=True)
+class SSHOptions:
+    keepalive_interval: float = 5.0
+    keepalive_count_max: int = 3
+    connect_timeout: float = 15.0
+    accept_new_host_keys: bool = False
+    #: a known_hosts file of its own (the demo's), instead of ssh_config's / ~/.ssh's
+    known_hosts: str | None = None
+    #: False ignores ~/.ssh/config (the demo must not pick up a user's `Host *`)
+    use_ssh_config: bool = True
+
+
+class _Client(asyncssh.SSHClient):
+    """Remembers the host key the server offered and why the connection ended."""
+
+    def __init__(self) -> None:
+        self.offered: tuple[str, str, int | None, asyncssh.SSHKey] | None = None
+        self.lost: Exception | None = None
+        self.closed = asyncio.Event()
+
+    def validate_host_public_key(self, host: str, addr: str, port: int,
+                                 key: asyncssh.SSHKey) -> bool:
+        # Only called for keys that are NOT in known_hosts: record and refuse,
+        # so the decision (ask, add, or refuse as changed) is made outside.
+        self.offered = (host, addr, port, key)
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = exc
+        self.closed.set()
+
+
+def _known_hosts_files(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list | tuple):
+        return [str(v) for v in value if isinstance(v, str | os.PathLike)]
+    return []
+
+
+def _default_known_hosts() -> str:
+    return str(Path("~", ".ssh", "known_hosts").expanduser())
+
+
+def _known_hosts_entry_exists(files: list[str], host: str, addr: str, port: int | None) -> bool:
+    for path in files:
+        path = os.path.expanduser(path)
+        if not os.path.isfile(path):
+            continue
+        try:
+            trusted = asyncssh.read_known_hosts(path).match(host, addr, port)[0]
+        except (OSError, ValueError, asyncssh.KeyImportError):
+            continue
+        if trusted:
+            return True
+    return False
+
+
+def add_known_host(path: str, host: str, port: int | None, key: asyncssh.SSHKey) -> None:
+    """Append `[host]:port key` to a known_hosts file, creating ~/.ssh with 0700."""
+    target = Path(os.path.expanduser(path))
+    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    pattern = host if port in (None, 22) else f"[{host}]:{port}"
+    line = f"{pattern} {key.export_public_key('openssh').decode().strip()}\n"
+    with open(target, "a", encoding="utf-8") as handle:
+        handle.write(line)
+
+
+def _describe_os_error(exc: OSError, where: str) -> str:
+    if isinstance(exc, socket.gaierror):
+        return f"cannot resolve {where}: {exc.strerror or exc}"
+    if isinstance(exc, ConnectionRefusedError):
+        return f"{where} refused the connection (is sshd running on that port?)"
+    text = exc.strerror or str(exc) or type(exc).__name__
+    return f"cannot reach {where}: {text}"
+
+
+async def connect_ssh(spec: DeviceSpec, options: SSHOptions | None = None,
+                      prompt: HostKeyPrompt | None = None) -> SSHTransport:
+    """Make one connection attempt; raise SSHConnectError with a reason on failure."""
+    options = options or SSHOptions()
+    kwargs: dict[str, object] = {
+        "keepalive_interval": options.keepalive_interval,
+        "keepalive_count_max": options.keepalive_count_max,
+        "connect_timeout": options.connect_timeout,
+    }
+    if spec.port:
+        kwargs["port"] = spec.port
+    if spec.user:
+        kwargs["username"] = spec.user
+    if spec.identity_file:
+        kwargs["client_keys"] = [os.path.expanduser(spec.identity_file)]
+    if spec.proxy_jump:
+        kwargs["tunnel"] = spec.proxy_jump
+    if options.known_hosts:
+        kwargs["known_hosts"] = options.known_hosts
+    if not options.use_ssh_config:
+        kwargs["config"] = None
+    where = spec.destination
+    try:
+        resolved = await asyncssh.SSHClientConnectionOptions.construct(
+            None, host=spec.host, **kwargs)
+    except (OSError, ValueError, asyncssh.Error) as exc:
+        raise SSHConnectError(FailureKind.OTHER, f"bad ssh configuration for {where}: {exc}") \
+            from exc
+    known_files = _known_hosts_files(resolved.known_hosts) or [_default_known_hosts()]
+
+    for _ in range(2):  # a second pass only after the user accepted a new key
+        client = _Client()
+        try:
+            conn = await asyncssh.connect(spec.host, client_factory=lambda c=client: c,
+                                          **kwargs)
+        except asyncssh.HostKeyNotVerifiable as exc:
+            if client.offered is None:
+                raise SSHConnectError(FailureKind.HOST_KEY_UNKNOWN,
+                                      f"host key of {where} not verifiable: {exc}") from exc
+            host, addr, port, key = client.offered
+            fingerprint = key.get_fingerprint("sha256")
+            if _known_hosts_entry_exists(known_files, host, addr, port):
+                raise SSHConnectError(
+                    FailureKind.HOST_KEY_CHANGED,
+                    f"HOST KEY CHANGED for {where}: it now offers {key.get_algorithm()} "
+                    f"{fingerprint}, which does not match {known_files[0]}. This can be a "
+                    "reinstall or an attack; refusing to connect. If the change is expected, "
+                    f"remove the old entry with: ssh-keygen -R '{_pattern(host, port)}'",
+                ) from exc
+            offer = UnknownHostKey(host=host, port=port or 22, key_type=key.get_algorithm(),
+                                   fingerprint=fingerprint, known_hosts_path=known_files[0])
+            accepted = options.accept_new_host_keys or (prompt is not None and await prompt(offer))
+            if not accepted:
+                raise SSHConnectError(
+                    FailureKind.HOST_KEY_UNKNOWN,
+                    f"unknown host key for {where} ({key.get_algorithm()} {fingerprint}); "
+                    "not accepted (use --accept-new-host-keys to trust new hosts)",
+                ) from exc
+            add_known_host(known_files[0], host, port, key)
+            continue
+        except asyncssh.PermissionDenied as exc:
+            raise SSHConnectError(
+                FailureKind.AUTH,
+                f"authentication failed for {where}: no key was accepted "
+                "(check IdentityFile, ssh-agent, and the device's authorized_keys)",
+            ) from exc
+        except TimeoutError as exc:
+            raise SSHConnectError(FailureKind.TIMEOUT, f"{where} did not answer in "
+                                  f"{options.connect_timeout:.0f} s") from exc
+        except OSError as exc:
+            raise SSHConnectError(FailureKind.UNREACHABLE, _describe_os_error(exc, where)) \
+                from exc
+        except asyncssh.Error as exc:
+            raise SSHConnectError(FailureKind.UNREACHABLE,
+                                  f"ssh to {where} failed: {exc.reason or exc}") from exc
+        except ValueError as exc:  # asyncssh reports bad config values this way
+            raise SSHConnectError(FailureKind.OTHER, f"ssh to {where}: {exc}") from exc
+        return SSHTransport(spec.name, conn, client)
+    raise SSHConnectError(FailureKind.HOST_KEY_UNKNOWN, f"host key of {where} still not trusted")
+
+
+def _pattern(host: str, port: int | None) -> str:
+    return host if port in (None, 22) else f"[{host}]:{port}"
+
+
+class _SSHLineStream(LineStream):
+    def __init__(self, transport: SSHTransport, process: asyncssh.SSHClientProcess) -> None:
+        self._transport = transport
+        self._process = process
+
+    async def __aiter__(self) -> AsyncIterator[str]:
+        reader = self._process.stdout
+        try:
+            while True:
+                line = await reader.readline()
+                if not line:
+                    break
+                yield line.rstrip("\r\n")
+        except (asyncssh.DisconnectError, asyncssh.ConnectionLost, BrokenPipeError) as exc:
+            raise ConnectionLost(f"{self._transport.device}: {exc}") from exc
+        if not self._transport.is_alive():
+            raise ConnectionLost(f"{self._transport.device}: "
+                                 f"{self._transport.close_reason or 'connection lost'}")
+        # the command ended by itself: collect how
+        with contextlib.suppress(asyncssh.Error, OSError):
+            self.stderr = await asyncio.wait_for(self._process.stderr.read(), 5)
+        await self._process.wait_closed()
+        self.exit_status = self._process.exit_status
+        if self.exit_status is None:  # killed by a signal
+            self.exit_status = -1
+
+    async def close(self) -> None:
+        # Closing the channel makes sshd close the command's pipes: the next
+        # write (at the latest one tick later) kills it with SIGPIPE.
+        self._process.close()
+        with contextlib.suppress(asyncssh.Error, OSError):
+            await asyncio.wait_for(self._process.wait_closed(), 5)
+
+
+class _SSHForward(Forward):
+    def __init__(self, listener: asyncssh.SSHListener, listen: tuple[str, int] | str) -> None:
+        self._listener = listener
+        self.listen = listen
+
+    async def close(self) -> None:
+        self._listener.close()
+        await self._listener.wait_closed()
+
+
+class SSHTransport(Transport):
+    def __init__(self, device: str, conn: asyncssh.SSHClientConnection, client: _Client) -> None:
+        self.device = device
+        self._conn = conn
+        self._client = client
+
+    @property
+    def connection(self) -> asyncssh.SSHClientConnection:
+        return self._conn
+
+    @property
+    def close_reason(self) -> str | None:
+        exc = self._client.lost
+        if exc is None:
+            return None
+        reason = getattr(exc, "reason", None) or str(exc) or type(exc).__name__
+        if "keepalive" in reason.lower() or "timeout" in reason.lower():
+            return f"no answer to keepalives ({reason})"
+        return reason
+
+    def is_alive(self) -> bool:
+        return not self._client.closed.is_set()
+
+    async def wait_closed(self) -> None:
+        await self._client.closed.wait()
+
+    async def close(self) -> None:
+        self._conn.close()
+        with contextlib.suppress(asyncssh.Error, OSError):
+            await asyncio.wait_for(self._conn.wait_closed(), 5)
+
+    def _lost(self, exc: BaseException) -> ConnectionLost:
+        return ConnectionLost(f"{self.device}: {getattr(exc, 'reason', None) or exc}")
+
+    async def run(self, command: str, *, timeout: float | None = 30.0,
+                  input: str | None = None) -> CommandResult:
+        try:
+            result = await self._conn.run(command, check=False, timeout=timeout, input=input,
+                                          encoding="utf-8", errors="replace")
+        except asyncssh.TimeoutError as exc:
+            return CommandResult(-1, str(exc.stdout or ""),
+                                 f"{command!r} timed out after {timeout} s")
+        except (asyncssh.ChannelOpenError, asyncssh.DisconnectError,
+                asyncssh.ConnectionLost, BrokenPipeError, ConnectionError) as exc:
+            raise self._lost(exc) from exc
+        status = result.exit_status if result.exit_status is not None else -1
+        return CommandResult(status, str(result.stdout or ""), str(result.stderr or ""))
+
+    async def stream(self, command: str) -> LineStream:
+        try:
+            process = await self._conn.create_process(command, encoding="utf-8",
+                                                      errors="replace")
+        except (asyncssh.ChannelOpenError, asyncssh.DisconnectError,
+                asyncssh.ConnectionLost, BrokenPipeError, ConnectionError) as exc:
+            raise self._lost(exc) from exc
+        return _SSHLineStream(self, process)
+
+    async def forward_local_port(self, listen_host: str, listen_port: int,
+                                 dest_host: str, dest_port: int) -> Forward:
+        try:
+            listener = await self._conn.forward_local_port(listen_host, listen_port,
+                                                           dest_host, dest_port)
+        except (asyncssh.DisconnectError, asyncssh.ConnectionLost) as exc:
+            raise self._lost(exc) from exc
+        return _SSHForward(listener, (listen_host, listener.get_port()))
+
+    async def forward_unix_socket(self, local_path: str, remote_path: str) -> Forward:
+        try:
+            listener = await self._conn.forward_local_path(local_path, remote_path)
+        except (asyncssh.DisconnectError, asyncssh.ConnectionLost) as exc:
+            raise self._lost(exc) from exc
+        return _SSHForward(listener, local_path)
+
+    async def open_connection(self, dest_host: str, dest_port: int):
+        try:
+            return await self._conn.open_connection(dest_host, dest_port)
+        except (asyncssh.DisconnectError, asyncssh.ConnectionLost) as exc:
+            raise self._lost(exc) from exc
+
+
+def quote(*argv: str) -> str:
+    """A command line for the remote shell, each argument quoted."""
+    return " ".join(shlex.quote(a) for a in argv)

@@ -1,0 +1,314 @@
+"""The sparktui shell: header, one tab per pane, footer, and the session behind them.
+
+The session (the fleet of device links, and the demo device when asked for)
+is opened in a worker once the screen is up, so a slow DNS lookup or the demo
+server starting never holds up the first frame. Quitting closes every link and
+the demo before the app exits: nothing is left running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable, Sequence
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from textual import events
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.dom import DOMNode
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import Footer, Header, TabbedContent, TabPane
+from textual.worker import Worker, WorkerCancelled
+
+from sparktui import __version__
+from sparktui.core.device import DeviceSpec
+from sparktui.services.config import Config
+from sparktui.services.devices import Fleet, make_link
+from sparktui.transport.ssh import SSHOptions, UnknownHostKey
+from sparktui.ui.keys import binding_keys
+from sparktui.ui.messages import FleetChanged
+from sparktui.ui.panes import PANES, DevicesPane, PaneSpec
+from sparktui.ui.screens import HelpScreen, HostKeyScreen
+from sparktui.ui.screens.help import collect_key_help
+from sparktui.ui.themes import DEFAULT_THEME, load_themes
+
+if TYPE_CHECKING:
+    from sparktui.services.demo import Demo
+
+log = logging.getLogger(__name__)
+
+#: narrower than this, the shell lays out for a tmux side pane
+COMPACT_BELOW_COLUMNS = 80
+
+
+def _tab_bindings() -> list[Binding]:
+    # not in the footer: the tab labels already show their keys
+    return [Binding(pane.key, f"show_tab('{pane.id}')", pane.title, show=False,
+                    id=f"app.tab.{pane.id}") for pane in PANES]
+
+
+class SparkApp(App[None]):
+    """The full-screen shell around the panes."""
+
+    CSS_PATH = ["app.tcss", *(pane.css_path for pane in PANES)]
+    BINDINGS = [
+        *_tab_bindings(),
+        Binding("question_mark", "help", "Help", id="app.help"),
+        Binding("ctrl+p", "command_palette", "Palette", show=False, priority=True,
+                id="app.palette"),
+        Binding("q", "quit", "Quit", id="app.quit"),
+        # priority: these quit even while a text field has focus
+        Binding("ctrl+c,ctrl+q", "quit", "Quit", show=False, priority=True, id="app.quit.now"),
+    ]
+
+    compact: reactive[bool] = reactive(False)
+
+    def __init__(self, config: Config, specs: Sequence[DeviceSpec] = (), *,
+                 fleet: Fleet | None = None, demo: bool = False, demo_port: int = 0,
+                 accept_new_host_keys: bool = False, read_only: bool | None = None,
+                 compact: bool | None = None, theme_dirs: Sequence[Path] | None = None) -> None:
+        super().__init__()
+        self.config = config
+        self.settings = config.settings
+        self.specs = list(specs)
+        #: links are added by the session worker; injected fleets come prebuilt (tests)
+        self.fleet = fleet if fleet is not None else Fleet()
+        self.demo_requested = demo
+        self.demo_port = demo_port
+        self.demo: Demo | None = None  # once the demo device is up
+        self.accept_new_host_keys = accept_new_host_keys
+        self.read_only = self.settings.read_only if read_only is None else read_only
+        #: None follows the terminal width; True/False forces the layout
+        self.compact_setting = self.settings.compact if compact is None else compact
+        self.title = f"sparktui {__version__}"
+        self.sub_title = "read-only" if self.read_only else ""
+        self._session_worker: Worker[None] | None = None
+        self._session_closed = False
+        self._quitting = False
+        self._reported_clashes: set[frozenset[str]] = set()
+
+        self._default_keys = binding_keys(
+            [type(self), *(p.widget for p in PANES if isinstance(p.widget, type)),
+             HelpScreen, HostKeyScreen])
+        self._keymap_problems = [
+            f"keymap: no binding has the id {binding_id!r} (known: "
+            f"{', '.join(sorted(self._default_keys))})"
+            for binding_id in self.settings.keymap if binding_id not in self._default_keys]
+        self.user_keymap = {k: v for k, v in self.settings.keymap.items()
+                            if k in self._default_keys}
+        self.set_keymap(self.user_keymap)
+        if "app.palette" in self.user_keymap:
+            # the footer finds the palette key by this name
+            self.COMMAND_PALETTE_BINDING = self._first_key("app.palette")
+
+        # theme files are tiny and read before the app runs, not on its event loop
+        loaded = load_themes(None if theme_dirs is None else list(theme_dirs))
+        self._theme_problems = loaded.problems
+        self.sparktui_themes = list(loaded.themes)
+        for theme in loaded.themes.values():
+            self.register_theme(theme)
+
+    # -- layout ------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield Header(id="header")
+        with TabbedContent(id="tabs", initial=PANES[0].id):
+            for pane in PANES:
+                with TabPane(self._tab_label(pane, compact=False), id=pane.id):
+                    yield pane.build(self.fleet)
+        yield Footer(id="footer")
+
+    def _tab_label(self, pane: PaneSpec, *, compact: bool) -> str:
+        key = self.key_for(f"app.tab.{pane.id}") or pane.key
+        return f"{key} {pane.short_title if compact else pane.title}"
+
+    def on_mount(self) -> None:
+        self._select_theme()
+        self.set_class(self.read_only, "-read-only")
+        self._update_compact(self.size.width)
+        for problem in [*self.config.problems, *self._theme_problems, *self._keymap_problems]:
+            # config mistakes are shown, not hidden: the app runs on defaults meanwhile
+            self.notify(problem, title="configuration", severity="warning", timeout=20,
+                        markup=False)
+        self._session_worker = self.run_worker(self._open_session(), name="session",
+                                               exit_on_error=False)
+        self._focus_pane(PANES[0].id)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._update_compact(event.size.width)
+
+    def _update_compact(self, width: int) -> None:
+        setting = self.compact_setting
+        self.compact = setting if setting is not None else width < COMPACT_BELOW_COLUMNS
+
+    def watch_compact(self, compact: bool) -> None:
+        self.set_class(compact, "-compact")
+        if not self.is_mounted:
+            return
+        tabs = self.query_one(TabbedContent)
+        for pane in PANES:
+            tabs.get_tab(pane.id).label = self._tab_label(pane, compact=compact)
+        self.query_one(Footer).compact = compact
+
+    def _select_theme(self) -> None:
+        wanted = self.settings.theme
+        if wanted in self.available_themes:
+            self.theme = wanted
+            return
+        self.notify(f"theme {wanted!r} not found; using {DEFAULT_THEME} "
+                    f"(available: {', '.join(sorted(self.sparktui_themes))})",
+                    title="configuration", severity="warning", timeout=20, markup=False)
+        if DEFAULT_THEME in self.available_themes:
+            self.theme = DEFAULT_THEME
+
+    # -- keys ----------------------------------------------------------------------
+    def _first_key(self, binding_id: str) -> str | None:
+        keys = self.user_keymap.get(binding_id) or self._default_keys.get(binding_id)
+        return keys.split(",")[0].strip() if keys else None
+
+    def key_for(self, binding_id: str) -> str | None:
+        """The key that runs `binding_id` now (after the keymap), as the footer shows it."""
+        key = self._first_key(binding_id)
+        return self.get_key_display(Binding(key, "")) if key else None
+
+    def handle_bindings_clash(self, clashed_bindings: set[Binding], node: DOMNode) -> None:
+        # called on every key press while the clash stands: say it once
+        ids = frozenset(b.id or b.action for b in clashed_bindings)
+        if ids in self._reported_clashes:
+            return
+        self._reported_clashes.add(ids)
+        self.notify(f"keymap: {', '.join(sorted(ids))} are bound to the same key; "
+                    "only one of them works", title="configuration", severity="warning",
+                    timeout=20, markup=False)
+
+    # -- session -------------------------------------------------------------------
+    async def _open_session(self) -> None:
+        settings = self.settings
+        if self.demo_requested:
+            try:
+                from sparktui.services.demo import start_demo
+
+                self.demo = demo = await start_demo(port=self.demo_port)
+            except Exception as exc:
+                log.exception("the demo did not start")
+                self.notify(f"the demo device did not start: {type(exc).__name__}: {exc}",
+                            title="demo", severity="error", timeout=30, markup=False)
+            else:
+                self.fleet.add(make_link(demo.spec, settings, ssh_options=demo.ssh_options))
+        options = SSHOptions(keepalive_interval=settings.keepalive_interval,
+                             keepalive_count_max=settings.keepalive_count_max,
+                             accept_new_host_keys=self.accept_new_host_keys)
+        for spec in self.specs:
+            self.fleet.add(make_link(spec, settings, ssh_options=options,
+                                     host_key_prompt=self.ask_host_key))
+        self.fleet.start()
+        for pane in PANES:
+            self.query_one(f"#{pane.id}-pane").post_message(FleetChanged())
+
+    async def on_unmount(self) -> None:
+        # however the app ends (quit, crash, a test harness), nothing is left running
+        await self.close_session()
+
+    async def close_session(self) -> None:
+        """Stop opening, close every link, stop the demo. Safe to call twice."""
+        if self._session_closed:
+            return
+        self._session_closed = True
+        worker = self._session_worker
+        if worker is not None and not worker.is_finished:
+            worker.cancel()
+            with contextlib.suppress(WorkerCancelled):
+                await worker.wait()
+        await self.fleet.close()
+        demo, self.demo = self.demo, None
+        if demo is not None:
+            await demo.close()
+
+    async def ask_host_key(self, offer: UnknownHostKey) -> bool:
+        """Ask the user to trust an unknown host key (the links' HostKeyPrompt)."""
+        answer: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+
+        def settle(accepted: bool | None) -> None:
+            if not answer.done():
+                answer.set_result(bool(accepted))
+
+        await self.push_screen(HostKeyScreen(offer), callback=settle)
+        return await answer
+
+    # -- actions ---------------------------------------------------------------------
+    def action_show_tab(self, tab_id: str) -> None:
+        self.query_one(TabbedContent).active = tab_id
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        # keys and mouse both land here: give the new pane the focus so its keys work
+        if event.pane.id is not None:
+            self._focus_pane(event.pane.id)
+
+    def _focus_pane(self, tab_id: str) -> None:
+        pane = self.query_one(f"#{tab_id}-pane")
+        target = next((w for w in pane.query("*") if isinstance(w, Widget) and w.focusable),
+                      None)
+        self.set_focus(target)
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            return
+        rows = collect_key_help(self, self.screen.active_bindings)
+        self.push_screen(HelpScreen(rows))
+
+    def action_retry_selected(self) -> None:
+        self.query_one(DevicesPane).action_retry()
+
+    async def action_quit(self) -> None:
+        if self._quitting:
+            return
+        self._quitting = True
+        self.notify("Closing connections…", timeout=5)
+        # in a worker: the screen keeps drawing while SSH connections say goodbye
+        self.run_worker(self._close_then_exit(), name="quit", group="quit")
+
+    async def _close_then_exit(self) -> None:
+        await self.close_session()
+        self.exit()
+
+    # -- command palette -----------------------------------------------------------------
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        for pane in PANES:
+            yield SystemCommand(f"Go to {pane.title}", f"Switch to the {pane.title} tab",
+                                partial(self.action_show_tab, pane.id))
+        yield SystemCommand("Help: keys", "List every key binding in force", self.action_help)
+        yield SystemCommand("Retry selected device",
+                            "Reconnect the device selected in Devices now, skipping the wait",
+                            self.action_retry_selected)
+        for name in sorted(self.available_themes):
+            # every theme is searchable; only sparktui's own are listed up front
+            yield SystemCommand(f"Theme: {name}", f"Switch to the {name} theme",
+                                partial(setattr, self, "theme", name),
+                                discover=name in self.sparktui_themes)
+        yield SystemCommand("Quit", "Close every connection and quit", self.action_quit)
+        for command in super().get_system_commands(screen):
+            if command.title not in ("Quit", "Keys"):  # ours close the session / list all
+                yield command
+
+
+def run_tui(config: Config, specs: Sequence[DeviceSpec], *, demo: bool = False,
+            accept_new_host_keys: bool = False, read_only: bool = False,
+            compact: bool | None = None) -> int:
+    """Run the full-screen UI until the user quits; returns the process exit code."""
+    app = SparkApp(config, specs, demo=demo, accept_new_host_keys=accept_new_host_keys,
+                   read_only=read_only or None, compact=compact)
+
+    async def run() -> int:
+        try:
+            await app.run_async()
+        finally:
+            # the app may also end by a crash: links and the demo still get closed
+            await app.close_session()
+        return app.return_code if app.return_code is not None else 0
+
+    return asyncio.run(run())

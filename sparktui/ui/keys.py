@@ -1,0 +1,36 @@
+"""Binding ids and the keys they are bound to, after the user's keymap.
+
+Every Binding in the UI carries an `id` ("app.help", "devices.retry", ...), so
+`[settings] keymap = { "app.help" = "f1" }` can rebind it (Textual's
+`App.set_keymap`). The text that points users at a key asks here, so a rebound
+key is shown as it is, not as it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from textual.binding import Binding
+from textual.dom import DOMNode
+
+
+def binding_keys(owners: Iterable[type[DOMNode]]) -> dict[str, str]:
+    """Binding id -> its default keys, for every Binding with an id in `owners`."""
+    keys: dict[str, str] = {}
+    for owner in owners:
+        for binding in owner.BINDINGS:
+            if isinstance(binding, Binding) and binding.id:
+                keys[binding.id] = binding.key
+    return keys
+
+
+def key_hint(node: DOMNode, binding_id: str, default: str) -> str:
+    """The key (as the footer shows it) that runs `binding_id` in `node`'s app.
+
+    Falls back to `default` when the pane is hosted by an app other than
+    SparkApp (a test harness, another engineer's playground).
+    """
+    key_for = getattr(node.app, "key_for", None)
+    if key_for is None:
+        return default
+    return key_for(binding_id) or default

@@ -1,0 +1,50 @@
+"""The tabs of the shell, one module (and one .tcss) per pane.
+
+To plug a pane in, edit its entry here: the shell derives the tab, its key
+binding (`app.tab.<id>`), its palette command and its stylesheet from it. A
+pane is a Widget built as `widget(fleet, id=pane_id)`, where `fleet` is the
+session's `sparktui.services.devices.Fleet`; when links are added after mount
+the pane is posted a `sparktui.ui.messages.FleetChanged`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from textual.widget import Widget
+
+from sparktui.services.devices import Fleet
+from sparktui.ui.panes.chat import ChatPane
+from sparktui.ui.panes.containers import ContainersPane
+from sparktui.ui.panes.devices import DevicesPane
+from sparktui.ui.panes.telemetry import TelemetryPane
+from sparktui.ui.panes.tunnels import TunnelsPane
+
+_HERE = Path(__file__).parent
+
+
+@dataclass(frozen=True)
+class PaneSpec:
+    id: str  # the TabPane id, and the suffix of its binding id
+    title: str
+    short_title: str  # for compact mode (a 50-column tmux side pane)
+    key: str
+    widget: Callable[..., Widget]  # called as widget(fleet, id=...)
+    css_path: Path
+
+    def build(self, fleet: Fleet) -> Widget:
+        return self.widget(fleet, id=f"{self.id}-pane")
+
+
+PANES: tuple[PaneSpec, ...] = (
+    PaneSpec("devices", "Devices", "Dev", "1", DevicesPane, _HERE / "devices.tcss"),
+    PaneSpec("telemetry", "Telemetry", "Tel", "2", TelemetryPane, _HERE / "telemetry.tcss"),
+    PaneSpec("containers", "Containers", "Ctr", "3", ContainersPane, _HERE / "containers.tcss"),
+    PaneSpec("tunnels", "Tunnels", "Tun", "4", TunnelsPane, _HERE / "tunnels.tcss"),
+    PaneSpec("chat", "Chat", "Chat", "5", ChatPane, _HERE / "chat.tcss"),
+)
+
+__all__ = ["PANES", "ChatPane", "ContainersPane", "DevicesPane", "PaneSpec", "TelemetryPane",
+           "TunnelsPane"]

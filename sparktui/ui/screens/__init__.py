@@ -1,0 +1,6 @@
+"""Modal screens of the shell."""
+
+from sparktui.ui.screens.help import HelpScreen, KeyHelp
+from sparktui.ui.screens.host_key import HostKeyScreen
+
+__all__ = ["HelpScreen", "HostKeyScreen", "KeyHelp"]

@@ -1,0 +1,259 @@
+"""The simulated Spark over real SSH: asyncssh and OpenSSH clients, forwards, the CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import signal
+import stat
+import sys
+
+import asyncssh
+import pytest
+
+from sparktui.core import hostscript
+from sparktui.sim import shell
+from sparktui.sim.server import SimServer, start_sim
+from tests.test_sim_shell import parse_hoststat
+
+
+@pytest.fixture
+async def sim():
+    server = await start_sim(seed=11)
+    yield server
+    await server.close()
+
+
+@pytest.fixture
+async def conn(sim: SimServer, tmp_path):
+    key, known_hosts = sim.write_client_files(str(tmp_path))
+    async with asyncssh.connect(sim.host, sim.port, username="anyone", client_keys=[key],
+                                known_hosts=known_hosts, agent_path=None,
+                                config=None) as connection:
+        yield connection
+
+
+async def test_query_with_strict_known_hosts(conn):
+    result = await conn.run("nvidia-smi --query-gpu=index,name,memory.total --format=csv,noheader")
+    assert result.exit_status == 0
+    assert result.stdout == "0, NVIDIA GB10, [N/A]\n"
+
+
+async def test_client_files(sim: SimServer, tmp_path):
+    key, known_hosts = sim.write_client_files(str(tmp_path / "c"))
+    assert key is not None
+    assert stat.S_IMODE(os.stat(key).st_mode) == 0o600
+    line = open(known_hosts).read().strip()
+    assert re.fullmatch(rf"\[127\.0\.0\.1\]:{sim.port} ssh-ed25519 \S+", line)
+    assert sim.host_key_fingerprint.startswith("SHA256:")
+
+
+async def test_stream_stops_server_side_when_the_channel_closes(sim: SimServer, conn):
+    proc = await conn.create_process(
+        "nvidia-smi --query-gpu=index,utilization.gpu --format=csv,noheader -lms 200")
+    rows = [await asyncio.wait_for(proc.stdout.readline(), 5) for _ in range(3)]
+    assert all(re.fullmatch(r"0, \d+ %\n", r) for r in rows)
+    assert sim.active_sessions == 1
+    proc.close()
+    await proc.wait_closed()
+    assert await sim.wait_idle(2), "the server-side loop kept running"
+    assert sim.active_sessions == 0
+
+
+async def test_stream_stops_when_the_connection_drops(sim: SimServer, tmp_path):
+    key, known_hosts = sim.write_client_files(str(tmp_path))
+    connection = await asyncssh.connect(sim.host, sim.port, username="u", client_keys=[key],
+                                        known_hosts=known_hosts, agent_path=None, config=None)
+    proc = await connection.create_process(hostscript.hoststat_command(50))
+    assert (await asyncio.wait_for(proc.stdout.readline(), 5)).startswith(shell.HOSTSTAT_BEGIN)
+    connection.abort()  # no goodbye, as when a laptop sleeps
+    assert await sim.wait_idle(3)
+    assert sim.active_sessions == 0
+
+
+async def test_signal_stops_a_stream(sim: SimServer, conn):
+    proc = await conn.create_process("sleep 60")
+    await asyncio.sleep(0.1)
+    proc.send_signal("TERM")
+    result = await asyncio.wait_for(proc.wait(), 5)
+    assert result.exit_signal is not None and result.exit_signal[0] == "TERM"
+    assert await sim.wait_idle(2)
+
+
+async def test_files_and_unknown_commands(conn):
+    meminfo = await conn.run("cat /proc/meminfo")
+    assert meminfo.exit_status == 0
+    assert re.search(r"^MemTotal:\s+127\d{6} kB$", meminfo.stdout, re.M)
+    assert re.search(r"^MemAvailable:\s+\d+ kB$", meminfo.stdout, re.M)
+    missing = await conn.run("systemctl status ollama")
+    assert missing.exit_status == 127
+    assert missing.stderr == "sh: 1: systemctl: not found\n"
+
+
+async def test_hoststat_stream_over_ssh(conn):
+    proc = await conn.create_process(hostscript.hoststat_command(100))
+    text = ""
+    while text.count(shell.HOSTSTAT_END + "\n") < 2:
+        text += await asyncio.wait_for(proc.stdout.readline(), 5)
+    proc.close()
+    blocks = parse_hoststat(text)
+    assert len(blocks) == 2
+    assert len(blocks[0]["cpu"]) == 21 and blocks[0]["thermal"]
+    assert blocks[1]["time"] > blocks[0]["time"]
+
+
+async def test_many_concurrent_channels(sim: SimServer, conn):
+    results = await asyncio.gather(*(conn.run(f"echo {i}") for i in range(30)))
+    assert [r.stdout for r in results] == [f"{i}\n" for i in range(30)]
+    streams = [await conn.create_process("nvidia-smi --query-gpu=index --format=csv -lms 50")
+               for _ in range(5)]
+    for p in streams:
+        assert await asyncio.wait_for(p.stdout.readline(), 5) == "index\n"
+        p.close()
+    assert await sim.wait_idle(3)
+
+
+async def test_interactive_shell(conn):
+    proc = await conn.create_process(stdin=asyncssh.PIPE)  # no command: a shell request
+    proc.stdin.write("hostname\nexit 3\n")
+    result = await asyncio.wait_for(proc.wait(), 5)
+    assert "spark-demo\n" in result.stdout
+    assert result.exit_status == 3
+
+
+async def test_wrong_key_and_passwords_are_refused(sim: SimServer, tmp_path):
+    _, known_hosts = sim.write_client_files(str(tmp_path))
+    other = asyncssh.generate_private_key("ssh-ed25519")
+    with pytest.raises(asyncssh.PermissionDenied):
+        await asyncssh.connect(sim.host, sim.port, username="x", client_keys=[other],
+                               known_hosts=known_hosts, agent_path=None, config=None)
+    with pytest.raises(asyncssh.PermissionDenied):
+        await asyncssh.connect(sim.host, sim.port, username="x", password="x", client_keys=None,
+                               known_hosts=known_hosts, agent_path=None, config=None)
+
+
+async def test_authorized_keys_file_and_persistent_host_key(tmp_path):
+    user_key = asyncssh.generate_private_key("ssh-ed25519")
+    auth = tmp_path / "authorized_keys"
+    auth.write_bytes(user_key.export_public_key("openssh"))
+    host_key = str(tmp_path / "host_key")
+    first = await start_sim(host_key_path=host_key, authorized_keys_path=str(auth))
+    try:
+        assert first.client_key is None
+        identity, known_hosts = first.write_client_files(str(tmp_path / "c"))
+        assert identity is None
+        async with asyncssh.connect(first.host, first.port, username="u",
+                                    client_keys=[user_key], known_hosts=known_hosts,
+                                    agent_path=None, config=None) as c:
+            assert (await c.run("whoami")).stdout == "u\n"
+    finally:
+        await first.close()
+    second = await start_sim(host_key_path=host_key)
+    await second.close()
+    assert second.host_key_fingerprint == first.host_key_fingerprint
+
+
+@pytest.mark.skipif(shutil.which("ssh") is None, reason="no OpenSSH client")
+async def test_openssh_client(sim: SimServer, tmp_path):
+    key, known_hosts = sim.write_client_files(str(tmp_path))
+    assert key is not None
+    proc = await asyncio.create_subprocess_exec(
+        "ssh", "-F", "/dev/null", "-i", key, "-o", f"UserKnownHostsFile={known_hosts}",
+        "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-p", str(sim.port),
+        "127.0.0.1", "nvidia-smi", "--query-gpu=index,name,memory.total,memory.used",
+        "--format=csv", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), 20)
+    assert proc.returncode == 0, err.decode()
+    assert out.decode() == ("index, name, memory.total [MiB], memory.used [MiB]\n"
+                            "0, NVIDIA GB10, [N/A], [N/A]\n")
+
+
+async def _echo_server():
+    async def echo(reader, writer):
+        writer.write(b"echo:" + await reader.readline())
+        await writer.drain()
+        writer.close()
+
+    return await asyncio.start_server(echo, "127.0.0.1", 0)
+
+
+async def _roundtrip(port: int) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"ping\n")
+    data = await asyncio.wait_for(reader.read(), 5)
+    writer.close()
+    return data
+
+
+async def test_local_port_forward(sim: SimServer, conn):
+    server = await _echo_server()
+    port = server.sockets[0].getsockname()[1]
+    try:
+        listener = await conn.forward_local_port("127.0.0.1", 0, "127.0.0.1", port)
+        assert await _roundtrip(listener.get_port()) == b"echo:ping\n"
+        listener.close()
+        # a port on the "device" mapped onto a local service
+        sim.map_port(11434, "127.0.0.1", port)
+        listener = await conn.forward_local_port("127.0.0.1", 0, "localhost", 11434)
+        assert await _roundtrip(listener.get_port()) == b"echo:ping\n"
+        listener.close()
+        with pytest.raises(asyncssh.ChannelOpenError):
+            await conn.open_connection("192.0.2.1", 80)  # not loopback: refused
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_unix_socket_forward(conn, tmp_path):
+    path = str(tmp_path / "app.sock")
+
+    async def echo(reader, writer):
+        writer.write(b"unix:" + await reader.readline())
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_unix_server(echo, path)
+    try:
+        reader, writer = await conn.open_unix_connection(path)
+        writer.write(b"hi\n")
+        assert await asyncio.wait_for(reader.read(), 5) == b"unix:hi\n"
+        writer.close()
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_cli_runs_until_sigterm(tmp_path):
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "sparktui.sim.cli", "--listen", "127.0.0.1:0",
+        "--write-client-files", str(tmp_path), stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        head = ""
+        while "Ctrl+C" not in head:
+            line = await asyncio.wait_for(proc.stdout.readline(), 20)
+            assert line, head
+            head += line.decode()
+        port = int(re.search(r"listening on 127\.0\.0\.1:(\d+)", head)[1])
+        assert re.search(r"fingerprint: SHA256:\S+", head)
+        assert f"ssh -i {tmp_path}/id_ed25519" in head
+        async with asyncssh.connect("127.0.0.1", port, username="u",
+                                    client_keys=[str(tmp_path / "id_ed25519")],
+                                    known_hosts=str(tmp_path / "known_hosts"),
+                                    agent_path=None, config=None) as c:
+            assert (await c.run("hostname")).stdout == "spark-demo\n"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.wait(), 10)
+    assert proc.returncode == 0
+
+
+def test_cli_refuses_remote_listen(capsys):
+    from sparktui.sim.cli import main
+
+    assert main(["sim", "--listen", "0.0.0.0:0"]) == 2
+    assert "--allow-remote" in capsys.readouterr().err
+    assert main(["--listen", "nonsense"]) == 2
