@@ -1,0 +1,358 @@
+"""Telemetry of one device, streamed over its persistent connection.
+
+Per device, three owners share the DeviceLink's one SSH connection:
+- one long-lived `nvidia-smi --query-gpu=... -lms N` (never an exec per tick);
+- one long-lived shell loop printing /proc and /sys figures (sparktui.core.hostscript);
+- a light poll of the GPU processes every few seconds (`--query-compute-apps` + `ps`).
+Each owner re-issues its command on every new connection the link hands out.
+Listeners get an immutable DeviceTelemetry after every completed tick.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import shlex
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sparktui.core import nvsmi
+from sparktui.core.history import History
+from sparktui.core.hostscript import hoststat_command
+from sparktui.core.hoststat import HostSample, HostSampler, HostStatBlockParser
+from sparktui.core.nvsmi import ComputeApp, GpuSample, NvsmiFailure, NvsmiFailureKind
+from sparktui.services.config import Settings
+from sparktui.services.link import DeviceLink
+from sparktui.transport.base import CommandResult, ConnectionLost, Transport
+
+log = logging.getLogger(__name__)
+
+GIB = 1024**3
+PROCESS_POLL_S = 3.0
+RESTART_DELAY_S = 5.0  # before re-issuing a stream that ended by itself
+
+
+class ReadOnlyError(PermissionError):
+    """An action that changes a device was asked for in read-only mode."""
+
+
+@dataclass(frozen=True, slots=True)
+class GpuProcess:
+    pid: int
+    gpu_uuid: str
+    gpu_index: int | None
+    name: str  # raw from the device: sanitise before display
+    used_memory_mib: float | None
+    user: str | None = None
+    command: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryView:
+    """The memory figure to show for a GPU, labelled so nobody mistakes one for the other."""
+
+    label: str  # "unified" (host RAM shared with the GPU) or "GPU"
+    used_bytes: int | None
+    total_bytes: int | None
+    gpu_processes_bytes: int | None  # what the GPU processes themselves hold
+    unified: bool
+
+    @property
+    def used_pct(self) -> float | None:
+        if not self.used_bytes or not self.total_bytes:
+            return None if self.total_bytes is None else 0.0
+        return 100.0 * self.used_bytes / self.total_bytes
+
+
+@dataclass(frozen=True)
+class DeviceTelemetry:
+    """Everything known about one device at one moment."""
+
+    device: str
+    t: float = field(default_factory=time.monotonic)
+    gpus: tuple[GpuSample, ...] = ()
+    host: HostSample | None = None
+    processes: tuple[GpuProcess, ...] = ()
+    driver_version: str | None = None
+    dropped_fields: tuple[str, ...] = ()
+    gpu_problem: str | None = None  # why there are no GPU figures, when there are none
+    host_problem: str | None = None
+    memory_floor_bytes: int = 8 * GIB
+    temperature_alert_c: float = 85.0
+    power_alert_w: float | None = None
+
+    @property
+    def unified_memory(self) -> bool:
+        return bool(self.gpus) and not any(g.has_memory for g in self.gpus)
+
+    def memory_view(self, gpu: GpuSample) -> MemoryView:
+        apps = [p.used_memory_mib for p in self.processes
+                if p.used_memory_mib is not None and (p.gpu_uuid == gpu.uuid or not gpu.uuid)]
+        apps_bytes = int(sum(apps) * 1024**2) if apps else None
+        if gpu.has_memory:
+            used = None if gpu.mem_used_mib is None else int(gpu.mem_used_mib * 1024**2)
+            return MemoryView("GPU", used, int(gpu.mem_total_mib * 1024**2), apps_bytes, False)
+        host = self.host
+        return MemoryView("unified", host.mem_used if host else None,
+                          host.mem_total if host else None, apps_bytes, True)
+
+    @property
+    def memory_pressure(self) -> bool:
+        host = self.host
+        return (host is not None and host.mem_available is not None
+                and host.mem_available < self.memory_floor_bytes)
+
+    @property
+    def alerts(self) -> tuple[str, ...]:
+        """Conditions worth a highlight, as short sentences."""
+        out: list[str] = []
+        if self.memory_pressure and self.host and self.host.mem_available is not None:
+            out.append(f"{self.device}: only {self.host.mem_available / GIB:.1f} GiB memory "
+                       f"available (floor {self.memory_floor_bytes / GIB:.0f} GiB)")
+        for gpu in self.gpus:
+            if gpu.temp_c is not None and gpu.temp_c >= self.temperature_alert_c:
+                out.append(f"{self.device} GPU {gpu.index}: {gpu.temp_c:.0f} °C "
+                           f"(alert at {self.temperature_alert_c:.0f})")
+            if (self.power_alert_w is not None and gpu.power_w is not None
+                    and gpu.power_w >= self.power_alert_w):
+                out.append(f"{self.device} GPU {gpu.index}: {gpu.power_w:.0f} W "
+                           f"(alert at {self.power_alert_w:.0f})")
+            if nvsmi.event_severity(gpu.event_reasons) is nvsmi.ReasonSeverity.ALARMING:
+                reasons = ", ".join(gpu.event_reason_names)
+                out.append(f"{self.device} GPU {gpu.index}: clocks held back by {reasons}")
+        return tuple(out)
+
+
+Listener = Callable[[DeviceTelemetry], None]
+
+
+def join_processes(apps: list[ComputeApp], ps_output: str,
+                   gpus: tuple[GpuSample, ...]) -> tuple[GpuProcess, ...]:
+    """Attach user and full command line (from `ps -o pid=,user=,args=`) to compute apps."""
+    owners: dict[int, tuple[str, str]] = {}
+    for line in ps_output.splitlines():
+        parts = line.split(None, 2)
+        if len(parts) >= 2 and parts[0].isdigit():
+            owners[int(parts[0])] = (parts[1], parts[2] if len(parts) > 2 else "")
+    index_of = {g.uuid: g.index for g in gpus if g.uuid}
+    out = []
+    for app in apps:
+        user, command = owners.get(app.pid, (None, None))
+        out.append(GpuProcess(pid=app.pid, gpu_uuid=app.gpu_uuid,
+                              gpu_index=index_of.get(app.gpu_uuid), name=app.process_name,
+                              used_memory_mib=app.used_memory_mib, user=user, command=command))
+    return tuple(out)
+
+
+class TelemetryService:
+    """Streams and keeps the telemetry of one device."""
+
+    def __init__(self, link: DeviceLink, settings: Settings, *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.link = link
+        self.settings = settings
+        self._clock = clock
+        self.interval_ms = max(100, int(settings.refresh_interval * 1000))
+        self.history = History(settings.history_minutes * 60, settings.refresh_interval)
+        self.fields = list(nvsmi.DEFAULT_FIELDS)
+        self._listeners: list[Listener] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._gpus: dict[int, GpuSample] = {}
+        self._state = DeviceTelemetry(
+            device=link.name,
+            memory_floor_bytes=int(settings.memory_floor_gib * GIB),
+            temperature_alert_c=settings.temperature_alert_c,
+            power_alert_w=settings.power_alert_w)
+
+    @property
+    def latest(self) -> DeviceTelemetry:
+        return self._state
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    def _update(self, **changes: object) -> None:
+        self._state = dataclasses.replace(self._state, t=self._clock(), **changes)
+        for listener in list(self._listeners):
+            try:
+                listener(self._state)
+            except Exception:
+                log.exception("telemetry listener failed for %s", self.link.name)
+
+    # -- lifecycle -------------------------------------------------------------
+    def start(self) -> None:
+        if self._tasks:
+            return
+        loop = asyncio.get_running_loop()
+        name = self.link.name
+        self._tasks = [
+            loop.create_task(self._own(self._gpu_stream), name=f"gpu:{name}"),
+            loop.create_task(self._own(self._host_stream), name=f"host:{name}"),
+            loop.create_task(self._own(self._process_poll), name=f"procs:{name}"),
+        ]
+
+    async def close(self) -> None:
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _own(self, work: Callable[[Transport], object]) -> None:
+        """Run `work` on every new connection; a lost connection waits for the next."""
+        async for transport in self.link.sessions():
+            try:
+                await work(transport)  # type: ignore[misc]
+            except ConnectionLost:
+                continue
+
+    # -- GPU stream --------------------------------------------------------------
+    async def _gpu_stream(self, transport: Transport) -> None:
+        if self._state.driver_version is None:
+            result = await transport.run(nvsmi.DRIVER_VERSION_COMMAND, timeout=15)
+            if result.ok:
+                self._update(driver_version=nvsmi.parse_driver_version(result.stdout))
+        while transport.is_alive():
+            parser = nvsmi.CsvRowParser(self.fields)
+            noise: list[str] = []  # lines that are not rows: the error text, if any
+            stream = await transport.stream(nvsmi.build_query_command(self.fields,
+                                                                      self.interval_ms))
+            try:
+                rows_seen = await self._read_gpu_rows(stream, parser, noise)
+            finally:
+                await stream.close()
+            failure = nvsmi.classify_failure("\n".join(noise[-20:]), stream.stderr,
+                                             stream.exit_status)
+            if failure is not None and self._drop_field(failure):
+                continue  # re-issue at once without the rejected field
+            if failure is not None:
+                self._update(gpu_problem=failure.message)
+            elif not rows_seen:
+                self._update(gpu_problem="nvidia-smi printed no GPU rows")
+            await asyncio.sleep(RESTART_DELAY_S)
+
+    async def _read_gpu_rows(self, stream, parser: nvsmi.CsvRowParser,
+                             noise: list[str]) -> bool:
+        rows_seen = False
+        last_index = None
+        async for line in stream:
+            sample = parser.parse_line(line, self._clock())
+            if sample is None:
+                if len(noise) < 200:
+                    noise.append(line)
+                continue
+            rows_seen = True
+            # a row whose index is not above the previous one starts a new tick
+            if last_index is not None and sample.index <= last_index:
+                self._publish_gpus()
+            self._gpus[sample.index] = sample
+            self.history.record_gpu(sample)
+            last_index = sample.index
+            if sample.index == max(self._gpus):
+                self._publish_gpus()
+                last_index = None
+        return rows_seen
+
+    def _publish_gpus(self) -> None:
+        gpus = tuple(self._gpus[i] for i in sorted(self._gpus))
+        if gpus != self._state.gpus or self._state.gpu_problem is not None:
+            self._update(gpus=gpus, gpu_problem=None)
+
+    def _drop_field(self, failure: NvsmiFailure) -> bool:
+        if failure.kind is not NvsmiFailureKind.REJECTED_FIELD:
+            return False
+        remaining = nvsmi.drop_rejected_field(self.fields, failure.detail or failure.message)
+        if remaining is None or remaining == self.fields:
+            return False
+        dropped = [f for f in self.fields if f not in remaining]
+        log.warning("%s: nvidia-smi rejected %s; carrying on without it",
+                    self.link.name, ", ".join(dropped))
+        self.fields = remaining
+        self._update(dropped_fields=(*self._state.dropped_fields, *dropped))
+        return True
+
+    # -- host stream ---------------------------------------------------------------
+    async def _host_stream(self, transport: Transport) -> None:
+        sampler = HostSampler()
+        while transport.is_alive():
+            parser = HostStatBlockParser()
+            stream = await transport.stream(hoststat_command(self.interval_ms))
+            try:
+                async for line in stream:
+                    snapshot = parser.feed_line(line)
+                    if snapshot is None:
+                        continue
+                    now = self._clock()
+                    sample = dataclasses.replace(sampler.update(snapshot), t=now)
+                    self.history.record_host(sample)
+                    self._update(host=sample, host_problem=None)
+            finally:
+                await stream.close()
+            reason = (stream.stderr or "").strip().splitlines()
+            self._update(host_problem="host figures stopped: "
+                         + (reason[-1] if reason else f"exit status {stream.exit_status}"))
+            await asyncio.sleep(RESTART_DELAY_S)
+
+    # -- processes -----------------------------------------------------------------
+    async def _process_poll(self, transport: Transport) -> None:
+        while transport.is_alive():
+            await self.refresh_processes(transport)
+            await asyncio.sleep(PROCESS_POLL_S)
+
+    async def refresh_processes(self, transport: Transport | None = None) -> None:
+        transport = transport or self.link.transport
+        if transport is None:
+            return
+        result = await transport.run(nvsmi.COMPUTE_APPS_COMMAND, timeout=15)
+        if not result.ok:
+            return  # the GPU stream reports nvidia-smi's problems; no second message
+        apps = nvsmi.parse_compute_apps(result.stdout)
+        ps_output = ""
+        if apps:
+            pids = ",".join(str(a.pid) for a in apps)
+            ps = await transport.run(f"ps -o pid=,user=,args= -p {pids}", timeout=15)
+            ps_output = ps.stdout
+        processes = join_processes(apps, ps_output, self._state.gpus)
+        if processes != self._state.processes:
+            self._update(processes=processes)
+
+    async def kill_process(self, pid: int, *, force: bool = False) -> CommandResult:
+        """SIGTERM (or SIGKILL) a process on the device; refused in read-only mode."""
+        if self.settings.read_only:
+            raise ReadOnlyError(f"read-only mode: not sending a signal to {pid} on "
+                                f"{self.link.name}")
+        signal_name = "KILL" if force else "TERM"
+        result = await self.link.run(f"kill -{signal_name} {shlex.quote(str(int(pid)))}",
+                                     timeout=15)
+        transport = self.link.transport
+        if transport is not None:
+            with contextlib.suppress(ConnectionLost):
+                await self.refresh_processes(transport)
+        return result
+
+
+class TelemetryHub:
+    """The telemetry services of every device in a fleet."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.services: dict[str, TelemetryService] = {}
+
+    def attach(self, link: DeviceLink) -> TelemetryService:
+        service = self.services.get(link.name)
+        if service is None:
+            service = self.services[link.name] = TelemetryService(link, self.settings)
+            with contextlib.suppress(RuntimeError):  # no running loop: started later
+                service.start()
+        return service
+
+    def get(self, name: str) -> TelemetryService | None:
+        return self.services.get(name)
+
+    async def close(self) -> None:
+        await asyncio.gather(*(s.close() for s in self.services.values()))
