@@ -84,7 +84,10 @@ def run_tui(argv: list[str]) -> int:
         return 2
     if not specs and not args.devices:
         specs = list(config.devices)
+    from sparktui.services.logs import log_to_file
     from sparktui.ui.app import run_tui as run_app
+
+    log_to_file()
 
     return run_app(config, specs, demo=args.demo,
                    accept_new_host_keys=args.accept_new_host_keys,
