@@ -63,7 +63,7 @@ async def test_port_and_unix_socket_forwards(tmp_path):
     assert await reader.readline() == b"through tcp\n"
     writer.close()
     path = str(tmp_path / "down.sock")
-    unix_forward = await transport.forward_unix_socket(path, str(tmp_path / "up.sock"))
+    await transport.forward_unix_socket(path, str(tmp_path / "up.sock"))
     assert oct(os.stat(path).st_mode & 0o777) == "0o600"
     reader, writer = await asyncio.open_unix_connection(path)
     writer.write(b"through unix\n")
