@@ -7,6 +7,7 @@ untouched; the app then runs on defaults.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tomllib
 from dataclasses import dataclass, field, fields
@@ -174,3 +175,66 @@ def load_config(path: Path) -> Config:
     if "devices" in raw:
         config.devices = _parse_devices(raw["devices"], path, config.problems)
     return config
+
+
+def update_config(path: Path, mutate) -> None:
+    """Edit the config file in place, keeping the user's comments and layout.
+
+    `mutate(document)` changes a tomlkit document; the result is written to a
+    temporary file beside the original and renamed over it, so a crash never
+    leaves half a config. A file that is not valid TOML is never touched: the
+    user's text wins over ours, and the error says where the problem is.
+    """
+    import tempfile
+
+    import tomlkit
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        text = ""
+    try:
+        document = tomlkit.parse(text)
+    except tomlkit.exceptions.ParseError as exc:
+        raise ConfigError(path, f"not valid TOML, left untouched: {exc}",
+                          getattr(exc, "line", None)) from exc
+    mutate(document)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".config-", suffix=".toml", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(tomlkit.dumps(document))
+            handle.flush()
+            os.fsync(handle.fileno())
+        if path.exists():
+            os.chmod(tmp, path.stat().st_mode & 0o777)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def save_settings(path: Path, **changes: object) -> None:
+    """Write some settings, validated against Settings' types first."""
+    for key, value in changes.items():
+        expected = _SETTING_TYPES.get(key)
+        if expected is None:
+            raise ConfigError(path, f"unknown setting {key!r}")
+        if not isinstance(value, expected) or (isinstance(value, bool) and bool not in expected):
+            raise ConfigError(path, f"{key} cannot be {value!r}")
+
+    def mutate(document) -> None:
+        import tomlkit
+
+        table = document.get("settings")
+        if table is None:
+            table = tomlkit.table()
+            document["settings"] = table
+        for key, value in changes.items():
+            if value is None:
+                table.pop(key, None)  # TOML has no null: absent means default
+            else:
+                table[key] = value
+
+    update_config(path, mutate)
