@@ -160,7 +160,9 @@ class TelemetryService:
         self.fields = list(nvsmi.DEFAULT_FIELDS)
         self._listeners: list[Listener] = []
         self._tasks: list[asyncio.Task[None]] = []
-        self._gpus: dict[int, GpuSample] = {}
+        # the GPU indices of the last complete tick (or, before one, of the driver query):
+        # a tick is published once all of them have reported, never piecemeal
+        self._tick_indices: frozenset[int] = frozenset()
         self._state = DeviceTelemetry(
             device=link.name,
             memory_floor_bytes=int(settings.memory_floor_gib * GIB),
@@ -206,10 +208,17 @@ class TelemetryService:
     async def _own(self, work: Callable[[Transport], object]) -> None:
         """Run `work` on every new connection; a lost connection waits for the next."""
         async for transport in self.link.sessions():
-            try:
-                await work(transport)  # type: ignore[misc]
-            except ConnectionLost:
-                continue
+            while transport.is_alive():
+                try:
+                    await work(transport)  # type: ignore[misc]
+                except ConnectionLost:
+                    break
+                except Exception:
+                    # a bug or a surprise from the device must not end the
+                    # stream for the rest of the session: log it, try again
+                    log.exception("%s: %s failed; retrying", self.link.name,
+                                  getattr(work, "__name__", "telemetry"))
+                    await asyncio.sleep(RESTART_DELAY_S)
 
     # -- GPU stream --------------------------------------------------------------
     async def _gpu_stream(self, transport: Transport) -> None:
@@ -217,6 +226,9 @@ class TelemetryService:
             result = await transport.run(nvsmi.DRIVER_VERSION_COMMAND, timeout=15)
             if result.ok:
                 self._update(driver_version=nvsmi.parse_driver_version(result.stdout))
+                if not self._tick_indices:  # one line per GPU: the first tick's size
+                    count = sum(1 for line in result.stdout.splitlines() if line.strip())
+                    self._tick_indices = frozenset(range(count))
         while transport.is_alive():
             parser = nvsmi.CsvRowParser(self.fields)
             noise: list[str] = []  # lines that are not rows: the error text, if any
@@ -239,7 +251,8 @@ class TelemetryService:
     async def _read_gpu_rows(self, stream, parser: nvsmi.CsvRowParser,
                              noise: list[str]) -> bool:
         rows_seen = False
-        last_index = None
+        tick: dict[int, GpuSample] = {}  # rows of the tick being read
+        published = False
         async for line in stream:
             sample = parser.parse_line(line, self._clock())
             if sample is None:
@@ -247,26 +260,41 @@ class TelemetryService:
                     noise.append(line)
                 continue
             rows_seen = True
-            # a row whose index is not above the previous one starts a new tick
-            if last_index is not None and sample.index <= last_index:
-                self._publish_gpus()
-            self._gpus[sample.index] = sample
+            # a row whose index is not above the previous one starts a new tick,
+            # so the one before was whole: it fixes which GPUs a tick has
+            if tick and sample.index <= max(tick):
+                if not published:
+                    self._publish_gpus(tick)
+                self._tick_indices = frozenset(tick)
+                tick, published = {}, False
+            tick[sample.index] = sample
             self.history.record_gpu(sample)
-            last_index = sample.index
-            if sample.index == max(self._gpus):
-                self._publish_gpus()
-                last_index = None
-        return rows_seen
+            if not published and self._tick_indices and self._tick_indices <= tick.keys():
+                self._publish_gpus(tick)
+                published = True
+        return rows_seen  # a tick cut short by the stream's end is never published
 
-    def _publish_gpus(self) -> None:
-        gpus = tuple(self._gpus[i] for i in sorted(self._gpus))
-        if gpus != self._state.gpus or self._state.gpu_problem is not None:
-            self._update(gpus=gpus, gpu_problem=None)
+    def _publish_gpus(self, tick: dict[int, GpuSample]) -> None:
+        gpus = tuple(tick[i] for i in sorted(tick))
+        changes: dict[str, object] = {}
+        processes = self._state.processes
+        if any(p.gpu_index is None for p in processes):
+            # polled before this GPU's first tick: attach the index now, not a poll later
+            index_of = {g.uuid: g.index for g in gpus if g.uuid}
+            placed = tuple(p if p.gpu_index is not None
+                           else dataclasses.replace(p, gpu_index=index_of.get(p.gpu_uuid))
+                           for p in processes)
+            if placed != processes:
+                changes["processes"] = placed
+        if changes or gpus != self._state.gpus or self._state.gpu_problem is not None:
+            self._update(gpus=gpus, gpu_problem=None, **changes)
 
     def _drop_field(self, failure: NvsmiFailure) -> bool:
         if failure.kind is not NvsmiFailureKind.REJECTED_FIELD:
             return False
-        remaining = nvsmi.drop_rejected_field(self.fields, failure.detail or failure.message)
+        error_text = (f'Field "{failure.field}" is not a valid field to query.'
+                      if failure.field else failure.detail or failure.message)
+        remaining = nvsmi.drop_rejected_field(self.fields, error_text)
         if remaining is None or remaining == self.fields:
             return False
         dropped = [f for f in self.fields if f not in remaining]

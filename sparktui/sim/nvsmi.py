@@ -173,7 +173,7 @@ def _canonical(names: str, apps: bool, reject: Collection[str]) -> tuple[str, ..
         if not name:
             continue
         canon = aliases.get(name.lower(), name.lower())
-        if canon not in table or name in reject or canon in reject:
+        if canon not in table or name in reject:
             raise _unknown_field(name, apps)
         out.append(canon)
     if not out:
