@@ -101,6 +101,15 @@ class Transport(abc.ABC):
         """
 
     @abc.abstractmethod
+    async def forward_remote_port(self, remote_host: str, remote_port: int,
+                                  local_host: str, local_port: int) -> Forward:
+        """Listen on the device's side and connect each client to local_host:local_port here.
+
+        `remote_port` 0 lets the device pick; read it back from `Forward.listen`,
+        which holds the (host, port) listened on at the device.
+        """
+
+    @abc.abstractmethod
     async def forward_unix_socket(self, local_path: str, remote_path: str) -> Forward:
         """Listen on a local UNIX socket and connect each client to a socket on the device."""
 

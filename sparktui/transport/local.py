@@ -161,6 +161,11 @@ class LocalTransport(Transport):
         self._forwards.add(forward)
         return forward
 
+    async def forward_remote_port(self, remote_host: str, remote_port: int,
+                                  local_host: str, local_port: int) -> Forward:
+        # the device is this machine: "remote" and "local" are the same network
+        return await self.forward_local_port(remote_host, remote_port, local_host, local_port)
+
     async def forward_unix_socket(self, local_path: str, remote_path: str) -> Forward:
         splice = _Splice(lambda: asyncio.open_unix_connection(remote_path))
         server = await asyncio.start_unix_server(splice.handle, local_path)
