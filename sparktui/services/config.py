@@ -55,10 +55,13 @@ class Settings:
     memory_floor_gib: float = 8.0  # warn when MemAvailable drops below this
     temperature_alert_c: float = 85.0
     power_alert_w: float | None = None
+    units: str = "binary"  # sizes in "binary" (GiB) or "decimal" (GB) units
     keepalive_interval: float = 5.0  # seconds; a dead peer is noticed within interval*count
     keepalive_count_max: int = 3
     reconnect_max_delay: float = 30.0
     keymap: dict[str, str] = field(default_factory=dict)  # binding id -> keys
+    #: where the Docker daemon listens on each device (a rootless or custom daemon: change it)
+    docker_socket: str = "/var/run/docker.sock"
 
 
 class ConfigError(Exception):
@@ -91,10 +94,12 @@ _SETTING_TYPES: dict[str, tuple[type, ...]] = {
     "memory_floor_gib": (int, float),
     "temperature_alert_c": (int, float),
     "power_alert_w": (int, float, type(None)),
+    "units": (str,),
     "keepalive_interval": (int, float),
     "keepalive_count_max": (int,),
     "reconnect_max_delay": (int, float),
     "keymap": (dict,),
+    "docker_socket": (str,),
 }
 assert set(_SETTING_TYPES) == {f.name for f in fields(Settings)}
 

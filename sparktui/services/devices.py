@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Iterable
 
 from sparktui.core.device import DeviceSpec, FailureKind
@@ -14,13 +15,29 @@ from sparktui.transport.base import Transport
 def resolve_device(arg: str, config: Config) -> DeviceSpec:
     """`local`, a device name from the config, or `[user@]host[:port]` / an ssh Host alias.
 
-    A Host alias needs no special case: the SSH transport hands the name to
-    asyncssh, which applies ~/.ssh/config exactly as OpenSSH does.
+    A Host alias of ~/.ssh/config needs no special case: the SSH transport hands
+    the name to asyncssh, which applies ~/.ssh/config exactly as OpenSSH does.
+    An alias of NVIDIA Sync's own ssh_config (which ~/.ssh/config may not
+    Include) is found by the connector, which then reads that file too
+    (`sync_config_files`), so any host `sparktui devices` lists opens by name.
     """
     named = config.device(arg)
     if named is not None:
         return named
     return DeviceSpec.parse(arg)
+
+
+def sync_config_files(spec: DeviceSpec) -> tuple[str, ...]:
+    """NVIDIA Sync's ssh_config, when `spec.host` is one of its Host aliases.
+
+    Reads a small local file: call it from a thread when on the event loop.
+    """
+    if spec.is_local or spec.user or spec.port:
+        return ()  # user@host:port was typed out in full: not an alias
+    from sparktui.services.sshconfig import sync_config_for
+
+    path = sync_config_for(spec.host)
+    return (path,) if path else ()
 
 
 def make_link(spec: DeviceSpec, settings: Settings, *, ssh_options=None,
@@ -42,6 +59,11 @@ def make_link(spec: DeviceSpec, settings: Settings, *, ssh_options=None,
             keepalive_interval=settings.keepalive_interval,
             keepalive_count_max=settings.keepalive_count_max)
         try:
+            if options.use_ssh_config:
+                extra = await asyncio.to_thread(sync_config_files, spec)
+                if extra:
+                    options = dataclasses.replace(
+                        options, config_files=(*extra, *options.config_files))
             return await connect_ssh(spec, options, host_key_prompt)
         except SSHConnectError as exc:
             raise ConnectFailure(exc.kind, exc.reason) from exc
@@ -70,3 +92,73 @@ class Fleet:
 
     async def close(self) -> None:
         await asyncio.gather(*(link.close() for link in self.links), return_exceptions=True)
+
+
+# -- [[devices]] in the config file ------------------------------------------------------
+def _device_table(spec: DeviceSpec):
+    import tomlkit
+
+    table = tomlkit.table()
+    table["name"] = spec.name
+    table["host"] = spec.host
+    # only what the user said: None leaves the value to ~/.ssh/config, as in DeviceSpec
+    for key in ("user", "port", "identity_file", "proxy_jump"):
+        value = getattr(spec, key)
+        if value is not None:
+            table[key] = value
+    if spec.tags:
+        table["tags"] = list(spec.tags)
+    return table
+
+
+def save_device_entry(path, spec: DeviceSpec, replaces: str | None = None) -> None:
+    """Add `spec` to the config's [[devices]], or replace the entry named `replaces`.
+
+    Written with update_config: comments and layout stay, the write is atomic,
+    and a config that is not valid TOML is left untouched (ConfigError).
+    """
+    from sparktui.services.config import update_config
+
+    target = replaces or spec.name
+
+    def mutate(document) -> None:
+        import tomlkit
+
+        devices = document.get("devices")
+        if devices is None:
+            devices = tomlkit.aot()
+            document["devices"] = devices
+        for index, entry in enumerate(devices):
+            if entry.get("name") == target:
+                # keep keys sparktui does not know (a user's notes) and the comments
+                fresh = _device_table(spec)
+                for key in ("user", "port", "identity_file", "proxy_jump", "tags"):
+                    if key in entry and key not in fresh:
+                        del entry[key]
+                for key, value in fresh.items():
+                    entry[key] = value
+                devices[index] = entry
+                return
+        devices.append(_device_table(spec))
+
+    update_config(path, mutate)
+
+
+def remove_device_entry(path, name: str) -> bool:
+    """Drop the [[devices]] entry called `name`; False when there was none."""
+    from sparktui.services.config import update_config
+
+    removed = [False]
+
+    def mutate(document) -> None:
+        devices = document.get("devices")
+        if devices is None:
+            return
+        for index, entry in enumerate(devices):
+            if entry.get("name") == name:
+                del devices[index]
+                removed[0] = True
+                return
+
+    update_config(path, mutate)
+    return removed[0]

@@ -83,8 +83,67 @@ STATIC_PATHS = ["/proc/meminfo", "/proc/stat", "/proc/loadavg", "/proc/uptime",
                 "/etc/hostname"]
 
 
+# --- ConnectX-7: two RDMA devices, port 1 each ---------------------------------------------
+# The first is cabled to an (imaginary, or `device.cx7_peer`) twin and ACTIVE, the
+# second is DOWN. Counters count 4-byte words and grow with the model clock.
+IB_DEVICES = (("rocep1s0f0", "enp1s0f0np0"), ("rocep1s0f1", "enp1s0f1np1"))
+IB_LEAVES = ("state", "rate", "link_layer", "counters/port_rcv_data",
+             "counters/port_xmit_data", "gids/0", "gids/1", "gids/2", "gids/3")
+
+
+def _host_byte(device: SimDevice, salt: int) -> int:
+    return (sum(device.hostname.encode()) * 31 + salt * 17 + len(device.hostname)) % 250 + 2
+
+
+def ib_port(device: SimDevice, index: int, now: float | None = None) -> dict[str, str]:
+    """What /sys/class/infiniband/<dev>/ports/1 and the interface show for port `index`."""
+    rdma, netdev = IB_DEVICES[index]
+    a, b = _host_byte(device, 1), _host_byte(device, 2 + index)
+    mac = f"4c:bb:47:{a:02x}:{b:02x}:{index:02x}"
+    ipv4 = f"169.254.{a}.{b}"
+    eui = f"4ebb:47ff:fe{a:02x}:{b:02x}{index:02x}"
+    active = index == 0
+    t = max(0.0, (device.clock() if now is None else now) - device.origin)
+    words = int((device.uptime0 + t) * (3.1e6 if active else 0))  # ~12 MB/s of chatter
+    mapped = "0000:0000:0000:0000:0000:ffff:" + f"a9fe:{a:02x}{b:02x}"
+    return {"rdma": rdma, "netdev": netdev, "mac": mac, "ipv4": ipv4,
+            "ipv6": f"fe80::{eui}", "state": "4: ACTIVE" if active else "1: DOWN",
+            "rate": "200 Gb/sec (4X HDR)" if active else "40 Gb/sec (4X QDR)",
+            "link_layer": "Ethernet", "counters/port_rcv_data": str(words),
+            "counters/port_xmit_data": str(int(words * 0.93)),
+            "gids/0": f"fe80:0000:0000:0000:{eui}", "gids/1": f"fe80:0000:0000:0000:{eui}",
+            "gids/2": mapped, "gids/3": mapped}
+
+
+def _ib_paths() -> list[str]:
+    return [f"/sys/class/infiniband/{rdma}/ports/1/{leaf}"
+            for rdma, _ in IB_DEVICES for leaf in IB_LEAVES]
+
+
 def all_paths() -> list[str]:
-    return STATIC_PATHS + _thermal_paths()
+    return STATIC_PATHS + _thermal_paths() + _ib_paths()
+
+
+# --- df ------------------------------------------------------------------------------------
+DISK_TOTAL_KB = 3_750_738_000  # a 4 TB NVMe after formatting
+DISK_USED_KB = 412_861_440
+
+
+def df(paths: list[str]) -> tuple[str, str, int]:
+    """`df -Pk PATH...`: everything lives on the root filesystem; (stdout, stderr, status)."""
+    avail = DISK_TOTAL_KB - DISK_USED_KB
+    pct = -(-DISK_USED_KB * 100 // DISK_TOTAL_KB)
+    row = (f"/dev/nvme0n1p2  {DISK_TOTAL_KB} {DISK_USED_KB} {avail:>10} {pct:>7}% /\n")
+    out = "Filesystem     1024-blocks      Used  Available Capacity Mounted on\n"
+    err = ""
+    status = 0
+    for path in paths or ["/"]:
+        if path.startswith("/") or path.startswith("~"):
+            out += row
+        else:
+            err += f"df: {path}: No such file or directory\n"
+            status = 1
+    return out, err, status
 
 
 def expand(pattern: str) -> list[str]:
@@ -117,6 +176,13 @@ def read(path: str, device: SimDevice, now: float | None = None) -> str | None:
         return DGX_RELEASE
     if path == "/etc/hostname":
         return device.hostname + "\n"
+    ib = "/sys/class/infiniband/"
+    if path.startswith(ib):
+        rdma, _, leaf = path[len(ib):].partition("/ports/1/")
+        names = [r for r, _ in IB_DEVICES]
+        if rdma in names and leaf in IB_LEAVES:
+            return ib_port(device, names.index(rdma), now)[leaf] + "\n"
+        return None
     prefix = "/sys/class/thermal/thermal_zone"
     if path.startswith(prefix):
         zone, _, leaf = path[len(prefix):].partition("/")

@@ -19,6 +19,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from sparktui.core.facts import FACTS_MARKER
 from sparktui.core.hostscript import (
     BLOCK_BEGIN,
     BLOCK_END,
@@ -304,6 +305,14 @@ async def _ps(args: list[str], io: ShellIO, ctx: Context) -> int:
     return status
 
 
+@command("df")
+async def _df(args: list[str], io: ShellIO, ctx: Context) -> int:
+    out, err, status = hostfiles.df([a for a in args if not a.startswith("-")])
+    io.out(out)
+    io.err(err)
+    return status
+
+
 @command("kill")
 async def _kill(args: list[str], io: ShellIO, ctx: Context) -> int:
     out, err, status = hostfiles.kill_command(args, ctx.device)
@@ -335,6 +344,12 @@ async def _sh(args: list[str], io: ShellIO, ctx: Context) -> int:
     if len(args) >= 2 and args[0] == "-c":
         if len(args) >= 3 and args[2] == HOSTSTAT_MARKER:
             return await _hoststat(args[3:], io, ctx)
+        if len(args) >= 3 and args[2] == FACTS_MARKER:
+            # stands for FACTS_SCRIPT, as _hoststat does for the host-stat script
+            from sparktui.sim.hostfacts import facts_output
+
+            io.out(facts_output(ctx.device, home=f"/home/{ctx.user}"))
+            return 0
         return await execute(args[1], io, ctx)  # `exit` leaves this inner shell only
     io.err("sh: only 'sh -c COMMAND' is simulated\n")
     return 2

@@ -28,6 +28,7 @@ from sparktui.transport.base import (
     Forward,
     LineStream,
     Transport,
+    TransportError,
 )
 
 
@@ -65,6 +66,9 @@ class SSHOptions:
     known_hosts: str | None = None
     #: False ignores ~/.ssh/config (the demo must not pick up a user's `Host *`)
     use_ssh_config: bool = True
+    #: more ssh_config files, read before ~/.ssh/config so their Host blocks win
+    #: (NVIDIA Sync's own ssh_config, whose aliases ~/.ssh/config may not know)
+    config_files: tuple[str, ...] = ()
 
 
 class _Client(asyncssh.SSHClient):
@@ -133,8 +137,13 @@ def _describe_os_error(exc: OSError, where: str) -> str:
 
 
 async def connect_ssh(spec: DeviceSpec, options: SSHOptions | None = None,
-                      prompt: HostKeyPrompt | None = None) -> SSHTransport:
-    """Make one connection attempt; raise SSHConnectError with a reason on failure."""
+                      prompt: HostKeyPrompt | None = None, *,
+                      password: str | None = None) -> SSHTransport:
+    """Make one connection attempt; raise SSHConnectError with a reason on failure.
+
+    `password` authenticates by password only (keys and agent are not tried):
+    used once, to install a key (sparktui.services.keyinstall), never stored.
+    """
     options = options or SSHOptions()
     kwargs: dict[str, object] = {
         "keepalive_interval": options.keepalive_interval,
@@ -153,6 +162,13 @@ async def connect_ssh(spec: DeviceSpec, options: SSHOptions | None = None,
         kwargs["known_hosts"] = options.known_hosts
     if not options.use_ssh_config:
         kwargs["config"] = None
+    elif options.config_files:
+        default_config = Path("~", ".ssh", "config").expanduser()
+        kwargs["config"] = [*options.config_files,
+                            *([str(default_config)] if default_config.is_file() else [])]
+    if password is not None:
+        kwargs.update(password=password, client_keys=None, agent_path=None,
+                      preferred_auth="password,keyboard-interactive")
     where = spec.destination
     try:
         resolved = await asyncssh.SSHClientConnectionOptions.construct(
@@ -193,6 +209,9 @@ async def connect_ssh(spec: DeviceSpec, options: SSHOptions | None = None,
             add_known_host(known_files[0], host, port, key)
             continue
         except asyncssh.PermissionDenied as exc:
+            if password is not None:
+                raise SSHConnectError(FailureKind.AUTH, f"authentication failed for {where}: "
+                                      "the password was not accepted") from exc
             raise SSHConnectError(
                 FailureKind.AUTH,
                 f"authentication failed for {where}: no key was accepted "
@@ -326,6 +345,19 @@ class SSHTransport(Transport):
         except (asyncssh.DisconnectError, asyncssh.ConnectionLost) as exc:
             raise self._lost(exc) from exc
         return _SSHForward(listener, (listen_host, listener.get_port()))
+
+    async def forward_remote_port(self, remote_host: str, remote_port: int,
+                                  local_host: str, local_port: int) -> Forward:
+        try:
+            listener = await self._conn.forward_remote_port(remote_host, remote_port,
+                                                            local_host, local_port)
+        except (asyncssh.DisconnectError, asyncssh.ConnectionLost) as exc:
+            raise self._lost(exc) from exc
+        except asyncssh.ChannelListenError as exc:
+            # the device said no (port in use, or sshd's AllowTcpForwarding)
+            raise TransportError(f"{self.device} refused to listen on "
+                                 f"{remote_host}:{remote_port}: {exc.reason or exc}") from exc
+        return _SSHForward(listener, (remote_host, listener.get_port()))
 
     async def forward_unix_socket(self, local_path: str, remote_path: str) -> Forward:
         try:
