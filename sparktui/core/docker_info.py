@@ -1,0 +1,317 @@
+"""Pure helpers for Docker containers: inspect data in, display values out.
+
+Everything here works on the plain dicts the Docker Engine API returns
+(`GET /containers/{id}/json`, `/containers/{id}/stats`), so it is testable
+without a daemon and the services stay thin. No docker-py, no Textual.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+#: the oldest Engine API sparktui talks to: 1.40 (Docker 19.03) added DeviceRequests,
+#: which is how a container asks for GPUs
+MIN_API_VERSION = "1.40"
+
+#: container events that change what the table shows; exec_* (every health check
+#: probe) and attach/resize are left out so a busy health check costs nothing
+WATCHED_EVENTS = ("create", "start", "die", "stop", "destroy", "health_status", "rename",
+                  "pause", "unpause", "restart", "oom")
+
+_ZERO_TIME = "0001-01-01"
+_RFC3339 = re.compile(
+    r"^(?P<base>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(?P<frac>\d+))?(?P<tz>Z|[+-]\d\d:\d\d)$")
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    """'1.41' -> (1, 41); junk parts count as 0 so a comparison never raises."""
+    parts = []
+    for piece in str(version).split("."):
+        digits = re.match(r"\d+", piece)
+        parts.append(int(digits.group(0)) if digits else 0)
+    return tuple(parts)
+
+
+def api_too_old(api_version: str, minimum: str = MIN_API_VERSION) -> bool:
+    return version_tuple(api_version) < version_tuple(minimum)
+
+
+def parse_docker_time(text: str | None) -> float | None:
+    """An RFC 3339 timestamp with nanoseconds as a Unix time; Docker's zero time -> None."""
+    if not text or text.startswith(_ZERO_TIME):
+        return None
+    match = _RFC3339.match(text.strip())
+    if not match:
+        return None
+    frac = (match["frac"] or "0")[:6]  # datetime keeps microseconds
+    tz = "+00:00" if match["tz"] == "Z" else match["tz"]
+    try:
+        moment = datetime.fromisoformat(f"{match['base']}.{frac:0<6}{tz}")
+    except ValueError:
+        return None
+    return moment.timestamp()
+
+
+def format_age(seconds: float | None) -> str:
+    """A short duration: 45s, 12m, 3h, 5d. None (unknown) is a dash."""
+    if seconds is None or seconds < 0 or math.isnan(seconds):
+        return "-"
+    if seconds < 60:
+        return f"{int(seconds)}s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)}m"
+    if seconds < 86400:
+        hours, rest = divmod(int(seconds), 3600)
+        return f"{hours}h{rest // 60:02d}m" if hours < 10 else f"{hours}h"
+    return f"{int(seconds // 86400)}d"
+
+
+def format_bytes(value: float | None) -> str:
+    if value is None:
+        return "-"
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(value) < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return "-"  # unreachable
+
+
+def format_ports(attrs: dict[str, Any]) -> tuple[str, ...]:
+    """'127.0.0.1:8000->8000/tcp' per published port, '8000/tcp' for exposed-only ones.
+
+    Published ports come from NetworkSettings.Ports while the container runs and
+    from HostConfig.PortBindings when it is stopped (Docker clears the former).
+    """
+    host_config = attrs.get("HostConfig") or {}
+    if host_config.get("NetworkMode") == "host":
+        return ("host network",)
+    ports = (attrs.get("NetworkSettings") or {}).get("Ports") or {}
+    if not ports:
+        ports = host_config.get("PortBindings") or {}
+    out: list[str] = []
+    for container_port in sorted(ports, key=_port_sort_key):
+        bindings = ports.get(container_port) or []
+        if not bindings:
+            out.append(container_port)
+            continue
+        seen = set()
+        for binding in bindings:
+            host_ip = (binding or {}).get("HostIp") or "0.0.0.0"
+            host_port = (binding or {}).get("HostPort") or "?"
+            if (host_ip, host_port) in seen or (host_ip == "::" and ("0.0.0.0", host_port) in seen):
+                continue  # the IPv6 twin of a 0.0.0.0 binding says nothing new
+            seen.add((host_ip, host_port))
+            out.append(f"{host_ip}:{host_port}->{container_port}")
+    return tuple(out)
+
+
+def _port_sort_key(spec: str) -> tuple[int, str]:
+    number = re.match(r"\d+", spec)
+    return (int(number.group(0)) if number else 0, spec)
+
+
+def gpu_request(attrs: dict[str, Any]) -> str:
+    """What GPUs the container asked for: 'all', a count, device ids, or '' for none."""
+    requests = (attrs.get("HostConfig") or {}).get("DeviceRequests") or []
+    for request in requests:
+        capabilities = request.get("Capabilities") or []
+        if not any("gpu" in group for group in capabilities):
+            continue
+        ids = request.get("DeviceIDs") or []
+        if ids:
+            return ",".join(str(i) for i in ids)
+        count = request.get("Count", 0)
+        return "all" if count == -1 else str(count)
+    return ""
+
+
+def command_line(attrs: dict[str, Any]) -> str:
+    """The process the container runs, as `docker ps` shows it (Path plus Args)."""
+    path = attrs.get("Path") or ""
+    args = attrs.get("Args") or []
+    return " ".join([path, *(str(a) for a in args)]).strip()
+
+
+@dataclass(frozen=True)
+class ContainerInfo:
+    """One container as the table shows it. Strings are raw device text: sanitize to show."""
+
+    id: str
+    name: str
+    image: str
+    state: str  # created, running, paused, restarting, removing, exited, dead
+    health: str = ""  # starting, healthy, unhealthy, or '' without a health check
+    exit_code: int = 0
+    started_at: float | None = None
+    finished_at: float | None = None
+    ports: tuple[str, ...] = ()
+    gpu: str = ""
+    command: str = ""
+    labels: tuple[tuple[str, str], ...] = ()
+    oom_killed: bool = False
+    error: str = ""
+    tty: bool = False
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:12]
+
+    @property
+    def running(self) -> bool:
+        return self.state in ("running", "paused", "restarting")
+
+    @classmethod
+    def from_inspect(cls, attrs: dict[str, Any]) -> ContainerInfo:
+        state = attrs.get("State") or {}
+        config = attrs.get("Config") or {}
+        health = (state.get("Health") or {}).get("Status") or ""
+        labels = config.get("Labels") or {}
+        return cls(
+            id=attrs.get("Id", ""),
+            name=(attrs.get("Name") or "").lstrip("/"),
+            image=config.get("Image") or attrs.get("Image") or "",
+            state=state.get("Status") or "unknown",
+            health=health,
+            exit_code=int(state.get("ExitCode") or 0),
+            started_at=parse_docker_time(state.get("StartedAt")),
+            finished_at=parse_docker_time(state.get("FinishedAt")),
+            ports=format_ports(attrs),
+            gpu=gpu_request(attrs),
+            command=command_line(attrs),
+            labels=tuple(sorted((str(k), str(v)) for k, v in labels.items())),
+            oom_killed=bool(state.get("OOMKilled")),
+            error=state.get("Error") or "",
+            tty=bool(config.get("Tty")),
+        )
+
+    def state_text(self) -> str:
+        """'running · healthy', 'exited (137, OOM)', 'paused'."""
+        if self.state in ("exited", "dead"):
+            extra = f"{self.exit_code}, OOM" if self.oom_killed else str(self.exit_code)
+            return f"{self.state} ({extra})"
+        return f"{self.state} · {self.health}" if self.health else self.state
+
+    def uptime(self, now: float) -> float | None:
+        """Seconds up while running; seconds since it stopped otherwise (None if never)."""
+        if self.running:
+            return None if self.started_at is None else now - self.started_at
+        return None if self.finished_at is None else now - self.finished_at
+
+    def uptime_text(self, now: float) -> str:
+        age = format_age(self.uptime(now))
+        if self.running or age == "-":
+            return age
+        return f"{age} ago"
+
+
+@dataclass(frozen=True)
+class ContainerStats:
+    cpu_percent: float | None  # of one core: 250 means two and a half cores busy
+    mem_used: float | None
+    mem_limit: float | None
+    #: the raw counters, kept to compute the next sample's CPU figure
+    cpu_total: float = field(default=0.0, repr=False)
+    system_total: float = field(default=0.0, repr=False)
+
+
+def _memory_used(memory: dict[str, Any]) -> float | None:
+    usage = memory.get("usage")
+    if usage is None:
+        return None
+    stats = memory.get("stats") or {}
+    # as `docker stats` does: page cache that can be dropped is not "used"
+    for key in ("inactive_file", "total_inactive_file"):
+        if key in stats and stats[key] < usage:
+            return float(usage - stats[key])
+    if "cache" in stats and stats["cache"] < usage:
+        return float(usage - stats["cache"])
+    return float(usage)
+
+
+def stats_from_sample(sample: dict[str, Any], previous: ContainerStats | None) -> ContainerStats:
+    """Turn one `/stats?stream=false` answer into figures.
+
+    CPU needs two samples: the API's own `precpu_stats` when it sent them
+    (a full, two-cycle request), otherwise the counters of `previous` (the
+    cheap one-shot requests sparktui makes every few seconds).
+    """
+    cpu = sample.get("cpu_stats") or {}
+    usage = (cpu.get("cpu_usage") or {})
+    total = float(usage.get("total_usage") or 0)
+    system = float(cpu.get("system_cpu_usage") or 0)
+    online = cpu.get("online_cpus") or len(usage.get("percpu_usage") or []) or 1
+    pre = sample.get("precpu_stats") or {}
+    pre_total = float(((pre.get("cpu_usage") or {}).get("total_usage")) or 0)
+    pre_system = float(pre.get("system_cpu_usage") or 0)
+    if not pre_system and previous is not None:
+        pre_total, pre_system = previous.cpu_total, previous.system_total
+    percent: float | None = None
+    if pre_system and system > pre_system and total >= pre_total:
+        percent = (total - pre_total) / (system - pre_system) * online * 100.0
+    memory = sample.get("memory_stats") or {}
+    limit = memory.get("limit")
+    return ContainerStats(cpu_percent=percent, mem_used=_memory_used(memory),
+                          mem_limit=float(limit) if limit else None,
+                          cpu_total=total, system_total=system)
+
+
+def format_cpu(stats: ContainerStats | None) -> str:
+    if stats is None or stats.cpu_percent is None:
+        return "-"
+    return f"{stats.cpu_percent:.1f}%"
+
+
+def format_memory(stats: ContainerStats | None) -> str:
+    if stats is None or stats.mem_used is None:
+        return "-"
+    return format_bytes(stats.mem_used)
+
+
+# -- the table: columns, filtering, sorting ------------------------------------------
+
+COLUMNS: tuple[tuple[str, str], ...] = (
+    ("name", "Name"), ("image", "Image"), ("state", "State"), ("uptime", "Up"),
+    ("ports", "Ports"), ("gpu", "GPU"), ("cpu", "CPU"), ("memory", "Mem"),
+)
+SORTABLE = tuple(key for key, _ in COLUMNS)
+
+
+def matches(info: ContainerInfo, query: str, device: str = "") -> bool:
+    """Case-insensitive substring match on what the row shows, plus id, command and labels."""
+    query = query.strip().lower()
+    if not query:
+        return True
+    haystack = " ".join([
+        info.name, info.image, info.state_text(), info.id, info.command, device,
+        " ".join(info.ports), " ".join(f"{k}={v}" for k, v in info.labels),
+    ]).lower()
+    return all(word in haystack for word in query.split())
+
+
+def sort_key(column: str, info: ContainerInfo, stats: ContainerStats | None,
+             now: float) -> tuple:
+    """A key that sorts rows by `column`; unknown figures go last in ascending order."""
+    missing = (1, 0.0, "")
+    if column == "cpu":
+        value = None if stats is None else stats.cpu_percent
+        return missing if value is None else (0, value, info.name)
+    if column == "memory":
+        value = None if stats is None else stats.mem_used
+        return missing if value is None else (0, value, info.name)
+    if column == "uptime":
+        up = info.uptime(now)
+        # running ones first (by time up), then stopped ones by how long ago
+        return missing if up is None else (0 if info.running else 0.5, up, info.name)
+    if column == "state":
+        return (0, info.state_text(), info.name)
+    if column == "ports":
+        return (0, " ".join(info.ports), info.name)
+    if column == "gpu":
+        return (0, info.gpu, info.name)
+    if column == "image":
+        return (0, info.image.lower(), info.name)
+    return (0, info.name.lower(), info.id)

@@ -1,0 +1,358 @@
+"""The Containers tab, driven with Pilot, over a real sshd and a real dockerd.
+
+Changes made outside sparktui (the docker CLI) must reach the screen from
+the events stream within a fraction of a second; the delay from an external
+`docker stop` to the changed row is measured and printed.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.pilot import Pilot
+from textual.widgets import Button, Checkbox, DataTable, Footer, Input, RichLog, Static
+
+import sparktui.ui.panes
+from sparktui.core.device import DeviceSpec
+from sparktui.services.audit import AuditLog
+from sparktui.services.config import Settings
+from sparktui.services.containers import ServiceState
+from sparktui.services.devices import Fleet, make_link
+from sparktui.ui.messages import DeployReady
+from sparktui.ui.panes import ContainersPane
+from sparktui.ui.screens.container_dialogs import ConfirmDialog
+from sparktui.ui.screens.container_images import ImagesScreen
+from sparktui.ui.screens.container_logs import ContainerLogsScreen
+from sparktui.ui.screens.deploy import DeployScreen
+from tests.infra.docker import (
+    DockerEngine,
+    busybox_binary,
+    busybox_tar,
+    make_samples,
+    remove_samples,
+)
+from tests.infra.sshd import free_port
+
+pytestmark = pytest.mark.sshd
+
+PANES_DIR = Path(sparktui.ui.panes.__file__).parent
+FAST = Settings(keepalive_interval=1.0, keepalive_count_max=2, reconnect_max_delay=1.0)
+
+
+class HostApp(App[None]):
+    """The Containers pane alone, hosted as the shell hosts it (fleet, settings, audit).
+
+    Not the whole SparkApp: these tests are about this pane, and stay independent
+    of the other tabs. It also records the DeployReady messages the form posts.
+    """
+
+    CSS_PATH = [PANES_DIR / "containers.tcss"]
+
+    def __init__(self, fleet: Fleet, audit: AuditLog, *, read_only: bool = False) -> None:
+        super().__init__()
+        self.fleet = fleet
+        self.audit = audit
+        self.read_only = read_only
+        self.settings = Settings(read_only=read_only)
+        self.deploy_ready: list[DeployReady] = []
+
+    def compose(self) -> ComposeResult:
+        yield ContainersPane(self.fleet, id="containers-pane")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.fleet.start()
+        self.query_one("#containers-table").focus()
+
+    async def on_unmount(self) -> None:
+        await self.fleet.close()
+
+    def on_deploy_ready(self, message: DeployReady) -> None:
+        self.deploy_ready.append(message)
+
+
+def make_app(tmp_path: Path, *, read_only: bool = False) -> HostApp:
+    link = make_link(DeviceSpec.parse("spark-test"), FAST)
+    return HostApp(Fleet([link]), AuditLog(tmp_path / "audit.jsonl"), read_only=read_only)
+
+
+async def wait_until(pilot: Pilot, predicate, timeout: float = 10.0,
+                     what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not met within {timeout} s")
+        await pilot.pause(0.01)
+
+
+async def open_tab(pilot: Pilot) -> ContainersPane:
+    pane = pilot.app.query_one(ContainersPane)
+    await wait_until(pilot, lambda: bool(pane.services)
+                     and pane.services[0].state is ServiceState.READY, 15, "docker ready")
+    await pilot.pause()
+    return pane
+
+
+def row_key(pane: ContainersPane, container_id: str) -> str:
+    return f"spark-test/{container_id}"
+
+
+def cell(pane: ContainersPane, container_id: str, column: str) -> str:
+    value = pane.table.get_cell(row_key(pane, container_id), column)
+    return value.plain if isinstance(value, Text) else str(value)
+
+
+async def select(pilot: Pilot, pane: ContainersPane, container_id: str) -> None:
+    await wait_until(pilot, lambda: row_key(pane, container_id) in pane._row_keys, 5,
+                     "row shown")
+    pane.table.move_cursor(row=pane._row_keys.index(row_key(pane, container_id)))
+    pane.table.focus()
+    await pilot.pause()
+
+
+def docker_cli(*args: str) -> str:
+    result = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def samples(docker_engine: DockerEngine):
+    made = make_samples(docker_engine, f"sp-ui-{docker_engine.session}")
+    yield made
+    remove_samples(made)
+
+
+async def test_table_events_and_markup(ssh_client, docker_engine: DockerEngine, samples,
+                                       tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=(160, 45)) as pilot:
+        pane = await open_tab(pilot)
+        for sample in (samples.colours, samples.markup, samples.health):
+            await wait_until(pilot, lambda s=sample: row_key(pane, s.id) in pane._row_keys, 5)
+        assert row_key(pane, samples.exits.id) not in pane._row_keys  # running only
+        await wait_until(pilot, lambda: cell(pane, samples.health.id, "state")
+                         == "running · healthy", 10, "health shown")
+        assert cell(pane, samples.markup.id, "name") == samples.markup.name
+        await pilot.press("a")
+        assert cell(pane, samples.exits.id, "state") == "exited (3)"
+
+        # markup in labels and command is shown as text, never applied
+        await select(pilot, pane, samples.markup.id)
+        detail = pane.query_one("#container-detail", Static).content
+        assert "[bold red]x[/]" in detail.plain
+        assert not any("red" in str(span.style) for span in detail.spans)
+
+        # sorting by a column and filtering
+        await pilot.press("o")
+        assert pane.sort_column == "image"
+        await pilot.press("slash")
+        await pilot.press(*"note")  # the label only the markup sample carries
+        await pilot.press("enter")
+        assert pane._row_keys == [row_key(pane, samples.markup.id)]
+        await pilot.press("escape")
+        assert len(pane._row_keys) >= 4
+
+        # changes made outside sparktui reach the screen from the events stream
+        name = f"sp-ui-ext-{docker_engine.session}"
+        started = time.monotonic()
+        container_id = docker_cli("run", "-d", "--init", "--network", "none", "--name", name,
+                                  "--label", f"io.sparktui.test={docker_engine.session}",
+                                  docker_engine.image, "sleep", "600")
+        ran = time.monotonic()
+        await wait_until(pilot, lambda: row_key(pane, container_id) in pane._row_keys, 2,
+                         "docker run on screen")
+        shown = time.monotonic()
+        before = time.monotonic()
+        docker_cli("stop", "-t", "5", name)
+        stopped = time.monotonic()
+        await wait_until(pilot, lambda: cell(pane, container_id, "state").startswith("exited"),
+                         2, "docker stop on screen")
+        changed = time.monotonic()
+        print(f"\ndocker run  -> on screen: {shown - started:.3f} s from the command, "
+              f"{shown - ran:.3f} s after it returned")
+        print(f"docker stop -> on screen: {changed - before:.3f} s from the command, "
+              f"{changed - stopped:.3f} s after it returned")
+        assert changed - stopped < 0.5
+        docker_cli("rm", container_id)
+        await wait_until(pilot, lambda: row_key(pane, container_id) not in pane._row_keys, 2,
+                         "docker rm on screen")
+
+
+async def test_logs_screen_sanitizes_searches_and_saves(ssh_client, docker_engine, samples,
+                                                        tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = await open_tab(pilot)
+        await select(pilot, pane, samples.colours.id)
+        pane.update_watched()  # CPU and memory only for the rows on screen...
+        service = pane.services[0]
+        assert samples.colours.id in service._watched
+        assert samples.exits.id not in service._watched  # stopped: not a row here
+        await pilot.press("l")
+        screen = app.screen
+        assert isinstance(screen, ContainerLogsScreen)
+        pane.update_watched()  # ...and none while another screen covers the pane
+        assert service._watched == frozenset()
+        view = screen.query_one("#logs-view", RichLog)
+        await wait_until(pilot, lambda: len(view.lines) >= 5, 5, "log lines")
+        texts = [strip.text for strip in view.lines]
+        assert texts[:5] == ["red plain", "cursor-moved", "after-osc", "[bold red]markup[/] stays",
+                             "bin\ufffdary"]
+        assert not any("\x1b" in t or "evil title" in t for t in texts)
+        red = [seg for seg in view.lines[0] if seg.text == "red"]
+        assert red and red[0].style.color.number == 1  # SGR 31 kept as colour (red)
+        markup_line = list(view.lines[3])
+        assert all(seg.style is None or not seg.style.bold for seg in markup_line)
+
+        await pilot.press("t")  # timestamps
+        await wait_until(pilot, lambda: view.lines and view.lines[0].text[:2] == "20", 2)
+        await pilot.press("t", "w")
+        assert view.wrap
+        await pilot.press("slash", *"markup", "enter")
+        assert [s.text for s in view.lines] == ["[bold red]markup[/] stays"]
+        await pilot.press("slash", "escape")
+        assert len(view.lines) >= 5
+
+        target = tmp_path / "saved.log"
+        await pilot.press("ctrl+s")
+        field = screen.query_one("#logs-save-path", Input)
+        field.value = str(target)
+        await pilot.press("enter")
+        await wait_until(pilot, target.exists, 5, "saved")
+        saved = target.read_text()
+        assert "red plain\n" in saved and "\x1b" not in saved and "evil" not in saved
+        await pilot.press("escape")
+        assert not isinstance(app.screen, ContainerLogsScreen)
+
+
+async def test_actions_from_keys_are_audited(ssh_client, docker_engine, samples, tmp_path):
+    box = docker_engine.run(["sleep", "600"], init=True, network_mode="none",
+                            name=f"sp-ui-act-{docker_engine.session}")
+    app = make_app(tmp_path)
+    async with app.run_test(size=(160, 45)) as pilot:
+        pane = await open_tab(pilot)
+        await pilot.press("a")
+        await select(pilot, pane, box.id)
+
+        async def press_and_wait(key: str, state: str) -> None:
+            await pilot.press(key)
+            await wait_until(pilot, lambda: cell(pane, box.id, "state").startswith(state), 10,
+                             f"{key} -> {state}")
+
+        await press_and_wait("p", "paused")
+        await press_and_wait("p", "running")
+        await press_and_wait("s", "exited")
+        await press_and_wait("S", "running")
+        await pilot.press("d")
+        assert isinstance(app.screen, ConfirmDialog)
+        app.screen.query_one("#dialog-check", Checkbox).value = True
+        await pilot.press("y")
+        await wait_until(pilot, lambda: row_key(pane, box.id) not in pane._row_keys, 10,
+                         "removed")
+    entries = app.audit.entries()
+    assert [(e["action"], e["result"]) for e in entries] == [
+        ("container.pause", "ok"), ("container.unpause", "ok"), ("container.stop", "ok"),
+        ("container.start", "ok"), ("container.remove", "ok")]
+    assert entries[-1]["volumes"] is True
+
+
+async def test_read_only_refuses_with_a_message(ssh_client, docker_engine, samples, tmp_path):
+    app = make_app(tmp_path, read_only=True)
+    async with app.run_test(size=(160, 45)) as pilot:
+        pane = await open_tab(pilot)
+        await select(pilot, pane, samples.markup.id)
+        for key in ("s", "d", "E", "n"):
+            await pilot.press(key)
+            await pilot.pause()
+            assert app.screen is pane.screen  # no dialog, no form
+        messages = [n.message for n in app._notifications]
+        assert sum("read-only mode" in m for m in messages) == 4
+        samples.markup.reload()
+        assert samples.markup.status == "running"
+    assert app.audit.entries() == []
+
+
+async def test_images_view_removes_with_confirmation(ssh_client, docker_engine, tmp_path):
+    repository, tag = "sparktui-test/unused", docker_engine.session
+    docker_engine.client.api.import_image_from_data(busybox_tar(busybox_binary()),
+                                                    repository=repository, tag=tag)
+    image_id = docker_engine.client.images.get(f"{repository}:{tag}").id
+    app = make_app(tmp_path)
+    try:
+        async with app.run_test(size=(160, 45)) as pilot:
+            await open_tab(pilot)
+            await pilot.press("i")
+            screen = app.screen
+            assert isinstance(screen, ImagesScreen)
+            await wait_until(pilot, lambda: screen.loaded, 5, "images listed")
+            table = screen.query_one("#images-table", DataTable)
+            assert table.get_cell(image_id, "used").plain == "unused"
+            await pilot.press("U")
+            dialog = app.screen
+            assert isinstance(dialog, ConfirmDialog)
+            assert f"{repository}:{tag}" in dialog.question.plain
+            await pilot.press("n")  # nothing goes without a yes
+            table.move_cursor(row=table.get_row_index(image_id))
+            await pilot.press("d", "y")
+            await wait_until(pilot, lambda: image_id not in table.rows, 10, "image removed")
+    finally:
+        subprocess.run(["docker", "rmi", "-f", f"{repository}:{tag}"], capture_output=True)
+    assert not docker_engine.client.images.list(name=repository)
+    assert app.audit.entries()[-1]["action"] == "image.remove"
+
+
+async def test_deploy_form_until_ready_and_the_offer(ssh_client, docker_engine, tmp_path,
+                                                     monkeypatch):
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    app = make_app(tmp_path)
+    name = f"sp-ui-deploy-{docker_engine.session}"
+    async with app.run_test(size=(160, 50)) as pilot:
+        pane = await open_tab(pilot)
+        await pilot.press("n")
+        screen = app.screen
+        assert isinstance(screen, DeployScreen)
+        screen.fill("vllm")
+        await pilot.pause()
+        for field_id, value in (("name", name), ("image", docker_engine.image),
+                                ("command", "httpd -f -p 8000 -h /www"),
+                                ("host_port", str(free_port()))):
+            screen.query_one(f"#field-{field_id}", Input).value = value
+        screen.query_one("#field-gpus", Checkbox).value = False
+        screen.query_one("#secret-HF_TOKEN", Input).value = "hf_typed_once"
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: screen.result is not None, 20, "deployed")
+        assert screen.result.ok, screen.result.message
+        offer = screen.query_one("#deploy-offer", Button)
+        assert offer.display and app.focused is offer
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: bool(app.deploy_ready), 2, "DeployReady posted")
+        ready = app.deploy_ready[0]
+        assert (ready.device, ready.base_url) == ("spark-test",
+                                                  f"http://127.0.0.1:{ready.port}/v1")
+        await pane.services[0].remove(screen.result.container_id)
+    assert "hf_typed_once" not in app.audit.path.read_text()
+
+
+async def test_in_the_shell_docker_is_reached_when_the_tab_opens(ssh_client, docker_engine,
+                                                                 samples, tmp_path):
+    from sparktui.services.config import Config
+    from sparktui.ui.app import SparkApp
+
+    link = make_link(DeviceSpec.parse("spark-test"), FAST)
+    config = Config(path=tmp_path / "config.toml", settings=Settings())
+    app = SparkApp(config, fleet=Fleet([link]),
+                   theme_dirs=[Path(__file__).resolve().parent.parent / "themes"])
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = app.query_one(ContainersPane)
+        await pilot.pause(0.3)
+        assert pane.services == []  # not looked at yet: no forward, no events stream
+        await pilot.press("3")
+        pane = await open_tab(pilot)
+        await wait_until(pilot, lambda: row_key(pane, samples.markup.id) in pane._row_keys, 5)
+        assert app.focused is pane.table
