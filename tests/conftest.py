@@ -36,6 +36,8 @@ from tests.infra import (
     require,
     sshd_available,
 )
+from tests.infra.docker import docker_engine  # noqa: F401 - a fixture
+from tests.infra.llama import llama_factory, llama_server  # noqa: F401 - fixtures
 from tests.infra.netns import netns_support
 
 

@@ -17,6 +17,7 @@ from sparktui.services.config import Config
 from sparktui.ui.app import SparkApp
 from tests.test_ui_shell import (
     REPO_THEMES,
+    QuietHub,
     fixed_fleet,
     make_app,
     wait_for_fixed_states,
@@ -54,7 +55,9 @@ def test_shell_read_only_help(snap_compare) -> None:
                     reason="the simulated Spark (sparktui.sim.server) is not there yet")
 def test_demo_connected(snap_compare) -> None:
     config = Config(path=Path("/nonexistent/sparktui.toml"))
-    app = SparkApp(config, [], demo=True, demo_port=DEMO_PORT, theme_dirs=[REPO_THEMES])
+    # the demo's figures move: this picture is of the connection, so telemetry stays quiet
+    app = SparkApp(config, [], demo=True, demo_port=DEMO_PORT, theme_dirs=[REPO_THEMES],
+                   telemetry=QuietHub(config.settings))
     app.title = "sparktui"
 
     async def connected(pilot: Pilot) -> None:
@@ -62,3 +65,36 @@ def test_demo_connected(snap_compare) -> None:
                          app.fleet.links[0].status.state is LinkState.CONNECTED, timeout=20)
 
     assert snap_compare(app, terminal_size=(120, 40), run_before=connected)
+
+
+# -- the Telemetry tab, fed exact figures (the live demo's move every second) ------------------
+def _telemetry_app(size: tuple[int, int]):
+    from tests.test_ui_shell import _never_connects, link
+    from tests.test_ui_telemetry import fill_history, settle_cards, state
+
+    app = make_app([link("spark-01", _never_connects)])
+
+    async def fed(pilot: Pilot) -> None:
+        from sparktui.ui.messages import TelemetryUpdated
+        from sparktui.ui.panes import TelemetryPane
+
+        await pilot.press("2")
+        service = app.telemetry.get("spark-01")
+        assert service is not None
+        fill_history(service.history, 100.0)
+        app.post_message(TelemetryUpdated(state("spark-01", t=100.0)))
+        pane = app.query_one(TelemetryPane)
+        await settle_cards(pilot, pane, charts=1 if size[0] < 80 else 4)
+        await pilot.pause()
+
+    return app, fed
+
+
+def test_telemetry_wide(snap_compare) -> None:
+    app, fed = _telemetry_app((120, 40))
+    assert snap_compare(app, terminal_size=(120, 40), run_before=fed)
+
+
+def test_telemetry_side_pane(snap_compare) -> None:
+    app, fed = _telemetry_app((50, 40))
+    assert snap_compare(app, terminal_size=(50, 40), run_before=fed)

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rich.text import Text
 from textual import events
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
@@ -23,19 +25,26 @@ from textual.dom import DOMNode
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, Header, TabbedContent, TabPane
+from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerCancelled
 
 from sparktui import __version__
 from sparktui.core.device import DeviceSpec
 from sparktui.services.config import Config
 from sparktui.services.devices import Fleet, make_link
+from sparktui.services.link import DeviceLink
+from sparktui.services.state import SessionState
+from sparktui.services.telemetry import DeviceTelemetry, TelemetryHub
 from sparktui.transport.ssh import SSHOptions, UnknownHostKey
+from sparktui.ui import readings
 from sparktui.ui.keys import binding_keys
-from sparktui.ui.messages import FleetChanged
-from sparktui.ui.panes import PANES, DevicesPane, PaneSpec
-from sparktui.ui.screens import HelpScreen, HostKeyScreen
+from sparktui.ui.messages import FleetChanged, TelemetryUpdated
+from sparktui.ui.panes import PANES, DevicesPane, PaneSpec, ShowsTelemetry, TelemetryPane
+from sparktui.ui.screens import ConfirmScreen, HelpScreen, HostKeyScreen
+from sparktui.ui.screens.device_actions import DEVICE_SCREENS, device_commands
+from sparktui.ui.screens.device_session import restore_view, save_session
 from sparktui.ui.screens.help import collect_key_help
+from sparktui.ui.screens.settings import SettingsScreen, remember_settings
 from sparktui.ui.themes import DEFAULT_THEME, load_themes
 
 if TYPE_CHECKING:
@@ -60,6 +69,9 @@ class SparkApp(App[None]):
     BINDINGS = [
         *_tab_bindings(),
         Binding("question_mark", "help", "Help", id="app.help"),
+        # not in the footer (it is full): ? and the palette list them
+        Binding("ctrl+n", "next_device", "Next device", show=False, id="app.device.next"),
+        Binding("ctrl+s", "settings", "Settings", show=False, id="app.settings"),
         Binding("ctrl+p", "command_palette", "Palette", show=False, priority=True,
                 id="app.palette"),
         Binding("q", "quit", "Quit", id="app.quit"),
@@ -68,11 +80,15 @@ class SparkApp(App[None]):
     ]
 
     compact: reactive[bool] = reactive(False)
+    #: the device every pane shows first; `app.device.next` cycles it (panes watch it)
+    focused_device: reactive[str | None] = reactive(None)
 
     def __init__(self, config: Config, specs: Sequence[DeviceSpec] = (), *,
                  fleet: Fleet | None = None, demo: bool = False, demo_port: int = 0,
                  accept_new_host_keys: bool = False, read_only: bool | None = None,
-                 compact: bool | None = None, theme_dirs: Sequence[Path] | None = None) -> None:
+                 compact: bool | None = None, theme_dirs: Sequence[Path] | None = None,
+                 telemetry: TelemetryHub | None = None, persist: bool = False,
+                 restore: SessionState | None = None, state_path: Path | None = None) -> None:
         super().__init__()
         self.config = config
         self.settings = config.settings
@@ -83,9 +99,22 @@ class SparkApp(App[None]):
         self.demo_port = demo_port
         self.demo: Demo | None = None  # once the demo device is up
         self.accept_new_host_keys = accept_new_host_keys
+        #: remember theme switches and the session on quit (the real app; tests opt in)
+        self.persist = persist
+        self.restore_state = restore  # the last session's tab and focus, to bring back
+        self.state_path = state_path  # None: the data dir's session.toml
         self.read_only = self.settings.read_only if read_only is None else read_only
         #: None follows the terminal width; True/False forces the layout
         self.compact_setting = self.settings.compact if compact is None else compact
+        #: the telemetry of every link of the fleet; it refuses kills when the app is read-only
+        #: (an injected hub, as in tests, keeps its own settings)
+        self.telemetry = telemetry if telemetry is not None else TelemetryHub(
+            dataclasses.replace(self.settings, read_only=self.read_only))
+        #: the newest DeviceTelemetry per device, as handed to the panes
+        self.telemetry_states: dict[str, DeviceTelemetry] = {}
+        self._telemetry_unsubscribes: dict[str, Callable[[], None]] = {}
+        self._telemetry_panes: list[ShowsTelemetry] = []
+        self._banner_lines: list[tuple[str, readings.Level]] = []
         self.title = f"sparktui {__version__}"
         self.sub_title = "read-only" if self.read_only else ""
         self._session_worker: Worker[None] | None = None
@@ -95,7 +124,7 @@ class SparkApp(App[None]):
 
         self._default_keys = binding_keys(
             [type(self), *(p.widget for p in PANES if isinstance(p.widget, type)),
-             HelpScreen, HostKeyScreen])
+             HelpScreen, HostKeyScreen, ConfirmScreen, *DEVICE_SCREENS])
         self._keymap_problems = [
             f"keymap: no binding has the id {binding_id!r} (known: "
             f"{', '.join(sorted(self._default_keys))})"
@@ -117,10 +146,11 @@ class SparkApp(App[None]):
     # -- layout ------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield Header(id="header")
+        yield Static(id="alert-banner")
         with TabbedContent(id="tabs", initial=PANES[0].id):
             for pane in PANES:
                 with TabPane(self._tab_label(pane, compact=False), id=pane.id):
-                    yield pane.build(self.fleet)
+                    yield pane.build(self.fleet, self.telemetry)
         yield Footer(id="footer")
 
     def _tab_label(self, pane: PaneSpec, *, compact: bool) -> str:
@@ -128,7 +158,13 @@ class SparkApp(App[None]):
         return f"{key} {pane.short_title if compact else pane.title}"
 
     def on_mount(self) -> None:
+        self._telemetry_panes = [
+            widget for pane in PANES
+            if isinstance(widget := self.query_one(f"#{pane.id}-pane"), ShowsTelemetry)]
+        self.query_one("#alert-banner", Static).display = False
         self._select_theme()
+        self._persisted_theme = self.theme  # a switch away from it is saved to the config
+        self.theme_changed_signal.subscribe(self, self._remember_theme)
         self.set_class(self.read_only, "-read-only")
         self._update_compact(self.size.width)
         for problem in [*self.config.problems, *self._theme_problems, *self._keymap_problems]:
@@ -171,6 +207,11 @@ class SparkApp(App[None]):
         keys = self.user_keymap.get(binding_id) or self._default_keys.get(binding_id)
         return keys.split(",")[0].strip() if keys else None
 
+    def keys_for(self, binding_id: str) -> list[str]:
+        """Every key bound to `binding_id` now (Textual key names), after the keymap."""
+        keys = self.user_keymap.get(binding_id) or self._default_keys.get(binding_id) or ""
+        return [key.strip() for key in keys.split(",") if key.strip()]
+
     def key_for(self, binding_id: str) -> str | None:
         """The key that runs `binding_id` now (after the keymap), as the footer shows it."""
         key = self._first_key(binding_id)
@@ -207,8 +248,55 @@ class SparkApp(App[None]):
             self.fleet.add(make_link(spec, settings, ssh_options=options,
                                      host_key_prompt=self.ask_host_key))
         self.fleet.start()
+        self.attach_telemetry()
         for pane in PANES:
             self.query_one(f"#{pane.id}-pane").post_message(FleetChanged())
+        restore_view(self)
+        if self.focused_device is None and self.fleet.links:
+            self.focused_device = self.fleet.links[0].name
+
+    # -- telemetry -----------------------------------------------------------------------
+    def attach_telemetry(self) -> None:
+        """Stream telemetry from every link of the fleet not streaming yet (call after adding)."""
+        for link in self.fleet.links:
+            if link.name not in self._telemetry_unsubscribes:
+                service = self.telemetry.attach(link)
+                self._telemetry_unsubscribes[link.name] = service.subscribe(
+                    self._telemetry_listener(link))
+
+    def _telemetry_listener(self, link: DeviceLink) -> Callable[[DeviceTelemetry], None]:
+        # called by the service on the event loop: only queue a message, draw later
+        def listener(state: DeviceTelemetry) -> None:
+            self.post_message(TelemetryUpdated(state))
+
+        return listener
+
+    def on_telemetry_updated(self, message: TelemetryUpdated) -> None:
+        state = message.telemetry
+        self.telemetry_states[state.device] = state
+        self._update_banner()
+        for pane in self._telemetry_panes:
+            pane.show_telemetry(state)
+
+    def _update_banner(self) -> None:
+        lines = readings.alert_lines(self.telemetry_states.values())
+        if lines == self._banner_lines:
+            return
+        self._banner_lines = lines
+        banner = self.query_one("#alert-banner", Static)
+        banner.display = bool(lines)
+        text = Text(end="")
+        for i, (line, level) in enumerate(lines):
+            if i:
+                text.append("\n")
+            text.append("⚠ " + line, "bold" if level is readings.Level.ERROR else "")
+        banner.update(text)
+        banner.set_class(any(level is readings.Level.ERROR for _, level in lines), "-error")
+
+    @property
+    def banner_text(self) -> str:
+        """What the alert banner says now; empty when hidden."""
+        return "\n".join(line for line, _ in self._banner_lines)
 
     async def on_unmount(self) -> None:
         # however the app ends (quit, crash, a test harness), nothing is left running
@@ -219,11 +307,17 @@ class SparkApp(App[None]):
         if self._session_closed:
             return
         self._session_closed = True
+        if self.persist:
+            await save_session(self)  # before the links go: it lists them
         worker = self._session_worker
         if worker is not None and not worker.is_finished:
             worker.cancel()
             with contextlib.suppress(WorkerCancelled):
                 await worker.wait()
+        for unsubscribe in self._telemetry_unsubscribes.values():
+            unsubscribe()
+        # the streams run over the links: stop them before the links go
+        await self.telemetry.close()
         await self.fleet.close()
         demo, self.demo = self.demo, None
         if demo is not None:
@@ -255,6 +349,36 @@ class SparkApp(App[None]):
                       None)
         self.set_focus(target)
 
+    def action_next_device(self) -> None:
+        names = [link.name for link in self.fleet.links]
+        if not names:
+            self.notify("No devices yet.", severity="warning")
+            return
+        current = self.focused_device
+        index = names.index(current) + 1 if current in names else 0
+        self.focused_device = names[index % len(names)]
+
+    def action_settings(self) -> None:
+        if isinstance(self.screen, SettingsScreen):
+            return
+        self.push_screen(SettingsScreen(self.settings, self.config.path,
+                                        list(self.available_themes)))
+
+    def set_read_only(self, read_only: bool) -> None:
+        """Turn read-only on for the running session (the settings screen's switch)."""
+        self.read_only = read_only
+        self.telemetry.settings.read_only = read_only
+        self.set_class(read_only, "-read-only")
+        self.sub_title = "read-only" if read_only else ""
+        self.refresh_bindings()
+
+    def _remember_theme(self, theme) -> None:
+        if theme.name == self._persisted_theme:
+            return
+        self._persisted_theme = self.settings.theme = theme.name
+        if self.persist:
+            remember_settings(self, self.config.path, theme=theme.name)
+
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
             return
@@ -282,6 +406,20 @@ class SparkApp(App[None]):
             yield SystemCommand(f"Go to {pane.title}", f"Switch to the {pane.title} tab",
                                 partial(self.action_show_tab, pane.id))
         yield SystemCommand("Help: keys", "List every key binding in force", self.action_help)
+        yield SystemCommand("Settings", "Refresh interval, thresholds, units, theme, "
+                            "read-only, ...", self.action_settings)
+        yield SystemCommand("Next device", "Focus the next device in every pane",
+                            self.action_next_device)
+        yield from device_commands(self)
+        yield SystemCommand("Telemetry: chart window",
+                            "Cycle the chart window: 1 min, 10 min, 1 h",
+                            lambda: self.query_one(TelemetryPane).action_cycle_window())
+        yield SystemCommand("Telemetry: pause or resume charts",
+                            "Freeze the charts (figures keep being collected)",
+                            lambda: self.query_one(TelemetryPane).action_toggle_pause())
+        yield SystemCommand("Telemetry: kill selected GPU process (SIGTERM)",
+                            "Asks first; refused in read-only mode",
+                            lambda: self.query_one(TelemetryPane).action_kill_process(False))
         yield SystemCommand("Retry selected device",
                             "Reconnect the device selected in Devices now, skipping the wait",
                             self.action_retry_selected)
@@ -298,10 +436,11 @@ class SparkApp(App[None]):
 
 def run_tui(config: Config, specs: Sequence[DeviceSpec], *, demo: bool = False,
             accept_new_host_keys: bool = False, read_only: bool = False,
-            compact: bool | None = None) -> int:
+            compact: bool | None = None, restore: SessionState | None = None) -> int:
     """Run the full-screen UI until the user quits; returns the process exit code."""
     app = SparkApp(config, specs, demo=demo, accept_new_host_keys=accept_new_host_keys,
-                   read_only=read_only or None, compact=compact)
+                   read_only=read_only or None, compact=compact, persist=True,
+                   restore=restore)
 
     async def run() -> int:
         try:

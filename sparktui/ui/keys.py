@@ -34,3 +34,10 @@ def key_hint(node: DOMNode, binding_id: str, default: str) -> str:
     if key_for is None:
         return default
     return key_for(binding_id) or default
+
+
+def keys_of(node: DOMNode, binding_id: str, default: str) -> tuple[str, ...]:
+    """Every key (Textual key names) bound to `binding_id` now, after the user's keymap."""
+    keys_for = getattr(node.app, "keys_for", None)
+    keys = keys_for(binding_id) if keys_for is not None else None
+    return tuple(keys) if keys else tuple(k.strip() for k in default.split(",") if k.strip())

@@ -5,6 +5,11 @@ binding (`app.tab.<id>`), its palette command and its stylesheet from it. A
 pane is a Widget built as `widget(fleet, id=pane_id)`, where `fleet` is the
 session's `sparktui.services.devices.Fleet`; when links are added after mount
 the pane is posted a `sparktui.ui.messages.FleetChanged`.
+
+Panes that show telemetry (`telemetry=True`) are built as
+`widget(fleet, hub, id=pane_id)` with the session's
+`sparktui.services.telemetry.TelemetryHub`, and implement `ShowsTelemetry`:
+the app calls `show_telemetry(state)` for every `TelemetryUpdated`.
 """
 
 from __future__ import annotations
@@ -16,7 +21,9 @@ from pathlib import Path
 from textual.widget import Widget
 
 from sparktui.services.devices import Fleet
+from sparktui.services.telemetry import TelemetryHub
 from sparktui.ui.panes.chat import ChatPane
+from sparktui.ui.panes.common import ShowsTelemetry
 from sparktui.ui.panes.containers import ContainersPane
 from sparktui.ui.panes.devices import DevicesPane
 from sparktui.ui.panes.telemetry import TelemetryPane
@@ -33,18 +40,23 @@ class PaneSpec:
     key: str
     widget: Callable[..., Widget]  # called as widget(fleet, id=...)
     css_path: Path
+    telemetry: bool = False  # built as widget(fleet, hub, id=...)
 
-    def build(self, fleet: Fleet) -> Widget:
+    def build(self, fleet: Fleet, hub: TelemetryHub | None = None) -> Widget:
+        if self.telemetry:
+            return self.widget(fleet, hub, id=f"{self.id}-pane")
         return self.widget(fleet, id=f"{self.id}-pane")
 
 
 PANES: tuple[PaneSpec, ...] = (
-    PaneSpec("devices", "Devices", "Dev", "1", DevicesPane, _HERE / "devices.tcss"),
-    PaneSpec("telemetry", "Telemetry", "Tel", "2", TelemetryPane, _HERE / "telemetry.tcss"),
+    PaneSpec("devices", "Devices", "Dev", "1", DevicesPane, _HERE / "devices.tcss",
+             telemetry=True),
+    PaneSpec("telemetry", "Telemetry", "Tel", "2", TelemetryPane, _HERE / "telemetry.tcss",
+             telemetry=True),
     PaneSpec("containers", "Containers", "Ctr", "3", ContainersPane, _HERE / "containers.tcss"),
     PaneSpec("tunnels", "Tunnels", "Tun", "4", TunnelsPane, _HERE / "tunnels.tcss"),
     PaneSpec("chat", "Chat", "Chat", "5", ChatPane, _HERE / "chat.tcss"),
 )
 
-__all__ = ["PANES", "ChatPane", "ContainersPane", "DevicesPane", "PaneSpec", "TelemetryPane",
-           "TunnelsPane"]
+__all__ = ["PANES", "ChatPane", "ContainersPane", "DevicesPane", "PaneSpec", "ShowsTelemetry",
+           "TelemetryPane", "TunnelsPane"]

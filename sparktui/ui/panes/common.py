@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Protocol, runtime_checkable
+
 from rich.text import Text
 from textual.widgets import Static
 
+from sparktui.services.telemetry import DeviceTelemetry
 from sparktui.ui.keys import key_hint
+
+
+@runtime_checkable
+class ShowsTelemetry(Protocol):
+    """A pane the app hands every device's newest telemetry to (see TelemetryUpdated)."""
+
+    def show_telemetry(self, telemetry: DeviceTelemetry) -> None: ...
 
 
 class PaneIntro(Static):

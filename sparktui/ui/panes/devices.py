@@ -1,4 +1,10 @@
-"""The Devices pane: every device of the session and the state of its connection."""
+"""The Devices pane: every device of the session, its connection, and live GPU figures.
+
+Besides the state of each link, a row carries a summary of the device's
+telemetry (GPUs, utilisation, memory, temperature, power); with two devices or
+more a fleet total row closes the table. Telemetry ticks for a hidden tab only
+mark the pane stale.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +22,8 @@ from textual.widgets import DataTable, Static
 from sparktui.core.device import LinkState, LinkStatus
 from sparktui.services.devices import Fleet
 from sparktui.services.link import DeviceLink
+from sparktui.services.telemetry import DeviceTelemetry, TelemetryHub
+from sparktui.ui import readings
 from sparktui.ui.keys import key_hint
 from sparktui.ui.messages import FleetChanged, LinkStatusChanged
 
@@ -29,9 +37,12 @@ STATE_COLOUR_VARIABLE: dict[LinkState, str | None] = {
     LinkState.CLOSED: None,
 }
 
-COLUMNS = (("name", "Device"), ("address", "Address"), ("state", "State"))
+COLUMNS = (("name", "Device"), ("address", "Address"), ("gpus", "GPUs"), ("util", "Util"),
+           ("memory", "Memory"), ("temp", "Temp"), ("power", "Power"), ("state", "State"))
 #: a 50-column side pane has no room for the address: the detail line shows it
-COMPACT_COLUMNS = (("name", "Device"), ("state", "State"))
+COMPACT_COLUMNS = (("name", "Device"), ("util", "Util"), ("memory", "Mem"), ("state", "State"))
+SUMMARY_KEYS = ("gpus", "util", "memory", "temp", "power")
+TOTAL_ROW = "total"
 
 
 def _counting_down(status: LinkStatus) -> bool:
@@ -45,11 +56,21 @@ class DevicesPane(Widget):
 
     BINDINGS = [
         Binding("r", "retry", "Retry now", id="devices.retry"),
+        # device management (sparktui.ui.screens.device_actions); enter opens details too
+        Binding("i", "details", "Details", id="devices.details"),
+        Binding("a", "add", "Add", id="devices.add"),
+        Binding("e", "edit", "Edit device", show=False, id="devices.edit"),
+        Binding("x", "remove", "Remove device", show=False, id="devices.remove"),
+        Binding("f", "find", "Find devices", show=False, id="devices.find"),
+        Binding("C", "connect_all", "Connect all", show=False, id="devices.connect_all"),
     ]
 
-    def __init__(self, fleet: Fleet, **kwargs) -> None:
+    def __init__(self, fleet: Fleet, hub: TelemetryHub | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.fleet = fleet
+        self.hub = hub
+        self._states: dict[str, DeviceTelemetry] = {}
+        self._stale = False
         self._links: list[DeviceLink] = []  # in row order; the row key is the index
         self._unsubscribes: list[Callable[[], None]] = []
         self._state_styles: dict[LinkState, Style] = {}
@@ -67,6 +88,8 @@ class DevicesPane(Widget):
         self.watch(self.app, "theme", self._on_theme_changed, init=False)
         if hasattr(self.app, "compact"):
             self.watch(self.app, "compact", self._on_compact_changed, init=False)
+        if hasattr(self.app, "focused_device"):
+            self.watch(self.app, "focused_device", self._on_focused_device, init=False)
 
     def on_unmount(self) -> None:
         for unsubscribe in self._unsubscribes:
@@ -85,6 +108,8 @@ class DevicesPane(Widget):
             self._links.append(link)
             self._unsubscribes.append(link.subscribe(self._status_listener(link)))
             self._add_row(len(self._links) - 1, link)
+        # new rows put the cursor on row 0: keep it on the app's focused device instead
+        self._on_focused_device(getattr(self.app, "focused_device", None))
         self._update_detail()
         self._update_countdown()
 
@@ -100,6 +125,9 @@ class DevicesPane(Widget):
         if index is None:
             return
         self._update_state_cell(index)
+        if TOTAL_ROW in self.table.rows:
+            self.table.update_cell(TOTAL_ROW, "state", Text(self._fleet_state(), style="dim"),
+                                   update_width=True)
         if self._selected_index() == index:
             self._update_detail()
         self._update_countdown()
@@ -113,7 +141,12 @@ class DevicesPane(Widget):
         return self.query_one("#devices-table", DataTable)
 
     def _columns(self) -> tuple[tuple[str, str], ...]:
-        return COMPACT_COLUMNS if getattr(self.app, "compact", False) else COLUMNS
+        columns = COMPACT_COLUMNS if getattr(self.app, "compact", False) else COLUMNS
+        if not self._states:
+            # no device has reported telemetry yet: columns of dashes would only
+            # take the room the state (and its reason) needs
+            columns = tuple(c for c in columns if c[0] not in SUMMARY_KEYS)
+        return columns
 
     def _rebuild_table(self) -> None:
         table = self.table
@@ -124,19 +157,107 @@ class DevicesPane(Widget):
         for index, link in enumerate(self._links):
             self._add_row(index, link)
         if self._links:
-            table.move_cursor(row=min(cursor, len(self._links) - 1))
+            table.move_cursor(row=min(cursor, table.row_count - 1))
 
     def _cells(self, link: DeviceLink) -> dict[str, Text]:
         # Text(), never a str: a device name like "[bold]x" must not be read as markup
         return {
             "name": self._plain_cell(link, "name"),
             "address": self._plain_cell(link, "address"),
+            **self._summary_cells(self._states.get(link.name)),
             "state": self._state_cell(link.status),
         }
 
+    def _summary_cells(self, state: DeviceTelemetry | None,
+                       summary: readings.Summary | None = None) -> dict[str, Text]:
+        summary = summary or readings.summarise(state)
+        compact = bool(getattr(self.app, "compact", False))
+        cells = readings.summary_cells(summary, compact=compact)
+        return {key: Text(cells[key], justify="left" if key == "memory" else "right")
+                for key in SUMMARY_KEYS}
+
+    def _total_cells(self) -> dict[str, Text]:
+        total = readings.fleet_total(readings.summarise(self._states.get(link.name))
+                                     for link in self._links)
+        cells = self._summary_cells(None, total)
+        return {"name": Text(f"fleet ({len(self._links)})", style="bold"),
+                "address": Text(""), **{k: Text(v.plain, style="bold", justify=v.justify)
+                                        for k, v in cells.items()},
+                "state": Text(self._fleet_state(), style="dim")}
+
+    def _fleet_state(self) -> str:
+        connected = sum(link.status.state is LinkState.CONNECTED for link in self._links)
+        return f"{connected} of {len(self._links)} connected"
+
     def _add_row(self, index: int, link: DeviceLink) -> None:
         cells = self._cells(link)
-        self.table.add_row(*(cells[key] for key, _ in self._columns()), key=str(index))
+        table = self.table
+        total_shown = TOTAL_ROW in table.rows
+        if total_shown:
+            table.remove_row(TOTAL_ROW)
+        table.add_row(*(cells[key] for key, _ in self._columns()), key=str(index))
+        self._update_total_row()
+
+    def _update_total_row(self) -> None:
+        """The fleet total row, last, with two devices or more."""
+        table = self.table
+        wanted = len(self._links) >= 2 and bool(self._states)
+        if not wanted:
+            if TOTAL_ROW in table.rows:
+                table.remove_row(TOTAL_ROW)
+            return
+        cells = self._total_cells()
+        if TOTAL_ROW not in table.rows:
+            table.add_row(*(cells[key] for key, _ in self._columns()), key=TOTAL_ROW)
+            return
+        for key, _ in self._columns():
+            self._set_cell(TOTAL_ROW, key, cells[key])
+
+    # -- telemetry ------------------------------------------------------------------
+    def show_telemetry(self, telemetry: DeviceTelemetry) -> None:
+        """Called by the app for every device tick; a hidden tab only marks itself stale."""
+        first = not self._states
+        previous = self._states.get(telemetry.device)
+        self._states[telemetry.device] = telemetry
+        if previous is not None and readings.summarise(previous) == \
+                readings.summarise(telemetry):
+            return
+        if not self._shown():
+            self._stale = True
+        elif first:
+            self._rebuild_table()  # the summary columns appear
+        else:
+            self._update_summary(telemetry.device)
+
+    def _shown(self) -> bool:
+        node: Widget | None = self
+        while isinstance(node, Widget):
+            if not node.display:
+                return False
+            node = node.parent if isinstance(node.parent, Widget) else None
+        return self.is_mounted
+
+    def on_show(self) -> None:
+        if self._stale:
+            self._stale = False
+            self._rebuild_table()
+
+    def _update_summary(self, device: str) -> None:
+        index = next((i for i, link in enumerate(self._links) if link.name == device), None)
+        if index is None:
+            return
+        cells = self._summary_cells(self._states.get(device))
+        shown = {key for key, _ in self._columns()}
+        for key in SUMMARY_KEYS:
+            if key in shown:
+                self._set_cell(str(index), key, cells[key])
+        self._update_total_row()
+
+    def _set_cell(self, row: str, key: str, cell: Text) -> None:
+        """Update a cell only when its text changed: every update repaints the table."""
+        table = self.table
+        if table.get_cell(row, key) != cell:
+            table.update_cell(row, key, cell, update_width=True)
 
     def _update_state_cell(self, index: int) -> None:
         self.table.update_cell(str(index), "state", self._state_cell(self._links[index].status),
@@ -160,13 +281,21 @@ class DevicesPane(Widget):
         padding = 2 * self.table.cell_padding
         others = 0
         # from the data, not the table: while rows are (re)added it only knows some of them
+        rows = [self._other_cells(link) for link in self._links]
+        if len(self._links) >= 2 and self._states:
+            rows.append(self._total_cells())
         for key, label in self._columns():
             if key == "state":
                 continue
-            cells = [Text(label), *(self._plain_cell(link, key) for link in self._links)]
+            cells = [Text(label), *(row[key] for row in rows)]
             others += max(cell.cell_len for cell in cells) + padding
         # the state column's own padding, and a vertical scrollbar should one appear
         return max(12, width - others - padding - 2)
+
+    def _other_cells(self, link: DeviceLink) -> dict[str, Text]:
+        return {"name": self._plain_cell(link, "name"),
+                "address": self._plain_cell(link, "address"),
+                **self._summary_cells(self._states.get(link.name))}
 
     @staticmethod
     def _plain_cell(link: DeviceLink, key: str) -> Text:
@@ -213,10 +342,29 @@ class DevicesPane(Widget):
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self._update_detail()
+        link = self.selected_link
+        # a highlight queued before the cursor moved again is stale: following it
+        # would undo a focus change made meanwhile (a restored session, ctrl+n)
+        if link is not None and event.cursor_row == self.table.cursor_row \
+                and hasattr(self.app, "focused_device"):
+            self.app.focused_device = link.name  # the cursor here is the app's focus
+
+    def _on_focused_device(self, name: str | None) -> None:
+        index = next((i for i, link in enumerate(self._links) if link.name == name), None)
+        if index is not None and index != self.table.cursor_row:
+            self.table.move_cursor(row=index)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if self.selected_link is not None:
+            self.action_details()
 
     def _update_detail(self) -> None:
         detail = self.query_one("#device-detail", Static)
         link = self.selected_link
+        if link is None and self._links:
+            detail.update(Text(f"All {len(self._links)} devices: GPUs summed, utilisation "
+                               "averaged, power summed, temperature the hottest GPU."))
+            return
         if link is None:
             detail.update(Text(
                 "No devices yet. Start sparktui with a device (sparktui local, "
@@ -268,3 +416,38 @@ class DevicesPane(Widget):
             return
         link.retry()
         self.notify(f"Trying {link.name} again now.", markup=False)
+
+    # device management: the screens and their work live in ui/screens/device_*.py
+    def _selected_name(self) -> str | None:
+        link = self.selected_link
+        return None if link is None else link.name
+
+    def action_details(self) -> None:
+        from sparktui.ui.screens.device_actions import show_details
+
+        show_details(self.app, self._selected_name())
+
+    def action_add(self) -> None:
+        from sparktui.ui.screens.device_actions import add_device
+
+        add_device(self.app)
+
+    def action_edit(self) -> None:
+        from sparktui.ui.screens.device_actions import edit_device
+
+        edit_device(self.app, self._selected_name())
+
+    def action_remove(self) -> None:
+        from sparktui.ui.screens.device_actions import remove_device
+
+        remove_device(self.app, self._selected_name())
+
+    def action_find(self) -> None:
+        from sparktui.ui.screens.device_actions import discover_devices
+
+        discover_devices(self.app)
+
+    def action_connect_all(self) -> None:
+        from sparktui.ui.screens.device_actions import connect_all_devices
+
+        connect_all_devices(self.app)
