@@ -24,6 +24,14 @@ SUBCOMMANDS_HELP = """\
 subcommands (sparktui SUBCOMMAND --help for details):
   status   one snapshot of every GPU of every device (--json, --watch)
   sim      run the simulated DGX Spark (an SSH server on loopback)
+  chat     stream one answer from a model: chat --device DEVICE "PROMPT" (--json)
+  bench    a small load test: bench --device DEVICE --requests N --concurrency C
+  discover SSH hosts announced over mDNS, Sparks marked (--json, --timeout S)
+  devices  configured devices, and hosts of ~/.ssh/config and NVIDIA Sync (--json)
+  forward  ssh -N -L that reconnects: forward DEVICE dashboard|8888|9000:8000 ...
+  tunnels  list the tunnels saved in the config (--json)
+  containers  the containers on DEVICE (--json, --all)
+  logs     a container's logs: logs DEVICE CONTAINER (--follow, --tail N)
 """
 
 
@@ -74,7 +82,17 @@ def run_tui(argv: list[str]) -> int:
     args = _tui_parser().parse_args(argv)
     config = _load(args)
     specs = _resolve_specs(args, config)
-    if not specs and not args.demo and not config.devices:
+    demo, restore = args.demo, None
+    if not specs and not demo and config.settings.restore_on_start:
+        # no devices asked for: the last session comes back (its devices, tab and focus)
+        from sparktui.services.state import load_state
+
+        state, problems = load_state()
+        saved, skipped = state.specs(config)
+        config.problems.extend([*problems, *skipped])  # the app shows them
+        if saved or state.demo:
+            specs, demo, restore = saved, state.demo, state
+    if not specs and not demo and not config.devices:
         # Nothing to show would be a dead end: start with the configured
         # devices, or say how to get going.
         print("sparktui: no devices given and none configured.\n"
@@ -89,32 +107,38 @@ def run_tui(argv: list[str]) -> int:
 
     log_to_file()
 
-    return run_app(config, specs, demo=args.demo,
+    return run_app(config, specs, demo=demo,
                    accept_new_host_keys=args.accept_new_host_keys,
                    read_only=args.read_only or config.settings.read_only,
-                   compact=args.compact)
+                   compact=args.compact, restore=restore)
 
 
-def run_sim(argv: list[str]) -> int:
-    from sparktui.sim.cli import main as sim_main
-
-    return sim_main(argv)
-
-
-def run_status(argv: list[str]) -> int:
-    from sparktui.commands.status import main as status_main
-
-    return status_main(argv)
-
-
-SUBCOMMANDS: dict[str, Callable[[list[str]], int]] = {
-    "sim": run_sim,
-    "status": run_status,
+#: subcommand -> "module:function"; imported only when that subcommand runs,
+#: so `sparktui --help` stays fast and a broken extra never breaks the TUI.
+SUBCOMMANDS: dict[str, str] = {
+    "status": "sparktui.commands.status:main",
+    "sim": "sparktui.sim.cli:main",
+    "forward": "sparktui.commands.forward:main",
+    "tunnels": "sparktui.commands.tunnels:main",
+    "containers": "sparktui.commands.containers:containers_main",
+    "logs": "sparktui.commands.containers:logs_main",
+    "chat": "sparktui.commands.chat:main",
+    "bench": "sparktui.commands.bench:main",
+    "discover": "sparktui.commands.discover:main",
+    "devices": "sparktui.commands.devices:main",
 }
+
+
+def run_subcommand(name: str, argv: list[str]) -> int:
+    import importlib
+
+    module_name, _, function = SUBCOMMANDS[name].partition(":")
+    entry: Callable[[list[str]], int] = getattr(importlib.import_module(module_name), function)
+    return entry(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in SUBCOMMANDS:
-        return SUBCOMMANDS[argv[0]](argv[1:])
+        return run_subcommand(argv[0], argv[1:])
     return run_tui(argv)

@@ -24,6 +24,7 @@ from sparktui.core.history import History
 from sparktui.core.hostscript import hoststat_command
 from sparktui.core.hoststat import HostSample, HostSampler, HostStatBlockParser
 from sparktui.core.nvsmi import ComputeApp, GpuSample, NvsmiFailure, NvsmiFailureKind
+from sparktui.services.audit import AuditLog, ReadOnlyError
 from sparktui.services.config import Settings
 from sparktui.services.link import DeviceLink
 from sparktui.transport.base import CommandResult, ConnectionLost, Transport
@@ -33,10 +34,6 @@ log = logging.getLogger(__name__)
 GIB = 1024**3
 PROCESS_POLL_S = 3.0
 RESTART_DELAY_S = 5.0  # before re-issuing a stream that ended by itself
-
-
-class ReadOnlyError(PermissionError):
-    """An action that changes a device was asked for in read-only mode."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,9 +148,11 @@ class TelemetryService:
     """Streams and keeps the telemetry of one device."""
 
     def __init__(self, link: DeviceLink, settings: Settings, *,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 audit: AuditLog | None = None) -> None:
         self.link = link
         self.settings = settings
+        self.audit = audit or AuditLog()  # a kill changes the device: it is recorded
         self._clock = clock
         self.interval_ms = max(100, int(settings.refresh_interval * 1000))
         self.history = History(settings.history_minutes * 60, settings.refresh_interval)
@@ -355,8 +354,16 @@ class TelemetryService:
             raise ReadOnlyError(f"read-only mode: not sending a signal to {pid} on "
                                 f"{self.link.name}")
         signal_name = "KILL" if force else "TERM"
-        result = await self.link.run(f"kill -{signal_name} {shlex.quote(str(int(pid)))}",
-                                     timeout=15)
+        try:
+            result = await self.link.run(f"kill -{signal_name} {shlex.quote(str(int(pid)))}",
+                                         timeout=15)
+        except ConnectionLost as exc:
+            self.audit.record(self.link.name, "kill-process", str(pid), f"failed: {exc}",
+                              signal=signal_name)
+            raise
+        self.audit.record(self.link.name, "kill-process", str(pid),
+                          "sent" if result.ok else f"failed (exit {result.exit_status})",
+                          signal=signal_name, stderr=result.stderr.strip()[:500] or None)
         transport = self.link.transport
         if transport is not None:
             with contextlib.suppress(ConnectionLost):
@@ -367,14 +374,16 @@ class TelemetryService:
 class TelemetryHub:
     """The telemetry services of every device in a fleet."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, audit: AuditLog | None = None) -> None:
         self.settings = settings
+        self.audit = audit
         self.services: dict[str, TelemetryService] = {}
 
     def attach(self, link: DeviceLink) -> TelemetryService:
         service = self.services.get(link.name)
         if service is None:
-            service = self.services[link.name] = TelemetryService(link, self.settings)
+            service = self.services[link.name] = TelemetryService(link, self.settings,
+                                                                  audit=self.audit)
             with contextlib.suppress(RuntimeError):  # no running loop: started later
                 service.start()
         return service

@@ -21,7 +21,6 @@ from textual.widgets import Static
 
 from sparktui.core.device import LinkState
 from sparktui.core.sanitize import strip_control
-from sparktui.services import audit
 from sparktui.services.devices import Fleet
 from sparktui.services.telemetry import (
     DeviceTelemetry,
@@ -417,7 +416,7 @@ class TelemetryPane(ComponentStyles):
         device = service.link.name
         try:
             result: CommandResult = await service.kill_process(process.pid, force=force)
-        except (ReadOnlyError, audit.ReadOnlyError) as exc:
+        except ReadOnlyError as exc:
             self._refuse_read_only(str(exc))
             return
         except (TransportError, OSError, TimeoutError) as exc:
