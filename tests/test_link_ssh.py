@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
 import time
 
 import pytest
@@ -32,11 +31,18 @@ async def wait_state(link: DeviceLink, *states: LinkState, timeout: float = 10.0
         await asyncio.sleep(0.02)
 
 
-def remote_streams() -> list[int]:
-    """PIDs of stand-in nvidia-smi loops running on the sshd side."""
-    out = subprocess.run(["pgrep", "-f", "sparktui.sim.fake_nvidia_smi.*-lms"],
-                         capture_output=True, text=True).stdout
-    return [int(pid) for pid in out.split()]
+def remote_streams(server: SshdServer) -> list[int]:
+    """PIDs of this sshd's stand-in nvidia-smi loops (other tests may run their own)."""
+    pids = []
+    for pid, _ in server.sessions():
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                argv = handle.read().split(b"\0")
+        except OSError:
+            continue
+        if b"sparktui.sim.fake_nvidia_smi" in argv and b"-lms" in argv:
+            pids.append(pid)
+    return pids
 
 
 async def test_connects_through_an_ssh_config_alias(ssh_client: ClientSetup):
@@ -75,7 +81,7 @@ async def test_stream_survives_sshd_restart_without_duplicates(ssh_client, sshd:
         await wait_state(link, LinkState.CONNECTED)
         while len(arrivals) < 3:
             await asyncio.sleep(0.05)
-        assert len(remote_streams()) == 1
+        assert len(remote_streams(sshd)) == 1
 
         sshd.stop(kill_sessions=True)  # the device goes away: listener and sessions
         await wait_state(link, LinkState.RECONNECTING, timeout=5)
@@ -90,14 +96,14 @@ async def test_stream_survives_sshd_restart_without_duplicates(ssh_client, sshd:
         assert resumed_after < 5, f"stream resumed only after {resumed_after:.1f} s"
         await asyncio.sleep(0.6)
         assert issued == 2, "the stream was issued once per connection"
-        assert len(remote_streams()) == 1, "no duplicate streams on the device"
+        assert len(remote_streams(sshd)) == 1, "no duplicate streams on the device"
     finally:
         task.cancel()
         await link.close()
     deadline = time.monotonic() + 5
-    while remote_streams() and time.monotonic() < deadline:
+    while remote_streams(sshd) and time.monotonic() < deadline:
         await asyncio.sleep(0.1)
-    assert remote_streams() == [], "closing the link leaves no process on the device"
+    assert remote_streams(sshd) == [], "closing the link leaves no process on the device"
 
 
 async def test_silent_dead_peer_is_noticed_and_recovered(ssh_home: ClientSetup, netns_sshd,
