@@ -9,6 +9,7 @@ import subprocess
 import keyring
 import keyring.errors
 import pytest
+from jaraco.classes import properties
 from keyring.backend import KeyringBackend
 from keyring.backends import fail
 
@@ -264,7 +265,11 @@ def test_pull_progress_counts_bytes_and_layers():
 # -- secrets ----------------------------------------------------------------------------------
 
 class MemoryKeyring(KeyringBackend):
-    priority = 1
+    # Every KeyringBackend subclass joins keyring's registry: a plain priority
+    # would make later tests' backend detection pick this test double.
+    @properties.classproperty
+    def priority(cls) -> float:
+        raise RuntimeError("a test double, set explicitly, never detected")
 
     def __init__(self) -> None:
         super().__init__()

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 from collections.abc import Iterable
 
 from sparktui.core.device import DeviceSpec, FailureKind
 from sparktui.services.config import Config, Settings
 from sparktui.services.link import Backoff, ConnectFailure, DeviceLink
 from sparktui.transport.base import Transport
+
+log = logging.getLogger(__name__)
 
 
 def resolve_device(arg: str, config: Config) -> DeviceSpec:
@@ -90,8 +93,21 @@ class Fleet:
         for link in self.links:
             link.start()
 
+    async def remove(self, name: str) -> DeviceLink | None:
+        """Close a device's link and drop it from the fleet; its owners see it gone."""
+        link = self.get(name)
+        if link is not None:
+            self.links.remove(link)
+            await link.close()
+        return link
+
     async def close(self) -> None:
-        await asyncio.gather(*(link.close() for link in self.links), return_exceptions=True)
+        # every link is closed even when one fails; the failures are not lost
+        results = await asyncio.gather(*(link.close() for link in self.links),
+                                       return_exceptions=True)
+        for link, result in zip(self.links, results, strict=True):
+            if isinstance(result, BaseException):
+                log.error("closing %s failed: %r", link.name, result)
 
 
 # -- [[devices]] in the config file ------------------------------------------------------
