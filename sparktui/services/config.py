@@ -190,7 +190,6 @@ def update_config(path: Path, mutate) -> None:
     leaves half a config. A file that is not valid TOML is never touched: the
     user's text wins over ours, and the error says where the problem is.
     """
-    import tempfile
 
     import tomlkit
 
@@ -204,14 +203,21 @@ def update_config(path: Path, mutate) -> None:
         raise ConfigError(path, f"not valid TOML, left untouched: {exc}",
                           getattr(exc, "line", None)) from exc
     mutate(document)
+    write_atomically(path, tomlkit.dumps(document), keep_mode=True)
+
+
+def write_atomically(path: Path, text: str, *, keep_mode: bool = False) -> None:
+    """Write a temp file beside `path`, fsync it, rename it over: never half a file."""
+    import tempfile
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".config-", suffix=".toml", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=path.suffix, dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(tomlkit.dumps(document))
+            handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
-        if path.exists():
+        if keep_mode and path.exists():
             os.chmod(tmp, path.stat().st_mode & 0o777)
         os.replace(tmp, path)
     except BaseException:

@@ -8,15 +8,12 @@ reported, the file is left for the next save to replace).
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sparktui.core.device import DestinationError, DeviceSpec
-from sparktui.services.config import Config
+from sparktui.services.config import Config, write_atomically
 
 
 def default_state_path() -> Path:
@@ -103,15 +100,4 @@ def save_state(state: SessionState, path: Path | None = None) -> None:
             table["destination"] = saved.destination
             devices.append(table)
         document["devices"] = devices
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".session-", suffix=".toml", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(tomlkit.dumps(document))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    write_atomically(path, tomlkit.dumps(document))

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from collections.abc import Hashable, Mapping
+from typing import Protocol, TypeVar, runtime_checkable
 
+from rich.style import Style
 from rich.text import Text
+from textual.color import Color, ColorParseError
+from textual.widget import Widget
 from textual.widgets import Static
 
 from sparktui.services.telemetry import DeviceTelemetry
@@ -50,3 +54,26 @@ class PaneIntro(Static):
             text.append(f"  {key:<6}", style="bold")
             text.append(f"{what}\n")
         self.update(text)
+
+
+StateT = TypeVar("StateT", bound=Hashable)
+
+
+def state_styles(widget: Widget, colours: Mapping[StateT, str | None]) -> dict[StateT, Style]:
+    """Rich styles for state cells from the theme's CSS variables (None: dimmed).
+
+    Resolved once per theme change, not per cell, since a table repaints often.
+    """
+    variables = widget.app.get_css_variables()
+    styles: dict[StateT, Style] = {}
+    for state, variable in colours.items():
+        if variable is None:
+            styles[state] = Style(dim=True)
+            continue
+        try:
+            styles[state] = Style(color=Color.parse(variables[variable]).rich_color)
+        except (KeyError, ColorParseError):
+            # a theme without this shade still shows the state, just uncoloured
+            widget.log.warning(f"theme has no usable ${variable}")
+            styles[state] = Style()
+    return styles

@@ -14,7 +14,6 @@ from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.color import Color, ColorParseError
 from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
@@ -26,6 +25,7 @@ from sparktui.services.telemetry import DeviceTelemetry, TelemetryHub
 from sparktui.ui import readings
 from sparktui.ui.keys import key_hint
 from sparktui.ui.messages import FleetChanged, LinkStatusChanged
+from sparktui.ui.panes.common import state_styles
 
 #: which theme variable colours each state (text-* variants are made readable
 #: against the theme's background, so light themes stay legible)
@@ -305,19 +305,7 @@ class DevicesPane(Widget):
         self._rebuild_table()
 
     def _resolve_state_styles(self) -> dict[LinkState, Style]:
-        variables = self.app.get_css_variables()
-        styles: dict[LinkState, Style] = {}
-        for state, variable in STATE_COLOUR_VARIABLE.items():
-            if variable is None:
-                styles[state] = Style(dim=True)
-                continue
-            try:
-                styles[state] = Style(color=Color.parse(variables[variable]).rich_color)
-            except (KeyError, ColorParseError):
-                # a theme without this shade still shows the state, just uncoloured
-                self.log.warning(f"theme has no usable ${variable}")
-                styles[state] = Style()
-        return styles
+        return state_styles(self, STATE_COLOUR_VARIABLE)
 
     def _on_theme_changed(self) -> None:
         self._state_styles = self._resolve_state_styles()

@@ -17,7 +17,6 @@ from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.color import Color, ColorParseError
 from textual.message import Message
 from textual.timer import Timer
 from textual.widget import Widget
@@ -30,6 +29,7 @@ from sparktui.services.tunnel_specs import TunnelSpec, TunnelSpecError, has_brow
 from sparktui.services.tunnels import Tunnel, TunnelManager, TunnelState
 from sparktui.ui.keys import key_hint
 from sparktui.ui.messages import FleetChanged
+from sparktui.ui.panes.common import state_styles
 from sparktui.ui.screens.tunnel_form import TunnelForm
 
 PROBE_INTERVAL_S = 10.0
@@ -265,18 +265,7 @@ class TunnelsPane(Widget):
             self._update_detail()
 
     def _resolve_state_styles(self) -> dict[TunnelState, Style]:
-        variables = self.app.get_css_variables()
-        styles: dict[TunnelState, Style] = {}
-        for state, variable in STATE_COLOUR_VARIABLE.items():
-            if variable is None:
-                styles[state] = Style(dim=True)
-                continue
-            try:
-                styles[state] = Style(color=Color.parse(variables[variable]).rich_color)
-            except (KeyError, ColorParseError):
-                self.log.warning(f"theme has no usable ${variable}")
-                styles[state] = Style()
-        return styles
+        return state_styles(self, STATE_COLOUR_VARIABLE)
 
     def _on_theme_changed(self) -> None:
         self._state_styles = self._resolve_state_styles()
