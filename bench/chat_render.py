@@ -1,0 +1,146 @@
+"""What rendering a streamed answer costs the app, per token, at high token rates.
+
+The app runs headless (Textual's test driver: every frame is composed, nothing is
+written to a terminal) with the demo device, whose model server streams at
+--rates tokens/s. For each rate the same answer (--tokens long) is fetched twice
+through the same SSH connection and endpoint:
+
+- render: typed into the Chat tab and sent; Markdown streamed with MarkdownStream,
+  status line at 4 Hz, auto-scroll: everything the user sees;
+- drain: the same request through the same ChatService, its text thrown away.
+
+CPU is the whole process's (`time.process_time`, all threads; the simulated Spark
+and its model server run in-process too and cost the same in both modes), from
+send to the last token shown. Overhead per token = (render - drain) / tokens.
+"lag" is how long after the last token arrived the Markdown held all of it
+(MarkdownStream batches appends; a renderer that cannot keep up shows a lag).
+
+    python bench/chat_render.py
+    python bench/chat_render.py --rates 500,2000 --tokens 2000 --runs 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import benchlib
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+
+async def _until(pilot, predicate, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not met in time")
+        await pilot.pause(0.01)
+
+
+async def measure(rates: list[float], tokens: int, runs: int) -> list[dict[str, object]]:
+    from textual.widgets import Markdown
+
+    from sparktui.core.device import LinkState
+    from sparktui.services.chat import ChatRequest
+    from sparktui.services.config import Config
+    from sparktui.ui.app import SparkApp
+    from sparktui.ui.panes.chat import ChatPane
+    from sparktui.ui.widgets.chat_input import ChatInput
+    from sparktui.ui.widgets.chat_message import ChatMessageView
+
+    tmp = tempfile.mkdtemp(prefix="chat-render-")
+    os.environ["XDG_DATA_HOME"] = tmp  # the bench's conversations never reach the real home
+    app = SparkApp(Config(path=Path(tmp) / "config.toml"), [], demo=True,
+                   theme_dirs=[REPO / "themes"])
+    rows: list[dict[str, object]] = []
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _until(pilot, lambda: app.demo is not None and app.fleet.links
+                     and app.fleet.links[0].status.state is LinkState.CONNECTED)
+        sim = app.demo.openai  # type: ignore[union-attr]
+        sim.min_tokens = tokens
+        await pilot.press("5")
+        pane = app.query_one(ChatPane)
+        await _until(pilot, lambda: pane.selected_model() is not None)
+        endpoint, model = pane.selected_endpoint(), pane.selected_model()
+        assert endpoint is not None and model is not None
+        pane.query_one("#chat-max-tokens").value = str(tokens)
+        await pilot.pause(2)  # let the first telemetry ticks settle
+        for rate in rates:
+            sim.token_rate = rate
+            for _run in range(runs):
+                # drain: the same bytes over the same forward, nothing drawn
+                request = ChatRequest(model, [{"role": "user", "content": "bench"}],
+                                      max_tokens=tokens)
+                cpu0, wall0 = time.process_time(), time.monotonic()
+                stream = await pane.chat.answer(endpoint.spec, request)
+                async for _piece in stream:
+                    pass
+                drain_cpu = time.process_time() - cpu0
+                drain_wall = time.monotonic() - wall0
+                drained = stream.figures.tokens
+
+                # render: as the user does it
+                await pilot.press("ctrl+n")
+                await pilot.pause(0.2)
+                box = app.query_one(ChatInput)
+                box.insert("bench")
+                cpu0, wall0 = time.process_time(), time.monotonic()
+                await pilot.press("enter")
+                await _until(pilot, lambda: pane.answer is not None
+                             and pane.answer.finished.is_set(), timeout=120)
+                answer = pane.answer
+                arrived = time.monotonic()
+                view = list(app.query(ChatMessageView))[-1]
+                await _until(pilot, lambda v=view, a=answer: v.message.status == "done"
+                             and v.query_one(Markdown).source == a.text, timeout=120)
+                shown = time.monotonic()
+                render_cpu = time.process_time() - cpu0
+                render_wall = shown - wall0
+                count = answer.figures.tokens
+                rows.append({
+                    "rate_tok_s": rate, "tokens": count, "drain_tokens": drained,
+                    "measured_tok_s": round(answer.figures.tokens_per_s() or 0, 1),
+                    "drain_cpu_s": round(drain_cpu, 3), "render_cpu_s": round(render_cpu, 3),
+                    "drain_wall_s": round(drain_wall, 3), "render_wall_s": round(render_wall, 3),
+                    "render_us_per_token": round(1e6 * render_cpu / count, 1),
+                    "drain_us_per_token": round(1e6 * drain_cpu / drained, 1),
+                    "overhead_us_per_token": round(1e6 * (render_cpu / count
+                                                          - drain_cpu / drained), 1),
+                    "render_cpu_pct": round(100 * render_cpu / render_wall, 1),
+                    "lag_s": round(shown - arrived, 3),
+                })
+                print(f"rate {rate:>6.0f}: {rows[-1]['overhead_us_per_token']} us/token "
+                      f"overhead, lag {rows[-1]['lag_s']} s", flush=True)
+        await pilot.press("ctrl+n")
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="CPU cost per token of rendering a streamed answer")
+    p.add_argument("--rates", default="200,500,1000,2000",
+                   help="token rates of the simulated model server, tok/s")
+    p.add_argument("--tokens", type=int, default=3000, help="tokens per answer (3000)")
+    p.add_argument("--runs", type=int, default=1, help="answers per rate and mode (1)")
+    args = p.parse_args(argv)
+    rates = [float(r) for r in args.rates.split(",") if r.strip()]
+    rows = asyncio.run(measure(rates, args.tokens, args.runs))
+    benchlib.print_table(
+        ["rate", "tokens", "got tok/s", "render us/tok", "drain us/tok", "overhead us/tok",
+         "render CPU %", "lag s"],
+        [[r["rate_tok_s"], r["tokens"], r["measured_tok_s"], r["render_us_per_token"],
+          r["drain_us_per_token"], r["overhead_us_per_token"], r["render_cpu_pct"],
+          r["lag_s"]] for r in rows],
+        title="Chat rendering cost (headless app, demo device over SSH)")
+    path = benchlib.write_results("chat_render", {"tokens": args.tokens, "rows": rows})
+    print(f"\nresults: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
