@@ -41,16 +41,29 @@ from sparktui.ui.keys import binding_keys
 from sparktui.ui.messages import FleetChanged, TelemetryUpdated
 from sparktui.ui.panes import PANES, DevicesPane, PaneSpec, ShowsTelemetry, TelemetryPane
 from sparktui.ui.screens import ConfirmScreen, HelpScreen, HostKeyScreen
+from sparktui.ui.screens.chat_endpoint import ChatEndpointScreen
+from sparktui.ui.screens.chat_history import ChatHistoryScreen
+from sparktui.ui.screens.container_dialogs import ConfirmDialog
+from sparktui.ui.screens.container_images import ImagesScreen
+from sparktui.ui.screens.container_logs import ContainerLogsScreen
+from sparktui.ui.screens.deploy import DeployScreen
 from sparktui.ui.screens.device_actions import DEVICE_SCREENS, device_commands
 from sparktui.ui.screens.device_session import restore_view, save_session
 from sparktui.ui.screens.help import collect_key_help
 from sparktui.ui.screens.settings import SettingsScreen, remember_settings
 from sparktui.ui.themes import DEFAULT_THEME, load_themes
+from sparktui.ui.widgets.chat_input import ChatInput
+from sparktui.ui.widgets.chat_message import ChatMessageView
 
 if TYPE_CHECKING:
     from sparktui.services.demo import Demo
 
 log = logging.getLogger(__name__)
+
+#: screens and widgets the panes open, whose binding ids a keymap may remap
+PANE_SCREENS: tuple[type[DOMNode], ...] = (
+    ContainerLogsScreen, ImagesScreen, DeployScreen, ConfirmDialog,
+    ChatHistoryScreen, ChatEndpointScreen, ChatInput, ChatMessageView)
 
 #: narrower than this, the shell lays out for a tmux side pane
 COMPACT_BELOW_COLUMNS = 80
@@ -124,7 +137,7 @@ class SparkApp(App[None]):
 
         self._default_keys = binding_keys(
             [type(self), *(p.widget for p in PANES if isinstance(p.widget, type)),
-             HelpScreen, HostKeyScreen, ConfirmScreen, *DEVICE_SCREENS])
+             HelpScreen, HostKeyScreen, ConfirmScreen, *DEVICE_SCREENS, *PANE_SCREENS])
         self._keymap_problems = [
             f"keymap: no binding has the id {binding_id!r} (known: "
             f"{', '.join(sorted(self._default_keys))})"
