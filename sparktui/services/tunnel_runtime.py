@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from sparktui.core.device import LinkState, LinkStatus
 from sparktui.core.sanitize import strip_control
 from sparktui.services.link import DeviceLink
-from sparktui.services.splice import Traffic, splice
 from sparktui.services.tunnel_specs import (
     TunnelSpec,
     local_url,
     pick_local_port,
 )
 from sparktui.transport.base import ConnectionLost, Forward, Transport, TransportError
+from sparktui.transport.splice import Traffic, splice
 
 log = logging.getLogger(__name__)
 

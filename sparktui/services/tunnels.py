@@ -3,7 +3,7 @@
 A forward's local listener is ours (asyncio.start_server), not asyncssh's: it
 stays bound while the device is away, and each client is spliced to
 `transport.open_connection(remote_host, remote_port)` through
-`sparktui.services.splice`, which counts connections and bytes.
+`sparktui.transport.splice`, which counts connections and bytes.
 
 While the device is away a new client waits up to CLIENT_WAIT_S for the
 connection to come back (a browser reload during a short drop then just
@@ -30,7 +30,6 @@ from pathlib import Path
 
 from sparktui.services.audit import AuditLog, ReadOnlyError
 from sparktui.services.devices import Fleet
-from sparktui.services.splice import Traffic
 from sparktui.services.tunnel_runtime import (
     CLIENT_WAIT_S,
     AddResult,
@@ -52,6 +51,7 @@ from sparktui.services.tunnel_specs import (
     save_tunnel,
     unique_name,
 )
+from sparktui.transport.splice import Traffic
 
 __all__ = ["CLIENT_WAIT_S", "PRESETS", "AddResult", "Preset", "ProbeResult", "Tunnel",
            "TunnelManager", "TunnelSpec", "TunnelSpecError", "TunnelState", "TunnelStatus"]

@@ -13,21 +13,10 @@ import signal
 from collections.abc import AsyncIterator
 
 from sparktui.transport.base import CommandResult, Forward, LineStream, Transport
+from sparktui.transport.splice import Traffic, splice
 
 _SHELL = "/bin/sh"
 _READ_LIMIT = 1 << 20  # a 1 MiB line is garbage, but must not crash the reader
-
-
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        while chunk := await reader.read(65536):
-            writer.write(chunk)
-            await writer.drain()
-    except (ConnectionError, OSError):
-        pass
-    finally:
-        with contextlib.suppress(Exception):
-            writer.close()
 
 
 class _Splice:
@@ -39,17 +28,17 @@ class _Splice:
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            up_reader, up_writer = await self._connect()
+            upstream = await self._connect()
         except OSError:
             writer.close()
             return
-        both = [asyncio.ensure_future(_pipe(reader, up_writer)),
-                asyncio.ensure_future(_pipe(up_reader, writer))]
-        self._tasks.update(both)
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
         try:
-            await asyncio.gather(*both)
+            await splice((reader, writer), upstream, Traffic())
         finally:
-            self._tasks.difference_update(both)
+            self._tasks.discard(task)
 
     def cancel_all(self) -> None:
         for task in list(self._tasks):
