@@ -7,6 +7,7 @@ authenticates with a throwaway key, exactly as it would for a real device.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -27,8 +28,12 @@ class Demo:
     dashboard: object | None = None
     #: the sim's model server (sparktui.sim.openai_server), at localhost:8000 on the device
     openai: object | None = None
+    #: the simulated Docker Engine (sparktui.sim.docker_engine) behind the device's docker.sock
+    docker: object | None = None
 
     async def close(self) -> None:
+        if self.docker is not None:
+            await self.docker.close()  # type: ignore[attr-defined]
         if self.openai is not None:
             await self.openai.close()  # type: ignore[attr-defined]
         if self.dashboard is not None:
@@ -68,6 +73,13 @@ async def start_demo(port: int = 0, gpus: int = 1, kind: str = "gb10",
 
         demo.openai = await start_openai_sim(server.device, token_rate=token_rate)
         server.map_port(DEMO_PORT, "127.0.0.1", demo.openai.port)  # type: ignore[attr-defined]
+        # containers for the Containers tab, through the device's forwarded docker.sock
+        from sparktui.sim.docker_engine import start_docker_engine
+
+        demo.docker = engine = await start_docker_engine(
+            os.path.join(workdir, "docker.sock"), hostname=server.device.hostname)
+        # deployed servers' ports answer too; chat requests go to the model server
+        await engine.attach(server, model_server_port=demo.openai.port)  # type: ignore[attr-defined]
     except BaseException:
         await demo.close()
         raise

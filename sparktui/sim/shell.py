@@ -26,7 +26,7 @@ from sparktui.core.hostscript import (
     HOSTSTAT_MARKER,
     THERMAL_PREFIX,
 )
-from sparktui.sim import hostfiles, nvsmi
+from sparktui.sim import docker_host, hostfiles, nvsmi
 from sparktui.sim.gpu_model import NCPU, SimDevice
 
 # --- the host-statistics stream ----------------------------------------------------------
@@ -153,6 +153,8 @@ class Context:
 _COMMANDS: dict[str, Handler] = {}
 KNOWN_PATHS = {"nvidia-smi": "/usr/bin/nvidia-smi", "sh": "/usr/bin/sh",
                "bash": "/usr/bin/bash", "timeout": "/usr/bin/timeout"}
+# Docker is installed (its socket answers only when an engine is attached: docker_host)
+KNOWN_PATHS.update(docker="/usr/bin/docker", dockerd="/usr/bin/dockerd")
 
 
 def command(*names: str) -> Callable[[Handler], Handler]:
@@ -297,6 +299,29 @@ async def _command_v(args: list[str], io: ShellIO, ctx: Context) -> int:
     return status
 
 
+@command("id")
+async def _id(args: list[str], io: ShellIO, ctx: Context) -> int:
+    out, status = docker_host.id_output(args, ctx.user)
+    io.out(out)
+    return status
+
+
+@command("test", "[")
+async def _test(args: list[str], io: ShellIO, ctx: Context) -> int:
+    return docker_host.test_status(args, ctx.device)
+
+
+@command("printf")
+async def _printf(args: list[str], io: ShellIO, ctx: Context) -> int:
+    io.out(docker_host.printf_output(args, home=f"/home/{ctx.user}"))
+    return 0
+
+
+@command("mkdir")
+async def _mkdir(args: list[str], io: ShellIO, ctx: Context) -> int:
+    return 0  # files are not modelled: the directories (a deploy's volumes) "exist"
+
+
 @command("ps")
 async def _ps(args: list[str], io: ShellIO, ctx: Context) -> int:
     out, err, status = hostfiles.ps_command(args, ctx.device)
@@ -433,6 +458,10 @@ async def execute(command: str, io: ShellIO, ctx: Context) -> int:
 
     Raises Closed when the channel closed (or a signal stopped it) meanwhile.
     """
+    if docker_host.PROBE_MARK in command:
+        # stands for core.docker_problems.diagnose_command (if/$() are not simulated)
+        io.out(docker_host.probe_line(command, ctx.device, ctx.user))
+        return 0
     try:
         return await _execute(command, io, ctx)
     except _Exit as exc:

@@ -1,0 +1,330 @@
+"""The demo's simulated Docker Engine, through the real docker-py (and, end to end, real SSH).
+
+The engine runs on the test's event loop; docker-py blocks, so every client
+call runs in a thread (asyncio.to_thread), as sparktui's own services do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import queue
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import docker
+import pytest
+
+from sparktui.core.docker_info import WATCHED_EVENTS, ContainerInfo, stats_from_sample
+from sparktui.core.docker_presets import (
+    PRESETS,
+    PullProgress,
+    create_kwargs,
+    preset,
+    spec_from_preset,
+)
+from sparktui.sim.docker_engine import SimDockerEngine, start_docker_engine
+from sparktui.sim.docker_seed import OUT
+from sparktui.sim.gpu_model import MEM_TOTAL_KB
+from sparktui.sim.hostfacts import DOCKER_VERSION
+
+SEEDED = {"ollama", "vllm-llama31-8b", "open-webui", "comfyui-old"}
+
+
+@pytest.fixture
+async def engine() -> AsyncIterator[SimDockerEngine]:
+    directory = tempfile.mkdtemp(prefix="sim-docker-")  # short: UNIX socket paths are limited
+    running = await start_docker_engine(os.path.join(directory, "docker.sock"), seed=7,
+                                        pull_seconds=0.4)
+    try:
+        yield running
+    finally:
+        await running.close()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
+async def client(engine: SimDockerEngine) -> AsyncIterator[Any]:
+    made = await asyncio.to_thread(docker.DockerClient, base_url="unix://" + engine.path,
+                                   version="auto", timeout=10)
+    try:
+        yield made
+    finally:
+        await asyncio.to_thread(made.close)
+
+
+def call(function, *args, **kwargs):
+    return asyncio.to_thread(function, *args, **kwargs)
+
+
+async def test_version_info_and_ping(engine, client) -> None:
+    version = await call(client.version)
+    assert version["Version"] == DOCKER_VERSION  # what the device facts report too
+    assert version["ApiVersion"] == client.api.api_version == "1.51"
+    assert version["Os"] == "linux" and version["Arch"] == "arm64"
+    assert {c["Name"] for c in version["Components"]} >= {"Engine", "containerd", "runc"}
+    info = await call(client.info)
+    assert "nvidia" in info["Runtimes"] and info["ContainersRunning"] == 3
+    assert await call(client.ping)
+    assert ("GET", "/version") in engine.requests  # docker-py's version="auto" probe
+
+
+async def test_list_and_inspect_the_seeded_containers(client) -> None:
+    every = await call(client.containers.list, all=True)
+    assert {c.name for c in every} == SEEDED
+    running = await call(client.api.containers)
+    assert {c["Names"][0] for c in running} == {"/ollama", "/vllm-llama31-8b", "/open-webui"}
+    named = await call(client.api.containers, all=True, filters={"name": "^/ollama$"})
+    assert [c["Names"] for c in named] == [["/ollama"]]
+
+    vllm = ContainerInfo.from_inspect(
+        await call(client.api.inspect_container, "vllm-llama31-8b"))
+    assert vllm.state_text() == "running · healthy" and vllm.gpu == "all"
+    assert vllm.ports == ("0.0.0.0:8000->8000/tcp",)  # the IPv6 twin is folded away
+    attrs = await call(client.api.inspect_container, "vllm-llama31-8b")
+    assert attrs["HostConfig"]["IpcMode"] == "host"
+    assert attrs["Config"]["Healthcheck"]["Test"][0] == "CMD-SHELL"
+    assert not any("TOKEN" in item or "KEY" in item for item in attrs["Config"]["Env"])
+
+    old = ContainerInfo.from_inspect(await call(client.api.inspect_container, "comfyui-old"))
+    assert old.state_text() == "exited (137, OOM)" and old.ports == ("0.0.0.0:8188->8188/tcp",)
+    assert old.uptime(time.time()) > 86_000  # it died about a day ago
+    webui = ContainerInfo.from_inspect(await call(client.api.inspect_container, "open-webui"))
+    assert ("io.sparktui.demo.note", "[bold]not markup[/bold], shown as typed") in webui.labels
+    with pytest.raises(docker.errors.NotFound):
+        await call(client.api.inspect_container, "no-such-thing")
+
+
+async def test_logs_are_multiplexed_coloured_and_follow(engine, client) -> None:
+    out = (await call(client.api.logs, "vllm-llama31-8b", stdout=True, stderr=False,
+                      tail="all")).decode()
+    err = (await call(client.api.logs, "vllm-llama31-8b", stdout=False, stderr=True,
+                      tail="all")).decode()
+    assert "\x1b[32mINFO\x1b[0m" in out and "vLLM API server version" in out
+    assert "WARNING" in err and "WARNING" not in out  # the frames kept their streams apart
+    assert 'POST /v1/chat/completions HTTP/1.1' in out  # the traffic since it started
+    tail = (await call(client.api.logs, "ollama", tail=3, timestamps=True)).decode()
+    lines = tail.splitlines()
+    assert len(lines) == 3 and all(line[:4].isdigit() and "Z " in line for line in lines)
+
+    got: queue.Queue[bytes | None] = queue.Queue()
+
+    def follow() -> None:
+        stream = client.api.logs("open-webui", stream=True, follow=True, tail=0)
+        for chunk in stream:
+            got.put(chunk)
+        got.put(None)  # the stream ended: the container stopped
+
+    threading.Thread(target=follow, daemon=True).start()
+    await asyncio.sleep(0.3)
+    container = engine.state.container("open-webui")
+    engine.state.log(container, OUT, "a line written just now")
+    assert b"a line written just now" in await call(got.get, timeout=5)
+    await call(client.api.stop, "open-webui")
+    rest = b""
+    while (chunk := await call(got.get, timeout=5)) is not None:
+        rest += chunk
+    assert b"Shutting down" in rest  # uvicorn's goodbye, then the end of the stream
+
+
+async def test_stats_give_plausible_moving_figures(client) -> None:
+    first = await call(client.api.stats, "vllm-llama31-8b", stream=False, one_shot=True)
+    await asyncio.sleep(1.2)
+    second_raw = await call(client.api.stats, "vllm-llama31-8b", stream=False, one_shot=True)
+    second = stats_from_sample(second_raw, stats_from_sample(first, None))
+    assert second.cpu_percent is not None and 40 < second.cpu_percent < 400  # cores, in %
+    assert second.mem_limit == MEM_TOTAL_KB * 1024
+    assert second.mem_used is not None and 1 << 30 < second.mem_used < 20 << 30
+    assert second_raw["cpu_stats"]["cpu_usage"]["total_usage"] > \
+        first["cpu_stats"]["cpu_usage"]["total_usage"]
+    stopped = await call(client.api.stats, "comfyui-old", stream=False)
+    assert stopped["memory_stats"] == {}
+
+
+async def test_stop_and_start_change_state_and_emit_events(engine, client) -> None:
+    events: queue.Queue[dict[str, Any]] = queue.Queue()
+    stream = await call(client.events, decode=True,
+                        filters={"type": "container", "event": list(WATCHED_EVENTS)})
+
+    def read() -> None:
+        try:
+            for event in stream:
+                events.put(event)
+        except Exception as exc:  # closed by the test at the end
+            events.put({"Action": f"ended: {exc}"})
+
+    threading.Thread(target=read, daemon=True).start()
+    try:
+        await call(client.api.stop, "vllm-llama31-8b")
+        seen = [(await call(events.get, timeout=5)) for _ in range(2)]
+        assert [e["Action"] for e in seen] == ["die", "stop"]  # kill is filtered out
+        assert seen[0]["Actor"]["Attributes"]["name"] == "vllm-llama31-8b"
+        assert seen[0]["Actor"]["Attributes"]["exitCode"] == "0"
+        assert seen[0]["Actor"]["Attributes"]["image"] == "nvcr.io/nvidia/vllm:25.09-py3"
+        assert seen[0]["timeNano"] // 1_000_000_000 == seen[0]["time"]
+        state = (await call(client.api.inspect_container, "vllm-llama31-8b"))["State"]
+        assert state["Status"] == "exited" and not state["Running"]
+
+        await call(client.api.start, "vllm-llama31-8b")
+        assert (await call(events.get, timeout=5))["Action"] == "start"
+        state = (await call(client.api.inspect_container, "vllm-llama31-8b"))["State"]
+        assert state["Running"] and state["Health"]["Status"] == "starting"
+        await call(client.api.pause, "ollama")
+        assert (await call(events.get, timeout=5))["Action"] == "pause"
+        await call(client.api.unpause, "ollama")
+        await call(client.api.kill, "ollama")
+        assert [(await call(events.get, timeout=5))["Action"] for _ in range(2)] == \
+            ["unpause", "die"]
+        assert (await call(client.api.inspect_container, "ollama"))["State"]["ExitCode"] == 137
+    finally:
+        await call(stream.close)
+
+
+async def test_pull_reports_layer_progress(client) -> None:
+    progress = PullProgress()
+    started = time.monotonic()
+    for event in await call(lambda: list(client.api.pull("nvcr.io/nvidia/vllm", tag="25.11-py3",
+                                                         stream=True, decode=True))):
+        progress.update(event)
+    assert time.monotonic() - started >= 0.35  # spread over the engine's pull_seconds
+    assert progress.layers_total == progress.layers_done == 4 and not progress.error
+    assert progress.bytes_done == progress.bytes_total > 1_000_000_000
+    assert progress.status == "Status: Downloaded newer image for nvcr.io/nvidia/vllm:25.11-py3"
+    image = await call(client.images.get, "nvcr.io/nvidia/vllm:25.11-py3")
+    assert image.attrs["RepoDigests"][0].endswith(progress.digest)
+    again = await call(lambda: list(client.api.pull("nvcr.io/nvidia/vllm", tag="25.11-py3",
+                                                    stream=True, decode=True)))
+    assert again[-1]["status"].startswith("Status: Image is up to date")
+    with pytest.raises(docker.errors.APIError, match="unauthorized"):
+        await call(lambda: list(client.api.pull(
+            "nvcr.io/nim/meta/llama-3.1-8b-instruct-dgx-spark", tag="latest", stream=True)))
+
+
+async def test_create_start_and_remove_a_deployed_server(engine, client) -> None:
+    preset = next(p for p in PRESETS if p.key == "sglang")
+    spec = spec_from_preset(preset, name="sglang-test")
+    kwargs = create_kwargs(spec, home="/home/demo", secret_values={"HF_TOKEN": "hf_secret"})
+    made = await call(client.containers.create, **kwargs)
+    assert made.name == "sglang-test" and made.status == "created"
+    await call(client.api.start, made.id)
+    info = ContainerInfo.from_inspect(await call(client.api.inspect_container, made.id))
+    assert info.running and info.gpu == "all" and info.ports == ("127.0.0.1:30000->30000/tcp",)
+    assert ("io.sparktui.deploy", "sglang") in info.labels
+    await asyncio.sleep(0.8)  # its startup lines come over a few seconds
+    assert b"loading model Qwen/Qwen2.5-0.5B-Instruct" in await call(client.api.logs, made.id)
+
+    with pytest.raises(docker.errors.APIError, match="already in use"):
+        await call(client.containers.create, **kwargs)
+    clash = create_kwargs(spec_from_preset(next(p for p in PRESETS if p.key == "vllm"),
+                                           name="vllm-two"), home="/home/demo",
+                           image="nvcr.io/nvidia/vllm:25.09-py3")
+    second = await call(client.containers.create, **clash)
+    with pytest.raises(docker.errors.APIError, match="port is already allocated"):
+        await call(client.api.start, second.id)  # the seeded vLLM holds port 8000
+
+    with pytest.raises(docker.errors.APIError, match="stop the container"):
+        await call(client.api.remove_container, made.id)
+    await call(client.api.remove_container, made.id, force=True)
+    assert made.id not in engine.state.containers
+
+    unused = await call(client.images.get, "lmsysorg/sglang:latest-cu130")
+    with pytest.raises(docker.errors.APIError, match="being used by running container"):
+        await call(client.api.remove_image, "ollama/ollama:latest")
+    await call(client.api.remove_image, unused.id)
+    tags = [tag for image in await call(client.api.images) for tag in image["RepoTags"]]
+    assert "lmsysorg/sglang:latest-cu130" not in tags
+
+
+async def test_anything_else_is_a_clear_404(client) -> None:
+    with pytest.raises(docker.errors.APIError) as caught:
+        await call(client.api.diff, "ollama")  # GET /containers/{id}/changes
+    assert caught.value.status_code == 404
+    assert "not supported by the simulated engine" in str(caught.value.explanation)
+
+
+# -- the simulated shell agrees: Docker installed, socket there, user in the docker group ------
+async def test_the_shell_answers_the_docker_probe(engine) -> None:
+    from sparktui.core.docker_problems import ProblemKind, classify, diagnose_command, parse_probe
+    from sparktui.sim import shell
+    from sparktui.sim.gpu_model import SimDevice
+    from tests.test_sim_shell import FakeProcess
+
+    device = SimDevice(seed=5, auto=False)
+
+    async def run(command: str) -> tuple[str, int]:
+        proc = FakeProcess()
+        status = await shell.execute(command, shell.ShellIO(proc), shell.Context(device, "ann"))
+        return proc.stdout.text, status
+
+    probe = diagnose_command("/var/run/docker.sock")
+    bare = parse_probe((await run(probe))[0])  # no engine: installed, daemon not running
+    assert bare is not None and (bare.socket, bare.docker_cli) == ("missing", True)
+    assert classify("d", "/var/run/docker.sock", bare, "x").kind is ProblemKind.DAEMON_DOWN
+    device.docker_engine = engine  # what SimDockerEngine.attach does
+    found = parse_probe((await run(probe))[0])
+    assert found is not None and (found.socket, found.access, found.group, found.user) == (
+        "socket", "ok", "docker", "ann")
+    assert await run("test -S /var/run/docker.sock && command -v docker") == (
+        "/usr/bin/docker\n", 0)
+    assert "docker" in (await run("id -nG"))[0].split()
+    assert await run('printf "%s" "$HOME"') == ("/home/ann", 0)
+
+
+# -- end to end: the demo device, its SSH socket forward, and the containers service ------------
+async def test_demo_containers_through_the_ssh_socket_forward() -> None:
+    from sparktui.services.config import Settings
+    from sparktui.services.containers import ContainerService, ServiceState
+    from sparktui.services.demo import start_demo
+    from sparktui.services.deploy import Deployer, DeployUpdate, http_probe
+    from sparktui.services.devices import make_link
+
+    demo = await start_demo()
+    link = make_link(demo.spec, Settings(), ssh_options=demo.ssh_options)
+    service = ContainerService(link, retry_interval=0.3, stats_interval=0.3)
+    link.start()
+    service.start()
+    try:
+        deadline = time.monotonic() + 15
+        while service.state is not ServiceState.READY:
+            assert time.monotonic() < deadline, f"not ready: {service.problem}"
+            await asyncio.sleep(0.05)
+        assert service.engine_version == DOCKER_VERSION
+        assert {c.name for c in service.containers.values()} == SEEDED
+        ollama = next(c for c in service.containers.values() if c.name == "ollama")
+        service.set_watched({ollama.id})
+        while ollama.id not in service.stats or service.stats[ollama.id].cpu_percent is None:
+            assert time.monotonic() < deadline, "no CPU figure for ollama"
+            await asyncio.sleep(0.05)
+
+        await service.run_action("stop", ollama.id)
+        while service.containers[ollama.id].running:  # the events stream says so
+            assert time.monotonic() < deadline, "the stop never showed"
+            await asyncio.sleep(0.05)
+
+        assert service.transport is not None  # the shell's probe agrees with the engine
+        problem = await service.diagnose(service.transport, "(test)")
+        assert "nothing answers" in problem.message
+        groups = await link.run("id -nG")
+        assert "docker" in groups.stdout.split()
+
+        # a one-key deploy: pull with progress, create, start, health through the device
+        demo.docker.state.pull_seconds = 0.5  # type: ignore[attr-defined]
+        updates: list[DeployUpdate] = []
+        spec = spec_from_preset(preset("llamacpp"), name="llama-demo")
+        result = await asyncio.wait_for(Deployer(service).deploy(
+            spec, on_update=updates.append, poll_interval=0.2), 15)
+        assert result.ok, (result.message, result.log_tail)
+        assert result.ready is not None and result.ready.base_url == "http://127.0.0.1:8080/v1"
+        pulls = [u.progress for u in updates if u.phase == "pull" and u.progress]
+        assert pulls and pulls[-1].layers_done == 4
+        assert any(u.phase == "health" for u in updates)  # it answered 503 while starting
+        status, body = await http_probe(service, 8080, "/v1/models")
+        assert status == 200 and "data" in body  # relayed to the demo's model server
+    finally:
+        await service.close()
+        await link.close()
+        await demo.close()
