@@ -45,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def _serve(args: argparse.Namespace, out) -> int:
+    from sparktui.sim.extras import start_extras
     from sparktui.sim.server import start_sim
 
     host, port = args.listen
@@ -57,12 +58,15 @@ async def _serve(args: argparse.Namespace, out) -> int:
         print(f"sparktui sim: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
         return 1
     tmp = None
+    extras = None
     try:
         client_dir = args.write_client_files
         if client_dir is None:
             tmp = tempfile.TemporaryDirectory(prefix="sparktui-sim-")
             client_dir = tmp.name
         identity, known_hosts = sim.write_client_files(client_dir)
+        # the Dashboard (11000), a model server (8000) and Docker, as on a Spark
+        extras = await start_extras(sim, client_dir)
         shown = f"[{sim.host}]" if ":" in sim.host else sim.host
         print(f"simulated DGX Spark ({gpus} x {args.kind}) listening on {shown}:{sim.port}",
               file=out)
@@ -86,6 +90,8 @@ async def _serve(args: argparse.Namespace, out) -> int:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
     finally:
+        if extras is not None:
+            await extras.close()
         await sim.close()
         if tmp is not None:
             tmp.cleanup()
