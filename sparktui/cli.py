@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable
 
 from sparktui import __version__
+from sparktui.commands.options import add_connection_options
 
 DESCRIPTION = """\
 A keyboard-driven terminal UI for NVIDIA DGX Spark boxes: devices, telemetry,
@@ -36,11 +37,7 @@ subcommands (sparktui SUBCOMMAND --help for details):
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", metavar="FILE",
-                        help="config file (default: $SPARKTUI_CONFIG or the platform config dir)")
-    parser.add_argument("--accept-new-host-keys", action="store_true",
-                        help="trust and record host keys of hosts never seen before "
-                             "(a changed key is still refused)")
+    add_connection_options(parser)
 
 
 def _tui_parser() -> argparse.ArgumentParser:

@@ -29,6 +29,8 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
+from sparktui.commands.options import add_connection_options
+
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -53,10 +55,7 @@ def add_target_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, action="append", default=[], metavar="P",
                    help="with --device: also probe this port on the device (repeatable)")
     p.add_argument("--model", metavar="M", help="model id (default: the endpoint's first)")
-    p.add_argument("--config", metavar="FILE",
-                   help="config file (default: $SPARKTUI_CONFIG or the platform config dir)")
-    p.add_argument("--accept-new-host-keys", action="store_true",
-                   help="trust and record host keys of hosts never seen before")
+    add_connection_options(p)
 
 
 def build_parser() -> argparse.ArgumentParser:

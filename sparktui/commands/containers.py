@@ -16,17 +16,15 @@ from __future__ import annotations
 import argparse
 import sys
 
+from sparktui.commands.options import add_connection_options
+
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 DEFAULT_TIMEOUT_S = 20.0
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", metavar="FILE",
-                        help="config file (default: $SPARKTUI_CONFIG or the platform config dir)")
-    parser.add_argument("--accept-new-host-keys", action="store_true",
-                        help="trust and record host keys of hosts never seen before "
-                             "(a changed key is still refused)")
+    add_connection_options(parser)
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="S",
                         help=f"give up reaching Docker after S seconds "
                              f"(default {DEFAULT_TIMEOUT_S:g})")

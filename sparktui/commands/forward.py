@@ -23,6 +23,7 @@ import sys
 import textwrap
 import time
 
+from sparktui.commands.options import add_connection_options
 from sparktui.commands.status import quiet_logging
 
 EXIT_FAILED = 1
@@ -57,11 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "other machines in, and is warned about)")
     p.add_argument("--demo", action="store_true",
                    help="forward to a simulated Spark started for the purpose")
-    p.add_argument("--config", metavar="FILE",
-                   help="config file (default: $SPARKTUI_CONFIG or the platform config dir)")
-    p.add_argument("--accept-new-host-keys", action="store_true",
-                   help="trust and record host keys of hosts never seen before "
-                        "(a changed key is still refused)")
+    add_connection_options(p)
     return p
 
 

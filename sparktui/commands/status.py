@@ -26,6 +26,8 @@ import logging
 import sys
 from collections.abc import Callable
 
+from sparktui.commands.options import add_connection_options
+
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 10.0
@@ -62,11 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="redraw every SECONDS until Ctrl+C")
     p.add_argument("--demo", action="store_true",
                    help="also start a simulated Spark and report on it")
-    p.add_argument("--config", metavar="FILE",
-                   help="config file (default: $SPARKTUI_CONFIG or the platform config dir)")
-    p.add_argument("--accept-new-host-keys", action="store_true",
-                   help="trust and record host keys of hosts never seen before "
-                        "(a changed key is still refused)")
+    add_connection_options(p)
     p.add_argument("--timeout", type=_positive, default=DEFAULT_TIMEOUT_S, metavar="S",
                    help=f"wait at most S seconds for the figures (default {DEFAULT_TIMEOUT_S:g})")
     return p
