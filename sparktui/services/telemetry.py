@@ -32,7 +32,11 @@ from sparktui.transport.base import CommandResult, ConnectionLost, Transport
 log = logging.getLogger(__name__)
 
 GIB = 1024**3
-PROCESS_POLL_S = 3.0
+# The process list costs the device an nvidia-smi start (driver init) and a ps
+# per poll: measured at 6x the cost of both streams together. Poll briskly only
+# while someone looks at the list.
+PROCESS_POLL_S = 3.0  # while the process list is on screen
+PROCESS_POLL_IDLE_S = 30.0  # otherwise: the GPU-process memory total stays roughly current
 RESTART_DELAY_S = 5.0  # before re-issuing a stream that ended by itself
 
 
@@ -159,6 +163,8 @@ class TelemetryService:
         self.fields = list(nvsmi.DEFAULT_FIELDS)
         self._listeners: list[Listener] = []
         self._tasks: list[asyncio.Task[None]] = []
+        self._watching_processes = True  # the UI says when it is not; the CLI always is
+        self._poll_now = asyncio.Event()
         # the GPU indices of the last complete tick (or, before one, of the driver query):
         # a tick is published once all of them have reported, never piecemeal
         self._tick_indices: frozenset[int] = frozenset()
@@ -326,10 +332,19 @@ class TelemetryService:
             await asyncio.sleep(RESTART_DELAY_S)
 
     # -- processes -----------------------------------------------------------------
+    def watch_processes(self, watching: bool) -> None:
+        """Poll the process list every few seconds while shown, rarely otherwise."""
+        was, self._watching_processes = self._watching_processes, watching
+        if watching and not was:
+            self._poll_now.set()  # a list opened now should not wait out the idle period
+
     async def _process_poll(self, transport: Transport) -> None:
         while transport.is_alive():
             await self.refresh_processes(transport)
-            await asyncio.sleep(PROCESS_POLL_S)
+            self._poll_now.clear()
+            period = PROCESS_POLL_S if self._watching_processes else PROCESS_POLL_IDLE_S
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._poll_now.wait(), period)
 
     async def refresh_processes(self, transport: Transport | None = None) -> None:
         transport = transport or self.link.transport
@@ -378,12 +393,20 @@ class TelemetryHub:
         self.settings = settings
         self.audit = audit
         self.services: dict[str, TelemetryService] = {}
+        self._watching_processes = True
+
+    def watch_processes(self, watching: bool) -> None:
+        """Tell every device whether a process list is on screen (see PROCESS_POLL_S)."""
+        self._watching_processes = watching
+        for service in self.services.values():
+            service.watch_processes(watching)
 
     def attach(self, link: DeviceLink) -> TelemetryService:
         service = self.services.get(link.name)
         if service is None:
             service = self.services[link.name] = TelemetryService(link, self.settings,
                                                                   audit=self.audit)
+            service.watch_processes(self._watching_processes)
             with contextlib.suppress(RuntimeError):  # no running loop: started later
                 service.start()
         return service
