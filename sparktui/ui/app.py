@@ -36,7 +36,7 @@ from sparktui.services.link import DeviceLink
 from sparktui.services.state import SessionState
 from sparktui.services.telemetry import DeviceTelemetry, TelemetryHub
 from sparktui.transport.ssh import SSHOptions, UnknownHostKey
-from sparktui.ui import readings
+from sparktui.ui import partial_lines, readings
 from sparktui.ui.keys import binding_keys
 from sparktui.ui.messages import FleetChanged, TelemetryUpdated
 from sparktui.ui.panes import PANES, DevicesPane, PaneSpec, ShowsTelemetry, TelemetryPane
@@ -103,6 +103,8 @@ class SparkApp(App[None]):
                  telemetry: TelemetryHub | None = None, persist: bool = False,
                  restore: SessionState | None = None, state_path: Path | None = None) -> None:
         super().__init__()
+        # the widgets repaint changed cells only: have Textual write just those cells
+        partial_lines.install()
         self.config = config
         self.settings = config.settings
         self.specs = list(specs)

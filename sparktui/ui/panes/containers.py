@@ -21,7 +21,7 @@ from textual.binding import Binding
 from textual.color import Color, ColorParseError
 from textual.message import Message
 from textual.widget import Widget
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import DataTable, Input
 
 from sparktui.core.docker_info import (
     COLUMNS,
@@ -46,6 +46,7 @@ from sparktui.services.containers import (
 from sparktui.services.devices import Fleet
 from sparktui.services.link import DeviceLink
 from sparktui.ui.messages import FleetChanged
+from sparktui.ui.widgets.repaint import LiveStatic, LiveTable, same_look
 
 #: how often the rows on screen are told to the services (for CPU and memory)
 WATCH_INTERVAL = 2.0
@@ -111,13 +112,14 @@ class ContainersPane(Widget):
         self.redrawn_at: dict[str, float] = {}
 
     def compose(self) -> ComposeResult:
-        yield Static(id="containers-status")
+        yield LiveStatic(id="containers-status")
         # the table first: the shell focuses a pane's first focusable widget
-        table: DataTable[Text] = DataTable(id="containers-table", cursor_type="row")
+        # stats move every few seconds: LiveTable repaints the changed cells, not the table
+        table = LiveTable(id="containers-table", cursor_type="row")
         yield table
         yield Input(placeholder="filter: words in name, image, state, labels…",
                     id="containers-filter")
-        yield Static(id="container-detail")
+        yield LiveStatic(id="container-detail")
 
     def on_mount(self) -> None:
         self.query_one("#containers-filter", Input).display = False
@@ -156,6 +158,8 @@ class ContainersPane(Widget):
         # opens it costs the devices no socket forward and no events stream
         self._shown = True
         self._adopt_new_links()
+        if self._row_keys:
+            self._redraw()  # the uptimes it skipped while hidden
 
     def on_fleet_changed(self, message: FleetChanged) -> None:
         self._adopt_new_links()
@@ -185,8 +189,8 @@ class ContainersPane(Widget):
 
     # -- the table ------------------------------------------------------------------------
     @property
-    def table(self) -> DataTable[Text]:
-        return self.query_one("#containers-table", DataTable)
+    def table(self) -> LiveTable:
+        return self.query_one("#containers-table", LiveTable)
 
     def _wanted_columns(self) -> tuple[tuple[str, str], ...]:
         # a 50-column side pane keeps what tells a container's health; the detail line
@@ -270,8 +274,8 @@ class ContainersPane(Widget):
                 if cells == self._cells.get(key):
                     continue
                 for (column, _), new, old in zip(columns, cells, self._cells[key], strict=True):
-                    if new != old:
-                        table.update_cell(key, column, new, update_width=True)
+                    if not same_look(new, old):
+                        table.set_cell(key, column, new)
                 self._cells[key] = cells
                 self.redrawn_at[key.split("/", 1)[1]] = stamp
         self._update_status()
@@ -314,7 +318,7 @@ class ContainersPane(Widget):
             text.append(f" · filter: {self.query_text}", style=Style(dim=True))
         if self.read_only:
             text.append(" · read-only", style=self._styles.get("warn", Style()))
-        self.query_one("#containers-status", Static).update(text)
+        self.query_one("#containers-status", LiveStatic).show(text)
 
     @property
     def selected_key(self) -> RowKey | None:
@@ -343,10 +347,10 @@ class ContainersPane(Widget):
         self._relabel_headers()
 
     def _update_detail(self) -> None:
-        detail = self.query_one("#container-detail", Static)
+        detail = self.query_one("#container-detail", LiveStatic)
         chosen = self.selected
         if chosen is None:
-            detail.update(Text("No container selected.", style="dim"))
+            detail.show(Text("No container selected.", style="dim"))
             return
         service, info = chosen
         text = Text()
@@ -361,13 +365,13 @@ class ContainersPane(Widget):
         if info.error:
             text.append("\nerror    ", style="dim")
             text.append_text(safe_text(info.error, max_line=200))
-        detail.update(text)
+        detail.show(text)
 
     # -- periodic: stats for the rows on screen, uptimes ----------------------------------------
     def _tick(self) -> None:
         self.update_watched()
-        if self._row_keys:
-            self._redraw()  # uptimes move on
+        if self._row_keys and self.region.area > 0:
+            self._redraw()  # uptimes move on (a hidden tab catches up when shown)
 
     def update_watched(self) -> None:
         on_screen = self.screen.is_active and self.region.area > 0

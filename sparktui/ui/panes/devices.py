@@ -16,7 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.timer import Timer
 from textual.widget import Widget
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable
 
 from sparktui.core.device import LinkState, LinkStatus
 from sparktui.services.devices import Fleet
@@ -26,6 +26,7 @@ from sparktui.ui import readings
 from sparktui.ui.keys import key_hint
 from sparktui.ui.messages import FleetChanged, LinkStatusChanged
 from sparktui.ui.panes.common import state_styles
+from sparktui.ui.widgets.repaint import LiveStatic, LiveTable
 
 #: which theme variable colours each state (text-* variants are made readable
 #: against the theme's background, so light themes stay legible)
@@ -77,9 +78,10 @@ class DevicesPane(Widget):
         self._countdown: Timer | None = None
 
     def compose(self) -> ComposeResult:
-        table: DataTable[Text] = DataTable(id="devices-table", cursor_type="row")
+        # a tick repaints the cells that changed, not the table
+        table = LiveTable(id="devices-table", cursor_type="row")
         yield table
-        yield Static(id="device-detail")
+        yield LiveStatic(id="device-detail")
 
     def on_mount(self) -> None:
         self._state_styles = self._resolve_state_styles()
@@ -126,8 +128,7 @@ class DevicesPane(Widget):
             return
         self._update_state_cell(index)
         if TOTAL_ROW in self.table.rows:
-            self.table.update_cell(TOTAL_ROW, "state", Text(self._fleet_state(), style="dim"),
-                                   update_width=True)
+            self.table.set_cell(TOTAL_ROW, "state", Text(self._fleet_state(), style="dim"))
         if self._selected_index() == index:
             self._update_detail()
         self._update_countdown()
@@ -137,8 +138,8 @@ class DevicesPane(Widget):
 
     # -- the table ---------------------------------------------------------------
     @property
-    def table(self) -> DataTable[Text]:
-        return self.query_one("#devices-table", DataTable)
+    def table(self) -> LiveTable:
+        return self.query_one("#devices-table", LiveTable)
 
     def _columns(self) -> tuple[tuple[str, str], ...]:
         columns = COMPACT_COLUMNS if getattr(self.app, "compact", False) else COLUMNS
@@ -254,14 +255,10 @@ class DevicesPane(Widget):
         self._update_total_row()
 
     def _set_cell(self, row: str, key: str, cell: Text) -> None:
-        """Update a cell only when its text changed: every update repaints the table."""
-        table = self.table
-        if table.get_cell(row, key) != cell:
-            table.update_cell(row, key, cell, update_width=True)
+        self.table.set_cell(row, key, cell)  # only if it looks different; that cell alone
 
     def _update_state_cell(self, index: int) -> None:
-        self.table.update_cell(str(index), "state", self._state_cell(self._links[index].status),
-                               update_width=True)
+        self._set_cell(str(index), "state", self._state_cell(self._links[index].status))
 
     def _state_text(self, status: LinkStatus) -> Text:
         return Text(status.describe(), style=self._state_styles.get(status.state, Style()))
@@ -347,14 +344,14 @@ class DevicesPane(Widget):
             self.action_details()
 
     def _update_detail(self) -> None:
-        detail = self.query_one("#device-detail", Static)
+        detail = self.query_one("#device-detail", LiveStatic)
         link = self.selected_link
         if link is None and self._links:
-            detail.update(Text(f"All {len(self._links)} devices: GPUs summed, utilisation "
-                               "averaged, power summed, temperature the hottest GPU."))
+            detail.show(Text(f"All {len(self._links)} devices: GPUs summed, utilisation "
+                             "averaged, power summed, temperature the hottest GPU."))
             return
         if link is None:
-            detail.update(Text(
+            detail.show(Text(
                 "No devices yet. Start sparktui with a device (sparktui local, "
                 "sparktui user@host) or --demo, or add [[devices]] to the config file."))
             return
@@ -365,7 +362,7 @@ class DevicesPane(Widget):
         text.append_text(self._state_text(status))
         if status.state in (LinkState.RECONNECTING, LinkState.FAILED, LinkState.CLOSED):
             text.append(f"\npress {key_hint(self, 'devices.retry', 'r')} to try again now")
-        detail.update(text)
+        detail.show(text)
 
     # -- the reconnect countdown -----------------------------------------------------
     def _update_countdown(self) -> None:

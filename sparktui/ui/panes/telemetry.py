@@ -38,6 +38,7 @@ from sparktui.ui.widgets import ComponentStyles
 from sparktui.ui.widgets.chart import window_label
 from sparktui.ui.widgets.gpu_card import GpuCard
 from sparktui.ui.widgets.processes import BY_KEY, ProcessTable
+from sparktui.ui.widgets.repaint import LiveStatic
 
 log = logging.getLogger(__name__)
 
@@ -83,18 +84,17 @@ class TelemetryPane(ComponentStyles):
         self._stale = True
         self._cards: dict[int, GpuCard] = {}
         self._compact = False
-        self._shown_text: dict[str, Text] = {}  # what each Static says now
         #: full redraws of the focused device (tests read it)
         self.refresh_count = 0
 
     def compose(self) -> ComposeResult:
-        yield Static(id="tel-status")
-        yield Static(id="tel-host")
-        yield Static(id="tel-notice")
-        yield Static(id="tel-problem")
+        yield LiveStatic(id="tel-status")
+        yield LiveStatic(id="tel-host")
+        yield LiveStatic(id="tel-notice")
+        yield LiveStatic(id="tel-problem")
         yield VerticalScroll(id="tel-cards")
         with Vertical(id="tel-proc-box"):
-            yield Static(id="tel-proc-title")
+            yield LiveStatic(id="tel-proc-title")
             yield ProcessTable(id="tel-processes")
 
     def on_mount(self) -> None:
@@ -190,9 +190,10 @@ class TelemetryPane(ComponentStyles):
         return True
 
     def _refresh_or_mark(self, *, charts: bool = False) -> None:
-        """Redraw now if on screen (charts only if asked, or on a tick when not paused)."""
+        """Redraw now if on screen: charts at once if asked, or as a tick when not paused
+        (a chart draws a tick's figures at most every MIN_REDRAW_S)."""
         if self.shown:
-            self._refresh_view(charts=charts or not self.paused)
+            self._refresh_view(charts=charts or not self.paused, at_once=charts)
         else:
             self._stale = True
 
@@ -205,7 +206,7 @@ class TelemetryPane(ComponentStyles):
 
     def on_show(self) -> None:
         if self._stale:
-            self._refresh_view(charts=True)
+            self._refresh_view(charts=True, at_once=True)
 
     def _on_compact_changed(self, compact: bool) -> None:
         self._compact = compact
@@ -221,21 +222,19 @@ class TelemetryPane(ComponentStyles):
         return sum(chart.render_count for card in self._cards.values() for chart in card.charts)
 
     # -- drawing --------------------------------------------------------------------------
-    def _refresh_view(self, *, charts: bool) -> None:
+    def _refresh_view(self, *, charts: bool, at_once: bool = False) -> None:
         self._stale = False
         self.refresh_count += 1
         state = self.focused_state
         self._show_status(state)
         self._show_host(state)
         self._show_problem(state)
-        self._show_cards(state, charts=charts)
+        self._show_cards(state, charts=charts, at_once=at_once)
         self._show_processes(state)
 
     def _say(self, widget_id: str, text: Text) -> None:
-        """Update a Static only when its text changed: an update repaints it."""
-        if self._shown_text.get(widget_id) != text:
-            self._shown_text[widget_id] = text
-            self.query_one(f"#{widget_id}", Static).update(text)
+        """Show `text`, repainting only the cells that changed (nothing if none did)."""
+        self.query_one(f"#{widget_id}", LiveStatic).show(text)
 
     def _show_status(self, state: DeviceTelemetry | None) -> None:
         text = Text(no_wrap=False, end="")
@@ -303,7 +302,8 @@ class TelemetryPane(ComponentStyles):
                 (f"No GPU figures from {state.device}: ", "bold"),  # type: ignore[union-attr]
                 strip_control(message, max_line=300)))
 
-    def _show_cards(self, state: DeviceTelemetry | None, *, charts: bool) -> None:
+    def _show_cards(self, state: DeviceTelemetry | None, *, charts: bool,
+                    at_once: bool = False) -> None:
         container = self.query_one("#tel-cards", VerticalScroll)
         gpus = () if state is None or state.gpu_problem else state.gpus
         container.display = bool(gpus)
@@ -333,7 +333,7 @@ class TelemetryPane(ComponentStyles):
             card.show_numbers(state, gpu)
             if charts:
                 card.show_charts(state, gpu, history, self.window_s,
-                                 self._frozen_at if self.paused else None)
+                                 self._frozen_at if self.paused else None, at_once=at_once)
 
     def _show_processes(self, state: DeviceTelemetry | None) -> None:
         table = self.query_one(ProcessTable)

@@ -31,6 +31,7 @@ from sparktui.ui.keys import key_hint
 from sparktui.ui.messages import FleetChanged
 from sparktui.ui.panes.common import state_styles
 from sparktui.ui.screens.tunnel_form import TunnelForm
+from sparktui.ui.widgets.repaint import LiveStatic, LiveTable
 
 PROBE_INTERVAL_S = 10.0
 COUNTERS_INTERVAL_S = 1.0
@@ -116,9 +117,10 @@ class TunnelsPane(Widget):
 
     def compose(self) -> ComposeResult:
         yield TunnelsIntro(classes="pane-intro")
-        table: DataTable[Text] = DataTable(id="tunnels-table", cursor_type="row")
+        # counters tick every second: LiveTable repaints the changed cells, not the table
+        table = LiveTable(id="tunnels-table", cursor_type="row")
         yield table
-        yield Static(id="tunnel-detail")
+        yield LiveStatic(id="tunnel-detail")
 
     def on_mount(self) -> None:
         app = self.app
@@ -192,13 +194,13 @@ class TunnelsPane(Widget):
             cells = self._cells(tunnel)
             for key in ("conns", "traffic"):
                 if any(key == column for column, _ in self._columns()):
-                    self.table.update_cell(str(id(tunnel)), key, cells[key], update_width=True)
+                    self.table.set_cell(str(id(tunnel)), key, cells[key])
         self._update_detail()
 
     # -- the table ------------------------------------------------------------------------------
     @property
-    def table(self) -> DataTable[Text]:
-        return self.query_one("#tunnels-table", DataTable)
+    def table(self) -> LiveTable:
+        return self.query_one("#tunnels-table", LiveTable)
 
     def _columns(self) -> tuple[tuple[str, str], ...]:
         return COMPACT_COLUMNS if getattr(self.app, "compact", False) else COLUMNS
@@ -260,7 +262,7 @@ class TunnelsPane(Widget):
             self.run_worker(self.manager.probe(tunnel), exit_on_error=False)
         cells = self._cells(tunnel)
         for key, _ in self._columns():
-            self.table.update_cell(str(id(tunnel)), key, cells[key], update_width=True)
+            self.table.set_cell(str(id(tunnel)), key, cells[key])
         if self.selected is tunnel:
             self._update_detail()
 
@@ -285,9 +287,9 @@ class TunnelsPane(Widget):
 
     def _update_detail(self) -> None:
         tunnel = self.selected
-        detail = self.query_one("#tunnel-detail", Static)
+        detail = self.query_one("#tunnel-detail", LiveStatic)
         if tunnel is None:
-            detail.update("")
+            detail.show(Text(""))
             return
         spec = tunnel.spec
         text = Text()
@@ -312,7 +314,7 @@ class TunnelsPane(Widget):
         if spec.wide_bind:
             text.append("\nlistens beyond this machine: others on the network can reach it",
                         style="bold")
-        detail.update(text)
+        detail.show(text)
 
     # -- actions ---------------------------------------------------------------------------------
     def _device_names(self) -> list[str]:

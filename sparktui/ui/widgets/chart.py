@@ -11,18 +11,31 @@ from __future__ import annotations
 import itertools
 import math
 import re
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from plotext._kernel.terminal import terminal as _PlotextTerminal
+from rich.style import Style
 from rich.text import Text
+from textual.timer import Timer
+from textual.widget import Widget
 
 from sparktui.ui.widgets import ComponentStyles
+from sparktui.ui.widgets.repaint import RepaintsChanges
 
 Point = tuple[float, float | None]
 
 # braille cells are the plotted line; everything else (frame, ticks) is axis text
 _LINE_CHARS = re.compile(r"[\u2800-\u28ff]+")
+# a row's plot area: right of the y axis, braille and the blanks between them
+_PLOT_AREA = re.compile(r"(?<=[┤│])[\u2800-\u28ff ]+")
+
+#: newer figures are drawn at most this often (a new window, device or pause: at once).
+#: A 1 min window scrolls a pixel column about every second, and each scroll re-sends
+#: every row the line crosses: every other tick halves that, and the gauges above the
+#: charts still show each tick's figure.
+MIN_REDRAW_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -65,24 +78,30 @@ def downsample(points: Sequence[Point], now: float, window_s: float,
 
     More points than twice the buckets are reduced to the maximum of each
     bucket, so a 1 h window costs no more to draw than a 1 min one, and a
-    short spike still shows.
+    short spike still shows. The buckets sit on a fixed grid of time (multiples
+    of their width) and "now" is the end of the newest one: between two bucket
+    boundaries only the newest bucket can change, so a 10 min or 1 h chart is
+    not redrawn, and re-sent to the terminal, whole every second.
     """
-    start = now - window_s
-    inside = [(t, v) for t, v in points if start <= t <= now]
+    inside = [(t, v) for t, v in points if now - window_s <= t <= now]
     if not inside:
         return []
     segments: list[list[tuple[float, float]]] = []
     current: list[tuple[float, float]] = []
     if buckets > 0 and len(inside) > 2 * buckets:
         width = window_s / buckets
+        end = (math.floor(now / width) + 1) * width
+        start = end - window_s
         peaks: list[float | None] = [None] * buckets
         seen = [False] * buckets
         for t, v in inside:
+            if t < start:
+                continue  # left of the grid's first bucket: off the chart
             slot = min(buckets - 1, int((t - start) / width))
             seen[slot] = True
             if v is not None and (peaks[slot] is None or v > peaks[slot]):  # type: ignore[operator]
                 peaks[slot] = v
-        first = next(i for i, s in enumerate(seen) if s)
+        first = next((i for i, s in enumerate(seen) if s), buckets)
         for i in range(first, buckets):
             value = peaks[i]
             if value is None:
@@ -90,7 +109,7 @@ def downsample(points: Sequence[Point], now: float, window_s: float,
                     segments.append(current)
                     current = []
                 continue
-            current.append((start + (i + 0.5) * width - now, value))
+            current.append(((i + 0.5) * width - window_s, value))
     else:
         steps = [b[0] - a[0] for a, b in itertools.pairwise(inside) if b[0] > a[0]]
         typical = sorted(steps)[len(steps) // 2] if steps else 0.0
@@ -109,7 +128,7 @@ def downsample(points: Sequence[Point], now: float, window_s: float,
     return segments
 
 
-class Chart(ComponentStyles):
+class Chart(RepaintsChanges, ComponentStyles):
     """A titled line chart of one series; rebuilt only when what it shows changed."""
 
     COMPONENT_CLASSES = {"chart--title", "chart--value", "chart--line", "chart--axis",
@@ -124,16 +143,41 @@ class Chart(ComponentStyles):
         self.title = title
         #: how many times plotext built this chart (tests and the bench read it)
         self.render_count = 0
-        self._data: ChartData | None = None
+        self._data: ChartData | None = None  # what is drawn
+        self._pending: ChartData | None = None  # newer, waiting for MIN_REDRAW_S
+        self._drawn_at = -math.inf  # time.monotonic() of the last draw
+        self._flush: Timer | None = None
         self._built_key: tuple[object, ...] | None = None
         self._text = Text()
         self._figure = _PlotextTerminal()._master  # this chart's own plotext figure
 
     # -- data in ------------------------------------------------------------------
-    def plot(self, data: ChartData) -> None:
-        """Show `data`; builds at once when visible, else when next laid out."""
-        self._data = data
-        self._rebuild()
+    def plot(self, data: ChartData, *, at_once: bool = False) -> None:
+        """Show `data`: at once if asked, or if the window changed or nothing is drawn yet;
+        else at most every MIN_REDRAW_S, the newest figures given by then."""
+        self._pending = data
+        shown = self._data
+        wait = self._drawn_at + MIN_REDRAW_S - time.monotonic()
+        if at_once or wait <= 0 or shown is None or not shown.points \
+                or shown.window_s != data.window_s:
+            self._draw_pending()
+        elif self._flush is None:
+            self._flush = self.set_timer(wait, self._flush_pending)
+
+    def _flush_pending(self) -> None:
+        self._flush = None
+        if _displayed(self):  # a hidden tab's chart is drawn when shown again (at once)
+            self._draw_pending()
+
+    def _draw_pending(self) -> None:
+        if self._flush is not None:
+            self._flush.stop()
+            self._flush = None
+        data, self._pending = self._pending, None
+        if data is not None:
+            self._data = data
+            self._drawn_at = time.monotonic()
+            self._rebuild()
 
     def _key(self, data: ChartData, width: int, height: int) -> tuple[object, ...]:
         last = data.points[-1] if data.points else None
@@ -150,7 +194,7 @@ class Chart(ComponentStyles):
             return
         self._built_key = key
         self._text = self._draw(data, width, height)
-        self.refresh()
+        self.repaint_changed()
 
     def on_resize(self) -> None:
         self._rebuild()
@@ -213,13 +257,35 @@ class Chart(ComponentStyles):
         text = Text(body, style=self.component_style("chart--axis"), no_wrap=True, overflow="crop",
                     end="")
         line = self.component_style("chart--line")
-        for match in _LINE_CHARS.finditer(body):
+        # the blanks of the plot area take the line's style too when it cannot show on a
+        # blank (a colour, no background or decoration): every change of style costs a
+        # terminal some 25 bytes of escape codes, and a scrolling line has a gap in
+        # almost every row; one style for the whole area keeps a redraw to the glyphs
+        area = _PLOT_AREA if _invisible_on_blanks(line) else _LINE_CHARS
+        for match in area.finditer(body):
             text.stylize(line, match.start(), match.end())
         return text
 
     @property
     def data(self) -> ChartData | None:
         return self._data
+
+
+def _invisible_on_blanks(style: Style) -> bool:
+    """A style that looks the same as any other on a blank cell: no background, no lines."""
+    return style.bgcolor is None and not any(
+        (style.reverse, style.underline, style.underline2, style.overline, style.strike,
+         style.frame, style.encircle, style.blink, style.blink2))
+
+
+def _displayed(widget: Widget) -> bool:
+    """Mounted, and neither it nor a container of it (a tab) hidden."""
+    node: Widget | None = widget
+    while isinstance(node, Widget):
+        if not node.display:
+            return False
+        node = node.parent if isinstance(node.parent, Widget) else None
+    return widget.is_mounted
 
 
 def sparkline(values: Sequence[float | None], width: int, lo: float, hi: float,

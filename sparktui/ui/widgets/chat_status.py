@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widgets import Static
 
 from sparktui.core.openai_stats import StreamFigures
 from sparktui.core.sanitize import strip_control
 from sparktui.services.chat import GpuNow
+from sparktui.ui.widgets.repaint import LiveStatic
 
 
 def live_text(figures: StreamFigures, now: float, device: str | None,
@@ -60,10 +60,10 @@ def final_text(figures: StreamFigures, status: str, notes: list[str]) -> Text:
     return text
 
 
-class ChatStatus(Static):
+class ChatStatus(LiveStatic):
     """One line; the pane refreshes it a few times a second while an answer streams."""
 
     def show(self, text: Text | str) -> None:
-        # its size is fixed by CSS (one line, full width): a layout pass would re-arrange
-        # the whole conversation, four times a second, for nothing
-        self.update(text if isinstance(text, Text) else Text(text), layout=False)
+        # its size is fixed by CSS (one line, full width): no layout pass, which would
+        # re-arrange the whole conversation, and only the figures that moved are repainted
+        super().show(text if isinstance(text, Text) else Text(text))

@@ -1,4 +1,8 @@
-"""A one-line gauge: label, bar, value text. A tick changes its reactives, nothing more."""
+"""A one-line gauge: label, bar, value text. A tick changes its reactives, nothing more.
+
+The reactives do not repaint the gauge themselves: their watchers repaint only the
+cells that changed (a new reading often moves a bar by one block and a digit or two).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from textual.reactive import reactive
 
 from sparktui.ui.readings import Level, Reading
 from sparktui.ui.widgets import ComponentStyles
+from sparktui.ui.widgets.repaint import RepaintsChanges
 
 BAR_FULL = "█"
 BAR_EMPTY = "░"
@@ -14,7 +19,7 @@ BAR_EMPTY = "░"
 MAX_BAR = 48
 
 
-class Gauge(ComponentStyles):
+class Gauge(RepaintsChanges, ComponentStyles):
     """`Label  ██████░░░░░░  62%`; a missing value shows the dash, with the reason as tooltip.
 
     With a `heading` the gauge takes two lines: the heading (and its `aside`
@@ -29,13 +34,14 @@ class Gauge(ComponentStyles):
     Gauge { height: auto; width: 1fr; }
     """
 
-    label: reactive[str] = reactive("")
+    label: reactive[str] = reactive("", repaint=False)
     heading: reactive[str] = reactive("", layout=True)
-    aside: reactive[str] = reactive("")  # beside the heading, or under it when narrow
-    reading: reactive[Reading] = reactive(Reading(""))
-    label_width: reactive[int] = reactive(9)
+    #: beside the heading, or under it when narrow
+    aside: reactive[str] = reactive("", repaint=False)
+    reading: reactive[Reading] = reactive(Reading(""), repaint=False)
+    label_width: reactive[int] = reactive(9, repaint=False)
     #: room kept for the value text, so the bars of a column of gauges line up
-    value_width: reactive[int] = reactive(0)
+    value_width: reactive[int] = reactive(0, repaint=False)
 
     def __init__(self, label: str, *, heading: str = "", id: str | None = None,
                  classes: str | None = None) -> None:
@@ -50,6 +56,17 @@ class Gauge(ComponentStyles):
     def watch_aside(self, old: str, new: str) -> None:
         if len(old) != len(new):
             self.refresh(layout=True)  # it may now need a line of its own
+        else:
+            self.repaint_changed()
+
+    def watch_label(self) -> None:
+        self.repaint_changed()
+
+    def watch_label_width(self) -> None:
+        self.repaint_changed()
+
+    def watch_value_width(self) -> None:
+        self.repaint_changed()
 
     def _aside_below(self, width: int) -> bool:
         """The aside goes under the heading when both do not fit on one line."""
@@ -63,6 +80,7 @@ class Gauge(ComponentStyles):
     def watch_reading(self, reading: Reading) -> None:
         # the tooltip says why a value is missing, or what the bar measures against
         self.tooltip = reading.reason
+        self.repaint_changed()
 
     def render(self) -> Text:
         reading = self.reading

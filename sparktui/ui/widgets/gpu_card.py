@@ -9,7 +9,6 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Static
 
 from sparktui.core.history import History, RingBuffer
 from sparktui.core.nvsmi import GpuSample
@@ -20,6 +19,7 @@ from sparktui.ui.readings import Level
 from sparktui.ui.widgets import ComponentStyles
 from sparktui.ui.widgets.chart import Chart, ChartData
 from sparktui.ui.widgets.gauge import Gauge
+from sparktui.ui.widgets.repaint import LiveStatic
 
 MIB = 1024**2
 
@@ -40,7 +40,7 @@ class GpuCard(ComponentStyles, Vertical):
         self._title_text: Text | None = None
 
     def compose(self) -> ComposeResult:
-        yield Static(id="gpu-title", classes="gpu-title")
+        yield LiveStatic(id="gpu-title", classes="gpu-title")
         with Vertical(classes="gauges"):
             yield Gauge("Util", id="gauge-util")
             yield Gauge("Used", heading=readings.UNIFIED_LABEL, id="gauge-memory")
@@ -89,29 +89,32 @@ class GpuCard(ComponentStyles, Vertical):
         text.append(events, self.component_style(style) if style else "")
         if text != self._title_text:
             self._title_text = text
-            title = self.query_one("#gpu-title", Static)
-            title.update(text)
+            title = self.query_one("#gpu-title", LiveStatic)
+            title.show(text)
             title.tooltip = reason
 
     # -- charts --------------------------------------------------------------------------
     def show_charts(self, telemetry: DeviceTelemetry, gpu: GpuSample, history: History | None,
-                    window_s: float, frozen_at: float | None) -> None:
-        """Hand each chart its window of history; a chart redraws only if that changed."""
+                    window_s: float, frozen_at: float | None, *, at_once: bool = False) -> None:
+        """Hand each chart its window of history; a chart redraws only if that changed,
+        and a tick's at most every MIN_REDRAW_S unless `at_once`."""
         source = f"gpu{gpu.index}"
         util = _series(history, (source, "util_gpu"))
         temp = _series(history, (source, "temp_c"))
         power = _series(history, (source, "power_w"))
         self._plot("#chart-util", util, window_s, frozen_at, (0.0, 100.0),
-                   fmt_percent(gpu.util_gpu))
+                   fmt_percent(gpu.util_gpu), at_once=at_once)
         self._plot("#chart-temp", temp, window_s, frozen_at,
-                   self._temp_range(telemetry, temp, window_s), fmt_celsius(gpu.temp_c))
+                   self._temp_range(telemetry, temp, window_s), fmt_celsius(gpu.temp_c),
+                   at_once=at_once)
         self._plot("#chart-power", power, window_s, frozen_at,
-                   self._power_range(gpu, power, window_s), fmt_watts(gpu.power_w))
-        self._plot_memory(telemetry, gpu, history, window_s, frozen_at)
+                   self._power_range(gpu, power, window_s), fmt_watts(gpu.power_w),
+                   at_once=at_once)
+        self._plot_memory(telemetry, gpu, history, window_s, frozen_at, at_once=at_once)
 
     def _plot_memory(self, telemetry: DeviceTelemetry, gpu: GpuSample,
                      history: History | None, window_s: float,
-                     frozen_at: float | None) -> None:
+                     frozen_at: float | None, *, at_once: bool) -> None:
         view = telemetry.memory_view(gpu)
         if view.unified:
             series = _series(history, ("host", "mem_used"))
@@ -124,14 +127,14 @@ class GpuCard(ComponentStyles, Vertical):
         chart = self.query_one("#chart-memory", Chart)
         chart.title = "Unified memory" if view.unified else "GPU memory"
         self._plot("#chart-memory", series, window_s, frozen_at, (0.0, total or 1.0), value,
-                   scale=scale)
+                   scale=scale, at_once=at_once)
 
     def _plot(self, selector: str, series: RingBuffer | None, window_s: float,
               frozen_at: float | None, y_range: tuple[float, float], value_text: str,
-              scale: float = 1.0) -> None:
+              scale: float = 1.0, *, at_once: bool = False) -> None:
         chart = self.query_one(selector, Chart)
         if series is None or not series:
-            chart.plot(ChartData((), 0.0, window_s, y_range, value_text))
+            chart.plot(ChartData((), 0.0, window_s, y_range, value_text), at_once=at_once)
             return
         # "now" is this series' newest sample: another series' tick does not redraw it
         now = frozen_at if frozen_at is not None else series.last[0]  # type: ignore[index]
@@ -139,7 +142,8 @@ class GpuCard(ComponentStyles, Vertical):
         if scale != 1.0:
             points = [(t, None if v is None else v * scale) for t, v in points]
         empty = ("no value from nvidia-smi ([N/A])" if points else "no data in this window")
-        chart.plot(ChartData(tuple(points), now, window_s, y_range, value_text, empty))
+        chart.plot(ChartData(tuple(points), now, window_s, y_range, value_text, empty),
+                   at_once=at_once)
 
     @staticmethod
     def _temp_range(telemetry: DeviceTelemetry, series: RingBuffer | None,

@@ -11,6 +11,7 @@ from textual.widgets import DataTable
 from sparktui.core.sanitize import safe_text
 from sparktui.core.units import NO_VALUE, fmt_mib
 from sparktui.services.telemetry import GpuProcess
+from sparktui.ui.widgets.repaint import LiveTable
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ def process_cells(process: GpuProcess, max_command: int) -> dict[str, Text]:
     }
 
 
-class ProcessTable(DataTable[Text]):
+class ProcessTable(LiveTable):
     """Rows keyed by pid; `sort_by` a column key; the cursor stays on its process."""
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
@@ -84,8 +85,21 @@ class ProcessTable(DataTable[Text]):
         processes = tuple(processes)
         if processes == self._processes and self._columns_shown == self.keys_shown:
             return
+        rows = [p.pid for p in self._sorted()]
         self._processes = processes
-        self._fill()
+        if self._columns_shown == self.keys_shown and rows == [p.pid for p in self._sorted()]:
+            self._update_cells()
+        else:
+            self._fill()
+
+    def _update_cells(self) -> None:
+        """The same processes in the same order (a memory figure moved): the changed
+        cells are repainted, not the table."""
+        max_command = 40 if self.compact else 120
+        for process in self._processes:
+            cells = process_cells(process, max_command)
+            for key in self.keys_shown:
+                self.set_cell(str(process.pid), key, cells[key])
 
     def set_compact(self, compact: bool) -> None:
         if compact != self.compact:

@@ -1,0 +1,211 @@
+"""Repaint only the cells whose look changed.
+
+Textual re-sends every line of the region it is told to refresh: it does not
+diff against what the terminal already shows. A gauge going from 74% to 75%
+would re-send its whole line, a chart all its rows, a table its whole height
+for one cell. At 1 Hz that is kilobytes a second for a few changed characters.
+
+So the widgets here render their content as Textual would, compare it with
+what they last painted, and mark only the changed cells dirty: what is written
+to the terminal follows what changed on screen, not how often data arrives.
+(`sparktui.ui.partial_lines` makes Textual write a dirty span from its first
+cell rather than from the widget's left edge.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from rich.cells import cell_len
+from rich.style import Style
+from rich.text import Text
+from textual.coordinate import Coordinate
+from textual.geometry import Region, Size
+from textual.strip import Strip
+from textual.visual import Visual, VisualType, visualize
+from textual.widget import Widget
+from textual.widgets import DataTable, Static
+
+Cell = tuple[str, Style | None]
+
+
+def _cells(strip: Strip) -> list[Cell]:
+    cells: list[Cell] = []
+    for text, style, _ in strip:
+        if len(text) == cell_len(text):
+            cells.extend((char, style) for char in text)
+            continue
+        for char in text:  # wide characters take two cells: keep positions exact
+            cells.append((char, style))
+            cells.extend(("", style) for _ in range(cell_len(char) - 1))
+    return cells
+
+
+#: unchanged cells between two changes on a line, below which both go as one span:
+#: a span of its own costs a cursor move and the style's escape codes, about this much
+JOIN_GAP = 8
+
+
+def changed_spans(old: Strip, new: Strip, join_gap: int = JOIN_GAP) -> list[tuple[int, int]]:
+    """The runs of cells [start, end) where two painted lines differ (none if they look
+    the same); runs closer than `join_gap` cells are merged."""
+    if old == new:
+        return []
+    a, b = _cells(old), _cells(new)
+    shortest = min(len(a), len(b))
+    spans: list[tuple[int, int]] = []
+    x = 0
+    while x < shortest:
+        if a[x] == b[x]:
+            x += 1
+            continue
+        start = x
+        while x < shortest and a[x] != b[x]:
+            x += 1
+        if spans and start - spans[-1][1] < join_gap:
+            start = spans.pop()[0]
+        spans.append((start, x))
+    if len(a) != len(b):  # one line is longer: its tail is new
+        start = shortest
+        if spans and start - spans[-1][1] < join_gap:
+            start = spans.pop()[0]
+        spans.append((start, max(len(a), len(b))))
+    return spans
+
+
+def same_look(a: Text, b: Text) -> bool:
+    """Equal text, spans, style and justification (rich's Text == ignores the last two)."""
+    return (a.plain == b.plain and a.spans == b.spans and a.style == b.style
+            and a.justify == b.justify)
+
+
+class RepaintsChanges(Widget):
+    """A mixin: `repaint_changed()` in place of `refresh()` repaints the changed cells only.
+
+    The widget's content must be what `render()` returns; size changes, layout
+    and style updates still repaint in full (Textual does that itself).
+    """
+
+    _painted: list[Strip] | None = None  # what the last repaint_changed saw
+    _painted_size: Size | None = None
+    _painted_text: Text | None = None  # the render() behind _painted, when a Text
+    _quiet = False  # swallowing the full refresh of a content swap (LiveStatic.show)
+
+    def refresh(self, *regions: Region, repaint: bool = True, layout: bool = False,
+                recompose: bool = False):
+        if self._quiet and not regions and not layout and not recompose:
+            return self
+        if not regions and repaint:
+            # painted in full from render(): the next change is measured from scratch
+            self._painted = None
+        return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
+
+    def notify_style_update(self) -> None:
+        self._painted = None  # new colours: borders and padding may have changed too
+        super().notify_style_update()
+
+    def repaint_changed(self) -> None:
+        """The content changed: repaint only the cells that now look different."""
+        size = self.size
+        if not self.is_mounted or size.area == 0:
+            self._painted = None  # nothing painted to compare with
+            super().refresh()
+            return
+        renderable = self.render()
+        before = self._painted_text
+        if self._painted is not None and size == self._painted_size \
+                and isinstance(renderable, Text) and before is not None \
+                and same_look(renderable, before):
+            return  # e.g. a reading that moved less than a bar block and a digit
+        self._painted_text = renderable if isinstance(renderable, Text) else None
+        # drawn as Widget._render_content draws it, so cells and styles match the screen
+        strips = Visual.to_strips(self, visualize(self, renderable), size.width, size.height,
+                                  self.visual_style)
+        old, self._painted = self._painted, strips
+        if old is None or self._painted_size != size or len(old) != len(strips):
+            self._painted_size = size
+            super().refresh()  # in full (past our override: the new baseline stays)
+            return
+        regions = []
+        for y, (before, after) in enumerate(zip(old, strips, strict=True)):
+            for start, end in changed_spans(before, after):
+                end = min(end, size.width)
+                if end > start:
+                    regions.append(Region(start, y, end - start, 1))
+        if regions:
+            super().refresh(*regions)
+        else:
+            super().refresh(repaint=False)  # drops the cached visual; nothing to send
+
+
+class LiveStatic(RepaintsChanges, Static):
+    """A Static for figures that change every tick: `show()` repaints the changed cells."""
+
+    def show(self, content: VisualType) -> None:
+        """Show `content`; the same content again costs nothing."""
+        if isinstance(content, Text) and isinstance(self.content, Text) \
+                and same_look(content, self.content):
+            return
+        height = self.size.height
+        with self._quietly():
+            self.update(content, layout=False)
+        self.clear_cached_dimensions()
+        wanted = self.get_content_height(self.size, self.app.size, self.size.width) \
+            if self.is_mounted else None
+        if wanted is not None and self.styles.height is not None \
+                and self.styles.height.is_auto and wanted != height:
+            self.refresh(layout=True)  # one line more or fewer: the layout moves
+            return
+        self.repaint_changed()
+
+    @contextmanager
+    def _quietly(self) -> Iterator[None]:
+        self._quiet = True
+        try:
+            yield
+        finally:
+            self._quiet = False
+
+
+class LiveTable(DataTable[Text]):
+    """A DataTable whose `set_cell` repaints that one cell when its column keeps its width.
+
+    `update_cell` repaints the whole table, empty rows included, for one changed cell.
+    """
+
+    _quiet = False
+
+    def refresh(self, *regions: Region, repaint: bool = True, layout: bool = False,
+                recompose: bool = False):
+        if self._quiet and not regions and not layout and not recompose:
+            return self
+        return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
+
+    def set_cell(self, row_key: str, column_key: str, value: Text) -> bool:
+        """Put `value` in a cell if it looks different; True if it did."""
+        old = self.get_cell(row_key, column_key)
+        if isinstance(old, Text) and same_look(old, value):
+            return False
+        if not self._width_kept(column_key, old, value):
+            self.update_cell(row_key, column_key, value, update_width=True)
+            return True
+        self._quiet = True
+        try:
+            self.update_cell(row_key, column_key, value)
+        finally:
+            self._quiet = False
+        self.refresh_coordinate(Coordinate(self.get_row_index(row_key),
+                                           self.get_column_index(column_key)))
+        return True
+
+    def _width_kept(self, column_key: str, old: object, new: Text) -> bool:
+        """The column stays as wide: the new cell fits, and the old one did not set the width."""
+        if not isinstance(old, Text) or "\n" in old.plain or "\n" in new.plain:
+            return False
+        column = self.columns.get(column_key)  # type: ignore[call-overload]
+        if column is None:
+            return False
+        before, after = old.cell_len, new.cell_len
+        return before == after or (after <= column.content_width
+                                   and before < column.content_width)
