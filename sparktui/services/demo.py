@@ -7,6 +7,7 @@ authenticates with a throwaway key, exactly as it would for a real device.
 
 from __future__ import annotations
 
+import atexit
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ class Demo:
         finally:
             await self.server.close()  # type: ignore[attr-defined]
             shutil.rmtree(self.workdir, ignore_errors=True)
+            atexit.unregister(shutil.rmtree)
 
 
 async def start_demo(port: int = 0, gpus: int = 1, kind: str = "gb10",
@@ -51,6 +53,9 @@ async def start_demo(port: int = 0, gpus: int = 1, kind: str = "gb10",
 
     server = await start_sim("127.0.0.1", port, gpus=gpus, kind=kind)
     workdir = tempfile.mkdtemp(prefix="sparktui-demo-")
+    # the workdir holds a throwaway private key: gone even when the UI dies with
+    # its terminal (a hang-up) before Demo.close runs
+    atexit.register(shutil.rmtree, workdir, True)
     try:
         identity, known_hosts = server.write_client_files(workdir)
     except BaseException:

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import signal
 from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from pathlib import Path
@@ -188,6 +189,14 @@ class SparkApp(App[None]):
                         markup=False)
         self._session_worker = self.run_worker(self._open_session(), name="session",
                                                exit_on_error=False)
+        self.watch(self.query_one(TabbedContent), "active", self._on_active_tab, init=True)
+        # Closing the terminal (SIGHUP) must clean up like `q` does: the demo's temp
+        # dir holds a private key, and tunnels must not stay bound.
+        loop = asyncio.get_running_loop()
+        try:
+            signal.signal(signal.SIGHUP, lambda *_: loop.call_soon_threadsafe(self.exit))
+        except ValueError:  # not the main thread (an embedding or a test): nothing to do
+            log.debug("no SIGHUP handler: the app runs outside the main thread")
         self._focus_pane(PANES[0].id)
 
     def on_resize(self, event: events.Resize) -> None:
@@ -357,6 +366,11 @@ class SparkApp(App[None]):
         # keys and mouse both land here: give the new pane the focus so its keys work
         if event.pane.id is not None:
             self._focus_pane(event.pane.id)
+
+    def _on_active_tab(self, tab_id: str) -> None:
+        # the process list costs the devices an nvidia-smi start per poll: poll
+        # briskly only while the Telemetry tab (which shows it) is in front
+        self.telemetry.watch_processes(tab_id == "telemetry")
 
     def _focus_pane(self, tab_id: str) -> None:
         pane = self.query_one(f"#{tab_id}-pane")
