@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from rich.console import Console
 from rich.control import Control
 from rich.segment import Segment
@@ -134,10 +135,11 @@ async def _feed(pilot, app: SparkApp, spy: Spy, ticks: range) -> None:
         spy.assert_in_step()
 
 
-async def test_the_telemetry_tab_never_leaves_the_terminal_stale() -> None:
+@pytest.mark.parametrize("size", [(120, 40), (50, 40)], ids=["wide", "side-pane"])
+async def test_the_telemetry_tab_never_leaves_the_terminal_stale(size: tuple[int, int]) -> None:
     partial_lines.install()
     app = quiet_app()
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=size) as pilot:
         spy = Spy(app)
         await pilot.press("2")
         pane = app.query_one(TelemetryPane)

@@ -4,7 +4,9 @@ Plug-in point: the shell builds `TelemetryPane(fleet, hub, id="telemetry-pane")`
 once. New figures arrive through `show_telemetry` (the app calls it for every
 `TelemetryUpdated`): while the pane is hidden it only remembers them and marks
 itself stale, and catches up when shown. A tick updates the gauges' reactives
-and redraws each visible chart at most once; nothing is recomposed.
+and hands each visible chart its data, which it draws at most every
+MIN_REDRAW_S (a new window, device or pause: at once); nothing is recomposed, and
+every widget repaints only the cells that changed.
 """
 
 from __future__ import annotations

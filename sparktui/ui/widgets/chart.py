@@ -3,7 +3,8 @@
 plotext's module-level `plotext.figure` is one global canvas shared by every
 caller; each Chart owns a figure of its own instead (plotext 6 makes one per
 `terminal` object), builds it to colourless text only when its data, window or
-size changed, and styles that text itself from the theme's component classes.
+size changed (a tick's data at most every MIN_REDRAW_S), styles that text itself
+from the theme's component classes, and repaints only the cells that changed.
 """
 
 from __future__ import annotations
