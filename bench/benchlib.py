@@ -191,10 +191,8 @@ class CpuMeter:
                 if make(label):
                     break
 
-    def _cgroup_v1(self, label: str) -> bool:
-        base = Path("/sys/fs/cgroup/cpuacct")
-        if not (base / "cpuacct.usage").exists():
-            return False
+    def _join(self, base: Path, label: str) -> Path:
+        """Make cgroup `label` under `base` and move the process into it."""
         group = base / label
         group.mkdir()
         try:
@@ -203,6 +201,13 @@ class CpuMeter:
             group.rmdir()
             raise
         self.cgroup = group
+        return group
+
+    def _cgroup_v1(self, label: str) -> bool:
+        base = Path("/sys/fs/cgroup/cpuacct")
+        if not (base / "cpuacct.usage").exists():
+            return False
+        group = self._join(base, label)
         self.method = "cgroup-v1 cpuacct.usage"
         self._reader = lambda: int((group / "cpuacct.usage").read_text()) / 1e9
         return True
@@ -211,13 +216,7 @@ class CpuMeter:
         base = Path("/sys/fs/cgroup")
         if not (base / "cgroup.controllers").exists():
             return False
-        group = base / label
-        group.mkdir()
-        try:
-            (group / "cgroup.procs").write_text(f"{self.pid}\n")
-        except OSError:
-            group.rmdir()
-            raise
+        group = self._join(base, label)
 
         def read() -> float:
             for line in (group / "cpu.stat").read_text().splitlines():
@@ -226,7 +225,6 @@ class CpuMeter:
                     return int(value) / 1e6
             raise OSError("no usage_usec in cpu.stat")
 
-        self.cgroup = group
         self.method = "cgroup-v2 cpu.stat usage_usec"
         self._reader = read
         return True
