@@ -151,6 +151,15 @@ class NetnsPeer:
             self.ns_run("ip", "link", "set", "lo", "up")
             self.ns_run("ip", "addr", "add", f"{self.peer_address}/30", "dev", self.peer_if)
             self.ns_run("ip", "link", "set", self.peer_if, "up")
+            # Permanent neighbour entries: with the wire cut, an expiring ARP entry
+            # would make the kernel answer EHOSTUNREACH, which is not silent.
+            host_mac = self._mac(run(["ip", "-j", "link", "show", "dev", self.host_if]).stdout)
+            peer_mac = self._mac(self.ns_run("ip", "-j", "link", "show", "dev",
+                                             self.peer_if).stdout)
+            run(["ip", "neigh", "replace", self.peer_address, "lladdr", peer_mac,
+                 "nud", "permanent", "dev", self.host_if])
+            self.ns_run("ip", "neigh", "replace", self.host_address, "lladdr", host_mac,
+                        "nud", "permanent", "dev", self.peer_if)
             self._wait_carrier(True)
         except Exception:
             self.close()
@@ -170,6 +179,10 @@ class NetnsPeer:
                     return
             time.sleep(0.01)
         raise RuntimeError(f"{self.host_if} carrier did not become {'up' if up else 'down'}")
+
+    @staticmethod
+    def _mac(link_json: str) -> str:
+        return json.loads(link_json)[0]["address"]
 
     def link_down(self) -> None:
         """Cut the wire silently: no RST, no FIN, packets just vanish."""
