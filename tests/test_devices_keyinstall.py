@@ -143,12 +143,15 @@ async def test_the_form_installs_the_key_and_keeps_no_password(
                   "tags": "lab, spark"}
         for key, value in values.items():
             form.query_one(f"#field-{key}", Input).value = value
-        form.query_one("#field-password", Input).value = password_user.password
+        # Held, not re-queried: on a fast machine the form may already be closed (its
+        # children unmounted) by the time ctrl+s returns.
+        password_input = form.query_one("#field-password", Input)
+        password_input.value = password_user.password
         flow: list[str] = []
         real_post = form.post_message
         form.post_message = lambda m: (flow.append(type(m).__name__), real_post(m))[1]
         await pilot.press("ctrl+s")
-        assert form.query_one("#field-password", Input).value == ""  # emptied at once
+        assert password_input.value == ""  # emptied at once
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 30
         while app.screen is form and loop.time() < deadline:

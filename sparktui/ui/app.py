@@ -300,7 +300,9 @@ class SparkApp(App[None]):
         self.telemetry_states[state.device] = state
         self._update_banner()
         for pane in self._telemetry_panes:
-            pane.show_telemetry(state)
+            # a tick can still be queued while the app tears its screens down
+            if pane.is_attached:
+                pane.show_telemetry(state)
 
     def _update_banner(self) -> None:
         lines = readings.alert_lines(self.telemetry_states.values())

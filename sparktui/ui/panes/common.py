@@ -19,6 +19,9 @@ from sparktui.ui.keys import key_hint
 class ShowsTelemetry(Protocol):
     """A pane the app hands every device's newest telemetry to (see TelemetryUpdated)."""
 
+    @property
+    def is_attached(self) -> bool: ...
+
     def show_telemetry(self, telemetry: DeviceTelemetry) -> None: ...
 
 
