@@ -86,7 +86,7 @@ async def measure(rates: list[float], tokens: int, runs: int) -> list[dict[str, 
                 drained = stream.figures.tokens
 
                 # render: as the user does it
-                await pilot.press("ctrl+n")
+                await pilot.press("ctrl+t")
                 await pilot.pause(0.2)
                 box = app.query_one(ChatInput)
                 box.insert("bench")
@@ -117,7 +117,7 @@ async def measure(rates: list[float], tokens: int, runs: int) -> list[dict[str, 
                 })
                 print(f"rate {rate:>6.0f}: {rows[-1]['overhead_us_per_token']} us/token "
                       f"overhead, lag {rows[-1]['lag_s']} s", flush=True)
-        await pilot.press("ctrl+n")
+        await pilot.press("ctrl+t")
     return rows
 
 

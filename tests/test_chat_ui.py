@@ -140,6 +140,9 @@ async def test_conversation_survives_a_restart(data_home: Path) -> None:
         assert views[0].message.content == "remember me"
         assert views[1].message.content == first_answer
         assert views[1].message.figures and views[1].message.figures["tokens"] > 0
+        # ctrl+t starts a new conversation (ctrl+n stays "next device" on every tab)
+        await pilot.press("ctrl+t")
+        await until(pilot, lambda: not list(app.query(ChatMessageView)))
 
 
 async def test_errors_are_messages_and_the_prompt_comes_back(data_home: Path) -> None:

@@ -176,3 +176,34 @@ async def test_on_this_machine_a_tunnel_never_forwards_to_itself():
     finally:
         await manager.close()
         await local.close()
+
+
+async def test_a_stop_the_user_asked_for_outlives_a_restart(tmp_path: Path, http_port: int):
+    config = tmp_path / "config.toml"
+    config.write_text("# mine\n")
+    device = link("spark-01", LocalConnector("spark-01"))
+    device.start()
+    first = TunnelManager(Fleet([device]), config_path=config)
+    kept = (await first.add(TunnelSpec(device="spark-01", name="kept", remote_port=http_port,
+                                       local_port=free_port()))).tunnel
+    parked = (await first.add(TunnelSpec(device="spark-01", name="parked",
+                                         remote_port=http_port,
+                                         local_port=free_port()))).tunnel
+    await wait_tunnel(parked, TunnelState.UP)
+    assert await first.stop(parked, remember=True) == []
+    await first.close()  # quitting stops the rest, but does not "remember" it
+    assert config.read_text().startswith("# mine\n")
+
+    second = TunnelManager(Fleet([device]), config_path=config)
+    assert await second.load() == []
+    by_name = {t.name: t for t in second.tunnels}
+    await wait_tunnel(by_name["kept"], TunnelState.UP)
+    assert by_name["parked"].status.state is TunnelState.STOPPED
+    assert port_is_bindable(parked.spec.local_port)  # type: ignore[arg-type]
+    # starting it again is remembered the other way
+    assert await second.start(by_name["parked"], remember=True) == []
+    await wait_tunnel(by_name["parked"], TunnelState.UP)
+    assert all(spec.autostart for spec in load_tunnels(config)[0])
+    assert kept.spec.autostart
+    await second.close()
+    await device.close()

@@ -6,6 +6,8 @@ import socket
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sparktui.services.tunnel_specs import (
     PRESETS,
@@ -129,3 +131,34 @@ def test_bad_tunnel_tables_are_reported_not_fatal(tmp_path: Path) -> None:
     assert "a second 'c'" in problems[2]
     path.write_text("not toml [")
     assert "not valid TOML" in load_tunnels(path)[1][0]
+
+
+_names = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=20) \
+    .filter(str.strip)
+_specs = st.builds(
+    TunnelSpec, device=_names, name=_names, remote_port=st.integers(1, 65535),
+    remote_host=st.sampled_from(["localhost", "127.0.0.1", "10.0.0.7", "::1"]),
+    local_port=st.none() | st.integers(1, 65535),
+    bind=st.sampled_from(["127.0.0.1", "0.0.0.0", "[::1]"]), reverse=st.booleans(),
+    preset=st.none() | st.sampled_from([p.key for p in PRESETS]), autostart=st.booleans())
+
+
+@settings(max_examples=60, deadline=None)
+@given(_specs)
+def test_any_spec_survives_the_config_file(tmp_path_factory, spec: TunnelSpec) -> None:
+    path = tmp_path_factory.mktemp("tunnel") / "config.toml"
+    save_tunnel(path, spec)
+    specs, problems = load_tunnels(path)
+    assert problems == [] and specs == [spec]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.sampled_from(["device", "name", "remote_port", "local_port", "bind",
+                                        "reverse", "preset", "autostart", "remote_host", "x"]),
+                       st.none() | st.booleans() | st.integers(-5, 70000) | st.text(max_size=8)))
+def test_any_table_gives_a_spec_or_a_clear_error(raw: dict) -> None:
+    table = {key: value for key, value in raw.items() if value is not None}
+    try:
+        TunnelSpec.from_table(table)
+    except TunnelSpecError as exc:
+        assert str(exc)

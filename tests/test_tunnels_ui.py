@@ -20,6 +20,7 @@ from sparktui.services.link import DeviceLink
 from sparktui.services.tunnels import TunnelSpec, TunnelState
 from sparktui.ui.app import SparkApp
 from sparktui.ui.panes.tunnels import TunnelsIntro, TunnelsPane
+from sparktui.ui.screens.confirm import ConfirmScreen
 from sparktui.ui.screens.tunnel_form import TunnelForm
 from tests.test_tunnels_sshd import BODY, fetch, http_port, port_is_bindable
 from tests.test_ui_shell import REPO_THEMES, LocalConnector, _never_connects, link, wait_until
@@ -94,11 +95,21 @@ async def test_add_from_a_preset_then_stop_start_remove(tmp_path: Path, http_por
         await pilot.press("s")
         await wait_until(pilot, lambda: tunnel.status.state is TunnelState.STOPPED)
         assert rows(app)[0][5] == "stopped" and port_is_bindable(local)
+        # a stop is kept: the next session does not bring the tunnel back up
+        await wait_until(pilot, lambda: "autostart = false"
+                         in (tmp_path / "config.toml").read_text())
         await pilot.press("s")
         await wait_until(pilot, lambda: tunnel.status.state is TunnelState.UP)
         assert not port_is_bindable(local)
+        await wait_until(pilot, lambda: "autostart" not in (tmp_path / "config.toml").read_text())
 
-        await pilot.press("x")
+        await pilot.press("x")  # asks first; "n" keeps it
+        assert isinstance(app.screen, ConfirmScreen)
+        assert "dashboard" in str(app.screen.query_one("#confirm-question").render())
+        await pilot.press("n")
+        await pilot.pause()
+        assert pane._rows == [tunnel] and tunnel.status.state is TunnelState.UP
+        await pilot.press("x", "y")
         await wait_until(pilot, lambda: not pane._rows)
         assert port_is_bindable(local)
         assert app.query_one(TunnelsIntro).display

@@ -84,7 +84,11 @@ def _check_port(value: object, what: str, *, zero_ok: bool = False) -> int:
 
 @dataclass(frozen=True)
 class TunnelSpec:
-    """One saved forward. `local_port` None means "pick one when it is added"."""
+    """One saved forward. `local_port` None means "pick one when it is added".
+
+    `autostart` False is a tunnel the user stopped: it is kept, and shown, but not
+    restored on the next start (a stop should not be undone by a restart).
+    """
 
     device: str
     name: str
@@ -94,6 +98,7 @@ class TunnelSpec:
     bind: str = DEFAULT_BIND
     reverse: bool = False
     preset: str | None = None
+    autostart: bool = True
 
     def __post_init__(self) -> None:
         if not self.device.strip():
@@ -139,12 +144,14 @@ class TunnelSpec:
         table["reverse"] = self.reverse
         if self.preset:
             table["preset"] = self.preset
+        if not self.autostart:
+            table["autostart"] = False
         return table
 
     @classmethod
     def from_table(cls, raw: Mapping[str, Any]) -> TunnelSpec:
         known = {"device", "name", "remote_host", "remote_port", "local_port", "bind",
-                 "reverse", "preset"}
+                 "reverse", "preset", "autostart"}
         unknown = sorted(set(raw) - known)
         if unknown:
             raise TunnelSpecError(f"unknown key(s) {', '.join(unknown)}")
@@ -154,8 +161,9 @@ class TunnelSpec:
         for key in ("remote_host", "bind", "preset"):
             if key in raw and not isinstance(raw[key], str):
                 raise TunnelSpecError(f"{key} must be a string")
-        if "reverse" in raw and not isinstance(raw["reverse"], bool):
-            raise TunnelSpecError("reverse must be true or false")
+        for key in ("reverse", "autostart"):
+            if key in raw and not isinstance(raw[key], bool):
+                raise TunnelSpecError(f"{key} must be true or false")
         remote_port = raw.get("remote_port")
         found = preset(raw.get("preset"))
         if remote_port is None and found is not None:
@@ -166,7 +174,8 @@ class TunnelSpec:
                    remote_port=_check_port(remote_port, "remote_port"),
                    remote_host=raw.get("remote_host", DEFAULT_REMOTE_HOST),
                    local_port=raw.get("local_port"), bind=raw.get("bind", DEFAULT_BIND),
-                   reverse=raw.get("reverse", False), preset=raw.get("preset"))
+                   reverse=raw.get("reverse", False), preset=raw.get("preset"),
+                   autostart=raw.get("autostart", True))
 
 
 def is_loopback(host: str) -> bool:

@@ -102,7 +102,7 @@ class TunnelManager:
             if self.find(*spec.key) is not None:
                 continue
             tunnel = self._make(spec)
-            if self.restore:
+            if self.restore and spec.autostart:
                 self._to_restore.add(id(tunnel))
         self.sync_fleet()
         return problems
@@ -230,7 +230,19 @@ class TunnelManager:
                     warnings.append(f"not removed from the config: {exc}")
         return warnings
 
-    async def start(self, tunnel: Tunnel) -> None:
+    async def _remember_autostart(self, tunnel: Tunnel, autostart: bool) -> list[str]:
+        """Keep the user's start or stop for the next session; returns warnings."""
+        warnings: list[str] = []
+        if tunnel.spec.autostart != autostart:
+            tunnel.spec = replace(tunnel.spec, autostart=autostart)
+            await self._save(tunnel.spec, tunnel.spec.key, warnings)
+        return warnings
+
+    async def start(self, tunnel: Tunnel, *, remember: bool = False) -> list[str]:
+        """Start `tunnel`; with `remember`, also restore it in later sessions again.
+
+        Returns warnings (the config could not be written).
+        """
         link = self.fleet.get(tunnel.spec.device)
         if link is None:
             tunnel.set_state(TunnelState.NO_DEVICE)
@@ -242,12 +254,18 @@ class TunnelManager:
                                     "device")
             await self._audit(tunnel, "tunnel.reverse.start")
         tunnel.start(link)
+        return await self._remember_autostart(tunnel, True) if remember else []
 
-    async def stop(self, tunnel: Tunnel) -> None:
+    async def stop(self, tunnel: Tunnel, *, remember: bool = False) -> list[str]:
+        """Stop `tunnel`; with `remember`, leave it stopped in later sessions too.
+
+        Returns warnings (the config could not be written).
+        """
         was_running = tunnel.running
         await tunnel.stop()
         if was_running and tunnel.spec.reverse:
             await self._audit(tunnel, "tunnel.reverse.stop")
+        return await self._remember_autostart(tunnel, False) if remember else []
 
     async def _audit(self, tunnel: Tunnel, action: str) -> None:
         if self.audit is None:

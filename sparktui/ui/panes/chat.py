@@ -60,7 +60,7 @@ PURPOSE = ("Talk to the models served on your devices (vLLM, NIM, SGLang, Tensor
            "connection: no port is opened on the Spark.")
 DETAILS = ("Pick an endpoint and a model above, type below and press enter. "
            "esc stops an answer · ctrl+r finds endpoints again · F2 adds one by URL or sets "
-           "its API key · ctrl+o saved conversations · ctrl+n a new one · y copies the last "
+           "its API key · ctrl+o saved conversations · ctrl+t a new one · y copies the last "
            "answer.")
 STATUS_HZ = 4  # the live figures need no more; more would only cost CPU
 
@@ -79,7 +79,7 @@ class ChatPane(Widget):
     BINDINGS = [
         Binding("escape", "stop", "Stop", id="chat.stop"),
         Binding("i", "focus_input", "Type", id="chat.focus_input"),
-        Binding("ctrl+n", "new_chat", "New chat", id="chat.new"),
+        Binding("ctrl+t", "new_chat", "New chat", id="chat.new"),
         Binding("ctrl+o", "history", "Chats", id="chat.history"),
         Binding("ctrl+r", "discover", "Find endpoints", id="chat.discover"),
         Binding("f2", "endpoint", "Endpoint…", id="chat.endpoint"),

@@ -30,6 +30,7 @@ from sparktui.services.tunnels import Tunnel, TunnelManager, TunnelState
 from sparktui.ui.keys import key_hint
 from sparktui.ui.messages import FleetChanged
 from sparktui.ui.panes.common import state_styles
+from sparktui.ui.screens.confirm import ConfirmScreen
 from sparktui.ui.screens.tunnel_form import TunnelForm
 from sparktui.ui.widgets.repaint import LiveStatic, LiveTable
 
@@ -384,19 +385,32 @@ class TunnelsPane(Widget):
         assert self.manager is not None
         try:
             if tunnel.running:
-                await self.manager.stop(tunnel)
-                self.notify(f"{tunnel.name} stopped; its local port is free.", markup=False)
+                warnings = await self.manager.stop(tunnel, remember=True)
+                self.notify(f"{tunnel.name} stopped; its local port is free. It stays "
+                            "stopped next time until you start it.", markup=False)
             else:
-                await self.manager.start(tunnel)
+                warnings = await self.manager.start(tunnel, remember=True)
         except (TunnelSpecError, ReadOnlyError) as exc:
             self.notify(str(exc), title=tunnel.name, severity="error", markup=False)
+            return
+        for warning in warnings:
+            self.notify(warning, title=tunnel.name, severity="warning", markup=False)
 
     def action_remove(self) -> None:
         tunnel = self.selected
         if tunnel is None:
             self.notify("No tunnel selected.", severity="warning")
             return
-        self.run_worker(self._remove(tunnel), group="tunnels-change", exit_on_error=False)
+        question = Text.assemble("Remove the tunnel ", (tunnel.name, "bold"), " on ",
+                                 (tunnel.spec.device, "bold"),
+                                 "? It stops now and is deleted from the config.")
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.run_worker(self._remove(tunnel), group="tunnels-change",
+                                exit_on_error=False)
+
+        self.app.push_screen(ConfirmScreen("Remove tunnel", question), callback=answered)
 
     async def _remove(self, tunnel: Tunnel) -> None:
         assert self.manager is not None
