@@ -79,7 +79,7 @@ def test_tunnels_lists_the_saved_ones(tmp_path: Path, capsys):
     config.write_text('# mine\n[[tunnels]]\ndevice = "spark-1"\nname = "dashboard"\n'
                       'preset = "dashboard"\nlocal_port = 11000\n\n'
                       '[[tunnels]]\ndevice = "spark-1"\nname = "rev"\nremote_port = 9000\n'
-                      'local_port = 3000\nreverse = true\n\n'
+                      'local_port = 3000\nreverse = true\nautostart = false\n\n'
                       '[[tunnels]]\ndevice = "spark-1"\nname = "broken"\n')
     assert main(["tunnels", "--config", str(config), "--json"]) == 0
     out, err = capsys.readouterr()
@@ -87,13 +87,15 @@ def test_tunnels_lists_the_saved_ones(tmp_path: Path, capsys):
     assert [row["name"] for row in rows] == ["dashboard", "rev"]
     assert rows[0]["remote_port"] == 11000 and rows[0]["url"] == "http://127.0.0.1:11000/"
     assert rows[1]["reverse"] is True and rows[1]["url"] is None
+    assert [row["autostart"] for row in rows] == [True, False]
     assert "tunnel #3: needs a remote_port (or a preset); skipped" in err
 
     assert main(["tunnels", "--config", str(config)]) == 0
     out = capsys.readouterr().out
     assert out.splitlines()[0].split() == ["DEVICE", "NAME", "LOCAL", "DIRECTION", "REMOTE",
-                                           "PRESET"]
+                                           "PRESET", "AT", "START"]
     assert "127.0.0.1:11000" in out and "<- device" in out
+    assert out.splitlines()[2].endswith("stay stopped")
 
     assert main(["tunnels", "--config", str(tmp_path / "none.toml")]) == 0
     assert "no tunnels saved" in capsys.readouterr().out

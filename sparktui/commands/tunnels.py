@@ -27,19 +27,21 @@ def _row(spec) -> dict[str, object]:
     url = None
     if not spec.reverse and spec.local_port is not None:
         url = local_url(spec.bind, spec.local_port, spec.url_path)
-    return {**spec.to_table(), "local_port": spec.local_port, "url": url}
+    return {**spec.to_table(), "local_port": spec.local_port, "url": url,
+            "autostart": spec.autostart}
 
 
 def _text(rows: list[dict[str, object]]) -> str:
     from sparktui.core.sanitize import strip_control
 
-    header = ("DEVICE", "NAME", "LOCAL", "DIRECTION", "REMOTE", "PRESET")
+    header = ("DEVICE", "NAME", "LOCAL", "DIRECTION", "REMOTE", "PRESET", "AT START")
     lines = [header]
     for row in rows:
         local = f"{row['bind']}:{row['local_port'] if row['local_port'] else 'auto'}"
         lines.append((str(row["device"]), str(row["name"]), local,
                       "<- device" if row["reverse"] else "-> device",
-                      f"{row['remote_host']}:{row['remote_port']}", str(row.get("preset") or "-")))
+                      f"{row['remote_host']}:{row['remote_port']}", str(row.get("preset") or "-"),
+                      "start" if row["autostart"] else "stay stopped"))
     lines = [tuple(strip_control(cell) for cell in line) for line in lines]
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True))
