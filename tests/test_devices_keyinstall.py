@@ -18,7 +18,8 @@ from sparktui.core.device import DeviceSpec
 from sparktui.services.audit import AuditLog, ReadOnlyError
 from sparktui.services.config import Config, load_config
 from sparktui.services.keyinstall import KeyInstallError, ensure_key, install_key
-from sparktui.transport.ssh import SSHOptions, connect_ssh
+from sparktui.transport.ssh import connect_ssh
+from sparktui.transport.ssh_types import SSHOptions
 from tests.infra.common import require
 from tests.test_ui_shell import REPO_THEMES
 

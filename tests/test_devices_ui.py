@@ -291,7 +291,7 @@ async def test_a_process_kill_is_audited_and_read_only_refuses(tmp_path: Path,
 async def test_two_cabled_sparks_show_each_other(tmp_path: Path) -> None:
     from sparktui.sim.gpu_model import SimDevice
     from sparktui.sim.server import start_sim
-    from sparktui.transport.ssh import SSHOptions
+    from sparktui.transport.ssh_types import SSHOptions
 
     devices = [SimDevice(hostname="spark-a"), SimDevice(hostname="spark-b")]
     devices[0].cx7_peer, devices[1].cx7_peer = devices[1], devices[0]  # type: ignore[attr-defined]

@@ -19,7 +19,7 @@ from sparktui.services.link import Backoff, ConnectFailure, DeviceLink
 from sparktui.services.telemetry import TelemetryHub, TelemetryService
 from sparktui.transport.base import Transport
 from sparktui.transport.local import LocalTransport
-from sparktui.transport.ssh import UnknownHostKey
+from sparktui.transport.ssh_types import UnknownHostKey
 from sparktui.ui.app import SparkApp
 from sparktui.ui.messages import LinkStatusChanged
 from sparktui.ui.panes import PANES, DevicesPane

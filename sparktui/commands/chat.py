@@ -94,7 +94,7 @@ async def _connect(args: argparse.Namespace, settings, opened: list[Any]):
     from sparktui.core.device import DestinationError, LinkState
     from sparktui.services.config import load_config, resolve_config_path
     from sparktui.services.devices import make_link, resolve_device
-    from sparktui.transport.ssh import SSHOptions
+    from sparktui.transport.ssh_types import SSHOptions
 
     if args.demo:
         from sparktui.services.demo import start_demo

@@ -90,7 +90,7 @@ class Session:
 
     # -- lifecycle -----------------------------------------------------------
     async def open(self) -> None:
-        from sparktui.transport.ssh import SSHOptions
+        from sparktui.transport.ssh_types import SSHOptions
 
         if self.want_demo:
             from sparktui.services.demo import DEMO_DEVICE_NAME, start_demo

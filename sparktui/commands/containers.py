@@ -76,7 +76,7 @@ async def _open(args: argparse.Namespace):
     from sparktui.services.config import load_config, resolve_config_path
     from sparktui.services.containers import ContainerService, ServiceState
     from sparktui.services.devices import make_link, resolve_device
-    from sparktui.transport.ssh import SSHOptions
+    from sparktui.transport.ssh_types import SSHOptions
 
     config = load_config(resolve_config_path(args.config))
     for problem in config.problems:

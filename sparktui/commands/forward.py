@@ -152,7 +152,7 @@ class _Forwarder:
 
         from sparktui.services.devices import Fleet, make_link
         from sparktui.services.tunnels import TunnelManager
-        from sparktui.transport.ssh import SSHOptions
+        from sparktui.transport.ssh_types import SSHOptions
 
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -490,7 +490,7 @@ def shell_argv(service: ContainerService, container_id: str, shell: str = "sh") 
     same ~/.ssh/config as sparktui); local: `docker exec -it ID sh`.
     """
     from sparktui.transport.local import LocalTransport
-    from sparktui.transport.ssh import quote
+    from sparktui.transport.ssh_types import quote
 
     spec = service.link.spec
     docker = ["docker"]

@@ -13,7 +13,7 @@ import tempfile
 from dataclasses import dataclass
 
 from sparktui.core.device import DeviceSpec
-from sparktui.transport.ssh import SSHOptions
+from sparktui.transport.ssh_types import SSHOptions
 
 DEMO_DEVICE_NAME = "spark-demo"
 

@@ -36,7 +36,7 @@ from sparktui.core.docker_presets import (
 from sparktui.core.docker_problems import gpu_runtime_message, is_gpu_runtime_error
 from sparktui.services.container_logs import read_logs
 from sparktui.services.containers import ContainerService, describe_error
-from sparktui.transport.ssh import quote
+from sparktui.transport.ssh_types import quote
 
 log = logging.getLogger(__name__)
 

@@ -56,7 +56,8 @@ def make_link(spec: DeviceSpec, settings: Settings, *, ssh_options=None,
         return DeviceLink(spec, connect_local, backoff=backoff)
 
     async def connect_remote() -> Transport:
-        from sparktui.transport.ssh import SSHConnectError, SSHOptions, connect_ssh
+        from sparktui.transport.ssh import connect_ssh
+        from sparktui.transport.ssh_types import SSHConnectError, SSHOptions
 
         options = ssh_options or SSHOptions(
             keepalive_interval=settings.keepalive_interval,

@@ -22,7 +22,8 @@ from pathlib import Path
 
 from sparktui.core.device import DeviceSpec
 from sparktui.services.audit import AuditLog, ReadOnlyError
-from sparktui.transport.ssh import HostKeyPrompt, SSHConnectError, SSHOptions, connect_ssh
+from sparktui.transport.ssh import connect_ssh
+from sparktui.transport.ssh_types import HostKeyPrompt, SSHConnectError, SSHOptions
 
 DEFAULT_KEY_NAME = "sparktui_ed25519"
 

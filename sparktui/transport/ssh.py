@@ -13,10 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shlex
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncssh
@@ -30,45 +28,12 @@ from sparktui.transport.base import (
     Transport,
     TransportError,
 )
-
-
-class SSHConnectError(Exception):
-    """One failed attempt, classified so the UI can say what to do."""
-
-    def __init__(self, kind: FailureKind, reason: str) -> None:
-        super().__init__(reason)
-        self.kind = kind
-        self.reason = reason
-
-
-@dataclass(frozen=True)
-class UnknownHostKey:
-    """What the user is asked to accept before a first connection."""
-
-    host: str
-    port: int
-    key_type: str
-    fingerprint: str  # SHA256:...
-    known_hosts_path: str
-
-
-#: Asked when a host key is not in known_hosts; True adds it and connects.
-HostKeyPrompt = Callable[[UnknownHostKey], Awaitable[bool]]
-
-
-@dataclass(frozen=True)
-class SSHOptions:
-    keepalive_interval: float = 5.0
-    keepalive_count_max: int = 3
-    connect_timeout: float = 15.0
-    accept_new_host_keys: bool = False
-    #: a known_hosts file of its own (the demo's), instead of ssh_config's / ~/.ssh's
-    known_hosts: str | None = None
-    #: False ignores ~/.ssh/config (the demo must not pick up a user's `Host *`)
-    use_ssh_config: bool = True
-    #: more ssh_config files, read before ~/.ssh/config so their Host blocks win
-    #: (NVIDIA Sync's own ssh_config, whose aliases ~/.ssh/config may not know)
-    config_files: tuple[str, ...] = ()
+from sparktui.transport.ssh_types import (
+    HostKeyPrompt,
+    SSHConnectError,
+    SSHOptions,
+    UnknownHostKey,
+)
 
 
 class _Client(asyncssh.SSHClient):
@@ -371,8 +336,3 @@ class SSHTransport(Transport):
             return await self._conn.open_connection(dest_host, dest_port)
         except (asyncssh.DisconnectError, asyncssh.ConnectionLost) as exc:
             raise self._lost(exc) from exc
-
-
-def quote(*argv: str) -> str:
-    """A command line for the remote shell, each argument quoted."""
-    return " ".join(shlex.quote(a) for a in argv)

@@ -36,7 +36,7 @@ from sparktui.services.devices import Fleet, make_link
 from sparktui.services.link import DeviceLink
 from sparktui.services.state import SessionState
 from sparktui.services.telemetry import DeviceTelemetry, TelemetryHub
-from sparktui.transport.ssh import SSHOptions, UnknownHostKey
+from sparktui.transport.ssh_types import SSHOptions, UnknownHostKey
 from sparktui.ui import partial_lines, readings
 from sparktui.ui.keys import binding_keys
 from sparktui.ui.messages import FleetChanged, TelemetryUpdated
@@ -187,8 +187,13 @@ class SparkApp(App[None]):
             # config mistakes are shown, not hidden: the app runs on defaults meanwhile
             self.notify(problem, title="configuration", severity="warning", timeout=20,
                         markup=False)
-        self._session_worker = self.run_worker(self._open_session(), name="session",
-                                               exit_on_error=False)
+        # The session starts once the first frame is on screen: opening it imports
+        # asyncssh (and, for the demo, the simulated Spark), a few hundred ms that the
+        # user should spend looking at the app, not at a blank terminal.
+        first_frame = asyncio.Event()
+        self.call_after_refresh(first_frame.set)
+        self._session_worker = self.run_worker(self._open_session(first_frame),
+                                               name="session", exit_on_error=False)
         self.watch(self.query_one(TabbedContent), "active", self._on_active_tab, init=True)
         # Closing the terminal (SIGHUP) must clean up like `q` does: the demo's temp
         # dir holds a private key, and tunnels must not stay bound.
@@ -252,7 +257,8 @@ class SparkApp(App[None]):
                     timeout=20, markup=False)
 
     # -- session -------------------------------------------------------------------
-    async def _open_session(self) -> None:
+    async def _open_session(self, first_frame: asyncio.Event) -> None:
+        await first_frame.wait()
         settings = self.settings
         if self.demo_requested:
             try:

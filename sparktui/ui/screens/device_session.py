@@ -19,7 +19,7 @@ from sparktui.core.device import DeviceSpec
 from sparktui.services.devices import make_link
 from sparktui.services.facts import FactsService
 from sparktui.services.state import SessionState, save_state
-from sparktui.transport.ssh import SSHOptions
+from sparktui.transport.ssh_types import SSHOptions
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from plotext._kernel.terminal import terminal as _PlotextTerminal
 from rich.style import Style
 from rich.text import Text
 from textual.timer import Timer
@@ -150,7 +149,7 @@ class Chart(RepaintsChanges, ComponentStyles):
         self._flush: Timer | None = None
         self._built_key: tuple[object, ...] | None = None
         self._text = Text()
-        self._figure = _PlotextTerminal()._master  # this chart's own plotext figure
+        self._figure_object: object | None = None  # this chart's own plotext figure
 
     # -- data in ------------------------------------------------------------------
     def plot(self, data: ChartData, *, at_once: bool = False) -> None:
@@ -226,6 +225,16 @@ class Chart(RepaintsChanges, ComponentStyles):
         text.append("\n")
         text.append_text(self._style_body(body))
         return text
+
+    @property
+    def _figure(self):
+        if self._figure_object is None:
+            # imported at the first draw, not at start: plotext loads its docs on import
+            # (about 75 ms), and the first tab shown is not the one with charts
+            from plotext._kernel.terminal import terminal as plotext_terminal
+
+            self._figure_object = plotext_terminal()._master
+        return self._figure_object
 
     def _plotext(self, segments: list[list[tuple[float, float]]], data: ChartData,
                  width: int, height: int) -> str:
