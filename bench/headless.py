@@ -48,6 +48,10 @@ async def collect(args: argparse.Namespace) -> int:
     config = Config(path=None)  # type: ignore[arg-type]
     links = [make_link(resolve_device(alias, config), settings) for alias in args.aliases]
     services = [TelemetryService(link, settings) for link in links]
+    if args.processes_hidden:
+        # as the app runs while the Telemetry tab (the process list) is not on screen
+        for service in services:
+            service.watch_processes(False)
     counts = {link.name: {"updates": 0, "gpu_ticks": 0, "host_ticks": 0} for link in links}
     last: dict[str, tuple[object, object]] = {}
     baseline_box: list[tracemalloc.Snapshot] = []
@@ -128,6 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tracemalloc-after", type=float, default=None, metavar="S",
                    help="diagnosis: trace allocations from the window's start, snapshot S s "
                         "in, and report the biggest growth since then at the end")
+    p.add_argument("--processes-hidden", action="store_true",
+                   help="poll GPU processes as the app does off the Telemetry tab "
+                        "(PROCESS_POLL_IDLE_S)")
     p.add_argument("--process-poll-s", type=float, default=None,
                    help="override the GPU-process poll period (0: poll once at start only)")
     return asyncio.run(collect(p.parse_args(argv)))
