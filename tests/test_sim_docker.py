@@ -7,6 +7,7 @@ call runs in a thread (asyncio.to_thread), as sparktui's own services do.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import queue
 import shutil
@@ -272,6 +273,28 @@ async def test_the_shell_answers_the_docker_probe(engine) -> None:
         "/usr/bin/docker\n", 0)
     assert "docker" in (await run("id -nG"))[0].split()
     assert await run('printf "%s" "$HOME"') == ("/home/ann", 0)
+
+
+async def test_the_shell_answers_docker_ps_as_the_cli_does(engine) -> None:
+    """Chat's endpoint discovery runs `docker ps --format '{{json .}}'` over SSH."""
+    from sparktui.services.endpoints import DOCKER_PS, parse_docker_ps
+    from sparktui.sim.gpu_model import SimDevice
+    from tests.test_sim_shell import run
+
+    device = SimDevice(seed=5, auto=False)
+    out, err, status = await run(DOCKER_PS, device)  # installed, daemon not running
+    assert (out, status) == ("", 1) and "Is the docker daemon running?" in err
+    device.docker_engine = engine
+    out, err, status = await run(DOCKER_PS, device)
+    assert (err, status) == ("", 0)
+    running = {c.name for c in engine.state.containers.values() if c.running}
+    assert {json.loads(line)["Names"] for line in out.splitlines()} == running
+    published = parse_docker_ps(out)
+    assert published[11434].startswith("ollama (") and 8000 in published
+    everything, _, _ = await run("docker ps -a --format '{{json .}}'", device)
+    assert len(everything.splitlines()) == len(engine.state.containers) > len(running)
+    _, err, status = await run("docker rm -f ollama", device)
+    assert status == 1 and "not simulated" in err
 
 
 # -- end to end: the demo device, its SSH socket forward, and the containers service ------------

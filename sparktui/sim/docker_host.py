@@ -12,6 +12,7 @@ what the containers service's probe (core.docker_problems) then reports.
 
 from __future__ import annotations
 
+import json
 import shlex
 from typing import Any
 
@@ -88,3 +89,48 @@ def printf_output(args: list[str], home: str) -> str:
         out.append("%".join(text))
         if i >= len(values) or i == used:  # all used, or a format that takes none
             return "".join(out)
+
+
+NO_DAEMON = ("Cannot connect to the Docker daemon at unix:///var/run/docker.sock. "
+             "Is the docker daemon running?\n")
+
+
+def _ports_text(summary_ports: list[dict[str, Any]]) -> str:
+    """The PORTS column as the docker CLI prints it: `0.0.0.0:8000->8000/tcp, ...`."""
+    parts = []
+    for port in summary_ports:
+        private = f"{port['PrivatePort']}/{port.get('Type', 'tcp')}"
+        if "PublicPort" not in port:
+            parts.append(private)
+            continue
+        ip = port.get("IP") or "0.0.0.0"
+        host = f"[{ip}]" if ":" in ip else ip
+        parts.append(f"{host}:{port['PublicPort']}->{private}")
+    return ", ".join(parts)
+
+
+def docker_cli(args: list[str], device: Any) -> tuple[str, str, int]:
+    """`docker ps [-a] --format '{{json .}}'`, what chat's endpoint discovery runs:
+    (stdout, stderr, status). Other subcommands are not simulated."""
+    from sparktui.sim.docker_views import container_summary
+
+    if not args or args[0] != "ps":
+        verb = args[0] if args else ""
+        return "", f"docker: '{verb}' is not simulated here (only `docker ps`)\n", 1
+    engine = getattr(device, "docker_engine", None)
+    if engine is None or not getattr(engine, "running", False):
+        return "", NO_DAEMON, 1
+    everything = "-a" in args or "--all" in args
+    lines = []
+    for container in engine.state.containers.values():
+        if not (container.running or everything):
+            continue
+        summary = container_summary(container)
+        lines.append(json.dumps({
+            "ID": container.id[:12], "Names": container.name, "Image": container.image,
+            "Command": json.dumps(summary["Command"]), "State": summary["State"],
+            "Status": summary["Status"], "Ports": _ports_text(summary["Ports"]),
+            "Labels": ",".join(f"{k}={v}" for k, v in summary["Labels"].items()),
+            "Networks": next(iter(summary["NetworkSettings"]["Networks"]), ""),
+        }) + "\n")
+    return "".join(lines), "", 0

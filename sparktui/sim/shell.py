@@ -311,6 +311,14 @@ async def _test(args: list[str], io: ShellIO, ctx: Context) -> int:
     return docker_host.test_status(args, ctx.device)
 
 
+@command("docker")
+async def _docker(args: list[str], io: ShellIO, ctx: Context) -> int:
+    out, err, status = docker_host.docker_cli(args, ctx.device)
+    io.out(out)
+    io.err(err)
+    return status
+
+
 @command("printf")
 async def _printf(args: list[str], io: ShellIO, ctx: Context) -> int:
     io.out(docker_host.printf_output(args, home=f"/home/{ctx.user}"))
