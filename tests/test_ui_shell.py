@@ -392,6 +392,9 @@ async def test_compact_mode(size: tuple[int, int], forced: bool | None, compact:
         columns = [str(c.key.value) for c in app.query_one("#devices-table", DataTable)
                    .columns.values()]
         assert ("address" in columns) is not compact
+        # the palette key sits on the right edge, covering the bindings scrolled under it
+        palette = app.query_one("Footer FooterKey.-command-palette")
+        assert palette.region.right == size[0]
 
 
 async def test_goes_compact_when_the_terminal_narrows() -> None:
