@@ -178,3 +178,15 @@ async def test_quitting_mid_answer_saves_the_partial_answer(data_home: Path) -> 
     assert conversation is not None
     answer = conversation.messages[-1]
     assert answer.role == "assistant" and answer.status == "stopped" and answer.content
+
+
+async def test_a_long_endpoint_label_stays_on_one_line_in_a_side_pane(data_home: Path) -> None:
+    app = demo_app(data_home)
+    async with app.run_test(size=(60, 40)) as pilot:
+        pane = await open_chat(pilot)
+        # the demo's vLLM container: "spark-demo:8000 · vllm-llama31-8b (nvcr.io/...)"
+        await until(pilot, lambda: "vllm-llama31-8b" in str(
+            pane.query_one("#chat-endpoint SelectCurrent #label").render()))
+        await pilot.pause()
+        label = pane.query_one("#chat-endpoint SelectCurrent #label")
+        assert label.region.height == 1  # cut with an ellipsis, not wrapped
