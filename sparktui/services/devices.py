@@ -83,8 +83,9 @@ class Fleet:
     def __init__(self, links: Iterable[DeviceLink] = ()) -> None:
         self.links: list[DeviceLink] = list(links)
 
-    def add(self, link: DeviceLink) -> DeviceLink:
-        self.links.append(link)
+    def add(self, link: DeviceLink, *, first: bool = False) -> DeviceLink:
+        """Add `link` last, or `first` (the device a session shows at start)."""
+        self.links.insert(0 if first else len(self.links), link)
         return link
 
     def get(self, name: str) -> DeviceLink | None:

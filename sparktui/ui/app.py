@@ -187,9 +187,12 @@ class SparkApp(App[None]):
             # config mistakes are shown, not hidden: the app runs on defaults meanwhile
             self.notify(problem, title="configuration", severity="warning", timeout=20,
                         markup=False)
-        # The session starts once the first frame is on screen: opening it imports
-        # asyncssh (and, for the demo, the simulated Spark), a few hundred ms that the
-        # user should spend looking at the app, not at a blank terminal.
+        # The devices are known (and their telemetry services made) at once; they start
+        # connecting once the first frame is on screen: that imports asyncssh (and, for
+        # the demo, the simulated Spark), a few hundred ms that the user should spend
+        # looking at the app, not at a blank terminal.
+        self._add_device_links()
+        self.attach_telemetry()
         first_frame = asyncio.Event()
         self.call_after_refresh(first_frame.set)
         self._session_worker = self.run_worker(self._open_session(first_frame),
@@ -257,6 +260,15 @@ class SparkApp(App[None]):
                     timeout=20, markup=False)
 
     # -- session -------------------------------------------------------------------
+    def _add_device_links(self) -> None:
+        settings = self.settings
+        options = SSHOptions(keepalive_interval=settings.keepalive_interval,
+                             keepalive_count_max=settings.keepalive_count_max,
+                             accept_new_host_keys=self.accept_new_host_keys)
+        for spec in self.specs:
+            self.fleet.add(make_link(spec, settings, ssh_options=options,
+                                     host_key_prompt=self.ask_host_key))
+
     async def _open_session(self, first_frame: asyncio.Event) -> None:
         await first_frame.wait()
         settings = self.settings
@@ -270,13 +282,9 @@ class SparkApp(App[None]):
                 self.notify(f"the demo device did not start: {type(exc).__name__}: {exc}",
                             title="demo", severity="error", timeout=30, markup=False)
             else:
-                self.fleet.add(make_link(demo.spec, settings, ssh_options=demo.ssh_options))
-        options = SSHOptions(keepalive_interval=settings.keepalive_interval,
-                             keepalive_count_max=settings.keepalive_count_max,
-                             accept_new_host_keys=self.accept_new_host_keys)
-        for spec in self.specs:
-            self.fleet.add(make_link(spec, settings, ssh_options=options,
-                                     host_key_prompt=self.ask_host_key))
+                # first, as it was asked for first: it is the device shown at start
+                self.fleet.add(make_link(demo.spec, settings, ssh_options=demo.ssh_options),
+                               first=True)
         self.fleet.start()
         self.attach_telemetry()
         for pane in PANES:
