@@ -19,6 +19,8 @@ from sparktui.core.docker_info import (
     ContainerStats,
     api_too_old,
     format_age,
+    format_cpu,
+    format_memory,
     format_ports,
     gpu_request,
     matches,
@@ -83,6 +85,21 @@ def test_container_info_from_inspect():
         "StartedAt": "2026-11-28T20:00:00Z", "FinishedAt": "2026-11-28T20:01:00Z"}))
     assert dead.state_text() == "exited (137, OOM)"
     assert dead.uptime_text(dead.finished_at + 7200) == "2h00m ago"
+    # a 50-column side pane: short words that still tell the container's health
+    assert (info.state_text(compact=True), dead.state_text(compact=True)) == (
+        "healthy", "exit 137 OOM")
+
+
+def test_side_pane_figures_are_short():
+    def stats(cpu: float | None, mem: float | None) -> ContainerStats:
+        return ContainerStats(cpu, mem, None)
+
+    assert [format_memory(stats(None, m), compact=True)
+            for m in (None, 512, 12_288, 806_000_000, 6.4 * 2**30, 12.6 * 2**30, 3 * 2**40)] == \
+        ["-", "512B", "12K", "769M", "6.4G", "13G", "3.0T"]
+    assert format_memory(stats(None, 806_000_000)) == "768.7 MiB"
+    assert (format_cpu(stats(186.34, None), compact=True), format_cpu(stats(186.34, None))) == \
+        ("186%", "186.3%")
 
 
 def test_times_ages_and_versions():

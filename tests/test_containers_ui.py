@@ -356,3 +356,23 @@ async def test_in_the_shell_docker_is_reached_when_the_tab_opens(ssh_client, doc
         pane = await open_tab(pilot)
         await wait_until(pilot, lambda: row_key(pane, samples.markup.id) in pane._row_keys, 5)
         assert app.focused is pane.table
+
+
+async def test_a_side_pane_holds_a_whole_row(tmp_path, monkeypatch):
+    """At 50 columns (a tmux side pane) name, state, CPU and memory fit, not scrolled."""
+    from sparktui.services.config import Config
+    from sparktui.ui.app import SparkApp
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    app = SparkApp(Config(path=tmp_path / "config.toml"), [], demo=True,
+                   theme_dirs=[Path(__file__).resolve().parent.parent / "themes"])
+    async with app.run_test(size=(50, 40)) as pilot:
+        await pilot.press("3")
+        pane = await open_tab(pilot)
+        # the demo's vLLM container has a health check and stats after a second or two
+        await wait_until(pilot, lambda: any(
+            str(pane.table.get_row(key)[1]) == "healthy"
+            and str(pane.table.get_row(key)[3]).endswith(("M", "G"))
+            for key in pane._row_keys), 10, "the healthy vLLM row with its figures")
+        await pilot.pause()
+        assert pane.table.virtual_size.width <= pane.table.scrollable_content_region.width

@@ -188,8 +188,16 @@ class ContainerInfo:
             tty=bool(config.get("Tty")),
         )
 
-    def state_text(self) -> str:
-        """'running · healthy', 'exited (137, OOM)', 'paused'."""
+    def state_text(self, *, compact: bool = False) -> str:
+        """'running · healthy', 'exited (137, OOM)', 'paused'.
+
+        `compact` (a side pane): 'healthy' (a health check implies running),
+        'exit 137 OOM', 'paused'.
+        """
+        if compact:
+            if self.state in ("exited", "dead"):
+                return f"exit {self.exit_code}" + (" OOM" if self.oom_killed else "")
+            return self.health if self.state == "running" and self.health else self.state
         if self.state in ("exited", "dead"):
             extra = f"{self.exit_code}, OOM" if self.oom_killed else str(self.exit_code)
             return f"{self.state} ({extra})"
@@ -259,16 +267,25 @@ def stats_from_sample(sample: dict[str, Any], previous: ContainerStats | None) -
                           cpu_total=total, system_total=system)
 
 
-def format_cpu(stats: ContainerStats | None) -> str:
+def format_cpu(stats: ContainerStats | None, *, compact: bool = False) -> str:
     if stats is None or stats.cpu_percent is None:
         return "-"
-    return f"{stats.cpu_percent:.1f}%"
+    return f"{stats.cpu_percent:.0f}%" if compact else f"{stats.cpu_percent:.1f}%"
 
 
-def format_memory(stats: ContainerStats | None) -> str:
+def format_memory(stats: ContainerStats | None, *, compact: bool = False) -> str:
+    """'769.1 MiB', or in a side pane '769M' / '5.9G' / '12G'."""
     if stats is None or stats.mem_used is None:
         return "-"
-    return format_bytes(stats.mem_used)
+    if not compact:
+        return format_bytes(stats.mem_used)
+    value = float(stats.mem_used)
+    for unit in ("B", "K", "M", "G", "T"):
+        if abs(value) < 1024 or unit == "T":
+            break
+        value /= 1024
+    return f"{value:.1f}{unit}" if abs(value) < 10 and unit not in ("B", "K") \
+        else f"{value:.0f}{unit}"
 
 
 # -- the table: columns, filtering, sorting ------------------------------------------

@@ -224,16 +224,17 @@ class ContainersPane(Widget):
     def _cells_for(self, service: ContainerService, info: ContainerInfo,
                    now: float) -> dict[str, Text]:
         stats = service.stats.get(info.id)
+        compact = bool(getattr(self.app, "compact", False))  # 50 columns must hold a row
         return {
             "device": safe_text(service.device),
-            "name": safe_text(info.name, max_line=48),
+            "name": safe_text(info.name, max_line=20 if compact else 48),
             "image": safe_text(info.image, max_line=48),
-            "state": Text(info.state_text(), style=self._state_style(info)),
+            "state": Text(info.state_text(compact=compact), style=self._state_style(info)),
             "uptime": Text(info.uptime_text(now)),
             "ports": safe_text(", ".join(info.ports), max_line=60),
             "gpu": Text(info.gpu or "-"),
-            "cpu": Text(format_cpu(stats), justify="right"),
-            "memory": Text(format_memory(stats), justify="right"),
+            "cpu": Text(format_cpu(stats, compact=compact), justify="right"),
+            "memory": Text(format_memory(stats, compact=compact), justify="right"),
         }
 
     def _state_style(self, info: ContainerInfo) -> Style:

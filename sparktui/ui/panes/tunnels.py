@@ -79,7 +79,7 @@ class TunnelsIntro(Static):
 
     def on_mount(self) -> None:
         hints = [
-            (key_hint(self, "tunnels.add", "a"), "add a tunnel (a preset or your own ports)"),
+            (key_hint(self, "tunnels.add", "a"), "add one: a preset or your own ports"),
             (key_hint(self, "app.tab.devices", "1"), "Devices: the connection to each device"),
             (key_hint(self, "app.help", "?"), "every key in force"),
             (key_hint(self, "app.palette", "^p"), "command palette: every action by name"),
