@@ -190,3 +190,17 @@ async def test_a_long_endpoint_label_stays_on_one_line_in_a_side_pane(data_home:
         await pilot.pause()
         label = pane.query_one("#chat-endpoint SelectCurrent #label")
         assert label.region.height == 1  # cut with an ellipsis, not wrapped
+
+
+async def test_help_names_where_each_key_works_in_words(data_home: Path) -> None:
+    from sparktui.ui.screens import HelpScreen
+
+    app = demo_app(data_home)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_chat(pilot)
+        await pilot.press("escape", "question_mark")  # from the endpoint menu
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen))
+        places = {row.where for row in app.screen.rows}
+        assert {"Chat tab", "a menu", "everywhere"} <= places
+        assert places <= {"Chat tab", "a menu", "a text field", "the prompt", "a message",
+                          "this screen", "everywhere"}, places  # no class names

@@ -76,6 +76,8 @@ class _DeviceUp(TextualMessage):
 class ChatPane(Widget):
     """Endpoints and models on top, the conversation in the middle, the prompt below."""
 
+    HELP_SCOPE = "Chat tab"
+
     BINDINGS = [
         Binding("escape", "stop", "Stop", id="chat.stop"),
         Binding("i", "focus_input", "Type", id="chat.focus_input"),

@@ -10,7 +10,7 @@ from textual.app import App, ComposeResult
 from textual.binding import ActiveBinding, Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, Input, Select, Static, TextArea
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,10 @@ def _where(owner: object) -> str:
         return label
     if isinstance(owner, DataTable):
         return "the table"
+    if isinstance(owner, Select):
+        return "a menu"
+    if isinstance(owner, Input | TextArea):
+        return "a text field"
     return type(owner).__name__
 
 

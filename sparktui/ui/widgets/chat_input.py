@@ -10,6 +10,8 @@ from textual.widgets import TextArea
 class ChatInput(TextArea):
     """A TextArea whose Enter sends. The text stays until the pane has taken it."""
 
+    HELP_SCOPE = "the prompt"
+
     BINDINGS = [
         # priority: TextArea itself would insert a newline for Enter
         Binding("enter", "send", "Send", priority=True, id="chat.send"),

@@ -82,6 +82,8 @@ STATUS_MARKS = {"stopped": "■ stopped", "error": "✗ ended by an error",
 class ChatMessageView(Vertical, can_focus=True):
     """A message; focus it (tab, click) and press c to copy its text."""
 
+    HELP_SCOPE = "a message"
+
     BINDINGS = [
         Binding("c", "copy", "Copy", id="chat.copy_message"),
     ]
