@@ -215,6 +215,32 @@ async def test_palette_reaches_every_action() -> None:
         await wait_until(pilot, lambda: active_tab(app) == "chat")
 
 
+async def test_palette_has_every_tab_key_and_runs_it_on_its_tab() -> None:
+    from textual.binding import Binding
+
+    from sparktui.ui.palette import COVERED_ELSEWHERE
+    from sparktui.ui.screens.tunnel_form import TunnelForm
+
+    app = make_app([link("spark-01", LocalConnector("spark-01"))])
+    async with app.run_test(size=(120, 40)) as pilot:
+        commands = {c.title: c for c in app.get_system_commands(app.screen)}
+        for pane in PANES:
+            for binding in pane.widget.BINDINGS:
+                assert isinstance(binding, Binding)
+                assert binding.id in COVERED_ELSEWHERE or \
+                    f"{pane.title}: {binding.description}" in commands, binding.id
+        assert "key ^t" in commands["Chat: New chat"].help
+        # from the Devices tab, "Tunnels: Add" opens the Tunnels tab's form
+        await pilot.press("ctrl+p")
+        await pilot.press(*("space" if c == " " else c for c in "tunnels: add"))
+        found = app.screen.query_one(CommandList)
+        await wait_until(pilot, lambda: found.option_count > 0
+                         and "Tunnels: Add" in str(found.get_option_at_index(0).prompt))
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, TunnelForm))
+        assert active_tab(app) == "tunnels"
+
+
 async def test_theme_command_switches_theme() -> None:
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:

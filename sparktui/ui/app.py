@@ -40,7 +40,8 @@ from sparktui.transport.ssh_types import SSHOptions, UnknownHostKey
 from sparktui.ui import partial_lines, readings
 from sparktui.ui.keys import binding_keys
 from sparktui.ui.messages import FleetChanged, TelemetryUpdated
-from sparktui.ui.panes import PANES, DevicesPane, PaneSpec, ShowsTelemetry, TelemetryPane
+from sparktui.ui.palette import pane_commands
+from sparktui.ui.panes import PANES, DevicesPane, PaneSpec, ShowsTelemetry
 from sparktui.ui.screens import ConfirmScreen, HelpScreen, HostKeyScreen
 from sparktui.ui.screens.chat_endpoint import ChatEndpointScreen
 from sparktui.ui.screens.chat_history import ChatHistoryScreen
@@ -456,15 +457,7 @@ class SparkApp(App[None]):
         yield SystemCommand("Next device", "Focus the next device in every pane",
                             self.action_next_device)
         yield from device_commands(self)
-        yield SystemCommand("Telemetry: chart window",
-                            "Cycle the chart window: 1 min, 10 min, 1 h",
-                            lambda: self.query_one(TelemetryPane).action_cycle_window())
-        yield SystemCommand("Telemetry: pause or resume charts",
-                            "Freeze the charts (figures keep being collected)",
-                            lambda: self.query_one(TelemetryPane).action_toggle_pause())
-        yield SystemCommand("Telemetry: kill selected GPU process (SIGTERM)",
-                            "Asks first; refused in read-only mode",
-                            lambda: self.query_one(TelemetryPane).action_kill_process(False))
+        yield from pane_commands(self)
         yield SystemCommand("Retry selected device",
                             "Reconnect the device selected in Devices now, skipping the wait",
                             self.action_retry_selected)
