@@ -79,13 +79,20 @@ class ChatPane(Widget):
     HELP_SCOPE = "Chat tab"
 
     BINDINGS = [
-        Binding("escape", "stop", "Stop", id="chat.stop"),
-        Binding("i", "focus_input", "Type", id="chat.focus_input"),
-        Binding("ctrl+t", "new_chat", "New chat", id="chat.new"),
-        Binding("ctrl+o", "history", "Chats", id="chat.history"),
-        Binding("ctrl+r", "discover", "Find endpoints", id="chat.discover"),
-        Binding("f2", "endpoint", "Endpoint…", id="chat.endpoint"),
-        Binding("y", "copy_last", "Copy answer", show=False, id="chat.copy_last"),
+        Binding("escape", "stop", "Stop", id="chat.stop",
+                tooltip="Stop the answer being generated (the partial text is kept)"),
+        Binding("i", "focus_input", "Type", id="chat.focus_input",
+                tooltip="Go to the prompt box"),
+        Binding("ctrl+t", "new_chat", "New chat", id="chat.new",
+                tooltip="Start a new conversation"),
+        Binding("ctrl+o", "history", "Chats", id="chat.history",
+                tooltip="Saved conversations: reopen, rename, export, delete"),
+        Binding("ctrl+r", "discover", "Find endpoints", id="chat.discover",
+                tooltip="Look for model servers on the devices again"),
+        Binding("f2", "endpoint", "Endpoint…", id="chat.endpoint",
+                tooltip="Add an endpoint by URL, or set an endpoint's API key"),
+        Binding("y", "copy_last", "Copy answer", show=False, id="chat.copy_last",
+                tooltip="Copy the last answer (OSC 52)"),
     ]
 
     def __init__(self, fleet: Fleet, *, store: ConversationStore | None = None,

@@ -60,8 +60,10 @@ class DevicesPane(Widget):
         # device management (sparktui.ui.screens.device_actions); enter opens details too
         Binding("i", "details", "Details", id="devices.details"),
         Binding("a", "add", "Add", id="devices.add"),
-        Binding("e", "edit", "Edit device", show=False, id="devices.edit"),
-        Binding("x", "remove", "Remove device", show=False, id="devices.remove"),
+        Binding("e", "edit", "Edit device", show=False, id="devices.edit",
+                tooltip="Edit the selected device"),
+        Binding("x", "remove", "Remove device", show=False, id="devices.remove",
+                tooltip="Remove the selected device from the config (asks first)"),
         Binding("f", "find", "Find devices", show=False, id="devices.find"),
         Binding("C", "connect_all", "Connect all", show=False, id="devices.connect_all"),
     ]

@@ -99,11 +99,16 @@ class TunnelsPane(Widget):
     HELP_SCOPE = "Tunnels tab"
 
     BINDINGS = [
-        Binding("a", "add", "Add", id="tunnels.add"),
-        Binding("e", "edit", "Edit", id="tunnels.edit"),
-        Binding("s", "toggle", "Start/stop", id="tunnels.toggle"),
-        Binding("x,delete", "remove", "Remove", id="tunnels.remove"),
-        Binding("o", "open", "Open", id="tunnels.open"),
+        Binding("a", "add", "Add", id="tunnels.add",
+                tooltip="Add a tunnel: a preset (Dashboard, Jupyter, Ollama, ...) or own ports"),
+        Binding("e", "edit", "Edit", id="tunnels.edit",
+                tooltip="Edit the selected tunnel"),
+        Binding("s", "toggle", "Start/stop", id="tunnels.toggle",
+                tooltip="Start or stop the selected tunnel (kept for the next start)"),
+        Binding("x,delete", "remove", "Remove", id="tunnels.remove",
+                tooltip="Remove the selected tunnel (asks first)"),
+        Binding("o", "open", "Open", id="tunnels.open",
+                tooltip="Open the selected tunnel in the browser, or show and copy its URL"),
     ]
 
     def __init__(self, fleet: Fleet, **kwargs) -> None:
