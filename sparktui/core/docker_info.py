@@ -70,14 +70,23 @@ def format_age(seconds: float | None) -> str:
     return f"{int(seconds // 86400)}d"
 
 
+_BYTE_UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
+
+
+def _scaled_bytes(value: float) -> tuple[float, str]:
+    """`value` in the largest binary unit that keeps it under 1024 (TiB at most)."""
+    index = 0
+    while abs(value) >= 1024 and index < len(_BYTE_UNITS) - 1:
+        value /= 1024
+        index += 1
+    return value, _BYTE_UNITS[index]
+
+
 def format_bytes(value: float | None) -> str:
     if value is None:
         return "-"
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(value) < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return "-"  # unreachable
+    scaled, unit = _scaled_bytes(value)
+    return f"{scaled:.0f} {unit}" if unit == "B" else f"{scaled:.1f} {unit}"
 
 
 def format_ports(attrs: dict[str, Any]) -> tuple[str, ...]:
@@ -279,13 +288,9 @@ def format_memory(stats: ContainerStats | None, *, compact: bool = False) -> str
         return "-"
     if not compact:
         return format_bytes(stats.mem_used)
-    value = float(stats.mem_used)
-    for unit in ("B", "K", "M", "G", "T"):
-        if abs(value) < 1024 or unit == "T":
-            break
-        value /= 1024
-    return f"{value:.1f}{unit}" if abs(value) < 10 and unit not in ("B", "K") \
-        else f"{value:.0f}{unit}"
+    scaled, unit = _scaled_bytes(stats.mem_used)
+    precise = abs(scaled) < 10 and unit not in ("B", "KiB")
+    return f"{scaled:.1f}{unit[0]}" if precise else f"{scaled:.0f}{unit[0]}"
 
 
 # -- the table: columns, filtering, sorting ------------------------------------------
