@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,6 +17,7 @@ from sparktui.ui.screens.chat_history import ChatHistoryScreen
 from sparktui.ui.widgets.chat_input import ChatInput
 from sparktui.ui.widgets.chat_message import ChatMessageView
 from sparktui.ui.widgets.chat_status import ChatStatus
+from tests.infra.pilot import wait_until
 
 REPO_THEMES = Path(__file__).resolve().parent.parent / "themes"
 
@@ -36,24 +35,15 @@ def demo_app(tmp: Path) -> SparkApp:
     return SparkApp(config, [], demo=True, theme_dirs=[REPO_THEMES])
 
 
-async def until(pilot: Pilot, predicate: Callable[[], object], timeout: float = 15.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
-        await pilot.pause(0.02)
-
-
 async def open_chat(pilot: Pilot, *, token_rate: float = 3000.0) -> ChatPane:
     app = pilot.app
     assert isinstance(app, SparkApp)
-    await until(pilot, lambda: app.demo is not None and app.fleet.links
+    await wait_until(pilot, lambda: app.demo is not None and app.fleet.links
                 and app.fleet.links[0].status.state is LinkState.CONNECTED)
     app.demo.openai.token_rate = token_rate  # type: ignore[union-attr]
     await pilot.press("5")
     pane = app.query_one(ChatPane)
-    await until(pilot, lambda: pane.selected_model() is not None)
+    await wait_until(pilot, lambda: pane.selected_model() is not None)
     return pane
 
 
@@ -77,8 +67,8 @@ async def test_streams_an_answer_with_figures_and_code_block(data_home: Path) ->
         assert endpoint is not None and endpoint.spec.device == "spark-demo"
         assert endpoint.spec.url == "http://localhost:8000/v1"
         await send(pilot, "Show me a **client** [bold]please[/bold]")
-        await until(pilot, lambda: pane.answer is not None and pane.answer.finished.is_set())
-        await until(pilot, lambda: "✓" in status_text(app))
+        await wait_until(pilot, lambda: pane.answer is not None and pane.answer.finished.is_set())
+        await wait_until(pilot, lambda: "✓" in status_text(app))
         views = list(app.query(ChatMessageView))
         assert [v.message.role for v in views] == ["user", "assistant"]
         # the user's text is literal: brackets are not markup
@@ -103,13 +93,13 @@ async def test_escape_stops_generation_and_keeps_the_partial_answer(data_home: P
         sim = app.demo.openai  # type: ignore[union-attr]
         sim.min_tokens = 5000
         await send(pilot, "a long one")
-        await until(pilot, lambda: pane.answer is not None
+        await wait_until(pilot, lambda: pane.answer is not None
                     and pane.answer.figures.chunks >= 5)
         assert sim.generating == 1
         await pilot.press("escape")
-        await until(pilot, lambda: pane.answer.finished.is_set(), timeout=2)
+        await wait_until(pilot, lambda: pane.answer.finished.is_set(), timeout=2)
         assert pane.answer.outcome.status == "stopped"
-        await until(pilot, lambda: sim.generating == 0, timeout=3)  # the server saw us go
+        await wait_until(pilot, lambda: sim.generating == 0, timeout=3)  # the server saw us go
         answer = list(app.query(ChatMessageView))[-1]
         assert answer.message.status == "stopped"
         assert answer.message.content and answer.message.content == pane.answer.text
@@ -121,8 +111,9 @@ async def test_conversation_survives_a_restart(data_home: Path) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         pane = await open_chat(pilot)
         await send(pilot, "remember me")
-        await until(pilot, lambda: pane.answer is not None and pane.answer.finished.is_set())
-        await until(pilot, lambda: list(app.query(ChatMessageView))[-1].message.status == "done")
+        await wait_until(pilot, lambda: pane.answer is not None and pane.answer.finished.is_set())
+        await wait_until(
+            pilot, lambda: list(app.query(ChatMessageView))[-1].message.status == "done")
         first_answer = pane.answer.text
     assert (data_home / "data" / "sparktui" / "chat.sqlite3").exists()
 
@@ -131,18 +122,18 @@ async def test_conversation_survives_a_restart(data_home: Path) -> None:
         pane = await open_chat(pilot)
         assert not list(app.query(ChatMessageView))
         await pilot.press("ctrl+o")
-        await until(pilot, lambda: isinstance(app.screen, ChatHistoryScreen)
+        await wait_until(pilot, lambda: isinstance(app.screen, ChatHistoryScreen)
                     and app.screen.conversations)
         assert app.screen.conversations[0].title == "remember me"
         await pilot.press("enter")
-        await until(pilot, lambda: len(list(app.query(ChatMessageView))) == 2)
+        await wait_until(pilot, lambda: len(list(app.query(ChatMessageView))) == 2)
         views = list(app.query(ChatMessageView))
         assert views[0].message.content == "remember me"
         assert views[1].message.content == first_answer
         assert views[1].message.figures and views[1].message.figures["tokens"] > 0
         # ctrl+t starts a new conversation (ctrl+n stays "next device" on every tab)
         await pilot.press("ctrl+t")
-        await until(pilot, lambda: not list(app.query(ChatMessageView)))
+        await wait_until(pilot, lambda: not list(app.query(ChatMessageView)))
 
 
 async def test_errors_are_messages_and_the_prompt_comes_back(data_home: Path) -> None:
@@ -151,8 +142,8 @@ async def test_errors_are_messages_and_the_prompt_comes_back(data_home: Path) ->
         pane = await open_chat(pilot)
         await app.demo.openai.close()  # type: ignore[union-attr]  # the model server dies
         await send(pilot, "anyone there?")
-        await until(pilot, lambda: pane.answer is not None and pane.answer.finished.is_set())
-        await until(pilot, lambda: any(v.message.role == "error"
+        await wait_until(pilot, lambda: pane.answer is not None and pane.answer.finished.is_set())
+        await wait_until(pilot, lambda: any(v.message.role == "error"
                                        for v in app.query(ChatMessageView)))
         error = next(v for v in app.query(ChatMessageView) if v.message.role == "error")
         assert "localhost:8000 on spark-demo" in error.message.content
@@ -168,7 +159,7 @@ async def test_quitting_mid_answer_saves_the_partial_answer(data_home: Path) -> 
         pane = await open_chat(pilot, token_rate=40.0)
         app.demo.openai.min_tokens = 5000  # type: ignore[union-attr]
         await send(pilot, "long answer, then quit")
-        await until(pilot, lambda: pane.answer is not None and pane.answer.figures.chunks >= 3)
+        await wait_until(pilot, lambda: pane.answer is not None and pane.answer.figures.chunks >= 3)
     store = await ConversationStore().open()
     try:
         [summary] = await store.list_conversations()
@@ -185,7 +176,7 @@ async def test_a_long_endpoint_label_stays_on_one_line_in_a_side_pane(data_home:
     async with app.run_test(size=(60, 40)) as pilot:
         pane = await open_chat(pilot)
         # the demo's vLLM container: "spark-demo:8000 · vllm-llama31-8b (nvcr.io/...)"
-        await until(pilot, lambda: "vllm-llama31-8b" in str(
+        await wait_until(pilot, lambda: "vllm-llama31-8b" in str(
             pane.query_one("#chat-endpoint SelectCurrent #label").render()))
         await pilot.pause()
         label = pane.query_one("#chat-endpoint SelectCurrent #label")
@@ -199,7 +190,7 @@ async def test_help_names_where_each_key_works_in_words(data_home: Path) -> None
     async with app.run_test(size=(120, 40)) as pilot:
         await open_chat(pilot)
         await pilot.press("escape", "question_mark")  # from the endpoint menu
-        await until(pilot, lambda: isinstance(app.screen, HelpScreen))
+        await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen))
         places = {row.where for row in app.screen.rows}
         assert {"Chat tab", "a menu", "everywhere"} <= places
         assert places <= {"Chat tab", "a menu", "a text field", "the prompt", "a message",

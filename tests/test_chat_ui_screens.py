@@ -6,9 +6,7 @@ stands in for a device's; the conversation history lives in a private data dir.
 
 from __future__ import annotations
 
-import asyncio
 import tomllib
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -27,6 +25,7 @@ from sparktui.ui.screens.chat_history import ChatHistoryScreen
 from sparktui.ui.screens.confirm import ConfirmScreen
 from sparktui.ui.widgets.chat_input import ChatInput
 from sparktui.ui.widgets.chat_message import ChatMessageView
+from tests.infra.pilot import wait_until
 
 REPO_THEMES = Path(__file__).resolve().parent.parent / "themes"
 
@@ -50,25 +49,16 @@ def bare_app(home: Path) -> SparkApp:
                     theme_dirs=[REPO_THEMES])
 
 
-async def until(pilot: Pilot, predicate: Callable[[], object], timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
-        await pilot.pause(0.02)
-
-
 async def add_endpoint(pilot: Pilot, url: str) -> ChatPane:
     app = pilot.app
     await pilot.press("5")
     pane = app.query_one(ChatPane)
     await pilot.press("f2")
-    await until(pilot, lambda: isinstance(app.screen, ChatEndpointScreen))
+    await wait_until(pilot, lambda: isinstance(app.screen, ChatEndpointScreen))
     app.screen.query_one("#chat-endpoint-url", Input).value = url
     await pilot.pause()
     await pilot.press("enter")
-    await until(pilot, lambda: pane.selected_model() is not None)
+    await wait_until(pilot, lambda: pane.selected_model() is not None)
     return pane
 
 
@@ -88,12 +78,12 @@ async def test_add_endpoint_by_url_and_set_a_key_that_stays_out_of_the_config(
         assert saved["endpoints"] == [{"name": model_server.url, "url": model_server.url}]
 
         await pilot.press("f2")
-        await until(pilot, lambda: isinstance(app.screen, ChatEndpointScreen))
+        await wait_until(pilot, lambda: isinstance(app.screen, ChatEndpointScreen))
         app.screen.query_one("#chat-endpoint-key", Input).value = "sk-test-123"
         app.screen.query_one("#chat-endpoint-key", Input).focus()
         await pilot.press("enter")
-        await until(pilot, lambda: any("API key" in n or "keyring" in n for n in notes))
-        await until(pilot, lambda: any(r.headers.get("authorization") == "Bearer sk-test-123"
+        await wait_until(pilot, lambda: any("API key" in n or "keyring" in n for n in notes))
+        await wait_until(pilot, lambda: any(r.headers.get("authorization") == "Bearer sk-test-123"
                                        for r in model_server.requests))
     assert "sk-test-123" not in (home / "sparktui.toml").read_text()
 
@@ -109,22 +99,22 @@ async def test_send_copy_and_scroll_follows_only_at_the_bottom(
         app.query_one(ChatInput).insert("scroll test")
         await pilot.press("enter")
         log = app.query_one("#chat-log", VerticalScroll)
-        await until(pilot, lambda: log.max_scroll_y > 20)
+        await wait_until(pilot, lambda: log.max_scroll_y > 20)
         assert log.scroll_y == log.max_scroll_y  # following the answer
         log.scroll_home(animate=False)  # the reader goes up to read
         await pilot.pause(0.5)
         grown = log.max_scroll_y
-        await until(pilot, lambda: log.max_scroll_y > grown + 5)
+        await wait_until(pilot, lambda: log.max_scroll_y > grown + 5)
         assert log.scroll_y == 0  # left where the reader is
         log.scroll_end(animate=False)  # back at the bottom: follow again
         await pilot.pause(0.3)
         grown = log.max_scroll_y
-        await until(pilot, lambda: log.max_scroll_y > grown + 5)
+        await wait_until(pilot, lambda: log.max_scroll_y > grown + 5)
         # following again: the view keeps reaching the bottom as the answer grows (a
         # frame may land between a growth and the scroll that follows it)
-        await until(pilot, lambda: log.scroll_y >= log.max_scroll_y - 2, timeout=3)
+        await wait_until(pilot, lambda: log.scroll_y >= log.max_scroll_y - 2, timeout=3)
         await pilot.press("escape")
-        await until(pilot, lambda: pane.answer.finished.is_set())
+        await wait_until(pilot, lambda: pane.answer.finished.is_set())
         user = next(v for v in app.query(ChatMessageView) if v.message.role == "user")
         user.focus()
         await pilot.press("c")
@@ -145,7 +135,7 @@ async def test_history_rename_export_delete(home: Path) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("5")
         await pilot.press("ctrl+o")
-        await until(pilot, lambda: isinstance(app.screen, ChatHistoryScreen)
+        await wait_until(pilot, lambda: isinstance(app.screen, ChatHistoryScreen)
                     and len(app.screen.conversations) == 2)
         screen = app.screen
         assert [c.id for c in screen.conversations] == [second.id, first.id]
@@ -154,22 +144,23 @@ async def test_history_rename_export_delete(home: Path) -> None:
         assert field.value == "first chat"
         field.value = "renamed chat"
         await pilot.press("enter")
-        await until(pilot, lambda: screen.result.renamed.get(first.id) == "renamed chat")
-        await until(pilot, lambda: any(c.title == "renamed chat" for c in screen.conversations))
+        await wait_until(pilot, lambda: screen.result.renamed.get(first.id) == "renamed chat")
+        await wait_until(
+            pilot, lambda: any(c.title == "renamed chat" for c in screen.conversations))
         index = next(i for i, c in enumerate(screen.conversations) if c.id == first.id)
         screen.query_one("OptionList").highlighted = index
         await pilot.press("e")
         target = home / "export.md"
         field.value = str(target)
         await pilot.press("enter")
-        await until(pilot, target.exists)
+        await wait_until(pilot, target.exists)
         text = target.read_text()
         assert text.startswith("# renamed chat") and "```py\nprint(1)\n```" in text
         screen.query_one("OptionList").highlighted = next(
             i for i, c in enumerate(screen.conversations) if c.id == second.id)
         await pilot.press("d")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         await pilot.press("y")
-        await until(pilot, lambda: [c.id for c in screen.conversations] == [first.id])
+        await wait_until(pilot, lambda: [c.id for c in screen.conversations] == [first.id])
         await pilot.press("enter")
-        await until(pilot, lambda: len(list(app.query(ChatMessageView))) == 2)
+        await wait_until(pilot, lambda: len(list(app.query(ChatMessageView))) == 2)

@@ -36,6 +36,7 @@ from tests.infra.docker import (
     make_samples,
     remove_samples,
 )
+from tests.infra.pilot import wait_until
 from tests.infra.sshd import free_port
 
 pytestmark = pytest.mark.sshd
@@ -79,15 +80,6 @@ class HostApp(App[None]):
 def make_app(tmp_path: Path, *, read_only: bool = False) -> HostApp:
     link = make_link(DeviceSpec.parse("spark-test"), FAST)
     return HostApp(Fleet([link]), AuditLog(tmp_path / "audit.jsonl"), read_only=read_only)
-
-
-async def wait_until(pilot: Pilot, predicate, timeout: float = 10.0,
-                     what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not met within {timeout} s")
-        await pilot.pause(0.01)
 
 
 async def open_tab(pilot: Pilot) -> ContainersPane:

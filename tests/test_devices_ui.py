@@ -22,7 +22,8 @@ from sparktui.ui.screens.device_details import DeviceDetailsScreen
 from sparktui.ui.screens.device_discover import DiscoverScreen
 from sparktui.ui.screens.device_form import DeviceFormScreen
 from sparktui.ui.screens.device_nvsmi import NvsmiScreen
-from tests.test_ui_shell import REPO_THEMES, LocalConnector, active_tab, link, wait_until
+from tests.infra.pilot import wait_until
+from tests.test_ui_shell import REPO_THEMES, LocalConnector, active_tab, link
 
 CONFIG_TEXT = """\
 # lab devices, kept by hand

@@ -12,7 +12,8 @@ from sparktui.services.devices import Fleet
 from sparktui.ui.app import SparkApp
 from sparktui.ui.screens import HelpScreen
 from sparktui.ui.screens.settings import SettingsScreen
-from tests.test_ui_shell import REPO_THEMES, wait_until
+from tests.infra.pilot import wait_until
+from tests.test_ui_shell import REPO_THEMES
 
 CONFIG_TEXT = """\
 # sparktui config: my notes stay

@@ -22,8 +22,9 @@ from sparktui.ui.app import SparkApp
 from sparktui.ui.panes.tunnels import TunnelsIntro, TunnelsPane
 from sparktui.ui.screens.confirm import ConfirmScreen
 from sparktui.ui.screens.tunnel_form import TunnelForm
+from tests.infra.pilot import wait_until
 from tests.test_tunnels_sshd import BODY, fetch, http_port, port_is_bindable
-from tests.test_ui_shell import REPO_THEMES, LocalConnector, _never_connects, link, wait_until
+from tests.test_ui_shell import REPO_THEMES, LocalConnector, _never_connects, link
 
 __all__ = ["http_port"]  # the fixture, imported for its name
 

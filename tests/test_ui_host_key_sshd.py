@@ -15,7 +15,8 @@ from sparktui.core.device import DeviceSpec, FailureKind, LinkState
 from sparktui.services.config import Config
 from sparktui.ui.app import SparkApp
 from sparktui.ui.screens import HostKeyScreen
-from tests.test_ui_shell import REPO_THEMES, wait_until
+from tests.infra.pilot import wait_until
+from tests.test_ui_shell import REPO_THEMES
 
 
 @pytest.fixture

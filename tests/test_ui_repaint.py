@@ -29,7 +29,7 @@ from sparktui.ui.panes import DevicesPane, TelemetryPane
 from sparktui.ui.widgets.chart import MIN_REDRAW_S
 from sparktui.ui.widgets.gauge import Gauge
 from sparktui.ui.widgets.repaint import LiveStatic, LiveTable, changed_spans, same_look
-from tests.test_ui_shell import wait_until
+from tests.infra.pilot import wait_until
 from tests.test_ui_telemetry import gb10, host, quiet_app, settle_cards, state
 
 _SEQUENCE = re.compile(r"\x1b\[([0-9;?]*)([A-Za-z])|\n|\r|[^\x1b\n\r]")

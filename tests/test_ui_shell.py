@@ -24,6 +24,7 @@ from sparktui.ui.app import SparkApp
 from sparktui.ui.messages import LinkStatusChanged
 from sparktui.ui.panes import PANES, DevicesPane
 from sparktui.ui.screens import HelpScreen, HostKeyScreen
+from tests.infra.pilot import wait_until
 
 REPO_THEMES = Path(__file__).resolve().parent.parent / "themes"
 #: backoff long enough that a test sees exactly one wait, with no jitter
@@ -127,16 +128,6 @@ def fixed_fleet() -> list[DeviceLink]:
 
 FIXED_STATES = [LinkState.CONNECTED, LinkState.CONNECTING, LinkState.RECONNECTING,
                 LinkState.FAILED]
-
-
-async def wait_until(pilot: Pilot, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
-        await pilot.pause(0.02)
-    await pilot.pause()
 
 
 async def wait_for_fixed_states(pilot: Pilot) -> None:

@@ -15,13 +15,13 @@ from textual.pilot import Pilot
 from sparktui.core.device import LinkState
 from sparktui.services.config import Config
 from sparktui.ui.app import SparkApp
+from tests.infra.pilot import wait_until
 from tests.test_ui_shell import (
     REPO_THEMES,
     QuietHub,
     fixed_fleet,
     make_app,
     wait_for_fixed_states,
-    wait_until,
 )
 
 DEMO_PORT = 47022

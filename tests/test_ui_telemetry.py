@@ -29,6 +29,7 @@ from sparktui.ui.screens import ConfirmScreen
 from sparktui.ui.widgets.chart import Chart, downsample
 from sparktui.ui.widgets.gauge import Gauge
 from sparktui.ui.widgets.processes import ProcessTable
+from tests.infra.pilot import wait_until
 from tests.test_ui_shell import (
     REPO_THEMES,
     LocalConnector,
@@ -36,7 +37,6 @@ from tests.test_ui_shell import (
     active_tab,
     link,
     make_app,
-    wait_until,
 )
 
 GIB = 1024**3

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from sparktui.ui.themes import load_theme_file, load_themes, shipped_theme_dir
-from tests.test_ui_shell import LocalConnector, link, make_app, state_cell, wait_until
+from tests.infra.pilot import wait_until
+from tests.test_ui_shell import LocalConnector, link, make_app, state_cell
 
 SHIPPED = {"sparktui-dark", "sparktui-light", "sparktui-high-contrast", "sparktui-mono16"}
 
