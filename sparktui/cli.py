@@ -33,6 +33,7 @@ subcommands (sparktui SUBCOMMAND --help for details):
   tunnels     list the tunnels saved in the config (--json)
   containers  the containers on DEVICE (--json, --all)
   logs        a container's logs: logs DEVICE CONTAINER (--follow, --tail N)
+  exporter    Prometheus /metrics for every device, headless (--listen ADDRESS:PORT)
 """
 
 
@@ -123,6 +124,7 @@ SUBCOMMANDS: dict[str, str] = {
     "bench": "sparktui.commands.bench:main",
     "discover": "sparktui.commands.discover:main",
     "devices": "sparktui.commands.devices:main",
+    "exporter": "sparktui.commands.exporter:main",
 }
 
 
