@@ -23,6 +23,7 @@ from sparktui.core import nvsmi
 from sparktui.core.history import History
 from sparktui.core.hostscript import hoststat_command
 from sparktui.core.hoststat import HostSample, HostSampler, HostStatBlockParser
+from sparktui.core.memtruth import MemoryTruth, memory_truth
 from sparktui.core.nvsmi import ComputeApp, GpuSample, NvsmiFailure, NvsmiFailureKind
 from sparktui.services.audit import AuditLog, ReadOnlyError
 from sparktui.services.config import Settings
@@ -99,6 +100,21 @@ class DeviceTelemetry:
         host = self.host
         return MemoryView("unified", host.mem_used if host else None,
                           host.mem_total if host else None, apps_bytes, True)
+
+    @property
+    def gpu_processes_bytes(self) -> int | None:
+        """What every GPU process holds together; None when the list is unknown or empty."""
+        sizes = [p.used_memory_mib for p in self.processes if p.used_memory_mib is not None]
+        return int(sum(sizes) * 1024**2) if sizes else None
+
+    @property
+    def memory_truth(self) -> MemoryTruth | None:
+        """Every memory figure a GB10 owner needs, labelled (None before the first block)."""
+        host = self.host
+        if host is None or host.mem is None:
+            return None
+        return memory_truth(host.mem, pressure=host.pressure, buddy=host.buddy,
+                            gpu_processes_bytes=self.gpu_processes_bytes)
 
     @property
     def memory_pressure(self) -> bool:
