@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 GIB_KB = 1024 * 1024
-LOAD_GIB_S = 3.0  # weights read and placed per second (NVMe to unified memory)
+LOAD_GIB_S = 10.0  # weights read and placed per second (a fast NVMe; quick for the demo)
 DEFAULT_MODEL_GIB = 8.0
 BYTES_PER_PARAM = 2.0  # bf16 weights
 WEDGE_AVAILABLE_KB = 600 * 1024  # below this the box livelocks
