@@ -172,8 +172,8 @@ def test_fuzz_prometheus_text(text):
 def test_fuzz_quantile_stays_in_bounds(rows, q):
     bounds = sorted({round(b, 3) for b, _ in rows})
     counts = sorted(c for _, c in rows)[:len(bounds)]
-    histogram = tuple(zip(bounds, counts, strict=False)) + ((math.inf, counts[-1] if counts
-                                                              else 0),)
+    last = counts[-1] if counts else 0
+    histogram = (*zip(bounds, counts, strict=False), (math.inf, last))
     value = histogram_quantile(q, histogram)
     if value is not None:
         assert 0 <= value <= (bounds[-1] if bounds else 0)

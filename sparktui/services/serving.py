@@ -22,6 +22,7 @@ import httpx
 
 from sparktui.core.history import History
 from sparktui.core.prom import MetricsError, Scrape, parse_prometheus
+from sparktui.core.sanitize import strip_control
 from sparktui.core.serving import (
     LATENCY_WINDOW_S,
     RATE_WINDOW_S,
@@ -34,7 +35,6 @@ from sparktui.core.serving import (
     from_trtllm_stats,
     parse_slots,
 )
-from sparktui.core.sanitize import strip_control
 from sparktui.services.endpoints import (
     Endpoint,
     EndpointConnector,
