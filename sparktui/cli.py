@@ -34,6 +34,7 @@ subcommands (sparktui SUBCOMMAND --help for details):
   tunnels     list the tunnels saved in the config (--json)
   containers  the containers on DEVICE (--json, --all)
   logs        a container's logs: logs DEVICE CONTAINER (--follow, --tail N)
+  exporter    Prometheus /metrics for every device, headless (--listen ADDRESS:PORT)
 """
 
 
@@ -125,6 +126,7 @@ SUBCOMMANDS: dict[str, str] = {
     "serving": "sparktui.commands.serving:main",
     "discover": "sparktui.commands.discover:main",
     "devices": "sparktui.commands.devices:main",
+    "exporter": "sparktui.commands.exporter:main",
 }
 
 
