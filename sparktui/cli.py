@@ -33,6 +33,8 @@ subcommands (sparktui SUBCOMMAND --help for details):
   tunnels     list the tunnels saved in the config (--json)
   containers  the containers on DEVICE (--json, --all)
   logs        a container's logs: logs DEVICE CONTAINER (--follow, --tail N)
+  doctor      check every layer between you and a working Spark, with the fixes (--json)
+  completion  print the shell completion script: completion bash|zsh|fish
 """
 
 
@@ -123,6 +125,10 @@ SUBCOMMANDS: dict[str, str] = {
     "bench": "sparktui.commands.bench:main",
     "discover": "sparktui.commands.discover:main",
     "devices": "sparktui.commands.devices:main",
+    "doctor": "sparktui.commands.doctor:main",
+    "completion": "sparktui.commands.completion:main",
+    # hidden (a leading underscore): what the completion scripts call on each Tab
+    "__complete": "sparktui.commands.completion:complete_main",
 }
 
 
