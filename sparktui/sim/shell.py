@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sparktui.core.facts import FACTS_MARKER
+from sparktui.core.gpuprocs import ARG_SEPARATOR, GPUPROCS_MARKER
 from sparktui.core.hostscript import (
     BLOCK_BEGIN,
     BLOCK_END,
@@ -70,6 +71,8 @@ class ShellIO:
     def __init__(self, process: Any) -> None:
         self.process = process
         self.stopped_by: str | None = None  # the signal name that stopped us
+        self.stdin_lines: list[str] = []  # complete lines the client wrote to stdin
+        self.stdin_line = asyncio.Event()  # set when a line arrives
         self._out = "out"
         self._err = "err"
 
@@ -372,6 +375,46 @@ async def _timeout(args: list[str], io: ShellIO, ctx: Context) -> int:
         return 124
 
 
+def gpuprocs_block(device: SimDevice) -> str:
+    """One block of the GPU-process loop (sparktui.core.gpuprocs) for the simulated device."""
+    lines = [f"--- {GPUPROCS_MARKER} 0"]
+    for p in device.compute_apps():
+        uuid = device.gpu(p.gpu or 0).uuid
+        lines.append(f"app {uuid}, {p.pid}, {p.exe}, {p.used_memory_mib}")
+        uid = 0 if p.user == "root" else 1000
+        lines.append(f"proc {p.pid} {uid} {p.user}")
+        scope = ("system.slice/ollama.service" if p.user == "ollama"
+                 else f"user.slice/user-{uid}.slice/session-1.scope")
+        lines.append(f"cgroup {p.pid} 0::/{scope}")
+        lines.append(f"cmdline {p.pid} {ARG_SEPARATOR.join(p.args.split(' '))}")
+    return "\n".join([*lines, "--- end"]) + "\n"
+
+
+async def _gpuprocs(command_line: str, io: ShellIO, ctx: Context) -> int:
+    # Stands for GPUPROCS_SCRIPT, control lines on stdin included ("period MS", "poll").
+    words = command_line.split()
+    at = words.index(GPUPROCS_MARKER) if GPUPROCS_MARKER in words else -1
+    try:
+        period = max(200, int(words[at + 1])) / 1000 if at >= 0 else 3.0
+    except (IndexError, ValueError):
+        period = 3.0
+    while True:
+        io.out(gpuprocs_block(ctx.device))
+        await io.drain()
+        try:
+            await asyncio.wait_for(io.stdin_line.wait(), period)
+        except TimeoutError:
+            continue
+        if io.closed:
+            raise Closed
+        io.stdin_line.clear()
+        for line in io.stdin_lines:
+            verb, _, value = line.partition(" ")
+            if verb == "period" and value.strip().isdigit():
+                period = max(200, int(value)) / 1000
+        io.stdin_lines.clear()
+
+
 @command("sh", "bash")
 async def _sh(args: list[str], io: ShellIO, ctx: Context) -> int:
     if len(args) >= 2 and args[0] == "-c":
@@ -466,6 +509,8 @@ async def execute(command: str, io: ShellIO, ctx: Context) -> int:
 
     Raises Closed when the channel closed (or a signal stopped it) meanwhile.
     """
+    if GPUPROCS_MARKER in command:
+        return await _gpuprocs(command, io, ctx)
     if docker_host.PROBE_MARK in command:
         # stands for core.docker_problems.diagnose_command (if/$() are not simulated)
         io.out(docker_host.probe_line(command, ctx.device, ctx.user))
@@ -536,9 +581,10 @@ def _user_of(process: Any) -> str:
 
 
 async def _watch_stdin(process: Any, io: ShellIO) -> None:
-    """Turn SSH signals/breaks into a stop; read and drop stdin meanwhile."""
+    """Turn SSH signals/breaks into a stop; collect stdin's lines (control lines) meanwhile."""
     import asyncssh  # only the server needs it; keep this module light to import
 
+    pending = ""
     while not io.closed:
         try:
             data = await process.stdin.read(65536)
@@ -552,6 +598,13 @@ async def _watch_stdin(process: Any, io: ShellIO) -> None:
         if not data:
             # At EOF reads return at once; a later signal is still queued behind it.
             await asyncio.sleep(0.1)
+            continue
+        pending += data if isinstance(data, str) else data.decode("utf-8", "replace")
+        *lines, pending = pending.split("\n")
+        if lines:
+            io.stdin_lines.extend(lines[-16:])  # a flood of input keeps only the latest
+            io.stdin_line.set()
+        pending = pending[-4096:]
 
 
 async def _interactive(process: Any, io: ShellIO, ctx: Context) -> int:
