@@ -23,16 +23,18 @@ alias from ~/.ssh/config, or a device name from sparktui's config."""
 
 SUBCOMMANDS_HELP = """\
 subcommands (sparktui SUBCOMMAND --help for details):
-  status   one snapshot of every GPU of every device (--json, --watch)
-  sim      run the simulated DGX Spark (an SSH server on loopback)
-  chat     stream one answer from a model: chat --device DEVICE "PROMPT" (--json)
-  bench    a small load test: bench --device DEVICE --requests N --concurrency C
-  discover SSH hosts announced over mDNS, Sparks marked (--json, --timeout S)
-  devices  configured devices, and hosts of ~/.ssh/config and NVIDIA Sync (--json)
-  forward  ssh -N -L that reconnects: forward DEVICE dashboard|8888|9000:8000 ...
-  tunnels  list the tunnels saved in the config (--json)
+  status      one snapshot of every GPU of every device (--json, --watch)
+  sim         run the simulated DGX Spark (an SSH server on loopback)
+  chat        stream one answer from a model: chat --device DEVICE "PROMPT" (--json)
+  bench       a small load test: bench --device DEVICE --requests N --concurrency C
+  serving     what the inference engines on DEVICE are doing (--json)
+  discover    SSH hosts announced over mDNS, Sparks marked (--json, --timeout S)
+  devices     configured devices, and hosts of ~/.ssh/config and NVIDIA Sync (--json)
+  forward     ssh -N -L that reconnects: forward DEVICE dashboard|8888|9000:8000 ...
+  tunnels     list the tunnels saved in the config (--json)
   containers  the containers on DEVICE (--json, --all)
-  logs     a container's logs: logs DEVICE CONTAINER (--follow, --tail N)
+  logs        a container's logs: logs DEVICE CONTAINER (--follow, --tail N)
+  exporter    Prometheus /metrics for every device, headless (--listen ADDRESS:PORT)
 """
 
 
@@ -121,8 +123,10 @@ SUBCOMMANDS: dict[str, str] = {
     "logs": "sparktui.commands.containers:logs_main",
     "chat": "sparktui.commands.chat:main",
     "bench": "sparktui.commands.bench:main",
+    "serving": "sparktui.commands.serving:main",
     "discover": "sparktui.commands.discover:main",
     "devices": "sparktui.commands.devices:main",
+    "exporter": "sparktui.commands.exporter:main",
 }
 
 

@@ -66,8 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("prompt", nargs="?", metavar="PROMPT", help="the prompt (default: stdin)")
     add_target_arguments(p)
     p.add_argument("--system", metavar="TEXT", help="a system prompt")
-    p.add_argument("--temperature", type=float, metavar="T")
-    p.add_argument("--max-tokens", type=int, metavar="N")
+    p.add_argument("--temperature", type=float, metavar="T",
+                   help="sampling temperature (default: the server's)")
+    p.add_argument("--max-tokens", type=int, metavar="N",
+                   help="stop the answer after N tokens (default: the server's limit)")
     p.add_argument("--json", action="store_true",
                    help="print one JSON object: the text and its figures")
     return p

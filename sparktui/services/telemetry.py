@@ -18,12 +18,14 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import math
 import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sparktui.core import nvsmi
+from sparktui.core.events import DeviceEvent
 from sparktui.core.gpuprocs import (
     GpuProcsBlock,
     GpuProcsBlockParser,
@@ -34,6 +36,7 @@ from sparktui.core.gpuprocs import (
 from sparktui.core.history import History
 from sparktui.core.hostscript import hoststat_command
 from sparktui.core.hoststat import HostSample, HostSampler, HostStatBlockParser
+from sparktui.core.memtruth import MemoryTruth, memory_truth
 from sparktui.core.nvsmi import ComputeApp, GpuSample, NvsmiFailure, NvsmiFailureKind
 from sparktui.services.audit import AuditLog, ReadOnlyError
 from sparktui.services.config import Settings
@@ -49,6 +52,7 @@ GIB = 1024**3
 PROCESS_POLL_S = 3.0  # while the process list is on screen
 PROCESS_POLL_IDLE_S = 30.0  # otherwise: the GPU-process memory total stays roughly current
 RESTART_DELAY_S = 5.0  # before re-issuing a stream that ended by itself
+MAX_EVENTS = 50  # events kept with the telemetry (the flight recorder keeps them all)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +102,7 @@ class DeviceTelemetry:
     memory_floor_bytes: int = 8 * GIB
     temperature_alert_c: float = 85.0
     power_alert_w: float | None = None
+    events: tuple[DeviceEvent, ...] = ()  # the newest last; at most MAX_EVENTS
 
     @property
     def unified_memory(self) -> bool:
@@ -106,13 +111,28 @@ class DeviceTelemetry:
     def memory_view(self, gpu: GpuSample) -> MemoryView:
         apps = [p.used_memory_mib for p in self.processes
                 if p.used_memory_mib is not None and (p.gpu_uuid == gpu.uuid or not gpu.uuid)]
-        apps_bytes = int(sum(apps) * 1024**2) if apps else None
+        apps_bytes = mib_to_bytes(sum(apps)) if apps else None
         if gpu.has_memory:
-            used = None if gpu.mem_used_mib is None else int(gpu.mem_used_mib * 1024**2)
-            return MemoryView("GPU", used, int(gpu.mem_total_mib * 1024**2), apps_bytes, False)
+            return MemoryView("GPU", mib_to_bytes(gpu.mem_used_mib),
+                              mib_to_bytes(gpu.mem_total_mib), apps_bytes, False)
         host = self.host
         return MemoryView("unified", host.mem_used if host else None,
                           host.mem_total if host else None, apps_bytes, True)
+
+    @property
+    def gpu_processes_bytes(self) -> int | None:
+        """What every GPU process holds together; None when the list is unknown or empty."""
+        sizes = [p.used_memory_mib for p in self.processes if p.used_memory_mib is not None]
+        return int(sum(sizes) * 1024**2) if sizes else None
+
+    @property
+    def memory_truth(self) -> MemoryTruth | None:
+        """Every memory figure a GB10 owner needs, labelled (None before the first block)."""
+        host = self.host
+        if host is None or host.mem is None:
+            return None
+        return memory_truth(host.mem, pressure=host.pressure, buddy=host.buddy,
+                            gpu_processes_bytes=self.gpu_processes_bytes)
 
     @property
     def memory_pressure(self) -> bool:
@@ -142,6 +162,16 @@ class DeviceTelemetry:
 
 
 Listener = Callable[[DeviceTelemetry], None]
+
+#: 1 PiB: no figure of one device's memory is larger; beyond it a value is not a reading
+MAX_MEMORY_BYTES = 1 << 50
+
+
+def mib_to_bytes(mib: float | None) -> int | None:
+    """MiB as whole bytes; None for a value that is not a memory size (NaN, inf, absurd)."""
+    if mib is None or not math.isfinite(mib) or not 0 <= mib * 1024**2 <= MAX_MEMORY_BYTES:
+        return None
+    return int(mib * 1024**2)
 
 
 def join_processes(apps: tuple[ComputeApp, ...] | list[ComputeApp],
@@ -209,6 +239,11 @@ class TelemetryService:
                 listener(self._state)
             except Exception:
                 log.exception("telemetry listener failed for %s", self.link.name)
+
+    def post_event(self, event: DeviceEvent) -> None:
+        """Publish an event (guard step, Xid, power advice) with the device's telemetry."""
+        log.info("%s: %s: %s", event.device, event.kind, event.text)
+        self._update(events=(*self._state.events, event)[-MAX_EVENTS:])
 
     # -- lifecycle -------------------------------------------------------------
     def start(self) -> None:

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sparktui.core.facts import FACTS_MARKER
-from sparktui.core.gpuprocs import ARG_SEPARATOR, GPUPROCS_MARKER
+from sparktui.core.gpuprocs import GPUPROCS_MARKER
 from sparktui.core.hostscript import (
     BLOCK_BEGIN,
     BLOCK_END,
@@ -29,6 +29,7 @@ from sparktui.core.hostscript import (
 )
 from sparktui.sim import docker_host, hostfiles, nvsmi
 from sparktui.sim.gpu_model import NCPU, SimDevice
+from sparktui.sim.gpuprocs import StdinLines, serve_gpuprocs
 
 # --- the host-statistics stream ----------------------------------------------------------
 # Invocation: sh -c HOSTSTAT_SCRIPT sparktui-hoststat INTERVAL_MS
@@ -49,11 +50,32 @@ HOSTSTAT_THERMAL = THERMAL_PREFIX
 def hoststat_block(device: SimDevice, now: float | None = None) -> str:
     """One block of the stream, for the simulated device."""
     now = device.clock() if now is None else now
-    lines = [f"{HOSTSTAT_BEGIN}{device.wall_time(now):.6f}"]
+    lines = [f"{HOSTSTAT_BEGIN}{device.uptime_s(now):.2f}", f"boot {device.memory.boot_id}"]
     lines += device.cpu_stat_lines(now)
-    text = "\n".join(lines) + "\n" + device.meminfo(now) + device.loadavg(now)
+    meminfo = device.meminfo(now)
+    text = "\n".join(lines) + "\n" + meminfo + device.loadavg(now)
     text += "".join(f"{HOSTSTAT_THERMAL}{name} {milli}\n" for name, milli in device.thermal(now))
-    return text + HOSTSTAT_END + "\n"
+    return text + gb10_lines(device, meminfo, now) + HOSTSTAT_END + "\n"
+
+
+def gb10_lines(device: SimDevice, meminfo: str, now: float) -> str:
+    """The psi, buddy, rail and prochot lines of a block (see core.hostscript)."""
+    kb = {m.group(1): int(m.group(2))
+          for m in re.finditer(r"^(\w+):\s+(\d+)", meminfo, re.MULTILINE)}
+    memory = device.memory
+    available, free = kb.get("MemAvailable", 0), kb.get("MemFree", 0)
+    memory.check_wedge(available)
+    some, full = memory.pressure(available, kb.get("MemTotal", 1))
+    out = [f"psi some avg10={some:.2f} avg60={some * 0.7:.2f} avg300={some * 0.3:.2f} total=0",
+           f"psi full avg10={full:.2f} avg60={full * 0.7:.2f} avg300={full * 0.3:.2f} total=0"]
+    out += [f"buddy {line}" for line in memory.buddyinfo(free)]
+    if device.kind == "gb10":
+        gpu_w = device.gpu(0, now).power_draw or 0.0
+        rails = {"sys_total": gpu_w + 38.0, "soc_pkg": gpu_w + 14.0, "cpu_gpu": gpu_w + 9.0,
+                 "gpu": gpu_w, "dc_input": gpu_w + 44.0, "pl1": 140.0, "pl2": 240.0}
+        out += [f"rail {name} {int(watts * 1e6)}" for name, watts in rails.items()]
+        out.append("prochot 0")
+    return "".join(line + "\n" for line in out)
 
 
 # --- the process-like side ---------------------------------------------------------------
@@ -71,8 +93,7 @@ class ShellIO:
     def __init__(self, process: Any) -> None:
         self.process = process
         self.stopped_by: str | None = None  # the signal name that stopped us
-        self.stdin_lines: list[str] = []  # complete lines the client wrote to stdin
-        self.stdin_line = asyncio.Event()  # set when a line arrives
+        self.stdin = StdinLines()  # the lines the client writes (a loop's control lines)
         self._out = "out"
         self._err = "err"
 
@@ -375,44 +396,7 @@ async def _timeout(args: list[str], io: ShellIO, ctx: Context) -> int:
         return 124
 
 
-def gpuprocs_block(device: SimDevice) -> str:
-    """One block of the GPU-process loop (sparktui.core.gpuprocs) for the simulated device."""
-    lines = [f"--- {GPUPROCS_MARKER} 0"]
-    for p in device.compute_apps():
-        uuid = device.gpu(p.gpu or 0).uuid
-        lines.append(f"app {uuid}, {p.pid}, {p.exe}, {p.used_memory_mib}")
-        uid = 0 if p.user == "root" else 1000
-        lines.append(f"proc {p.pid} {uid} {p.user}")
-        scope = ("system.slice/ollama.service" if p.user == "ollama"
-                 else f"user.slice/user-{uid}.slice/session-1.scope")
-        lines.append(f"cgroup {p.pid} 0::/{scope}")
-        lines.append(f"cmdline {p.pid} {ARG_SEPARATOR.join(p.args.split(' '))}")
-    return "\n".join([*lines, "--- end"]) + "\n"
-
-
-async def _gpuprocs(command_line: str, io: ShellIO, ctx: Context) -> int:
-    # Stands for GPUPROCS_SCRIPT, control lines on stdin included ("period MS", "poll").
-    words = command_line.split()
-    at = words.index(GPUPROCS_MARKER) if GPUPROCS_MARKER in words else -1
-    try:
-        period = max(200, int(words[at + 1])) / 1000 if at >= 0 else 3.0
-    except (IndexError, ValueError):
-        period = 3.0
-    while True:
-        io.out(gpuprocs_block(ctx.device))
-        await io.drain()
-        try:
-            await asyncio.wait_for(io.stdin_line.wait(), period)
-        except TimeoutError:
-            continue
-        if io.closed:
-            raise Closed
-        io.stdin_line.clear()
-        for line in io.stdin_lines:
-            verb, _, value = line.partition(" ")
-            if verb == "period" and value.strip().isdigit():
-                period = max(200, int(value)) / 1000
-        io.stdin_lines.clear()
+_MEMORY_ACTIONS = {"sparktui-drop-caches": "drop_caches", "sparktui-compact": "compact"}
 
 
 @command("sh", "bash")
@@ -420,6 +404,10 @@ async def _sh(args: list[str], io: ShellIO, ctx: Context) -> int:
     if len(args) >= 2 and args[0] == "-c":
         if len(args) >= 3 and args[2] == HOSTSTAT_MARKER:
             return await _hoststat(args[3:], io, ctx)
+        if len(args) >= 3 and args[2] in _MEMORY_ACTIONS:
+            # stands for services.memory_actions' scripts: the simulated user may sudo
+            getattr(ctx.device.memory, _MEMORY_ACTIONS[args[2]])()
+            return 0
         if len(args) >= 3 and args[2] == FACTS_MARKER:
             # stands for FACTS_SCRIPT, as _hoststat does for the host-stat script
             from sparktui.sim.hostfacts import facts_output
@@ -510,7 +498,7 @@ async def execute(command: str, io: ShellIO, ctx: Context) -> int:
     Raises Closed when the channel closed (or a signal stopped it) meanwhile.
     """
     if GPUPROCS_MARKER in command:
-        return await _gpuprocs(command, io, ctx)
+        return await serve_gpuprocs(command, io, ctx.device)
     if docker_host.PROBE_MARK in command:
         # stands for core.docker_problems.diagnose_command (if/$() are not simulated)
         io.out(docker_host.probe_line(command, ctx.device, ctx.user))
@@ -584,7 +572,6 @@ async def _watch_stdin(process: Any, io: ShellIO) -> None:
     """Turn SSH signals/breaks into a stop; collect stdin's lines (control lines) meanwhile."""
     import asyncssh  # only the server needs it; keep this module light to import
 
-    pending = ""
     while not io.closed:
         try:
             data = await process.stdin.read(65536)
@@ -598,13 +585,7 @@ async def _watch_stdin(process: Any, io: ShellIO) -> None:
         if not data:
             # At EOF reads return at once; a later signal is still queued behind it.
             await asyncio.sleep(0.1)
-            continue
-        pending += data if isinstance(data, str) else data.decode("utf-8", "replace")
-        *lines, pending = pending.split("\n")
-        if lines:
-            io.stdin_lines.extend(lines[-16:])  # a flood of input keeps only the latest
-            io.stdin_line.set()
-        pending = pending[-4096:]
+        io.stdin.feed(data)
 
 
 async def _interactive(process: Any, io: ShellIO, ctx: Context) -> int:
