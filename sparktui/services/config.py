@@ -63,6 +63,14 @@ class Settings:
     keymap: dict[str, str] = field(default_factory=dict)  # binding id -> keys
     #: where the Docker daemon listens on each device (a rootless or custom daemon: change it)
     docker_socket: str = "/var/run/docker.sock"
+    #: the load guard drops caches and compacts when MemFree (what CUDA can get on a GB10)
+    #: falls under this; 8 GiB is what ended one owner's wedges (see docs/gb10.md)
+    guard_free_floor_gib: float = 8.0
+    #: ... and stops the loading container when MemAvailable stays under this
+    guard_hard_floor_gib: float = 4.0
+    guard_hard_floor_s: float = 3.0  # for this many seconds
+    #: the flight recorder keeps this many minutes of every device's telemetry on disk
+    flight_recorder_minutes: float = 15.0
 
 
 class ConfigError(Exception):

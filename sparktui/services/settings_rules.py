@@ -48,6 +48,10 @@ RULES: dict[str, Rule] = {
     "reconnect_max_delay": Rule(_NUM, 1, 3600, why="seconds between reconnects at most"),
     "keymap": Rule((dict,)),
     "docker_socket": Rule((str,)),
+    "guard_free_floor_gib": Rule(_NUM, 0, 4096, why="GiB of free memory"),
+    "guard_hard_floor_gib": Rule(_NUM, 0, 4096, why="GiB of available memory"),
+    "guard_hard_floor_s": Rule(_NUM, 0, 600, why="seconds under the hard floor"),
+    "flight_recorder_minutes": Rule(_NUM, 0, 24 * 60, why="minutes kept on disk per device"),
 }
 
 

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sparktui.core import nvsmi
+from sparktui.core.events import DeviceEvent
 from sparktui.core.history import History
 from sparktui.core.hostscript import hoststat_command
 from sparktui.core.hoststat import HostSample, HostSampler, HostStatBlockParser
@@ -40,6 +41,7 @@ GIB = 1024**3
 PROCESS_POLL_S = 3.0  # while the process list is on screen
 PROCESS_POLL_IDLE_S = 30.0  # otherwise: the GPU-process memory total stays roughly current
 RESTART_DELAY_S = 5.0  # before re-issuing a stream that ended by itself
+MAX_EVENTS = 50  # events kept with the telemetry (the flight recorder keeps them all)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +88,7 @@ class DeviceTelemetry:
     memory_floor_bytes: int = 8 * GIB
     temperature_alert_c: float = 85.0
     power_alert_w: float | None = None
+    events: tuple[DeviceEvent, ...] = ()  # the newest last; at most MAX_EVENTS
 
     @property
     def unified_memory(self) -> bool:
@@ -126,22 +129,42 @@ class DeviceTelemetry:
     @property
     def alerts(self) -> tuple[str, ...]:
         """Conditions worth a highlight, as short sentences."""
-        out: list[str] = []
+        return tuple(alert.text for alert in self.alert_items)
+
+    @property
+    def alert_items(self) -> tuple[Alert, ...]:
+        """The same conditions with a stable key each, so a notifier can tell when one
+        starts and when it clears while its figures move."""
+        out: list[Alert] = []
         if self.memory_pressure and self.host and self.host.mem_available is not None:
-            out.append(f"{self.device}: only {self.host.mem_available / GIB:.1f} GiB memory "
-                       f"available (floor {self.memory_floor_bytes / GIB:.0f} GiB)")
+            out.append(Alert(f"{self.device}/memory",
+                             f"{self.device}: only {self.host.mem_available / GIB:.1f} GiB "
+                             f"memory available (floor {self.memory_floor_bytes / GIB:.0f} GiB)"))
         for gpu in self.gpus:
+            where = f"{self.device}/gpu{gpu.index}"
             if gpu.temp_c is not None and gpu.temp_c >= self.temperature_alert_c:
-                out.append(f"{self.device} GPU {gpu.index}: {gpu.temp_c:.0f} °C "
-                           f"(alert at {self.temperature_alert_c:.0f})")
+                out.append(Alert(f"{where}/temperature",
+                                 f"{self.device} GPU {gpu.index}: {gpu.temp_c:.0f} °C "
+                                 f"(alert at {self.temperature_alert_c:.0f})"))
             if (self.power_alert_w is not None and gpu.power_w is not None
                     and gpu.power_w >= self.power_alert_w):
-                out.append(f"{self.device} GPU {gpu.index}: {gpu.power_w:.0f} W "
-                           f"(alert at {self.power_alert_w:.0f})")
+                out.append(Alert(f"{where}/power",
+                                 f"{self.device} GPU {gpu.index}: {gpu.power_w:.0f} W "
+                                 f"(alert at {self.power_alert_w:.0f})"))
             if nvsmi.event_severity(gpu.event_reasons) is nvsmi.ReasonSeverity.ALARMING:
                 reasons = ", ".join(gpu.event_reason_names)
-                out.append(f"{self.device} GPU {gpu.index}: clocks held back by {reasons}")
+                out.append(Alert(f"{where}/clocks",
+                                 f"{self.device} GPU {gpu.index}: clocks held back by "
+                                 f"{reasons}"))
         return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """One condition of the alert banner: `key` names it, `text` says it now."""
+
+    key: str
+    text: str
 
 
 Listener = Callable[[DeviceTelemetry], None]
@@ -216,6 +239,11 @@ class TelemetryService:
                 listener(self._state)
             except Exception:
                 log.exception("telemetry listener failed for %s", self.link.name)
+
+    def post_event(self, event: DeviceEvent) -> None:
+        """Publish an event (guard step, Xid, power advice) with the device's telemetry."""
+        log.info("%s: %s: %s", event.device, event.kind, event.text)
+        self._update(events=(*self._state.events, event)[-MAX_EVENTS:])
 
     # -- lifecycle -------------------------------------------------------------
     def start(self) -> None:

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 GIB_KB = 1024 * 1024
-LOAD_GIB_S = 3.0  # weights read and placed per second (NVMe to unified memory)
+LOAD_GIB_S = 10.0  # weights read and placed per second (a fast NVMe; quick for the demo)
 DEFAULT_MODEL_GIB = 8.0
 BYTES_PER_PARAM = 2.0  # bf16 weights
 WEDGE_AVAILABLE_KB = 600 * 1024  # below this the box livelocks
@@ -59,6 +59,7 @@ class SimMemory:
 
     def __init__(self, clock: Callable[[], float] = time.monotonic, seed: int = 0) -> None:
         self.clock = clock
+        self.rate_gib_s = LOAD_GIB_S  # tests load faster
         self.loads: dict[str, _Load] = {}
         self.extra_cache_kb = 0  # read by loads, until a drop
         self._cache_since: dict[str, float] = {}
@@ -77,7 +78,7 @@ class SimMemory:
         """A container starts loading `size_gib` of weights; returns its load time (s)."""
         size_kb = int(size_gib * GIB_KB)
         self.loads[key] = _Load(self.clock(), size_kb)
-        return size_gib / LOAD_GIB_S
+        return size_gib / self.rate_gib_s
 
     def end_load(self, key: str) -> None:
         """The container stopped: its anonymous memory is freed (the cache stays)."""
@@ -86,7 +87,7 @@ class SimMemory:
             self.extra_cache_kb += self._read_kb(load)
 
     def _read_kb(self, load: _Load) -> int:
-        return min(load.size_kb, int((self.clock() - load.start) * LOAD_GIB_S * GIB_KB))
+        return min(load.size_kb, int((self.clock() - load.start) * self.rate_gib_s * GIB_KB))
 
     def anon_kb(self) -> int:
         return sum(self._read_kb(load) for load in self.loads.values())

@@ -393,11 +393,18 @@ async def _timeout(args: list[str], io: ShellIO, ctx: Context) -> int:
         return 124
 
 
+_MEMORY_ACTIONS = {"sparktui-drop-caches": "drop_caches", "sparktui-compact": "compact"}
+
+
 @command("sh", "bash")
 async def _sh(args: list[str], io: ShellIO, ctx: Context) -> int:
     if len(args) >= 2 and args[0] == "-c":
         if len(args) >= 3 and args[2] == HOSTSTAT_MARKER:
             return await _hoststat(args[3:], io, ctx)
+        if len(args) >= 3 and args[2] in _MEMORY_ACTIONS:
+            # stands for services.memory_actions' scripts: the simulated user may sudo
+            getattr(ctx.device.memory, _MEMORY_ACTIONS[args[2]])()
+            return 0
         if len(args) >= 3 and args[2] == FACTS_MARKER:
             # stands for FACTS_SCRIPT, as _hoststat does for the host-stat script
             from sparktui.sim.hostfacts import facts_output
