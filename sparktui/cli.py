@@ -35,6 +35,7 @@ subcommands (sparktui SUBCOMMAND --help for details):
   containers  the containers on DEVICE (--json, --all)
   logs        a container's logs: logs DEVICE CONTAINER (--follow, --tail N)
   exporter    Prometheus /metrics for every device, headless (--listen ADDRESS:PORT)
+  watch       alerts to a webhook when they start and clear: watch --notify URL (--install)
 """
 
 
@@ -127,6 +128,7 @@ SUBCOMMANDS: dict[str, str] = {
     "discover": "sparktui.commands.discover:main",
     "devices": "sparktui.commands.devices:main",
     "exporter": "sparktui.commands.exporter:main",
+    "watch": "sparktui.commands.watch:main",
 }
 
 

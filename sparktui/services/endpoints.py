@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import re
+import tempfile
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -302,19 +303,21 @@ class EndpointConnector:
         if spec.base.url.startswith("https:"):
             raise EndpointError("an endpoint on a device is reached over its SSH connection "
                                 "as plain http; use its http:// URL")
+        # a UNIX socket in a 0700 directory: only this user can use the forward (a
+        # loopback TCP port would let every local user talk to the model, key and all)
+        directory = tempfile.mkdtemp(prefix="sparktui-endpoint-")
+        socket_path = os.path.join(directory, "http.sock")
         try:
-            forward = await transport.forward_local_port("127.0.0.1", 0, host, port)
-        except TransportError as exc:
-            raise EndpointError(f"no forward to {host}:{port} on {spec.device}: {exc}") from exc
-        except OSError as exc:
+            forward = await transport.forward_local_path_to_port(socket_path, host, port)
+        except (TransportError, OSError, NotImplementedError) as exc:
+            _remove_socket_dir(socket_path)
+            detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
             raise EndpointError(f"no forward to {host}:{port} on {spec.device}: "
-                                f"{exc.strerror or exc}") from exc
-        listen = forward.listen
-        assert isinstance(listen, tuple)
-        path = spec.url.split("://", 1)[1].partition("/")[2]
-        local = f"http://127.0.0.1:{listen[1]}/{path}"
-        client = httpx.AsyncClient(base_url=local, headers=headers, follow_redirects=False,
-                                   trust_env=False)
+                                f"{detail}") from exc
+        # the URL keeps the device's host:port, so the Host header is what the server expects
+        client = httpx.AsyncClient(base_url=spec.url, headers=headers, follow_redirects=False,
+                                   trust_env=False,
+                                   transport=httpx.AsyncHTTPTransport(uds=socket_path))
         return _Route(client, transport, forward)
 
     async def _close_route(self, route: _Route) -> None:
@@ -322,6 +325,8 @@ class EndpointConnector:
         if route.forward is not None:
             with contextlib.suppress(TransportError, OSError):  # the connection may be gone
                 await route.forward.close()
+            if isinstance(route.forward.listen, str):
+                _remove_socket_dir(route.forward.listen)
 
     async def forget(self, spec_id: str) -> None:
         """Drop an endpoint's client and forward (its key changed, or it went away)."""
@@ -407,6 +412,13 @@ class EndpointConnector:
             else:
                 await self.forget(result.id)  # nothing there: no forward kept for it
         return found
+
+
+def _remove_socket_dir(socket_path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(socket_path)
+    with contextlib.suppress(OSError):
+        os.rmdir(os.path.dirname(socket_path))
 
 
 def _json(response: httpx.Response) -> object:

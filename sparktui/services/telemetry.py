@@ -143,22 +143,42 @@ class DeviceTelemetry:
     @property
     def alerts(self) -> tuple[str, ...]:
         """Conditions worth a highlight, as short sentences."""
-        out: list[str] = []
+        return tuple(alert.text for alert in self.alert_items)
+
+    @property
+    def alert_items(self) -> tuple[Alert, ...]:
+        """The same conditions with a stable key each, so a notifier can tell when one
+        starts and when it clears while its figures move."""
+        out: list[Alert] = []
         if self.memory_pressure and self.host and self.host.mem_available is not None:
-            out.append(f"{self.device}: only {self.host.mem_available / GIB:.1f} GiB memory "
-                       f"available (floor {self.memory_floor_bytes / GIB:.0f} GiB)")
+            out.append(Alert(f"{self.device}/memory",
+                             f"{self.device}: only {self.host.mem_available / GIB:.1f} GiB "
+                             f"memory available (floor {self.memory_floor_bytes / GIB:.0f} GiB)"))
         for gpu in self.gpus:
+            where = f"{self.device}/gpu{gpu.index}"
             if gpu.temp_c is not None and gpu.temp_c >= self.temperature_alert_c:
-                out.append(f"{self.device} GPU {gpu.index}: {gpu.temp_c:.0f} °C "
-                           f"(alert at {self.temperature_alert_c:.0f})")
+                out.append(Alert(f"{where}/temperature",
+                                 f"{self.device} GPU {gpu.index}: {gpu.temp_c:.0f} °C "
+                                 f"(alert at {self.temperature_alert_c:.0f})"))
             if (self.power_alert_w is not None and gpu.power_w is not None
                     and gpu.power_w >= self.power_alert_w):
-                out.append(f"{self.device} GPU {gpu.index}: {gpu.power_w:.0f} W "
-                           f"(alert at {self.power_alert_w:.0f})")
+                out.append(Alert(f"{where}/power",
+                                 f"{self.device} GPU {gpu.index}: {gpu.power_w:.0f} W "
+                                 f"(alert at {self.power_alert_w:.0f})"))
             if nvsmi.event_severity(gpu.event_reasons) is nvsmi.ReasonSeverity.ALARMING:
                 reasons = ", ".join(gpu.event_reason_names)
-                out.append(f"{self.device} GPU {gpu.index}: clocks held back by {reasons}")
+                out.append(Alert(f"{where}/clocks",
+                                 f"{self.device} GPU {gpu.index}: clocks held back by "
+                                 f"{reasons}"))
         return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """One condition of the alert banner: `key` names it, `text` says it now."""
+
+    key: str
+    text: str
 
 
 Listener = Callable[[DeviceTelemetry], None]

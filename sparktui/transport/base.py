@@ -115,6 +115,16 @@ class Transport(abc.ABC):
         which holds the (host, port) listened on at the device.
         """
 
+    async def forward_local_path_to_port(self, local_path: str, dest_host: str,
+                                         dest_port: int) -> Forward:
+        """Listen on a local UNIX socket; connect each client to dest on the device's side.
+
+        A private way to reach a port on the device: the socket lives in a 0700
+        directory, so unlike a loopback TCP port no other local user can use it.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot forward a UNIX socket to a "
+                                  "port")
+
     @abc.abstractmethod
     async def forward_unix_socket(self, local_path: str, remote_path: str) -> Forward:
         """Listen on a local UNIX socket and connect each client to a socket on the device."""

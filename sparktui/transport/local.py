@@ -173,6 +173,15 @@ class LocalTransport(Transport):
         # the device is this machine: "remote" and "local" are the same network
         return await self.forward_local_port(remote_host, remote_port, local_host, local_port)
 
+    async def forward_local_path_to_port(self, local_path: str, dest_host: str,
+                                         dest_port: int) -> Forward:
+        splice = _Splice(lambda: asyncio.open_connection(dest_host, dest_port))
+        server = await asyncio.start_unix_server(splice.handle, local_path)
+        os.chmod(local_path, 0o600)
+        forward = _LocalForward(server, splice, local_path)
+        self._forwards.add(forward)
+        return forward
+
     async def forward_unix_socket(self, local_path: str, remote_path: str) -> Forward:
         splice = _Splice(lambda: asyncio.open_unix_connection(remote_path))
         server = await asyncio.start_unix_server(splice.handle, local_path)

@@ -326,10 +326,22 @@ class SSHTransport(Transport):
         except (asyncssh.DisconnectError, asyncssh.ConnectionLost) as exc:
             raise self._lost(exc) from exc
         except asyncssh.ChannelListenError as exc:
-            # the device said no (port in use, or sshd's AllowTcpForwarding)
+            # the device said no (port in use, or sshd's AllowTcpForwarding). Unlike
+            # asyncssh's other errors this one has no `reason`: its text is the reason
             raise TransportError(f"{self.device} refused to listen on "
-                                 f"{remote_host}:{remote_port}: {exc.reason or exc}") from exc
+                                 f"{remote_host}:{remote_port}: "
+                                 f"{str(exc) or 'no reason given'}") from exc
         return _SSHForward(listener, (remote_host, listener.get_port()))
+
+    async def forward_local_path_to_port(self, local_path: str, dest_host: str,
+                                         dest_port: int) -> Forward:
+        try:
+            listener = await self._conn.forward_local_path_to_port(local_path, dest_host,
+                                                                   dest_port)
+        except (asyncssh.DisconnectError, asyncssh.ConnectionLost) as exc:
+            raise self._lost(exc) from exc
+        os.chmod(local_path, 0o600)
+        return _SSHForward(listener, local_path)
 
     async def forward_unix_socket(self, local_path: str, remote_path: str) -> Forward:
         try:
