@@ -36,6 +36,7 @@ subcommands (sparktui SUBCOMMAND --help for details):
   logs        a container's logs: logs DEVICE CONTAINER (--follow, --tail N)
   exporter    Prometheus /metrics for every device, headless (--listen ADDRESS:PORT)
   watch       alerts to a webhook when they start and clear: watch --notify URL (--install)
+  record      the telemetry stream into a file: record FILE [DEVICE ...] (--replay plays it)
 """
 
 
@@ -129,6 +130,7 @@ SUBCOMMANDS: dict[str, str] = {
     "devices": "sparktui.commands.devices:main",
     "exporter": "sparktui.commands.exporter:main",
     "watch": "sparktui.commands.watch:main",
+    "record": "sparktui.commands.record:main",
 }
 
 
