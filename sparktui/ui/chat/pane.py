@@ -45,13 +45,13 @@ from sparktui.services.endpoints import (
     save_manual_endpoint,
 )
 from sparktui.services.secrets import SecretStore, SecretsUnavailable
+from sparktui.ui.chat.endpoint import ChatEndpointScreen, EndpointForm
+from sparktui.ui.chat.history import ChatHistoryScreen, HistoryResult
+from sparktui.ui.chat.input import ChatInput
+from sparktui.ui.chat.message import ChatMessageView
+from sparktui.ui.chat.status import ChatStatus, final_text, gpu_text, live_text
 from sparktui.ui.messages import FleetChanged
-from sparktui.ui.panes.common import PaneIntro
-from sparktui.ui.screens.chat_endpoint import ChatEndpointScreen, EndpointForm
-from sparktui.ui.screens.chat_history import ChatHistoryScreen, HistoryResult
-from sparktui.ui.widgets.chat_input import ChatInput
-from sparktui.ui.widgets.chat_message import ChatMessageView
-from sparktui.ui.widgets.chat_status import ChatStatus, final_text, gpu_text, live_text
+from sparktui.ui.widgets.pane_common import PaneIntro
 
 log = logging.getLogger(__name__)
 
