@@ -60,6 +60,12 @@ class LineStream(abc.ABC):
     @abc.abstractmethod
     async def close(self) -> None: ...
 
+    @abc.abstractmethod
+    async def send(self, text: str) -> None:
+        """Write text to the command's stdin: control lines for a loop that reads them
+        (sparktui.core.gpuprocs), so a period changes without a new exec. Raises
+        ConnectionLost if the command or the connection is gone."""
+
     async def __aenter__(self) -> LineStream:
         return self
 

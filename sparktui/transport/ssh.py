@@ -227,6 +227,13 @@ class _SSHLineStream(LineStream):
         if self.exit_status is None:  # killed by a signal
             self.exit_status = -1
 
+    async def send(self, text: str) -> None:
+        try:
+            self._process.stdin.write(text)
+            await self._process.stdin.drain()
+        except (asyncssh.Error, OSError, BrokenPipeError) as exc:
+            raise ConnectionLost(f"{self._transport.device}: {exc}") from exc
+
     async def close(self) -> None:
         # Closing the channel makes sshd close the command's pipes: the next
         # write (at the latest one tick later) kills it with SIGPIPE.
