@@ -13,21 +13,20 @@ from pathlib import Path
 
 import pytest
 from rich.text import Text
-from textual.app import App, ComposeResult
 from textual.pilot import Pilot
-from textual.widgets import Button, Checkbox, DataTable, Footer, Input, RichLog, Static
+from textual.widgets import Button, Checkbox, DataTable, Input, RichLog, Static
 
-import sparktui.ui.containers.pane
 from sparktui.core.device import DeviceSpec
-from sparktui.services.audit import AuditLog
-from sparktui.services.config import Settings
+from sparktui.services.config import Config, Settings
 from sparktui.services.containers import ServiceState
 from sparktui.services.devices import Fleet, make_link
+from sparktui.services.session import Session
+from sparktui.ui.app import SparkApp
+from sparktui.ui.chat.pane import ChatPane
 from sparktui.ui.containers.deploy import DeployScreen
 from sparktui.ui.containers.dialogs import ConfirmDialog
 from sparktui.ui.containers.images import ImagesScreen
 from sparktui.ui.containers.logs import ContainerLogsScreen
-from sparktui.ui.messages import DeployReady
 from sparktui.ui.panes import ContainersPane
 from tests.infra.docker import (
     DockerEngine,
@@ -41,49 +40,23 @@ from tests.infra.sshd import free_port
 
 pytestmark = pytest.mark.sshd
 
-PANE_CSS = Path(sparktui.ui.containers.pane.__file__).with_suffix(".tcss")
+REPO_THEMES = Path(__file__).resolve().parent.parent / "themes"
 FAST = Settings(keepalive_interval=1.0, keepalive_count_max=2, reconnect_max_delay=1.0)
 
 
-class HostApp(App[None]):
-    """The Containers pane alone, hosted as the shell hosts it (fleet, settings, audit).
-
-    Not the whole SparkApp: these tests are about this pane, and stay independent
-    of the other tabs. It also records the DeployReady messages the form posts.
-    """
-
-    CSS_PATH = [PANE_CSS]
-
-    def __init__(self, fleet: Fleet, audit: AuditLog, *, read_only: bool = False) -> None:
-        super().__init__()
-        self.fleet = fleet
-        self.audit = audit
-        self.read_only = read_only
-        self.settings = Settings(read_only=read_only)
-        self.deploy_ready: list[DeployReady] = []
-
-    def compose(self) -> ComposeResult:
-        yield ContainersPane(self.fleet, id="containers-pane")
-        yield Footer()
-
-    def on_mount(self) -> None:
-        self.fleet.start()
-        self.query_one("#containers-table").focus()
-
-    async def on_unmount(self) -> None:
-        await self.fleet.close()
-
-    def on_deploy_ready(self, message: DeployReady) -> None:
-        self.deploy_ready.append(message)
-
-
-def make_app(tmp_path: Path, *, read_only: bool = False) -> HostApp:
+def make_app(tmp_path: Path, *, read_only: bool = False) -> SparkApp:
+    """The real shell on one device; its audit log and config are the test's own."""
     link = make_link(DeviceSpec.parse("spark-test"), FAST)
-    return HostApp(Fleet([link]), AuditLog(tmp_path / "audit.jsonl"), read_only=read_only)
+    config = Config(path=tmp_path / "config.toml", settings=Settings(read_only=read_only))
+    session = Session(config, fleet=Fleet([link]), data_dir=tmp_path / "data")
+    return SparkApp(config, session=session, theme_dirs=[REPO_THEMES])
 
 
 async def open_tab(pilot: Pilot) -> ContainersPane:
-    pane = pilot.app.query_one(ContainersPane)
+    app = pilot.app
+    assert isinstance(app, SparkApp)
+    app.action_show_tab("containers")
+    pane = app.query_one(ContainersPane)
     await wait_until(pilot, lambda: bool(pane.services)
                      and pane.services[0].state is ServiceState.READY, 15, "docker ready")
     await pilot.pause()
@@ -247,7 +220,7 @@ async def test_actions_from_keys_are_audited(ssh_client, docker_engine, samples,
         await pilot.press("y")
         await wait_until(pilot, lambda: row_key(pane, box.id) not in pane._row_keys, 10,
                          "removed")
-    entries = app.audit.entries()
+    entries = app.session.audit.entries()
     assert [(e["action"], e["result"]) for e in entries] == [
         ("container.pause", "ok"), ("container.unpause", "ok"), ("container.stop", "ok"),
         ("container.start", "ok"), ("container.remove", "ok")]
@@ -267,7 +240,7 @@ async def test_read_only_refuses_with_a_message(ssh_client, docker_engine, sampl
         assert sum("read-only mode" in m for m in messages) == 4
         samples.markup.reload()
         assert samples.markup.status == "running"
-    assert app.audit.entries() == []
+    assert app.session.audit.entries() == []
 
 
 async def test_images_view_removes_with_confirmation(ssh_client, docker_engine, tmp_path):
@@ -296,7 +269,7 @@ async def test_images_view_removes_with_confirmation(ssh_client, docker_engine, 
     finally:
         subprocess.run(["docker", "rmi", "-f", f"{repository}:{tag}"], capture_output=True)
     assert not docker_engine.client.images.list(name=repository)
-    assert app.audit.entries()[-1]["action"] == "image.remove"
+    assert app.session.audit.entries()[-1]["action"] == "image.remove"
 
 
 async def test_deploy_form_until_ready_and_the_offer(ssh_client, docker_engine, tmp_path,
@@ -323,12 +296,21 @@ async def test_deploy_form_until_ready_and_the_offer(ssh_client, docker_engine, 
         offer = screen.query_one("#deploy-offer", Button)
         assert offer.display and app.focused is offer
         await pilot.press("enter")
-        await wait_until(pilot, lambda: bool(app.deploy_ready), 2, "DeployReady posted")
-        ready = app.deploy_ready[0]
-        assert (ready.device, ready.base_url) == ("spark-test",
-                                                  f"http://127.0.0.1:{ready.port}/v1")
+        # the real app makes what was offered: a saved, started tunnel to the server's
+        # port, and a chat endpoint the Chat tab picks
+        port = screen.result.ready.port
+        await wait_until(pilot, lambda: any(t.spec.remote_port == port and t.running
+                                            for t in app.session.tunnels.tunnels), 10,
+                         "the offered tunnel is up")
+        chat = app.query_one(ChatPane)
+        url = f"http://127.0.0.1:{port}/v1"
+        await wait_until(pilot, lambda: (endpoint := chat.selected_endpoint()) is not None
+                         and endpoint.spec.url == url and endpoint.spec.device == "spark-test",
+                         10, "the Chat tab picks the offered endpoint")
+        saved = app.config.path.read_text()
+        assert f'remote_port = {port}' in saved and url in saved
         await pane.services[0].remove(screen.result.container_id)
-    assert "hf_typed_once" not in app.audit.path.read_text()
+    assert "hf_typed_once" not in app.session.audit.path.read_text()
 
 
 async def test_in_the_shell_docker_is_reached_when_the_tab_opens(ssh_client, docker_engine,

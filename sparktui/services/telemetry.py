@@ -526,5 +526,11 @@ class TelemetryHub:
     def get(self, name: str) -> TelemetryService | None:
         return self.services.get(name)
 
+    async def detach(self, name: str) -> None:
+        """Stop and forget a device's telemetry (the device left the session)."""
+        service = self.services.pop(name, None)
+        if service is not None:
+            await service.close()
+
     async def close(self) -> None:
         await asyncio.gather(*(s.close() for s in self.services.values()))

@@ -1,27 +1,29 @@
 """The sparktui shell: header, one tab per pane, footer, and the session behind them.
 
-The session (the fleet of device links, and the demo device when asked for)
-is opened in a worker once the screen is up, so a slow DNS lookup or the demo
-server starting never holds up the first frame. Quitting closes every link and
-the demo before the app exits: nothing is left running.
+The app owns one typed `Session` (sparktui.services.session: the fleet of
+device links, telemetry, facts, tunnels, the demo) and hands it to every pane;
+the panes bind the app's `compact` and `focused_device` with `data_bind`.
+The session is opened in a worker once the screen is up, so a slow DNS lookup
+or the demo server starting never holds up the first frame. Quitting closes
+every link and the demo before the app exits: nothing is left running.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import signal
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import events
-from textual.app import App, ComposeResult, SystemCommand
+from textual.app import App, ComposeResult, ScreenStackError, SystemCommand
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.dom import DOMNode
 from textual.reactive import reactive
 from textual.screen import Screen
@@ -31,31 +33,35 @@ from textual.worker import Worker, WorkerCancelled
 
 from sparktui import __version__
 from sparktui.core.device import DeviceSpec
-from sparktui.services.config import Config
-from sparktui.services.devices import Fleet, make_link
-from sparktui.services.link import DeviceLink
+from sparktui.services.config import Config, Settings
+from sparktui.services.deploy import DeployReady as DeployedServer
+from sparktui.services.devices import Fleet
+from sparktui.services.endpoints import manual_spec
+from sparktui.services.session import Session
 from sparktui.services.state import SessionState
+from sparktui.services.store import ConfigStore
 from sparktui.services.telemetry import DeviceTelemetry, TelemetryHub
-from sparktui.transport.ssh_types import SSHOptions, UnknownHostKey
+from sparktui.transport.ssh_types import UnknownHostKey
 from sparktui.ui import partial_lines, readings
 from sparktui.ui.chat.endpoint import ChatEndpointScreen
 from sparktui.ui.chat.history import ChatHistoryScreen
 from sparktui.ui.chat.input import ChatInput
 from sparktui.ui.chat.message import ChatMessageView
+from sparktui.ui.chat.pane import ChatPane
 from sparktui.ui.containers.deploy import DeployScreen
 from sparktui.ui.containers.dialogs import ConfirmDialog
 from sparktui.ui.containers.images import ImagesScreen
 from sparktui.ui.containers.logs import ContainerLogsScreen
 from sparktui.ui.devices.actions import DEVICE_SCREENS, device_commands
-from sparktui.ui.devices.session import restore_view, save_session
 from sparktui.ui.keys import binding_keys
-from sparktui.ui.messages import FleetChanged, TelemetryUpdated
+from sparktui.ui.messages import DeployReady, FleetChanged, TelemetryUpdated
 from sparktui.ui.palette import pane_commands
 from sparktui.ui.panes import PANES, DevicesPane, PaneSpec, ShowsTelemetry
 from sparktui.ui.screens import ConfirmScreen, HelpScreen, HostKeyScreen
 from sparktui.ui.screens.help import collect_key_help
-from sparktui.ui.screens.settings import SettingsScreen, remember_settings
+from sparktui.ui.screens.settings import SettingsApplied, SettingsScreen, remember_settings
 from sparktui.ui.themes import DEFAULT_THEME, load_themes
+from sparktui.ui.widgets.pane_common import SessionPane
 
 if TYPE_CHECKING:
     from sparktui.services.demo import Demo
@@ -103,33 +109,24 @@ class SparkApp(App[None]):
                  accept_new_host_keys: bool = False, read_only: bool | None = None,
                  compact: bool | None = None, theme_dirs: Sequence[Path] | None = None,
                  telemetry: TelemetryHub | None = None, persist: bool = False,
-                 restore: SessionState | None = None, state_path: Path | None = None) -> None:
+                 restore: SessionState | None = None, state_path: Path | None = None,
+                 session: Session | None = None) -> None:
         super().__init__()
         # the widgets repaint changed cells only: have Textual write just those cells
         partial_lines.install()
-        self.config = config
-        self.settings = config.settings
-        self.specs = list(specs)
-        #: links are added by the session worker; injected fleets come prebuilt (tests)
-        self.fleet = fleet if fleet is not None else Fleet()
-        self.demo_requested = demo
-        self.demo_port = demo_port
-        self.demo: Demo | None = None  # once the demo device is up
-        self.accept_new_host_keys = accept_new_host_keys
+        #: everything the panes show and act on; an injected one (the CLI's demo sandbox)
+        #: comes with its own store
+        self.session = session if session is not None else Session(
+            config, specs, store=ConfigStore(config.path, state_path=state_path), fleet=fleet,
+            telemetry=telemetry, read_only=read_only,
+            accept_new_host_keys=accept_new_host_keys, demo=demo, demo_port=demo_port,
+            restore=restore)
         #: remember theme switches and the session on quit (the real app; tests opt in)
         self.persist = persist
-        self.restore_state = restore  # the last session's tab and focus, to bring back
-        self.state_path = state_path  # None: the data dir's session.toml
-        self.read_only = self.settings.read_only if read_only is None else read_only
         #: None follows the terminal width; True/False forces the layout
         self.compact_setting = self.settings.compact if compact is None else compact
-        #: the telemetry of every link of the fleet; it refuses kills when the app is read-only
-        #: (an injected hub, as in tests, keeps its own settings)
-        self.telemetry = telemetry if telemetry is not None else TelemetryHub(
-            dataclasses.replace(self.settings, read_only=self.read_only))
         #: the newest DeviceTelemetry per device, as handed to the panes
         self.telemetry_states: dict[str, DeviceTelemetry] = {}
-        self._telemetry_unsubscribes: dict[str, Callable[[], None]] = {}
         self._telemetry_panes: list[ShowsTelemetry] = []
         self._banner_lines: list[tuple[str, readings.Level]] = []
         self.title = f"sparktui {__version__}"
@@ -160,6 +157,31 @@ class SparkApp(App[None]):
         for theme in loaded.themes.values():
             self.register_theme(theme)
 
+    # -- the session, as the panes and tests read it ---------------------------------------
+    @property
+    def config(self) -> Config:
+        return self.session.config
+
+    @property
+    def settings(self) -> Settings:
+        return self.session.settings
+
+    @property
+    def fleet(self) -> Fleet:
+        return self.session.fleet
+
+    @property
+    def telemetry(self) -> TelemetryHub:
+        return self.session.telemetry
+
+    @property
+    def demo(self) -> Demo | None:
+        return self.session.demo
+
+    @property
+    def read_only(self) -> bool:
+        return self.session.read_only
+
     # -- layout ------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield Header(id="header")
@@ -167,7 +189,8 @@ class SparkApp(App[None]):
         with TabbedContent(id="tabs", initial=PANES[0].id):
             for pane in PANES:
                 with TabPane(self._tab_label(pane, compact=False), id=pane.id):
-                    yield pane.build(self.fleet, self.telemetry)
+                    yield pane.build(self.session).data_bind(SparkApp.compact,
+                                                             SparkApp.focused_device)
         yield Footer(id="footer")
 
     def _tab_label(self, pane: PaneSpec, *, compact: bool) -> str:
@@ -192,8 +215,10 @@ class SparkApp(App[None]):
         # connecting once the first frame is on screen: that imports asyncssh (and, for
         # the demo, the simulated Spark), a few hundred ms that the user should spend
         # looking at the app, not at a blank terminal.
-        self._add_device_links()
-        self.attach_telemetry()
+        self.session.host_key_prompt = self.ask_host_key
+        self.session.subscribe_telemetry(self._telemetry_listener)
+        self.session.subscribe_fleet(self._fleet_listener)
+        self.session.add_configured_links()
         first_frame = asyncio.Event()
         self.call_after_refresh(first_frame.set)
         self._session_worker = self.run_worker(self._open_session(first_frame),
@@ -261,54 +286,67 @@ class SparkApp(App[None]):
                     timeout=20, markup=False)
 
     # -- session -------------------------------------------------------------------
-    def _add_device_links(self) -> None:
-        settings = self.settings
-        options = SSHOptions(keepalive_interval=settings.keepalive_interval,
-                             keepalive_count_max=settings.keepalive_count_max,
-                             accept_new_host_keys=self.accept_new_host_keys)
-        for spec in self.specs:
-            self.fleet.add(make_link(spec, settings, ssh_options=options,
-                                     host_key_prompt=self.ask_host_key))
-
     async def _open_session(self, first_frame: asyncio.Event) -> None:
         await first_frame.wait()
-        settings = self.settings
-        if self.demo_requested:
-            try:
-                from sparktui.services.demo import start_demo
-
-                self.demo = demo = await start_demo(port=self.demo_port)
-            except Exception as exc:
-                log.exception("the demo did not start")
-                self.notify(f"the demo device did not start: {type(exc).__name__}: {exc}",
-                            title="demo", severity="error", timeout=30, markup=False)
-            else:
-                # first, as it was asked for first: it is the device shown at start
-                self.fleet.add(make_link(demo.spec, settings, ssh_options=demo.ssh_options),
-                               first=True)
-        self.fleet.start()
-        self.attach_telemetry()
-        for pane in PANES:
-            self.query_one(f"#{pane.id}-pane").post_message(FleetChanged())
-        restore_view(self)
+        for problem in await self.session.open():
+            self.notify(problem, title="demo", severity="error", timeout=30, markup=False)
+        self._restore_view()
         if self.focused_device is None and self.fleet.links:
             self.focused_device = self.fleet.links[0].name
 
+    def _restore_view(self) -> None:
+        """Bring back the last session's tab and focused device (once links exist)."""
+        state = self.session.restore_state
+        if state is None:
+            return
+        names = [link.name for link in self.fleet.links]
+        if state.focused in names:
+            self.focused_device = state.focused
+        if state.tab in {pane.id for pane in PANES}:
+            self.action_show_tab(state.tab)
+        elif state.tab:
+            log.warning("last session's tab %r does not exist any more", state.tab)
+
+    def _current_tab(self) -> str | None:
+        try:
+            return self.query_one(TabbedContent).active or None
+        except (NoMatches, ScreenStackError):  # the screen is already gone (the app is ending)
+            return None
+
+    def _fleet_listener(self) -> None:
+        # called by the session on the event loop: every pane adopts the new links
+        for pane in PANES:
+            with contextlib.suppress(NoMatches):  # the app is tearing its screens down
+                self.query_one(f"#{pane.id}-pane").post_message(FleetChanged())
+
+    def on_session_pane_focus_device(self, message: SessionPane.FocusDevice) -> None:
+        self.focused_device = message.device  # every pane follows through data_bind
+
+    # -- the deploy's offer ------------------------------------------------------------------
+    def on_deploy_ready(self, message: DeployReady) -> None:
+        self.run_worker(self._accept_deploy(message), name="deploy-offer", exit_on_error=False)
+
+    async def _accept_deploy(self, message: DeployReady) -> None:
+        """Make what the deploy offered: a tunnel to the server, and a chat endpoint."""
+        info = message.info
+        name = info.container if isinstance(info, DeployedServer) else f"server-{message.port}"
+        try:
+            result = await self.session.add_deploy_tunnel(message.device, message.port, name)
+        except Exception as exc:  # the endpoint is still worth adding
+            log.exception("the deploy's tunnel was not made")
+            self.notify(f"no tunnel to {message.base_url}: {exc}", title="deploy",
+                        severity="error", markup=False)
+        else:
+            url = result.tunnel.url or message.base_url
+            self.notify(f"tunnel {result.tunnel.spec.name}: {url}", title="deploy",
+                        markup=False)
+        endpoint = manual_spec(message.base_url, device=message.device, name=name)
+        await self.query_one(ChatPane).use_endpoint(endpoint)
+
     # -- telemetry -----------------------------------------------------------------------
-    def attach_telemetry(self) -> None:
-        """Stream telemetry from every link of the fleet not streaming yet (call after adding)."""
-        for link in self.fleet.links:
-            if link.name not in self._telemetry_unsubscribes:
-                service = self.telemetry.attach(link)
-                self._telemetry_unsubscribes[link.name] = service.subscribe(
-                    self._telemetry_listener(link))
-
-    def _telemetry_listener(self, link: DeviceLink) -> Callable[[DeviceTelemetry], None]:
+    def _telemetry_listener(self, state: DeviceTelemetry) -> None:
         # called by the service on the event loop: only queue a message, draw later
-        def listener(state: DeviceTelemetry) -> None:
-            self.post_message(TelemetryUpdated(state))
-
-        return listener
+        self.post_message(TelemetryUpdated(state))
 
     def on_telemetry_updated(self, message: TelemetryUpdated) -> None:
         state = message.telemetry
@@ -348,21 +386,14 @@ class SparkApp(App[None]):
         if self._session_closed:
             return
         self._session_closed = True
-        if self.persist:
-            await save_session(self)  # before the links go: it lists them
+        if self.persist:  # before the links go: it lists them
+            await self.session.save(tab=self._current_tab(), focused=self.focused_device)
         worker = self._session_worker
         if worker is not None and not worker.is_finished:
             worker.cancel()
             with contextlib.suppress(WorkerCancelled):
                 await worker.wait()
-        for unsubscribe in self._telemetry_unsubscribes.values():
-            unsubscribe()
-        # the streams run over the links: stop them before the links go
-        await self.telemetry.close()
-        await self.fleet.close()
-        demo, self.demo = self.demo, None
-        if demo is not None:
-            await demo.close()
+        await self.session.close()
 
     async def ask_host_key(self, offer: UnknownHostKey) -> bool:
         """Ask the user to trust an unknown host key (the links' HostKeyPrompt)."""
@@ -410,10 +441,42 @@ class SparkApp(App[None]):
         self.push_screen(SettingsScreen(self.settings, self.config.path,
                                         list(self.available_themes)))
 
+    def on_settings_applied(self, message: SettingsApplied) -> None:
+        """Make saved changes take effect where they can without a restart.
+
+        Theme and layout change at once; read-only turns ON at once (it only makes
+        the session safer) but OFF only at the next start, so a session started
+        with --read-only stays read-only. Intervals and thresholds are read by the
+        telemetry services when they start: they apply at the next start.
+        """
+        changes = message.changes
+        settings = self.settings
+        for key, value in changes.items():
+            if key != "read_only":
+                setattr(settings, key, value)
+        if "theme" in changes and changes["theme"] in self.available_themes:
+            self.theme = str(changes["theme"])
+        if "compact" in changes:
+            self.compact_setting = changes["compact"]  # type: ignore[assignment]
+            self._update_compact(self.size.width)
+        if changes.get("read_only") is True:
+            settings.read_only = True
+            self.set_read_only(True)
+        elif changes.get("read_only") is False:
+            settings.read_only = False
+            if self.read_only:
+                self.notify("Read-only stays on until sparktui restarts.", title="settings",
+                            markup=False)
+        restart = sorted(k for k in changes if k in ("refresh_interval", "history_minutes",
+                                                     "memory_floor_gib", "temperature_alert_c",
+                                                     "power_alert_w"))
+        if restart:
+            self.notify(f"{', '.join(restart)}: used from the next start of sparktui.",
+                        title="settings", markup=False)
+
     def set_read_only(self, read_only: bool) -> None:
         """Turn read-only on for the running session (the settings screen's switch)."""
-        self.read_only = read_only
-        self.telemetry.settings.read_only = read_only
+        self.session.set_read_only(read_only)
         self.set_class(read_only, "-read-only")
         self.sub_title = "read-only" if read_only else ""
         self.refresh_bindings()
@@ -456,7 +519,7 @@ class SparkApp(App[None]):
                             "read-only, ...", self.action_settings)
         yield SystemCommand("Next device", "Focus the next device in every pane",
                             self.action_next_device)
-        yield from device_commands(self)
+        yield from device_commands(self, self.session, lambda: self.focused_device)
         yield from pane_commands(self)
         yield SystemCommand("Retry selected device",
                             "Reconnect the device selected in Devices now, skipping the wait",

@@ -2,14 +2,11 @@
 
 To plug a pane in, edit its entry here: the shell derives the tab, its key
 binding (`app.tab.<id>`), its palette command and its stylesheet from it. A
-pane is a Widget built as `widget(fleet, id=pane_id)`, where `fleet` is the
-session's `sparktui.services.devices.Fleet`; when links are added after mount
-the pane is posted a `sparktui.ui.messages.FleetChanged`.
-
-Panes that show telemetry (`telemetry=True`) are built as
-`widget(fleet, hub, id=pane_id)` with the session's
-`sparktui.services.telemetry.TelemetryHub`, and implement `ShowsTelemetry`:
-the app calls `show_telemetry(state)` for every `TelemetryUpdated`.
+pane is a SessionPane built as `widget(session, id=pane_id)` with the app's
+typed `sparktui.services.session.Session`; the shell binds its `compact` and
+`focused_device` to the app's, and posts it a `sparktui.ui.messages.FleetChanged`
+when devices come or go. Panes that implement `ShowsTelemetry` get every
+device's newest telemetry through `show_telemetry(state)`.
 """
 
 from __future__ import annotations
@@ -18,16 +15,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from textual.widget import Widget
-
-from sparktui.services.devices import Fleet
-from sparktui.services.telemetry import TelemetryHub
+from sparktui.services.session import Session
 from sparktui.ui.chat.pane import ChatPane
 from sparktui.ui.containers.pane import ContainersPane
 from sparktui.ui.devices.pane import DevicesPane
 from sparktui.ui.telemetry.pane import TelemetryPane
 from sparktui.ui.tunnels.pane import TunnelsPane
-from sparktui.ui.widgets.pane_common import ShowsTelemetry
+from sparktui.ui.widgets.pane_common import SessionPane, ShowsTelemetry
 
 _UI = Path(__file__).parent
 
@@ -38,21 +32,16 @@ class PaneSpec:
     title: str
     short_title: str  # for compact mode (a 50-column tmux side pane)
     key: str
-    widget: Callable[..., Widget]  # called as widget(fleet, id=...)
+    widget: Callable[..., SessionPane]  # called as widget(session, id=...)
     css_path: Path
-    telemetry: bool = False  # built as widget(fleet, hub, id=...)
 
-    def build(self, fleet: Fleet, hub: TelemetryHub | None = None) -> Widget:
-        if self.telemetry:
-            return self.widget(fleet, hub, id=f"{self.id}-pane")
-        return self.widget(fleet, id=f"{self.id}-pane")
+    def build(self, session: Session) -> SessionPane:
+        return self.widget(session, id=f"{self.id}-pane")
 
 
 PANES: tuple[PaneSpec, ...] = (
-    PaneSpec("devices", "Devices", "Dev", "1", DevicesPane, _UI / "devices/pane.tcss",
-             telemetry=True),
-    PaneSpec("telemetry", "Telemetry", "Tel", "2", TelemetryPane, _UI / "telemetry/pane.tcss",
-             telemetry=True),
+    PaneSpec("devices", "Devices", "Dev", "1", DevicesPane, _UI / "devices/pane.tcss"),
+    PaneSpec("telemetry", "Telemetry", "Tel", "2", TelemetryPane, _UI / "telemetry/pane.tcss"),
     PaneSpec("containers", "Containers", "Ctr", "3", ContainersPane, _UI / "containers/pane.tcss"),
     PaneSpec("tunnels", "Tunnels", "Tun", "4", TunnelsPane, _UI / "tunnels/pane.tcss"),
     PaneSpec("chat", "Chat", "Chat", "5", ChatPane, _UI / "chat/pane.tcss"),

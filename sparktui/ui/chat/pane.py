@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 
 from rich.text import Text
 from textual import on, work
@@ -22,7 +23,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message as TextualMessage
-from textual.widget import Widget
 from textual.widgets import Input, Select
 from textual.worker import WorkerCancelled
 
@@ -30,12 +30,12 @@ from sparktui.core.device import LinkState, LinkStatus
 from sparktui.core.sanitize import strip_control
 from sparktui.services.chat import AnswerStream, ChatRequest, ChatService
 from sparktui.services.conversations import (
+    DB_NAME,
     Conversation,
     ConversationStore,
     Message,
     title_from,
 )
-from sparktui.services.devices import Fleet
 from sparktui.services.endpoints import (
     Endpoint,
     EndpointConnector,
@@ -45,13 +45,15 @@ from sparktui.services.endpoints import (
     save_manual_endpoint,
 )
 from sparktui.services.secrets import SecretStore, SecretsUnavailable
+from sparktui.services.session import Session
+from sparktui.services.telemetry import TelemetryService
 from sparktui.ui.chat.endpoint import ChatEndpointScreen, EndpointForm
 from sparktui.ui.chat.history import ChatHistoryScreen, HistoryResult
 from sparktui.ui.chat.input import ChatInput
 from sparktui.ui.chat.message import ChatMessageView
 from sparktui.ui.chat.status import ChatStatus, final_text, gpu_text, live_text
 from sparktui.ui.messages import FleetChanged
-from sparktui.ui.widgets.pane_common import PaneIntro
+from sparktui.ui.widgets.pane_common import PaneIntro, SessionPane
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +75,7 @@ class _DeviceUp(TextualMessage):
         self.device = device
 
 
-class ChatPane(Widget):
+class ChatPane(SessionPane):
     """Endpoints and models on top, the conversation in the middle, the prompt below."""
 
     HELP_SCOPE = "Chat tab"
@@ -95,11 +97,11 @@ class ChatPane(Widget):
                 tooltip="Copy the last answer (OSC 52)"),
     ]
 
-    def __init__(self, fleet: Fleet, *, store: ConversationStore | None = None,
+    def __init__(self, session: Session, *, store: ConversationStore | None = None,
                  secrets: SecretStore | None = None, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.fleet = fleet
-        self.store = store or ConversationStore()
+        super().__init__(session, **kwargs)
+        history = session.data_dir / DB_NAME if session.data_dir else None
+        self.store = store or ConversationStore(history)
         self.secrets = secrets or SecretStore()
         self.connector = EndpointConnector(self.fleet.get, self.secrets)
         self.chat = ChatService(self.connector)
@@ -111,7 +113,6 @@ class ChatPane(Widget):
         self._activated = False
         self._watched: set[str] = set()
         self._unsubscribe: list = []
-        self._own_hub = None  # a TelemetryHub of our own when the app offers none
         self._wanted: tuple[str | None, str | None] = (None, None)  # endpoint id, model
         self._status_timer = None
         self._discover_notes: list[str] = []
@@ -175,17 +176,10 @@ class ChatPane(Widget):
             except Exception:
                 log.exception("the answer being streamed was not saved cleanly")
         await self.connector.close()
-        if self._own_hub is not None:
-            await self._own_hub.close()
         await self.store.close()
 
-    def _config_path(self):
-        config = getattr(self.app, "config", None)
-        if config is not None:
-            return config.path
-        from sparktui.services.config import resolve_config_path
-
-        return resolve_config_path(None)
+    def _config_path(self) -> Path:
+        return self.session.config.path
 
     # -- devices and endpoints --------------------------------------------------------
     def on_show(self) -> None:
@@ -290,20 +284,10 @@ class ChatPane(Widget):
         value = self.query_one("#chat-model", Select).value
         return str(value) if value is not Select.NULL else None
 
-    def _telemetry(self, device: str | None):
-        """The device's TelemetryService: the app's hub when it has one, else our own."""
+    def _telemetry(self, device: str | None) -> TelemetryService | None:
+        """The device's TelemetryService, from the session's hub."""
         link = self.fleet.get(device) if device else None
-        if link is None:
-            return None
-        hub = getattr(self.app, "telemetry", None)
-        if hub is None or not hasattr(hub, "attach"):
-            if self._own_hub is None:
-                from sparktui.services.config import Settings
-                from sparktui.services.telemetry import TelemetryHub
-
-                self._own_hub = TelemetryHub(getattr(self.app, "settings", None) or Settings())
-            hub = self._own_hub
-        return hub.attach(link)
+        return None if link is None else self.session.telemetry.attach(link)
 
     # -- sending ------------------------------------------------------------------------
     def _options(self) -> tuple[str, float | None, int | None]:
@@ -513,7 +497,10 @@ class ChatPane(Widget):
             await self._store_key(form.key_for, form.key or "")
             return
         assert form.url is not None
-        spec = manual_spec(form.url, device=form.device, name=form.name)
+        await self.use_endpoint(manual_spec(form.url, device=form.device, name=form.name))
+
+    async def use_endpoint(self, spec: EndpointSpec) -> None:
+        """Save `spec` in the config, probe it and pick it (the form, the deploy's offer)."""
         try:
             await asyncio.to_thread(save_manual_endpoint, self._config_path(), spec)
         except Exception as exc:  # a broken config file: the endpoint still works this session

@@ -20,7 +20,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.color import Color, ColorParseError
 from textual.message import Message
-from textual.widget import Widget
 from textual.widgets import DataTable, Input
 
 from sparktui.core.docker_info import (
@@ -36,16 +35,16 @@ from sparktui.core.sanitize import safe_text
 from sparktui.services.audit import AuditLog, ReadOnlyError
 from sparktui.services.config import Settings
 from sparktui.services.containers import (
-    DEFAULT_SOCKET,
     Change,
     ContainerActionError,
     ContainerService,
     DockerUnavailable,
     ServiceState,
 )
-from sparktui.services.devices import Fleet
 from sparktui.services.link import DeviceLink
+from sparktui.services.session import Session
 from sparktui.ui.messages import FleetChanged
+from sparktui.ui.widgets.pane_common import SessionPane
 from sparktui.ui.widgets.repaint import LiveStatic, LiveTable, same_look
 
 #: how often the rows on screen are told to the services (for CPU and memory)
@@ -70,7 +69,7 @@ class ContainersChanged(Message):
 RowKey = str  # f"{device}/{container id}"
 
 
-class ContainersPane(Widget):
+class ContainersPane(SessionPane):
     """Table, filter line, detail line and the actions on the selected container."""
 
     HELP_SCOPE = "Containers tab"
@@ -106,11 +105,9 @@ class ContainersPane(Widget):
                 tooltip="Clear the filter"),
     ]
 
-    def __init__(self, fleet: Fleet, *, audit: AuditLog | None = None, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.fleet = fleet
+    def __init__(self, session: Session, **kwargs) -> None:
+        super().__init__(session, **kwargs)
         self.services: list[ContainerService] = []
-        self._audit = audit
         self._unsubscribes: list[Callable[[], None]] = []
         self.show_all = False
         self.query_text = ""
@@ -141,8 +138,6 @@ class ContainersPane(Widget):
         self._redraw()
         self.set_interval(WATCH_INTERVAL, self._tick)
         self.watch(self.app, "theme", self._on_theme_changed, init=False)
-        if hasattr(self.app, "compact"):
-            self.watch(self.app, "compact", self._relabel_headers, init=False)
 
     async def on_unmount(self) -> None:
         for unsubscribe in self._unsubscribes:
@@ -154,18 +149,19 @@ class ContainersPane(Widget):
     # -- services -------------------------------------------------------------------------
     @property
     def settings(self) -> Settings:
-        settings = getattr(self.app, "settings", None)
-        return settings if isinstance(settings, Settings) else Settings()
+        return self.session.settings
 
     @property
     def read_only(self) -> bool:
-        return bool(getattr(self.app, "read_only", self.settings.read_only))
+        return self.session.read_only
 
     @property
     def audit(self) -> AuditLog:
-        if self._audit is None:
-            self._audit = getattr(self.app, "audit", None) or AuditLog()
-        return self._audit
+        return self.session.audit
+
+    def watch_compact(self) -> None:
+        if self.is_mounted:
+            self._relabel_headers()
 
     def on_show(self) -> None:
         # Docker is reached only once the tab has been looked at: a user who never
@@ -188,7 +184,7 @@ class ContainersPane(Widget):
 
     def _add_service(self, link: DeviceLink) -> None:
         service = ContainerService(
-            link, socket_path=getattr(self.settings, "docker_socket", DEFAULT_SOCKET),
+            link, socket_path=self.settings.docker_socket,
             read_only=self.read_only, audit=self.audit)
         self.services.append(service)
         self._unsubscribes.append(service.subscribe(
@@ -209,7 +205,7 @@ class ContainersPane(Widget):
     def _wanted_columns(self) -> tuple[tuple[str, str], ...]:
         # a 50-column side pane keeps what tells a container's health; the detail line
         # below the table has the rest of the selected one
-        columns = COMPACT_COLUMNS if getattr(self.app, "compact", False) else COLUMNS
+        columns = COMPACT_COLUMNS if self.compact else COLUMNS
         if len(self.services) > 1:
             return (("device", "Device"), *columns)
         return columns
@@ -238,7 +234,7 @@ class ContainersPane(Widget):
     def _cells_for(self, service: ContainerService, info: ContainerInfo,
                    now: float) -> dict[str, Text]:
         stats = service.stats.get(info.id)
-        compact = bool(getattr(self.app, "compact", False))  # 50 columns must hold a row
+        compact = self.compact  # 50 columns must hold a row
         return {
             "device": safe_text(service.device),
             "name": safe_text(info.name, max_line=20 if compact else 48),

@@ -1,26 +1,26 @@
 """What the Devices pane's keys and the palette's device commands do.
 
 Each action pushes one of the device screens and finishes the job when it is
-dismissed (open the new device, forget a removed one). The pane and the app
-call these in one line, so the device work stays out of their files.
+dismissed (open the new device, forget a removed one). They take the Textual
+app (to push screens and notify) and the typed Session (for everything the
+devices are): the pane and the palette call them in one line.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
 
 from rich.text import Text
-from textual.app import SystemCommand
+from textual.app import App, SystemCommand
 
 from sparktui.core.device import DeviceSpec
 from sparktui.services.config import ConfigError
-from sparktui.services.devices import remove_device_entry
+from sparktui.services.session import Session
 from sparktui.ui.devices.details import DeviceDetailsScreen
 from sparktui.ui.devices.discover import DiscoverScreen
 from sparktui.ui.devices.form import DeviceFormScreen
 from sparktui.ui.devices.nvsmi import NvsmiScreen
-from sparktui.ui.devices.session import connect_all, facts_service, open_device
+from sparktui.ui.screens.confirm import ConfirmScreen
 from sparktui.ui.screens.settings import SettingsScreen
 
 #: every screen with key bindings of this feature: their ids are remappable
@@ -28,20 +28,11 @@ DEVICE_SCREENS = (DeviceDetailsScreen, DiscoverScreen, DeviceFormScreen, NvsmiSc
                   SettingsScreen)
 
 
-def _reload_config(app: Any) -> None:
-    """Re-read the device list after a change (thread); the app's settings object stays."""
-    from sparktui.services.config import load_config
-
-    fresh = load_config(app.config.path)
-    app.call_from_thread(setattr, app.config, "devices", fresh.devices)
-
-
-def _after_save(app: Any, spec: DeviceSpec | None, *, open_it: bool) -> None:
+def _after_save(app: App, session: Session, spec: DeviceSpec | None, *, open_it: bool) -> None:
     if spec is None:
         return
-    app.run_worker(lambda: _reload_config(app), name="reload-config", thread=True,
-                   exit_on_error=False)
-    if open_it and open_device(app, spec):
+    app.run_worker(session.reload_devices(), name="reload-config", exit_on_error=False)
+    if open_it and session.open_device(spec):
         app.notify(f"{spec.name} saved to the config; connecting.", title="devices",
                    markup=False)
     elif not open_it:
@@ -50,89 +41,100 @@ def _after_save(app: Any, spec: DeviceSpec | None, *, open_it: bool) -> None:
                    markup=False)
 
 
-def add_device(app: Any, prefill: DeviceSpec | None = None) -> None:
-    names = {spec.name for spec in app.config.devices}
-    screen = DeviceFormScreen(app.config.path, prefill,
+def add_device(app: App, session: Session, prefill: DeviceSpec | None = None) -> None:
+    names = {spec.name for spec in session.config.devices}
+    screen = DeviceFormScreen(session.config.path, prefill,
                               title=f"Add {prefill.name}" if prefill else None,
-                              existing_names=names, read_only=bool(app.read_only))
-    app.push_screen(screen, callback=lambda spec: _after_save(app, spec, open_it=True))
+                              existing_names=names, read_only=session.read_only,
+                              ssh_options=session.ssh_options(),
+                              host_key_prompt=session.host_key_prompt)
+    app.push_screen(screen, callback=lambda spec: _after_save(app, session, spec,
+                                                               open_it=True))
 
 
-def edit_device(app: Any, name: str | None) -> None:
+def edit_device(app: App, session: Session, name: str | None) -> None:
     if name is None:
         app.notify("No device selected.", severity="warning")
         return
-    spec = app.config.device(name)
+    if session.is_demo_device(name):
+        # its port and key are thrown away when the demo ends: saving them helps no one
+        app.notify(f"{name} is the demo's simulated device: there is nothing to save.",
+                   title="devices", severity="warning", markup=False)
+        return
+    spec = session.config.device(name)
     if spec is None:
-        link = app.fleet.get(name)
+        link = session.fleet.get(name)
         # an ad-hoc device (from the command line): editing it saves it to the config
         if link is None:
             return
-        add_device(app, link.spec)
+        add_device(app, session, link.spec)
         return
-    names = {s.name for s in app.config.devices}
-    screen = DeviceFormScreen(app.config.path, spec, existing_names=names,
-                              read_only=bool(app.read_only))
-    app.push_screen(screen, callback=lambda saved: _after_save(app, saved, open_it=False))
+    names = {s.name for s in session.config.devices}
+    screen = DeviceFormScreen(session.config.path, spec, existing_names=names,
+                              read_only=session.read_only, ssh_options=session.ssh_options(),
+                              host_key_prompt=session.host_key_prompt)
+    app.push_screen(screen, callback=lambda saved: _after_save(app, session, saved,
+                                                                open_it=False))
 
 
-def remove_device(app: Any, name: str | None) -> None:
-    from sparktui.ui.screens.confirm import ConfirmScreen
-
-    if name is None or app.config.device(name) is None:
+def remove_device(app: App, session: Session, name: str | None) -> None:
+    if name is None or session.config.device(name) is None:
         app.notify(f"{name or 'That device'} is not in the config: nothing to remove.",
                    severity="warning", markup=False)
         return
-    question = Text.assemble("Remove ", (name, "bold"), " from ", str(app.config.path),
-                             "? An open connection stays open until you quit.")
+    question = Text.assemble("Remove ", (name, "bold"), " from ", str(session.config.path),
+                             "? Its connection is closed.")
 
-    def remove() -> None:
+    async def remove() -> None:
         try:
-            remove_device_entry(app.config.path, name)  # under the config's write lock
+            await session.remove_device(name)
         except (ConfigError, OSError) as exc:
-            app.call_from_thread(app.notify, f"not removed: {exc}", title="devices",
-                                 severity="error", timeout=20, markup=False)
+            app.notify(f"not removed: {exc}", title="devices", severity="error", timeout=20,
+                       markup=False)
             return
-        _reload_config(app)
-        app.call_from_thread(app.notify, f"{name} removed from the config.",
-                             title="devices", markup=False)
+        app.notify(f"{name} removed from the config and closed.", title="devices",
+                   markup=False)
 
     def answered(yes: bool | None) -> None:
         if yes:
-            app.run_worker(remove, name="remove-device", group="config-write", thread=True,
+            app.run_worker(remove(), name="remove-device", group="config-write",
                            exit_on_error=False)
 
     app.push_screen(ConfirmScreen("Remove device", question), callback=answered)
 
 
-def show_details(app: Any, name: str | None) -> None:
-    link = app.fleet.get(name) if name else None
+def show_details(app: App, session: Session, name: str | None) -> None:
+    link = session.fleet.get(name) if name else None
     if link is None:
         app.notify("No device selected.", severity="warning")
         return
-    binary = getattr(app.settings, "units", "binary") != "decimal"
-    app.push_screen(DeviceDetailsScreen(link, facts_service(app), binary=binary))
+    binary = session.settings.units != "decimal"
+    app.push_screen(DeviceDetailsScreen(link, session.facts, binary=binary,
+                                        fleet=session.fleet))
 
 
-def discover_devices(app: Any) -> None:
-    app.push_screen(DiscoverScreen(), callback=lambda spec: spec and add_device(app, spec))
+def discover_devices(app: App, session: Session) -> None:
+    app.push_screen(DiscoverScreen(opener=session.open_device),
+                    callback=lambda spec: spec and add_device(app, session, spec))
 
 
-def connect_all_devices(app: Any) -> None:
-    opened, retried = connect_all(app)
+def connect_all_devices(app: App, session: Session) -> None:
+    opened, retried = session.connect_all()
     if not opened and not retried:
         app.notify("Every configured device is open already.", title="devices")
         return
     app.notify(f"Opening {opened} device(s), retrying {retried}.", title="devices")
 
 
-def device_commands(app: Any) -> Iterator[SystemCommand]:
+def device_commands(app: App, session: Session,
+                    focused: Callable[[], str | None]) -> Iterator[SystemCommand]:
     """The palette's device commands."""
     yield SystemCommand("Devices: add a device", "Name, host, user, port, key, jump host, tags",
-                        lambda: add_device(app))
+                        lambda: add_device(app, session))
     yield SystemCommand("Devices: find devices", "mDNS (_ssh._tcp), ~/.ssh/config and "
-                        "NVIDIA Sync's hosts", lambda: discover_devices(app))
+                        "NVIDIA Sync's hosts", lambda: discover_devices(app, session))
     yield SystemCommand("Devices: connect all", "Open every configured device; retry the "
-                        "failed ones now", lambda: connect_all_devices(app))
+                        "failed ones now", lambda: connect_all_devices(app, session))
     yield SystemCommand("Devices: details of the focused device", "Facts, ConnectX-7 links, "
-                        "health, nvidia-smi -q", lambda: show_details(app, app.focused_device))
+                        "health, nvidia-smi -q",
+                        lambda: show_details(app, session, focused()))

@@ -14,7 +14,6 @@ import asyncio
 import logging
 import time
 from pathlib import Path
-from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -28,7 +27,8 @@ from sparktui.core.device import LinkState
 from sparktui.core.facts import DeviceFacts, DiskUse, LinkPeer
 from sparktui.core.sanitize import safe_text
 from sparktui.core.units import NO_VALUE, fmt_bytes, fmt_duration
-from sparktui.services.facts import FactsError, FactsReading, HealthReport
+from sparktui.services.devices import Fleet
+from sparktui.services.facts import FactsError, FactsReading, FactsService, HealthReport
 from sparktui.services.link import DeviceLink
 from sparktui.ui.keys import key_hint
 
@@ -171,10 +171,12 @@ class DeviceDetailsScreen(ModalScreen[None]):
         Binding("escape,q", "close", "Close", id="device_details.close"),
     ]
 
-    def __init__(self, link: DeviceLink, facts: Any, *, binary: bool = True) -> None:
+    def __init__(self, link: DeviceLink, facts: FactsService, *, binary: bool = True,
+                 fleet: Fleet | None = None) -> None:
         super().__init__()
         self.link = link
-        self.facts = facts  # services.facts.FactsService, shared by the app
+        self.facts = facts  # the session's, shared by every details screen
+        self.fleet = fleet  # the other devices: the far ends of ConnectX-7 cables
         self.binary = binary
         self.reading: FactsReading | None = facts.cached(link.name)
 
@@ -240,7 +242,7 @@ class DeviceDetailsScreen(ModalScreen[None]):
             return
         # the other end of a ConnectX-7 cable is found by comparing devices: read the
         # connected ones never read yet, so the links show their peers
-        fleet = getattr(self.app, "fleet", None)
+        fleet = self.fleet
         others = [] if fleet is None else [
             link for link in fleet.links
             if link is not self.link and self.facts.cached(link.name) is None

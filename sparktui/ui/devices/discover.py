@@ -8,6 +8,7 @@ for the add form; `o` opens the row in this session without saving it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.text import Text
@@ -45,8 +46,11 @@ class DiscoverScreen(ModalScreen[DeviceSpec | None]):
         Binding("escape,q", "close", "Close", id="device_discover.close"),
     ]
 
-    def __init__(self, timeout: float = 3.0, interfaces: list[str] | None = None) -> None:
+    def __init__(self, timeout: float = 3.0, interfaces: list[str] | None = None, *,
+                 opener: Callable[[DeviceSpec], bool] | None = None) -> None:
         super().__init__()
+        #: opens a row in the running session (Session.open_device); None: `o` is refused
+        self.opener = opener
         self.timeout = timeout
         self.interfaces = interfaces
         self.rows: list[DeviceSpec] = []
@@ -125,12 +129,13 @@ class DiscoverScreen(ModalScreen[DeviceSpec | None]):
             self.dismiss(spec)
 
     def action_open(self) -> None:
-        from sparktui.ui.devices.session import open_device
-
         spec = self._selected()
         if spec is None:
             return
-        opened = open_device(self.app, spec)
+        if self.opener is None:
+            self.notify("No session to open it in.", severity="warning")
+            return
+        opened = self.opener(spec)
         self.notify(f"{spec.name}: {'connecting' if opened else 'already open'}",
                     markup=False)
 

@@ -28,6 +28,7 @@ from sparktui.core.device import DestinationError, DeviceSpec
 from sparktui.services.audit import ReadOnlyError
 from sparktui.services.config import ConfigError
 from sparktui.services.devices import save_device_entry
+from sparktui.transport.ssh_types import HostKeyPrompt, SSHOptions
 
 FIELDS = (("name", "Name"), ("host", "Host (name or address)"), ("user", "User"),
           ("port", "Port"), ("identity_file", "Identity file"),
@@ -102,9 +103,13 @@ class DeviceFormScreen(ModalScreen[DeviceSpec | None]):
 
     def __init__(self, config_path: Path, spec: DeviceSpec | None = None, *,
                  title: str | None = None, existing_names: set[str] | None = None,
-                 read_only: bool = False) -> None:
+                 read_only: bool = False, ssh_options: SSHOptions | None = None,
+                 host_key_prompt: HostKeyPrompt | None = None) -> None:
         super().__init__()
         self.config_path = config_path
+        #: how the key install reaches the device: as the session's links do
+        self.ssh_options = ssh_options
+        self.host_key_prompt = host_key_prompt
         self.spec = spec
         self.editing = spec is not None and title is None
         self.title_text = title or (f"Edit {spec.name}" if spec else "Add a device")
@@ -176,13 +181,9 @@ class DeviceFormScreen(ModalScreen[DeviceSpec | None]):
         if password is None:
             return
         from sparktui.services.keyinstall import KeyInstallError, install_key
-        from sparktui.ui.devices.session import ssh_options
-
-        app = self.app
         try:
-            result = await install_key(spec, password, options=ssh_options(app),
-                                       prompt=getattr(app, "ask_host_key", None),
-                                       read_only=bool(getattr(app, "read_only", False)))
+            result = await install_key(spec, password, options=self.ssh_options,
+                                       prompt=self.host_key_prompt, read_only=self.read_only)
         except (KeyInstallError, ReadOnlyError, OSError) as exc:
             self.post_message(KeyInstallFailed(spec, str(exc)))
             return

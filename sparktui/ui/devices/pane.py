@@ -19,13 +19,13 @@ from textual.widget import Widget
 from textual.widgets import DataTable
 
 from sparktui.core.device import LinkState, LinkStatus
-from sparktui.services.devices import Fleet
 from sparktui.services.link import DeviceLink
-from sparktui.services.telemetry import DeviceTelemetry, TelemetryHub
+from sparktui.services.session import Session
+from sparktui.services.telemetry import DeviceTelemetry
 from sparktui.ui import readings
 from sparktui.ui.keys import key_hint
 from sparktui.ui.messages import FleetChanged, LinkStatusChanged
-from sparktui.ui.widgets.pane_common import state_styles
+from sparktui.ui.widgets.pane_common import SessionPane, state_styles
 from sparktui.ui.widgets.repaint import LiveStatic, LiveTable
 
 #: which theme variable colours each state (text-* variants are made readable
@@ -50,7 +50,7 @@ def _counting_down(status: LinkStatus) -> bool:
     return status.state is LinkState.RECONNECTING and status.next_retry_at is not None
 
 
-class DevicesPane(Widget):
+class DevicesPane(SessionPane):
     """A table of the fleet's links, kept live from their status callbacks."""
 
     HELP_SCOPE = "Devices tab"
@@ -68,10 +68,9 @@ class DevicesPane(Widget):
         Binding("C", "connect_all", "Connect all", show=False, id="devices.connect_all"),
     ]
 
-    def __init__(self, fleet: Fleet, hub: TelemetryHub | None = None, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.fleet = fleet
-        self.hub = hub
+    def __init__(self, session: Session, **kwargs) -> None:
+        super().__init__(session, **kwargs)
+        self.hub = session.telemetry
         self._states: dict[str, DeviceTelemetry] = {}
         self._stale = False
         self._links: list[DeviceLink] = []  # in row order; the row key is the index
@@ -90,10 +89,6 @@ class DevicesPane(Widget):
         self._rebuild_table()
         self._adopt_new_links()
         self.watch(self.app, "theme", self._on_theme_changed, init=False)
-        if hasattr(self.app, "compact"):
-            self.watch(self.app, "compact", self._on_compact_changed, init=False)
-        if hasattr(self.app, "focused_device"):
-            self.watch(self.app, "focused_device", self._on_focused_device, init=False)
 
     def on_unmount(self) -> None:
         for unsubscribe in self._unsubscribes:
@@ -113,7 +108,7 @@ class DevicesPane(Widget):
             self._unsubscribes.append(link.subscribe(self._status_listener(link)))
             self._add_row(len(self._links) - 1, link)
         # new rows put the cursor on row 0: keep it on the app's focused device instead
-        self._on_focused_device(getattr(self.app, "focused_device", None))
+        self.watch_focused_device(self.focused_device)
         self._update_detail()
         self._update_countdown()
 
@@ -144,7 +139,7 @@ class DevicesPane(Widget):
         return self.query_one("#devices-table", LiveTable)
 
     def _columns(self) -> tuple[tuple[str, str], ...]:
-        columns = COMPACT_COLUMNS if getattr(self.app, "compact", False) else COLUMNS
+        columns = COMPACT_COLUMNS if self.compact else COLUMNS
         if not self._states:
             # no device has reported telemetry yet: columns of dashes would only
             # take the room the state (and its reason) needs
@@ -174,7 +169,7 @@ class DevicesPane(Widget):
     def _summary_cells(self, state: DeviceTelemetry | None,
                        summary: readings.Summary | None = None) -> dict[str, Text]:
         summary = summary or readings.summarise(state)
-        compact = bool(getattr(self.app, "compact", False))
+        compact = self.compact
         cells = readings.summary_cells(summary, compact=compact)
         return {key: Text(cells[key], justify="left" if key == "memory" else "right")
                 for key in SUMMARY_KEYS}
@@ -312,8 +307,9 @@ class DevicesPane(Widget):
             self._update_state_cell(index)
         self._update_detail()
 
-    def _on_compact_changed(self) -> None:
-        self._rebuild_table()
+    def watch_compact(self) -> None:
+        if self.is_mounted:
+            self._rebuild_table()
 
     # -- selection and detail ------------------------------------------------------
     def _selected_index(self) -> int | None:
@@ -332,11 +328,12 @@ class DevicesPane(Widget):
         link = self.selected_link
         # a highlight queued before the cursor moved again is stale: following it
         # would undo a focus change made meanwhile (a restored session, ctrl+n)
-        if link is not None and event.cursor_row == self.table.cursor_row \
-                and hasattr(self.app, "focused_device"):
-            self.app.focused_device = link.name  # the cursor here is the app's focus
+        if link is not None and event.cursor_row == self.table.cursor_row:
+            self.focus_device(link.name)  # the cursor here is the app's focus
 
-    def _on_focused_device(self, name: str | None) -> None:
+    def watch_focused_device(self, name: str | None) -> None:
+        if not self._links:
+            return
         index = next((i for i, link in enumerate(self._links) if link.name == name), None)
         if index is not None and index != self.table.cursor_row:
             self.table.move_cursor(row=index)
@@ -412,29 +409,29 @@ class DevicesPane(Widget):
     def action_details(self) -> None:
         from sparktui.ui.devices.actions import show_details
 
-        show_details(self.app, self._selected_name())
+        show_details(self.app, self.session, self._selected_name())
 
     def action_add(self) -> None:
         from sparktui.ui.devices.actions import add_device
 
-        add_device(self.app)
+        add_device(self.app, self.session)
 
     def action_edit(self) -> None:
         from sparktui.ui.devices.actions import edit_device
 
-        edit_device(self.app, self._selected_name())
+        edit_device(self.app, self.session, self._selected_name())
 
     def action_remove(self) -> None:
         from sparktui.ui.devices.actions import remove_device
 
-        remove_device(self.app, self._selected_name())
+        remove_device(self.app, self.session, self._selected_name())
 
     def action_find(self) -> None:
         from sparktui.ui.devices.actions import discover_devices
 
-        discover_devices(self.app)
+        discover_devices(self.app, self.session)
 
     def action_connect_all(self) -> None:
         from sparktui.ui.devices.actions import connect_all_devices
 
-        connect_all_devices(self.app)
+        connect_all_devices(self.app, self.session)

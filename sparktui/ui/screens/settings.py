@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
 
 from rich.text import Text
 from textual.app import App, ComposeResult
@@ -39,6 +38,14 @@ class SettingsSaved(Message):
         super().__init__()
         self.changes = changes
         self.problems = problems
+
+
+class SettingsApplied(Message):
+    """Saved settings, for the app to apply where they take effect at once."""
+
+    def __init__(self, changes: dict[str, object]) -> None:
+        super().__init__()
+        self.changes = changes
 
 
 class SettingsSaveFailed(Message):
@@ -203,7 +210,7 @@ class SettingsScreen(ModalScreen[bool]):
                         exit_on_error=False)
 
     def on_settings_saved(self, message: SettingsSaved) -> None:
-        apply_settings(self.app, self.settings, message.changes)
+        self.app.post_message(SettingsApplied(message.changes))
         for problem in message.problems:
             self.app.notify(problem, title="configuration", severity="warning", timeout=20,
                             markup=False)
@@ -225,37 +232,3 @@ class SettingsScreen(ModalScreen[bool]):
 
     def action_cancel(self) -> None:
         self.dismiss(False)
-
-
-def apply_settings(app: Any, settings: Settings, changes: dict[str, object]) -> None:
-    """Make saved changes take effect where they can without a restart.
-
-    Theme and layout change at once; read-only turns ON at once (it only makes
-    the session safer) but OFF only at the next start, so a session started
-    with --read-only stays read-only. Intervals and thresholds are read by the
-    telemetry services when they start: they apply at the next start.
-    """
-    for key, value in changes.items():
-        if key != "read_only":
-            setattr(settings, key, value)
-    if "theme" in changes and changes["theme"] in app.available_themes:
-        app.theme = changes["theme"]
-    if "compact" in changes and hasattr(app, "compact_setting"):
-        app.compact_setting = changes["compact"]
-        app._update_compact(app.size.width)
-    if changes.get("read_only") is True:
-        settings.read_only = True
-        set_read_only = getattr(app, "set_read_only", None)
-        if set_read_only is not None:
-            set_read_only(True)
-    elif changes.get("read_only") is False:
-        settings.read_only = False
-        if getattr(app, "read_only", False):
-            app.notify("Read-only stays on until sparktui restarts.", title="settings",
-                       markup=False)
-    restart = sorted(k for k in changes if k in ("refresh_interval", "history_minutes",
-                                                 "memory_floor_gib", "temperature_alert_c",
-                                                 "power_alert_w"))
-    if restart:
-        app.notify(f"{', '.join(restart)}: used from the next start of sparktui.",
-                   title="settings", markup=False)

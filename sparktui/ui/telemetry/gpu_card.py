@@ -37,6 +37,8 @@ class GpuCard(ComponentStyles, Vertical):
     def __init__(self, index: int, **kwargs) -> None:
         super().__init__(**kwargs)
         self.index = index
+        #: the narrow layout's shorter labels (set by the Telemetry pane, which follows the app)
+        self.compact = False
         self._title_text: Text | None = None
 
     def compose(self) -> ComposeResult:
@@ -82,8 +84,7 @@ class GpuCard(ComponentStyles, Vertical):
         text.append(readings.gpu_title(gpu), self.component_style("gpu-card--title"))
         if gpu.pstate:
             text.append(f"  {gpu.pstate}", self.component_style("gpu-card--dim"))
-        compact = bool(getattr(self.app, "compact", False))
-        text.append("  events: " if compact else "  clock events: ",
+        text.append("  events: " if self.compact else "  clock events: ",
                     self.component_style("gpu-card--dim"))
         style = {Level.ERROR: "gpu-card--error", Level.WARNING: "gpu-card--warning"}.get(level)
         text.append(events, self.component_style(style) if style else "")

@@ -23,12 +23,11 @@ from textual.widgets import Static
 
 from sparktui.core.device import LinkState
 from sparktui.core.sanitize import strip_control
-from sparktui.services.devices import Fleet
+from sparktui.services.session import Session
 from sparktui.services.telemetry import (
     DeviceTelemetry,
     GpuProcess,
     ReadOnlyError,
-    TelemetryHub,
     TelemetryService,
 )
 from sparktui.transport.base import CommandResult, TransportError
@@ -40,6 +39,7 @@ from sparktui.ui.telemetry.chart import window_label
 from sparktui.ui.telemetry.gpu_card import GpuCard
 from sparktui.ui.telemetry.processes import BY_KEY, ProcessTable
 from sparktui.ui.widgets import ComponentStyles
+from sparktui.ui.widgets.pane_common import SessionPane
 from sparktui.ui.widgets.repaint import LiveStatic
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ WINDOWS_S: tuple[float, ...] = (60.0, 600.0, 3600.0)
 KILL_BINDINGS = {"telemetry.kill": "k", "telemetry.kill.force": "K"}
 
 
-class TelemetryPane(ComponentStyles):
+class TelemetryPane(SessionPane, ComponentStyles):
     """GPU cards, a host strip and the GPU processes of one device at a time."""
 
     HELP_SCOPE = "Telemetry tab"
@@ -74,10 +74,9 @@ class TelemetryPane(ComponentStyles):
                 "(asks first)", id="telemetry.kill"),
     ]
 
-    def __init__(self, fleet: Fleet, hub: TelemetryHub | None = None, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.fleet = fleet
-        self.hub = hub
+    def __init__(self, session: Session, **kwargs) -> None:
+        super().__init__(session, **kwargs)
+        self.hub = session.telemetry
         self.device: str | None = None  # the focused device
         self.window_s = WINDOWS_S[0]
         self.paused = False
@@ -101,19 +100,12 @@ class TelemetryPane(ComponentStyles):
 
     def on_mount(self) -> None:
         self.query_one("#tel-cards").can_focus = False
-        if hasattr(self.app, "compact"):
-            self.watch(self.app, "compact", self._on_compact_changed, init=True)
-        if hasattr(self.app, "focused_device"):
-            # the app's focused device (Devices cursor, ctrl+n) is the one shown here
-            self.watch(self.app, "focused_device", self._on_focused_device, init=True)
         self._adopt_devices()
 
     # -- read-only ----------------------------------------------------------------------
     @property
     def read_only(self) -> bool:
-        if self.hub is not None:
-            return self.hub.settings.read_only
-        return bool(getattr(self.app, "read_only", False))
+        return self.session.read_only
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "kill_process" and self.read_only:
@@ -153,7 +145,8 @@ class TelemetryPane(ComponentStyles):
         self.refresh_bindings()
         self._refresh_or_mark()
 
-    def _on_focused_device(self, name: str | None) -> None:
+    def watch_focused_device(self, name: str | None) -> None:
+        # the app's focused device (Devices cursor, ctrl+n) is the one shown here
         if name is not None and name != self.device and name in self.devices:
             self.device = name
             self._refresh_or_mark(charts=True)
@@ -164,8 +157,8 @@ class TelemetryPane(ComponentStyles):
             return
         index = devices.index(self.device) if self.device in devices else -1
         self.device = devices[(index + step) % len(devices)]
-        if hasattr(self.app, "focused_device") and self.fleet.get(self.device) is not None:
-            self.app.focused_device = self.device  # the other tabs follow
+        if self.fleet.get(self.device) is not None:
+            self.focus_device(self.device)  # the other tabs follow
         self._refresh_or_mark(charts=True)
 
     # -- figures in ----------------------------------------------------------------------
@@ -210,8 +203,10 @@ class TelemetryPane(ComponentStyles):
         if self._stale:
             self._refresh_view(charts=True, at_once=True)
 
-    def _on_compact_changed(self, compact: bool) -> None:
+    def watch_compact(self, compact: bool) -> None:
         self._compact = compact
+        for card in self._cards.values():
+            card.compact = compact
         self.query_one(ProcessTable).set_compact(compact)
         self._refresh_or_mark(charts=True)
 
@@ -314,6 +309,8 @@ class TelemetryPane(ComponentStyles):
             for card in self._cards.values():
                 card.remove()
             self._cards = {i: GpuCard(i, classes="gpu-card") for i in wanted}
+            for card in self._cards.values():
+                card.compact = self._compact
             self._fit_charts()
             if self._cards:
                 mounting = container.mount(*self._cards.values())

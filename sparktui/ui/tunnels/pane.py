@@ -19,19 +19,18 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.timer import Timer
-from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
 from sparktui.core.units import fmt_bytes
-from sparktui.services.audit import AuditLog, ReadOnlyError
-from sparktui.services.devices import Fleet
+from sparktui.services.audit import ReadOnlyError
+from sparktui.services.session import Session
 from sparktui.services.tunnel_specs import TunnelSpec, TunnelSpecError, has_browser
 from sparktui.services.tunnels import Tunnel, TunnelManager, TunnelState
 from sparktui.ui.keys import key_hint
 from sparktui.ui.messages import FleetChanged
 from sparktui.ui.screens.confirm import ConfirmScreen
 from sparktui.ui.tunnels.form import TunnelForm
-from sparktui.ui.widgets.pane_common import state_styles
+from sparktui.ui.widgets.pane_common import SessionPane, state_styles
 from sparktui.ui.widgets.repaint import LiveStatic, LiveTable
 
 PROBE_INTERVAL_S = 10.0
@@ -93,7 +92,7 @@ class TunnelsIntro(Static):
         self.update(text)
 
 
-class TunnelsPane(Widget):
+class TunnelsPane(SessionPane):
     """A table of the session's tunnels, with keys to add, change and open them."""
 
     HELP_SCOPE = "Tunnels tab"
@@ -111,10 +110,10 @@ class TunnelsPane(Widget):
                 tooltip="Open the selected tunnel in the browser, or show and copy its URL"),
     ]
 
-    def __init__(self, fleet: Fleet, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.fleet = fleet
-        self.manager: TunnelManager | None = None
+    def __init__(self, session: Session, **kwargs) -> None:
+        super().__init__(session, **kwargs)
+        #: the session's: tunnels outlive this tab (the deploy's offer adds one too)
+        self.manager: TunnelManager | None = session.tunnels
         self._rows: list[Tunnel] = []  # in row order; the row key is id(tunnel)
         self._unsubscribe: Callable[[], None] | None = None
         self._state_styles: dict[TunnelState, Style] = {}
@@ -130,18 +129,11 @@ class TunnelsPane(Widget):
 
     def on_mount(self) -> None:
         app = self.app
-        config = getattr(app, "config", None)
-        settings = getattr(app, "settings", None)
-        self.manager = TunnelManager(
-            self.fleet, config_path=config.path if config is not None else None,
-            restore=settings.restore_on_start if settings is not None else True,
-            read_only=bool(getattr(app, "read_only", False)), audit=AuditLog())
+        assert self.manager is not None
         self._unsubscribe = self.manager.subscribe(
             lambda tunnel: self.post_message(TunnelChanged(tunnel)))
         self._state_styles = self._resolve_state_styles()
         self.watch(app, "theme", self._on_theme_changed, init=False)
-        if hasattr(app, "compact"):
-            self.watch(app, "compact", self._rebuild_table, init=False)
         self._rebuild_table()
         self.run_worker(self._load(), name="tunnels-load", exit_on_error=False)
 
@@ -209,7 +201,11 @@ class TunnelsPane(Widget):
         return self.query_one("#tunnels-table", LiveTable)
 
     def _columns(self) -> tuple[tuple[str, str], ...]:
-        return COMPACT_COLUMNS if getattr(self.app, "compact", False) else COLUMNS
+        return COMPACT_COLUMNS if self.compact else COLUMNS
+
+    def watch_compact(self) -> None:
+        if self.is_mounted:
+            self._rebuild_table()
 
     def _rebuild_table(self) -> None:
         table = self.table

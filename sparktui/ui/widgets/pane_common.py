@@ -8,9 +8,12 @@ from typing import Protocol, TypeVar, runtime_checkable
 from rich.style import Style
 from rich.text import Text
 from textual.color import Color, ColorParseError
+from textual.message import Message
+from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Static
 
+from sparktui.services.session import Session
 from sparktui.services.telemetry import DeviceTelemetry
 from sparktui.ui.keys import key_hint
 
@@ -23,6 +26,35 @@ class ShowsTelemetry(Protocol):
     def is_attached(self) -> bool: ...
 
     def show_telemetry(self, telemetry: DeviceTelemetry) -> None: ...
+
+
+class SessionPane(Widget):
+    """A tab's pane: built with the app's Session, bound to the app's reactives.
+
+    The shell binds `compact` and `focused_device` to its own (`data_bind`); a
+    pane that moves the focus to another device posts `FocusDevice`, and the
+    app's reactive (and so every pane's) follows.
+    """
+
+    #: the shell lays out for a narrow terminal (a tmux side pane)
+    compact: reactive[bool] = reactive(False)
+    #: the device every pane shows first
+    focused_device: reactive[str | None] = reactive(None)
+
+    class FocusDevice(Message):
+        """Show `device` first in every pane (the Devices cursor, `d` on Telemetry)."""
+
+        def __init__(self, device: str) -> None:
+            super().__init__()
+            self.device = device
+
+    def __init__(self, session: Session, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.session = session
+        self.fleet = session.fleet
+
+    def focus_device(self, device: str) -> None:
+        self.post_message(self.FocusDevice(device))
 
 
 class PaneIntro(Static):
