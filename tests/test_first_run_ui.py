@@ -50,6 +50,7 @@ async def test_the_guide_offers_each_way_in_one_line_at_80x24(tmp_path: Path,
         lines = [line for line in text.splitlines() if any(w in line for w in WAY_LINES)]
         assert len(lines) == 4 and all(len(line) <= 76 for line in lines), lines
 
+        assert app.focused is app.query_one("#devices-table")  # the tab's keys work at once
         await pilot.press("I")
         await wait_until(pilot, lambda: isinstance(app.screen, DiscoverScreen))
         screen = app.screen
@@ -73,6 +74,7 @@ async def test_the_demo_key_opens_the_simulated_spark(tmp_path: Path) -> None:
         table = app.query_one("#devices-table", DataTable)
         await wait_until(pilot, lambda: table.display and not guide.display and
                          table.row_count == 1, what="the table instead of the guide")
+        assert app.focused is table
         assert app.demo is not None  # the app stops it at exit
     assert app.demo is None
 

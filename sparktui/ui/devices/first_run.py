@@ -33,7 +33,8 @@ WAYS = (
 
 
 class FirstRunGuide(Static):
-    """What to do when there is nothing to show yet."""
+    """What to do when there is nothing to show yet (the hidden table keeps the focus,
+    so the tab's keys still reach DevicesPane)."""
 
     DEFAULT_CSS = """
     FirstRunGuide {
