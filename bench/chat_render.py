@@ -50,9 +50,9 @@ async def measure(rates: list[float], tokens: int, runs: int) -> list[dict[str, 
     from sparktui.services.chat import ChatRequest
     from sparktui.services.config import Config
     from sparktui.ui.app import SparkApp
-    from sparktui.ui.panes.chat import ChatPane
-    from sparktui.ui.widgets.chat_input import ChatInput
-    from sparktui.ui.widgets.chat_message import ChatMessageView
+    from sparktui.ui.chat.input import ChatInput
+    from sparktui.ui.chat.message import ChatMessageView
+    from sparktui.ui.chat.pane import ChatPane
 
     tmp = tempfile.mkdtemp(prefix="chat-render-")
     os.environ["XDG_DATA_HOME"] = tmp  # the bench's conversations never reach the real home

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import os
@@ -60,6 +61,19 @@ def test_samples_round_trip_with_the_record_time() -> None:
     assert host.per_core_pct == (10.0, None, 15.0)
     assert host.hottest_zone == ThermalZone("acpitz", 55.0)
     assert host.swap_used is None and host.mem_available == HOST.mem_available
+
+
+def test_gb10_host_figures_round_trip() -> None:
+    from sparktui.core.hoststat import MemInfo
+    from sparktui.core.memtruth import BuddyZone, Pressure, PressureLine, Rail
+
+    host = dataclasses.replace(
+        HOST, mem=MemInfo(total=1, free=2, available=3, shmem=4, unevictable=5),
+        uptime_s=12.5, boot_id="618eab9c-6504-48fc-8519-18c99aecab3e",
+        pressure=Pressure(some=PressureLine(1.0, 2.0, 3.0, total_us=99)),
+        buddy=(BuddyZone(0, "Normal", (1, 2, 3)),), rails=(Rail("gpu", 17.5),), prochot=False)
+    back = decode_host(decode_line(encode_line(host_record("d", 3.0, host))))
+    assert back == host
 
 
 def to_dict(sample: object) -> dict:

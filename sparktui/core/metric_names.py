@@ -78,10 +78,22 @@ HOST_METRICS: tuple[MetricName, ...] = (
     _M("sparktui_memory_page_cache_bytes", "page_cache",
        "reclaimable page cache (counts as used for CUDA on a GB10)"),
     _M("sparktui_memory_swap_used_bytes", "swap_used", "swap in use"),
+    _M("sparktui_memory_free_bytes", "mem_free",
+       "MemFree: what CUDA reports free on a GB10 (page cache counts as used)"),
+    _M("sparktui_host_uptime_seconds", "uptime_s", "the device's uptime"),
+)
+# /proc/meminfo figures beyond the HostSample's own (HostSample.mem), per device
+MEMINFO_METRICS: tuple[MetricName, ...] = (
+    _M("sparktui_memory_shared_bytes", "shmem",
+       "Shmem: /dev/shm and tmpfs, taken from the same pool as models"),
+    _M("sparktui_memory_unevictable_bytes", "unevictable", "Unevictable: never reclaimed"),
+    _M("sparktui_memory_cached_bytes", "cached", "Cached"),
+    _M("sparktui_memory_buffers_bytes", "buffers", "Buffers"),
+    _M("sparktui_memory_swap_total_bytes", "swap_total", "SwapTotal"),
 )
 
 _GPU_BY_NAME = {m.metric: m for m in GPU_METRICS}
-_HOST_BY_NAME = {m.metric: m for m in HOST_METRICS}
+_HOST_BY_NAME = {m.metric: m for m in (*HOST_METRICS, *MEMINFO_METRICS)}
 
 # NVIDIA's DCGM exporter, per GPU. FB_* are dead on a GB10: absent, never 0.
 DCGM_GPU: tuple[MetricName, ...] = (

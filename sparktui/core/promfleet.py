@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sparktui.core.hoststat import HostSample, ThermalZone
+from sparktui.core.hoststat import HostSample, MemInfo, ThermalZone
 from sparktui.core.metric_names import (
     DCGM_ENERGY,
     DCGM_FB_FREE,
@@ -189,12 +189,18 @@ class DeviceReading:
         if swap is None and h.get("swap_total") is not None and h.get("swap_free") is not None:
             swap = max(0, h["swap_total"] - h["swap_free"])
         zone = h.get("_zone")
+        mem = MemInfo(**{name: _int(h.get(name)) for name in _MEMINFO_FIELDS},
+                      total=_int(total), available=_int(available))
         return HostSample(
             t=(self.newest if t is None else t) or 0.0, cpu_pct=h.get("cpu_pct"),
             per_core_pct=(), load1=h.get("load1"), load5=h.get("load5"),
             load15=h.get("load15"), mem_total=_int(total), mem_used=_int(used),
             mem_available=_int(available), page_cache=_int(cache), swap_used=_int(swap),
-            hottest_zone=zone)
+            hottest_zone=zone, mem=mem, uptime_s=h.get("uptime_s"))
+
+
+_MEMINFO_FIELDS = ("free", "buffers", "cached", "sreclaimable", "shmem", "swap_total",
+                   "swap_free", "unevictable")
 
 
 def _int(value: float | None) -> int | None:
@@ -275,8 +281,9 @@ def _apply(reading: DeviceReading, s: Series, value: float) -> None:
     host_metric = host_attr_for(name)
     if host_metric is not None:
         # sparktui's own figures win over node_exporter's for the same attribute
-        if name.startswith(PREFIX) or host_metric.attr not in reading.host:
-            reading.host[host_metric.attr] = value / host_metric.to_metric
+        attr = "free" if host_metric.attr == "mem_free" else host_metric.attr
+        if name.startswith(PREFIX) or attr not in reading.host:
+            reading.host[attr] = value / host_metric.to_metric
         return
     if name == "node_cpu_busy_percent":
         reading.host.setdefault("cpu_pct", max(0.0, min(100.0, value)))

@@ -22,7 +22,8 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from sparktui.core import nvsmi
 from sparktui.core.device import LinkState
-from sparktui.core.metric_names import GPU_METRICS, HOST_METRICS
+from sparktui.core.memtruth import fragmentation
+from sparktui.core.metric_names import GPU_METRICS, HOST_METRICS, MEMINFO_METRICS
 from sparktui.services.fleet import FleetDevice
 from sparktui.services.telemetry import DeviceTelemetry
 
@@ -103,7 +104,7 @@ class FleetCollector(Collector):
     # -- host ----------------------------------------------------------------------
     def _host_families(self, devices: list[FleetDevice]) -> Iterator[GaugeMetricFamily]:
         families = {m.metric: GaugeMetricFamily(m.metric, m.help, labels=("device",))
-                    for m in HOST_METRICS}
+                    for m in (*HOST_METRICS, *MEMINFO_METRICS)}
         cores = GaugeMetricFamily("sparktui_host_cpu_core_utilization_percent",
                                   "CPU busy, per core", labels=("device", "core"))
         zones = GaugeMetricFamily("sparktui_host_thermal_zone_celsius",
@@ -116,6 +117,7 @@ class FleetCollector(Collector):
         unified = GaugeMetricFamily("sparktui_memory_unified",
                                     "1 when the GPU shares host memory (a GB10), else 0",
                                     labels=("device",))
+        gb10 = _Gb10Families()
         for device in devices:
             telemetry = device.telemetry.latest
             host = telemetry.host
@@ -131,6 +133,12 @@ class FleetCollector(Collector):
                 value = getattr(host, metric.attr)
                 if value is not None:
                     families[metric.metric].add_metric([device.name], value * metric.to_metric)
+            if host.mem is not None:
+                for metric in MEMINFO_METRICS:
+                    value = getattr(host.mem, metric.attr)
+                    if value is not None:
+                        families[metric.metric].add_metric([device.name], value)
+            gb10.add(device.name, host)
             for index, pct in enumerate(host.per_core_pct):
                 if pct is not None:
                     cores.add_metric([device.name, str(index)], pct)
@@ -139,6 +147,7 @@ class FleetCollector(Collector):
                 zones.add_metric([device.name, zone.name], zone.celsius)
         yield from families.values()
         yield from (cores, zones, shares, unified)
+        yield from gb10.families()
 
     # -- containers ----------------------------------------------------------------
     def _container_families(self, devices: list[FleetDevice]) -> Iterator[GaugeMetricFamily]:
@@ -206,6 +215,55 @@ class FleetCollector(Collector):
                 problem.add_metric([name, "gpu"], 1 if telemetry.gpu_problem else 0)
                 problem.add_metric([name, "host"], 1 if telemetry.host_problem else 0)
         yield from (up, state, samples, reconnects, age, problem)
+
+
+class _Gb10Families:
+    """Memory pressure, fragmentation, power rails, PROCHOT and boot id (GB10 signals)."""
+
+    def __init__(self) -> None:
+        self.psi = GaugeMetricFamily(
+            "sparktui_memory_pressure_percent",
+            "share of time tasks stalled on memory (/proc/pressure/memory)",
+            labels=("device", "kind", "window"))
+        self.stall = CounterMetricFamily(
+            "sparktui_memory_pressure_stall_seconds",
+            "time tasks stalled on memory since boot", labels=("device", "kind"))
+        self.high_order = GaugeMetricFamily(
+            "sparktui_memory_high_order_free_blocks",
+            "free blocks of order 10 and above (/proc/buddyinfo); 0 comes before NVRM "
+            "NO_MEMORY livelocks", labels=("device",))
+        self.rails = GaugeMetricFamily("sparktui_power_rail_watts",
+                                       "spbm hwmon power rails (sys_total, gpu, ...)",
+                                       labels=("device", "rail"))
+        self.prochot = GaugeMetricFamily("sparktui_prochot",
+                                         "1 while the platform asserts PROCHOT, else 0",
+                                         labels=("device",))
+        self.boot = GaugeMetricFamily("sparktui_boot_info", "the device's current boot id",
+                                      labels=("device", "boot_id"))
+
+    def add(self, device: str, host) -> None:
+        pressure = host.pressure
+        if pressure is not None:
+            for kind, line in (("some", pressure.some), ("full", pressure.full)):
+                if line is None:
+                    continue
+                for window, value in (("10s", line.avg10), ("60s", line.avg60),
+                                      ("300s", line.avg300)):
+                    self.psi.add_metric([device, kind, window], value)
+                if line.total_us is not None:
+                    self.stall.add_metric([device, kind], line.total_us / 1e6)
+        frag = fragmentation(host.buddy) if host.buddy else None
+        if frag is not None:
+            self.high_order.add_metric([device], frag.blocks)
+        for rail in host.rails:
+            self.rails.add_metric([device, rail.label], rail.watts)
+        if host.prochot is not None:
+            self.prochot.add_metric([device], 1 if host.prochot else 0)
+        if host.boot_id:
+            self.boot.add_metric([device, host.boot_id], 1)
+
+    def families(self):
+        return (self.psi, self.stall, self.high_order, self.rails, self.prochot, self.boot)
 
 
 def parse_listen(text: str) -> tuple[str, int]:

@@ -1,9 +1,13 @@
 """Telemetry of one device, streamed over its persistent connection.
 
-Per device, three owners share the DeviceLink's one SSH connection:
-- one long-lived `nvidia-smi --query-gpu=... -lms N` (never an exec per tick);
-- one long-lived shell loop printing /proc and /sys figures (sparktui.core.hostscript);
-- a light poll of the GPU processes every few seconds (`--query-compute-apps` + `ps`).
+Per device, three long-lived channels share the DeviceLink's one SSH connection,
+each opened once per connection, so the steady state starts no SSH exec (every
+exec makes the user's login shell read their .bashrc):
+- `nvidia-smi --query-gpu=... -lms N`;
+- a shell loop printing /proc and /sys figures (sparktui.core.hostscript);
+- a shell loop listing the GPU processes with their user, cgroup and command line
+  (sparktui.core.gpuprocs), whose period follows the screen through control lines
+  on its stdin instead of a restart.
 Each owner re-issues its command on every new connection the link hands out.
 Listeners get an immutable DeviceTelemetry after every completed tick.
 """
@@ -23,6 +27,13 @@ from dataclasses import dataclass, field
 from sparktui.core import nvsmi
 from sparktui.core.events import DeviceEvent, Severity
 from sparktui.core.gpuhealth import ReasonCounter, StuckLowPower, parse_xid
+from sparktui.core.gpuprocs import (
+    GpuProcsBlock,
+    GpuProcsBlockParser,
+    ProcessDetail,
+    control_line,
+    gpuprocs_command,
+)
 from sparktui.core.history import History
 from sparktui.core.hostscript import hoststat_command
 from sparktui.core.hoststat import HostSample, HostSampler, HostStatBlockParser
@@ -31,14 +42,14 @@ from sparktui.core.nvsmi import ComputeApp, GpuSample, NvsmiFailure, NvsmiFailur
 from sparktui.services.audit import AuditLog, ReadOnlyError
 from sparktui.services.config import Settings
 from sparktui.services.link import DeviceLink
-from sparktui.transport.base import CommandResult, ConnectionLost, Transport
+from sparktui.transport.base import CommandResult, ConnectionLost, LineStream, Transport
 
 log = logging.getLogger(__name__)
 
 GIB = 1024**3
-# The process list costs the device an nvidia-smi start (driver init) and a ps
-# per poll: measured at 6x the cost of both streams together. Poll briskly only
-# while someone looks at the list.
+# Each poll of the process list costs the device an nvidia-smi start (driver
+# init), far more than a tick of the other streams: poll briskly only while
+# someone looks at the list. The period changes by a control line, not a restart.
 PROCESS_POLL_S = 3.0  # while the process list is on screen
 PROCESS_POLL_IDLE_S = 30.0  # otherwise: the GPU-process memory total stays roughly current
 RESTART_DELAY_S = 5.0  # before re-issuing a stream that ended by itself
@@ -52,8 +63,11 @@ class GpuProcess:
     gpu_index: int | None
     name: str  # raw from the device: sanitise before display
     used_memory_mib: float | None
-    user: str | None = None
-    command: str | None = None
+    user: str | None = None  # the name, or the uid as text when /etc/passwd lacks it
+    command: str | None = None  # the command line joined with spaces, as `ps -o args`
+    cmdline: tuple[str, ...] | None = None  # its arguments, None when not readable
+    cgroup: str | None = None  # the cgroup path that places it (see ProcessDetail)
+    container_id: str | None = None  # the 64-hex id when that cgroup is a container's
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,22 +146,42 @@ class DeviceTelemetry:
     @property
     def alerts(self) -> tuple[str, ...]:
         """Conditions worth a highlight, as short sentences."""
-        out: list[str] = []
+        return tuple(alert.text for alert in self.alert_items)
+
+    @property
+    def alert_items(self) -> tuple[Alert, ...]:
+        """The same conditions with a stable key each, so a notifier can tell when one
+        starts and when it clears while its figures move."""
+        out: list[Alert] = []
         if self.memory_pressure and self.host and self.host.mem_available is not None:
-            out.append(f"{self.device}: only {self.host.mem_available / GIB:.1f} GiB memory "
-                       f"available (floor {self.memory_floor_bytes / GIB:.0f} GiB)")
+            out.append(Alert(f"{self.device}/memory",
+                             f"{self.device}: only {self.host.mem_available / GIB:.1f} GiB "
+                             f"memory available (floor {self.memory_floor_bytes / GIB:.0f} GiB)"))
         for gpu in self.gpus:
+            where = f"{self.device}/gpu{gpu.index}"
             if gpu.temp_c is not None and gpu.temp_c >= self.temperature_alert_c:
-                out.append(f"{self.device} GPU {gpu.index}: {gpu.temp_c:.0f} °C "
-                           f"(alert at {self.temperature_alert_c:.0f})")
+                out.append(Alert(f"{where}/temperature",
+                                 f"{self.device} GPU {gpu.index}: {gpu.temp_c:.0f} °C "
+                                 f"(alert at {self.temperature_alert_c:.0f})"))
             if (self.power_alert_w is not None and gpu.power_w is not None
                     and gpu.power_w >= self.power_alert_w):
-                out.append(f"{self.device} GPU {gpu.index}: {gpu.power_w:.0f} W "
-                           f"(alert at {self.power_alert_w:.0f})")
+                out.append(Alert(f"{where}/power",
+                                 f"{self.device} GPU {gpu.index}: {gpu.power_w:.0f} W "
+                                 f"(alert at {self.power_alert_w:.0f})"))
             if nvsmi.event_severity(gpu.event_reasons) is nvsmi.ReasonSeverity.ALARMING:
                 reasons = ", ".join(gpu.event_reason_names)
-                out.append(f"{self.device} GPU {gpu.index}: clocks held back by {reasons}")
+                out.append(Alert(f"{where}/clocks",
+                                 f"{self.device} GPU {gpu.index}: clocks held back by "
+                                 f"{reasons}"))
         return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """One condition of the alert banner: `key` names it, `text` says it now."""
+
+    key: str
+    text: str
 
 
 Listener = Callable[[DeviceTelemetry], None]
@@ -163,21 +197,24 @@ def mib_to_bytes(mib: float | None) -> int | None:
     return int(mib * 1024**2)
 
 
-def join_processes(apps: list[ComputeApp], ps_output: str,
+def join_processes(apps: tuple[ComputeApp, ...] | list[ComputeApp],
+                   details: dict[int, ProcessDetail],
                    gpus: tuple[GpuSample, ...]) -> tuple[GpuProcess, ...]:
-    """Attach user and full command line (from `ps -o pid=,user=,args=`) to compute apps."""
-    owners: dict[int, tuple[str, str]] = {}
-    for line in ps_output.splitlines():
-        parts = line.split(None, 2)
-        if len(parts) >= 2 and parts[0].isdigit():
-            owners[int(parts[0])] = (parts[1], parts[2] if len(parts) > 2 else "")
+    """Attach user, command line and cgroup (read from /proc by the loop) to compute apps."""
     index_of = {g.uuid: g.index for g in gpus if g.uuid}
     out = []
     for app in apps:
-        user, command = owners.get(app.pid, (None, None))
-        out.append(GpuProcess(pid=app.pid, gpu_uuid=app.gpu_uuid,
-                              gpu_index=index_of.get(app.gpu_uuid), name=app.process_name,
-                              used_memory_mib=app.used_memory_mib, user=user, command=command))
+        detail = details.get(app.pid)
+        user = None
+        if detail is not None:
+            user = detail.user or (str(detail.uid) if detail.uid is not None else None)
+        out.append(GpuProcess(
+            pid=app.pid, gpu_uuid=app.gpu_uuid, gpu_index=index_of.get(app.gpu_uuid),
+            name=app.process_name, used_memory_mib=app.used_memory_mib, user=user,
+            command=detail.command if detail else None,
+            cmdline=detail.cmdline if detail else None,
+            cgroup=detail.cgroup_path if detail else None,
+            container_id=detail.container_id if detail else None))
     return tuple(out)
 
 
@@ -197,7 +234,10 @@ class TelemetryService:
         self._listeners: list[Listener] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._watching_processes = True  # the UI says when it is not; the CLI always is
-        self._poll_now = asyncio.Event()
+        self._process_control = asyncio.Event()  # a control line is due on the process loop
+        self._process_period_sent: int | None = None  # the period the running loop has
+        self._process_poll_wanted = False
+        self.process_polls = 0  # blocks received from the process loop, changed or not
         # the GPU indices of the last complete tick (or, before one, of the driver query):
         # a tick is published once all of them have reported, never piecemeal
         self._tick_indices: frozenset[int] = frozenset()
@@ -239,7 +279,7 @@ class TelemetryService:
         self._tasks = [
             loop.create_task(self._own(self._gpu_stream), name=f"gpu:{name}"),
             loop.create_task(self._own(self._host_stream), name=f"host:{name}"),
-            loop.create_task(self._own(self._process_poll), name=f"procs:{name}"),
+            loop.create_task(self._own(self._process_stream), name=f"procs:{name}"),
         ]
 
     async def close(self) -> None:
@@ -388,34 +428,74 @@ class TelemetryService:
             await asyncio.sleep(RESTART_DELAY_S)
 
     # -- processes -----------------------------------------------------------------
+    @property
+    def process_period_ms(self) -> int:
+        """How often the process loop should poll, given what is on screen."""
+        return int(1000 * (PROCESS_POLL_S if self._watching_processes else PROCESS_POLL_IDLE_S))
+
     def watch_processes(self, watching: bool) -> None:
-        """Poll the process list every few seconds while shown, rarely otherwise."""
-        was, self._watching_processes = self._watching_processes, watching
-        if watching and not was:
-            self._poll_now.set()  # a list opened now should not wait out the idle period
+        """Poll the process list every few seconds while shown, rarely otherwise.
 
-    async def _process_poll(self, transport: Transport) -> None:
+        The running loop gets the new period as a control line (and polls at once),
+        so a tab switch costs the device no new exec and no new channel.
+        """
+        self._watching_processes = watching
+        self._process_control.set()
+
+    def request_process_poll(self) -> None:
+        """Ask the process loop for a fresh list now (e.g. after a kill)."""
+        self._process_poll_wanted = True
+        self._process_control.set()
+
+    async def _process_stream(self, transport: Transport) -> None:
         while transport.is_alive():
-            await self.refresh_processes(transport)
-            self._poll_now.clear()
-            period = PROCESS_POLL_S if self._watching_processes else PROCESS_POLL_IDLE_S
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._poll_now.wait(), period)
+            parser = GpuProcsBlockParser()
+            period = self.process_period_ms
+            stream = await transport.stream(gpuprocs_command(period))
+            self._process_period_sent = period
+            sender = asyncio.get_running_loop().create_task(
+                self._send_process_controls(stream), name=f"procs-control:{self.link.name}")
+            try:
+                async for line in stream:
+                    block = parser.feed_line(line)
+                    if block is not None:
+                        self._publish_processes(block)
+            finally:
+                sender.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sender
+                await stream.close()
+            reason = (stream.stderr or "").strip().splitlines()
+            log.warning("%s: the GPU-process loop ended (%s); restarting in %.0f s",
+                        self.link.name,
+                        reason[-1] if reason else f"exit status {stream.exit_status}",
+                        RESTART_DELAY_S)
+            await asyncio.sleep(RESTART_DELAY_S)
 
-    async def refresh_processes(self, transport: Transport | None = None) -> None:
-        transport = transport or self.link.transport
-        if transport is None:
-            return
-        result = await transport.run(nvsmi.COMPUTE_APPS_COMMAND, timeout=15)
-        if not result.ok:
+    async def _send_process_controls(self, stream: LineStream) -> None:
+        """Write the loop's control lines as they become due (see sparktui.core.gpuprocs)."""
+        while True:
+            await self._process_control.wait()
+            self._process_control.clear()
+            period = self.process_period_ms
+            if period != self._process_period_sent:
+                line = control_line(period)  # a new period also polls at once
+            elif self._process_poll_wanted:
+                line = control_line()
+            else:
+                continue
+            self._process_poll_wanted = False
+            try:
+                await stream.send(line)
+            except ConnectionLost:
+                return  # the stream's reader sees the end and restarts the loop
+            self._process_period_sent = period
+
+    def _publish_processes(self, block: GpuProcsBlock) -> None:
+        self.process_polls += 1
+        if not block.ok:
             return  # the GPU stream reports nvidia-smi's problems; no second message
-        apps = nvsmi.parse_compute_apps(result.stdout)
-        ps_output = ""
-        if apps:
-            pids = ",".join(str(a.pid) for a in apps)
-            ps = await transport.run(f"ps -o pid=,user=,args= -p {pids}", timeout=15)
-            ps_output = ps.stdout
-        processes = join_processes(apps, ps_output, self._state.gpus)
+        processes = join_processes(block.apps, block.details, self._state.gpus)
         if processes != self._state.processes:
             self._update(processes=processes)
 
@@ -435,10 +515,7 @@ class TelemetryService:
         self.audit.record(self.link.name, "kill-process", str(pid),
                           "sent" if result.ok else f"failed (exit {result.exit_status})",
                           signal=signal_name, stderr=result.stderr.strip()[:500] or None)
-        transport = self.link.transport
-        if transport is not None:
-            with contextlib.suppress(ConnectionLost):
-                await self.refresh_processes(transport)
+        self.request_process_poll()
         return result
 
 

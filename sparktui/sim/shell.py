@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sparktui.core.facts import FACTS_MARKER
+from sparktui.core.gpuprocs import GPUPROCS_MARKER
 from sparktui.core.hostscript import (
     BLOCK_BEGIN,
     BLOCK_END,
@@ -28,6 +29,7 @@ from sparktui.core.hostscript import (
 )
 from sparktui.sim import docker_host, gb10_shell, hostfiles, nvsmi
 from sparktui.sim.gpu_model import NCPU, SimDevice
+from sparktui.sim.gpuprocs import StdinLines, serve_gpuprocs
 
 # --- the host-statistics stream ----------------------------------------------------------
 # Invocation: sh -c HOSTSTAT_SCRIPT sparktui-hoststat INTERVAL_MS
@@ -71,6 +73,7 @@ class ShellIO:
     def __init__(self, process: Any) -> None:
         self.process = process
         self.stopped_by: str | None = None  # the signal name that stopped us
+        self.stdin = StdinLines()  # the lines the client writes (a loop's control lines)
         self._out = "out"
         self._err = "err"
 
@@ -471,6 +474,8 @@ async def execute(command: str, io: ShellIO, ctx: Context) -> int:
 
     Raises Closed when the channel closed (or a signal stopped it) meanwhile.
     """
+    if GPUPROCS_MARKER in command:
+        return await serve_gpuprocs(command, io, ctx.device)
     if docker_host.PROBE_MARK in command:
         # stands for core.docker_problems.diagnose_command (if/$() are not simulated)
         io.out(docker_host.probe_line(command, ctx.device, ctx.user))
@@ -541,7 +546,7 @@ def _user_of(process: Any) -> str:
 
 
 async def _watch_stdin(process: Any, io: ShellIO) -> None:
-    """Turn SSH signals/breaks into a stop; read and drop stdin meanwhile."""
+    """Turn SSH signals/breaks into a stop; collect stdin's lines (control lines) meanwhile."""
     import asyncssh  # only the server needs it; keep this module light to import
 
     while not io.closed:
@@ -557,6 +562,7 @@ async def _watch_stdin(process: Any, io: ShellIO) -> None:
         if not data:
             # At EOF reads return at once; a later signal is still queued behind it.
             await asyncio.sleep(0.1)
+        io.stdin.feed(data)
 
 
 async def _interactive(process: Any, io: ShellIO, ctx: Context) -> int:

@@ -60,6 +60,12 @@ class LineStream(abc.ABC):
     @abc.abstractmethod
     async def close(self) -> None: ...
 
+    @abc.abstractmethod
+    async def send(self, text: str) -> None:
+        """Write text to the command's stdin: control lines for a loop that reads them
+        (sparktui.core.gpuprocs), so a period changes without a new exec. Raises
+        ConnectionLost if the command or the connection is gone."""
+
     async def __aenter__(self) -> LineStream:
         return self
 
@@ -108,6 +114,16 @@ class Transport(abc.ABC):
         `remote_port` 0 lets the device pick; read it back from `Forward.listen`,
         which holds the (host, port) listened on at the device.
         """
+
+    async def forward_local_path_to_port(self, local_path: str, dest_host: str,
+                                         dest_port: int) -> Forward:
+        """Listen on a local UNIX socket; connect each client to dest on the device's side.
+
+        A private way to reach a port on the device: the socket lives in a 0700
+        directory, so unlike a loopback TCP port no other local user can use it.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot forward a UNIX socket to a "
+                                  "port")
 
     @abc.abstractmethod
     async def forward_unix_socket(self, local_path: str, remote_path: str) -> Forward:

@@ -12,7 +12,13 @@ import os
 import signal
 from collections.abc import AsyncIterator
 
-from sparktui.transport.base import CommandResult, Forward, LineStream, Transport
+from sparktui.transport.base import (
+    CommandResult,
+    ConnectionLost,
+    Forward,
+    LineStream,
+    Transport,
+)
 from sparktui.transport.splice import Traffic, splice
 
 _SHELL = "/bin/sh"
@@ -79,6 +85,16 @@ class _LocalLineStream(LineStream):
         self.stderr = (await self._process.stderr.read()).decode("utf-8", "replace")
         self.exit_status = await self._process.wait()
 
+    async def send(self, text: str) -> None:
+        stdin = self._process.stdin
+        if stdin is None or stdin.is_closing():
+            raise ConnectionLost("the local command has ended")
+        try:
+            stdin.write(text.encode())
+            await stdin.drain()
+        except (OSError, BrokenPipeError) as exc:
+            raise ConnectionLost(f"the local command has ended: {exc}") from exc
+
     async def close(self) -> None:
         if self._process.returncode is None:
             with contextlib.suppress(ProcessLookupError):
@@ -137,7 +153,9 @@ class LocalTransport(Transport):
                              err.decode("utf-8", "replace"))
 
     async def stream(self, command: str) -> LineStream:
-        stream = _LocalLineStream(await self._spawn(command, asyncio.subprocess.DEVNULL))
+        # stdin stays open (a pipe nobody writes until send()): a loop that reads control
+        # lines takes its end (EOF) as "the watcher has gone", as over SSH
+        stream = _LocalLineStream(await self._spawn(command, asyncio.subprocess.PIPE))
         self._streams.add(stream)
         return stream
 
@@ -154,6 +172,15 @@ class LocalTransport(Transport):
                                   local_host: str, local_port: int) -> Forward:
         # the device is this machine: "remote" and "local" are the same network
         return await self.forward_local_port(remote_host, remote_port, local_host, local_port)
+
+    async def forward_local_path_to_port(self, local_path: str, dest_host: str,
+                                         dest_port: int) -> Forward:
+        splice = _Splice(lambda: asyncio.open_connection(dest_host, dest_port))
+        server = await asyncio.start_unix_server(splice.handle, local_path)
+        os.chmod(local_path, 0o600)
+        forward = _LocalForward(server, splice, local_path)
+        self._forwards.add(forward)
+        return forward
 
     async def forward_unix_socket(self, local_path: str, remote_path: str) -> Forward:
         splice = _Splice(lambda: asyncio.open_unix_connection(remote_path))

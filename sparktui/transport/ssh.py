@@ -227,6 +227,13 @@ class _SSHLineStream(LineStream):
         if self.exit_status is None:  # killed by a signal
             self.exit_status = -1
 
+    async def send(self, text: str) -> None:
+        try:
+            self._process.stdin.write(text)
+            await self._process.stdin.drain()
+        except (asyncssh.Error, OSError, BrokenPipeError) as exc:
+            raise ConnectionLost(f"{self._transport.device}: {exc}") from exc
+
     async def close(self) -> None:
         # Closing the channel makes sshd close the command's pipes: the next
         # write (at the latest one tick later) kills it with SIGPIPE.
@@ -319,10 +326,22 @@ class SSHTransport(Transport):
         except (asyncssh.DisconnectError, asyncssh.ConnectionLost) as exc:
             raise self._lost(exc) from exc
         except asyncssh.ChannelListenError as exc:
-            # the device said no (port in use, or sshd's AllowTcpForwarding)
+            # the device said no (port in use, or sshd's AllowTcpForwarding). Unlike
+            # asyncssh's other errors this one has no `reason`: its text is the reason
             raise TransportError(f"{self.device} refused to listen on "
-                                 f"{remote_host}:{remote_port}: {exc.reason or exc}") from exc
+                                 f"{remote_host}:{remote_port}: "
+                                 f"{str(exc) or 'no reason given'}") from exc
         return _SSHForward(listener, (remote_host, listener.get_port()))
+
+    async def forward_local_path_to_port(self, local_path: str, dest_host: str,
+                                         dest_port: int) -> Forward:
+        try:
+            listener = await self._conn.forward_local_path_to_port(local_path, dest_host,
+                                                                   dest_port)
+        except (asyncssh.DisconnectError, asyncssh.ConnectionLost) as exc:
+            raise self._lost(exc) from exc
+        os.chmod(local_path, 0o600)
+        return _SSHForward(listener, local_path)
 
     async def forward_unix_socket(self, local_path: str, remote_path: str) -> Forward:
         try:

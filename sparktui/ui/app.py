@@ -38,24 +38,24 @@ from sparktui.services.state import SessionState
 from sparktui.services.telemetry import DeviceTelemetry, TelemetryHub
 from sparktui.transport.ssh_types import SSHOptions, UnknownHostKey
 from sparktui.ui import partial_lines, readings
+from sparktui.ui.chat.endpoint import ChatEndpointScreen
+from sparktui.ui.chat.history import ChatHistoryScreen
+from sparktui.ui.chat.input import ChatInput
+from sparktui.ui.chat.message import ChatMessageView
+from sparktui.ui.containers.deploy import DeployScreen
+from sparktui.ui.containers.dialogs import ConfirmDialog
+from sparktui.ui.containers.images import ImagesScreen
+from sparktui.ui.containers.logs import ContainerLogsScreen
+from sparktui.ui.devices.actions import DEVICE_SCREENS, device_commands
+from sparktui.ui.devices.session import restore_view, save_session
 from sparktui.ui.keys import binding_keys
 from sparktui.ui.messages import FleetChanged, TelemetryUpdated
 from sparktui.ui.palette import pane_commands
 from sparktui.ui.panes import PANES, DevicesPane, PaneSpec, ShowsTelemetry
 from sparktui.ui.screens import ConfirmScreen, HelpScreen, HostKeyScreen
-from sparktui.ui.screens.chat_endpoint import ChatEndpointScreen
-from sparktui.ui.screens.chat_history import ChatHistoryScreen
-from sparktui.ui.screens.container_dialogs import ConfirmDialog
-from sparktui.ui.screens.container_images import ImagesScreen
-from sparktui.ui.screens.container_logs import ContainerLogsScreen
-from sparktui.ui.screens.deploy import DeployScreen
-from sparktui.ui.screens.device_actions import DEVICE_SCREENS, device_commands
-from sparktui.ui.screens.device_session import restore_view, save_session
 from sparktui.ui.screens.help import collect_key_help
 from sparktui.ui.screens.settings import SettingsScreen, remember_settings
 from sparktui.ui.themes import DEFAULT_THEME, load_themes
-from sparktui.ui.widgets.chat_input import ChatInput
-from sparktui.ui.widgets.chat_message import ChatMessageView
 
 if TYPE_CHECKING:
     from sparktui.services.demo import Demo

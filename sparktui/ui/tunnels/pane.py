@@ -29,9 +29,9 @@ from sparktui.services.tunnel_specs import TunnelSpec, TunnelSpecError, has_brow
 from sparktui.services.tunnels import Tunnel, TunnelManager, TunnelState
 from sparktui.ui.keys import key_hint
 from sparktui.ui.messages import FleetChanged
-from sparktui.ui.panes.common import state_styles
 from sparktui.ui.screens.confirm import ConfirmScreen
-from sparktui.ui.screens.tunnel_form import TunnelForm
+from sparktui.ui.tunnels.form import TunnelForm
+from sparktui.ui.widgets.pane_common import state_styles
 from sparktui.ui.widgets.repaint import LiveStatic, LiveTable
 
 PROBE_INTERVAL_S = 10.0

@@ -95,7 +95,7 @@ def spec_from_form(values: dict[str, str]) -> DeviceSpec:
 class DeviceFormScreen(ModalScreen[DeviceSpec | None]):
     """Dismisses with the saved DeviceSpec, or None when cancelled."""
 
-    CSS_PATH = Path(__file__).with_name("device_screens.tcss")
+    CSS_PATH = Path(__file__).with_name("screens.tcss")
     BINDINGS = [
         Binding("ctrl+s", "save", "Save", id="device_form.save", priority=True),
         Binding("escape", "cancel", "Cancel", id="device_form.cancel"),
@@ -181,7 +181,7 @@ class DeviceFormScreen(ModalScreen[DeviceSpec | None]):
         if password is None:
             return
         from sparktui.services.keyinstall import KeyInstallError, install_key
-        from sparktui.ui.screens.device_session import ssh_options
+        from sparktui.ui.devices.session import ssh_options
 
         app = self.app
         try:

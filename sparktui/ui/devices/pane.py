@@ -25,7 +25,7 @@ from sparktui.services.telemetry import DeviceTelemetry, TelemetryHub
 from sparktui.ui import readings
 from sparktui.ui.keys import key_hint
 from sparktui.ui.messages import FleetChanged, LinkStatusChanged
-from sparktui.ui.panes.common import state_styles
+from sparktui.ui.widgets.pane_common import state_styles
 from sparktui.ui.widgets.repaint import LiveStatic, LiveTable
 
 #: which theme variable colours each state (text-* variants are made readable
@@ -57,7 +57,7 @@ class DevicesPane(Widget):
 
     BINDINGS = [
         Binding("r", "retry", "Retry now", id="devices.retry"),
-        # device management (sparktui.ui.screens.device_actions); enter opens details too
+        # device management (sparktui.ui.devices.actions); enter opens details too
         Binding("i", "details", "Details", id="devices.details"),
         Binding("a", "add", "Add", id="devices.add"),
         Binding("e", "edit", "Edit device", show=False, id="devices.edit",
@@ -404,37 +404,37 @@ class DevicesPane(Widget):
         link.retry()
         self.notify(f"Trying {link.name} again now.", markup=False)
 
-    # device management: the screens and their work live in ui/screens/device_*.py
+    # device management: the screens and their work live in this folder (actions.py and its screens)
     def _selected_name(self) -> str | None:
         link = self.selected_link
         return None if link is None else link.name
 
     def action_details(self) -> None:
-        from sparktui.ui.screens.device_actions import show_details
+        from sparktui.ui.devices.actions import show_details
 
         show_details(self.app, self._selected_name())
 
     def action_add(self) -> None:
-        from sparktui.ui.screens.device_actions import add_device
+        from sparktui.ui.devices.actions import add_device
 
         add_device(self.app)
 
     def action_edit(self) -> None:
-        from sparktui.ui.screens.device_actions import edit_device
+        from sparktui.ui.devices.actions import edit_device
 
         edit_device(self.app, self._selected_name())
 
     def action_remove(self) -> None:
-        from sparktui.ui.screens.device_actions import remove_device
+        from sparktui.ui.devices.actions import remove_device
 
         remove_device(self.app, self._selected_name())
 
     def action_find(self) -> None:
-        from sparktui.ui.screens.device_actions import discover_devices
+        from sparktui.ui.devices.actions import discover_devices
 
         discover_devices(self.app)
 
     def action_connect_all(self) -> None:
-        from sparktui.ui.screens.device_actions import connect_all_devices
+        from sparktui.ui.devices.actions import connect_all_devices
 
         connect_all_devices(self.app)

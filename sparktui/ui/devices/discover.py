@@ -37,7 +37,7 @@ class HostsImported(Message):
 
 
 class DiscoverScreen(ModalScreen[DeviceSpec | None]):
-    CSS_PATH = Path(__file__).with_name("device_screens.tcss")
+    CSS_PATH = Path(__file__).with_name("screens.tcss")
     BINDINGS = [
         Binding("enter", "add", "Add to config", id="device_discover.add"),
         Binding("o", "open", "Open now", id="device_discover.open"),
@@ -125,7 +125,7 @@ class DiscoverScreen(ModalScreen[DeviceSpec | None]):
             self.dismiss(spec)
 
     def action_open(self) -> None:
-        from sparktui.ui.screens.device_session import open_device
+        from sparktui.ui.devices.session import open_device
 
         spec = self._selected()
         if spec is None:

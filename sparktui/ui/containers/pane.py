@@ -498,7 +498,7 @@ class ContainersPane(Widget):
         self.notify(f"{action}: {info.name} done", timeout=3, markup=False)
 
     def action_remove(self) -> None:
-        from sparktui.ui.screens.container_dialogs import ConfirmDialog
+        from sparktui.ui.containers.dialogs import ConfirmDialog
 
         chosen = self._chosen_or_say()
         if chosen is None:
@@ -531,14 +531,14 @@ class ContainersPane(Widget):
         self.notify(f"removed {info.name}", timeout=3, markup=False)
 
     def action_logs(self) -> None:
-        from sparktui.ui.screens.container_logs import ContainerLogsScreen
+        from sparktui.ui.containers.logs import ContainerLogsScreen
 
         chosen = self._chosen_or_say()
         if chosen is not None:
             self.app.push_screen(ContainerLogsScreen(*chosen))
 
     def action_shell(self) -> None:
-        from sparktui.ui.screens.container_shell import open_shell
+        from sparktui.ui.containers.shell import open_shell
 
         chosen = self._chosen_or_say()
         if chosen is None:
@@ -548,14 +548,14 @@ class ContainersPane(Widget):
             open_shell(self, service, info)
 
     def action_images(self) -> None:
-        from sparktui.ui.screens.container_images import ImagesScreen
+        from sparktui.ui.containers.images import ImagesScreen
 
         service = self._current_service()
         if service is not None:
             self.app.push_screen(ImagesScreen(service))
 
     def action_deploy(self) -> None:
-        from sparktui.ui.screens.deploy import DeployScreen
+        from sparktui.ui.containers.deploy import DeployScreen
 
         service = self._current_service()
         if service is None:

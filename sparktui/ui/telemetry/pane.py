@@ -36,10 +36,10 @@ from sparktui.ui import readings
 from sparktui.ui.keys import key_hint, keys_of
 from sparktui.ui.messages import FleetChanged
 from sparktui.ui.screens.confirm import ConfirmScreen
+from sparktui.ui.telemetry.chart import window_label
+from sparktui.ui.telemetry.gpu_card import GpuCard
+from sparktui.ui.telemetry.processes import BY_KEY, ProcessTable
 from sparktui.ui.widgets import ComponentStyles
-from sparktui.ui.widgets.chart import window_label
-from sparktui.ui.widgets.gpu_card import GpuCard
-from sparktui.ui.widgets.processes import BY_KEY, ProcessTable
 from sparktui.ui.widgets.repaint import LiveStatic
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from sparktui.core.sanitize import safe_text, strip_control
 from sparktui.services.audit import ReadOnlyError
 from sparktui.services.container_images import ImageInfo, list_images, remove_images, unused
 from sparktui.services.containers import ContainerService, DockerUnavailable, describe_error
-from sparktui.ui.screens.container_dialogs import Answer, ConfirmDialog
+from sparktui.ui.containers.dialogs import Answer, ConfirmDialog
 
 
 class ImagesScreen(Screen[None]):

@@ -16,9 +16,9 @@ from sparktui.core.units import NO_VALUE, fmt_bytes, fmt_celsius, fmt_percent, f
 from sparktui.services.telemetry import GIB, DeviceTelemetry
 from sparktui.ui import readings
 from sparktui.ui.readings import Level
+from sparktui.ui.telemetry.chart import Chart, ChartData
+from sparktui.ui.telemetry.gauge import Gauge
 from sparktui.ui.widgets import ComponentStyles
-from sparktui.ui.widgets.chart import Chart, ChartData
-from sparktui.ui.widgets.gauge import Gauge
 from sparktui.ui.widgets.repaint import LiveStatic
 
 MIB = 1024**2

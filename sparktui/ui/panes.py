@@ -1,4 +1,4 @@
-"""The tabs of the shell, one module (and one .tcss) per pane.
+"""The tabs of the shell: one feature folder per tab, each with its pane.py and pane.tcss.
 
 To plug a pane in, edit its entry here: the shell derives the tab, its key
 binding (`app.tab.<id>`), its palette command and its stylesheet from it. A
@@ -22,14 +22,14 @@ from textual.widget import Widget
 
 from sparktui.services.devices import Fleet
 from sparktui.services.telemetry import TelemetryHub
-from sparktui.ui.panes.chat import ChatPane
-from sparktui.ui.panes.common import ShowsTelemetry
-from sparktui.ui.panes.containers import ContainersPane
-from sparktui.ui.panes.devices import DevicesPane
-from sparktui.ui.panes.telemetry import TelemetryPane
-from sparktui.ui.panes.tunnels import TunnelsPane
+from sparktui.ui.chat.pane import ChatPane
+from sparktui.ui.containers.pane import ContainersPane
+from sparktui.ui.devices.pane import DevicesPane
+from sparktui.ui.telemetry.pane import TelemetryPane
+from sparktui.ui.tunnels.pane import TunnelsPane
+from sparktui.ui.widgets.pane_common import ShowsTelemetry
 
-_HERE = Path(__file__).parent
+_UI = Path(__file__).parent
 
 
 @dataclass(frozen=True)
@@ -49,13 +49,13 @@ class PaneSpec:
 
 
 PANES: tuple[PaneSpec, ...] = (
-    PaneSpec("devices", "Devices", "Dev", "1", DevicesPane, _HERE / "devices.tcss",
+    PaneSpec("devices", "Devices", "Dev", "1", DevicesPane, _UI / "devices/pane.tcss",
              telemetry=True),
-    PaneSpec("telemetry", "Telemetry", "Tel", "2", TelemetryPane, _HERE / "telemetry.tcss",
+    PaneSpec("telemetry", "Telemetry", "Tel", "2", TelemetryPane, _UI / "telemetry/pane.tcss",
              telemetry=True),
-    PaneSpec("containers", "Containers", "Ctr", "3", ContainersPane, _HERE / "containers.tcss"),
-    PaneSpec("tunnels", "Tunnels", "Tun", "4", TunnelsPane, _HERE / "tunnels.tcss"),
-    PaneSpec("chat", "Chat", "Chat", "5", ChatPane, _HERE / "chat.tcss"),
+    PaneSpec("containers", "Containers", "Ctr", "3", ContainersPane, _UI / "containers/pane.tcss"),
+    PaneSpec("tunnels", "Tunnels", "Tun", "4", TunnelsPane, _UI / "tunnels/pane.tcss"),
+    PaneSpec("chat", "Chat", "Chat", "5", ChatPane, _UI / "chat/pane.tcss"),
 )
 
 __all__ = ["PANES", "ChatPane", "ContainersPane", "DevicesPane", "PaneSpec", "ShowsTelemetry",

@@ -37,7 +37,7 @@ class NvsmiFailed(Message):
 
 
 class NvsmiScreen(ModalScreen[None]):
-    CSS_PATH = Path(__file__).with_name("device_screens.tcss")
+    CSS_PATH = Path(__file__).with_name("screens.tcss")
     BINDINGS = [
         Binding("r", "reload", "Read again", id="device_nvsmi.reload"),
         Binding("escape,q", "close", "Close", id="device_nvsmi.close"),

@@ -16,11 +16,11 @@ from textual.app import SystemCommand
 from sparktui.core.device import DeviceSpec
 from sparktui.services.config import ConfigError
 from sparktui.services.devices import remove_device_entry
-from sparktui.ui.screens.device_details import DeviceDetailsScreen
-from sparktui.ui.screens.device_discover import DiscoverScreen
-from sparktui.ui.screens.device_form import DeviceFormScreen
-from sparktui.ui.screens.device_nvsmi import NvsmiScreen
-from sparktui.ui.screens.device_session import connect_all, facts_service, open_device
+from sparktui.ui.devices.details import DeviceDetailsScreen
+from sparktui.ui.devices.discover import DiscoverScreen
+from sparktui.ui.devices.form import DeviceFormScreen
+from sparktui.ui.devices.nvsmi import NvsmiScreen
+from sparktui.ui.devices.session import connect_all, facts_service, open_device
 from sparktui.ui.screens.settings import CONFIG_WRITE_LOCK, SettingsScreen
 
 #: every screen with key bindings of this feature: their ids are remappable

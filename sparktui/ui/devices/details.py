@@ -163,7 +163,7 @@ def render_health(report: HealthReport) -> Text:
 class DeviceDetailsScreen(ModalScreen[None]):
     """Facts, links and health of one device."""
 
-    CSS_PATH = Path(__file__).with_name("device_screens.tcss")
+    CSS_PATH = Path(__file__).with_name("screens.tcss")
     BINDINGS = [
         Binding("r", "refresh", "Refresh facts", id="device_details.refresh"),
         Binding("h", "health", "Health (DCGM)", id="device_details.health"),
@@ -284,7 +284,7 @@ class DeviceDetailsScreen(ModalScreen[None]):
         self.query_one("#details-health", Static).update(safe_text(message.error))
 
     def action_nvsmi(self) -> None:
-        from sparktui.ui.screens.device_nvsmi import NvsmiScreen
+        from sparktui.ui.devices.nvsmi import NvsmiScreen
 
         self.app.push_screen(NvsmiScreen(self.link, self.facts))
 
