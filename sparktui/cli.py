@@ -37,6 +37,8 @@ subcommands (sparktui SUBCOMMAND --help for details):
   exporter    Prometheus /metrics for every device, headless (--listen ADDRESS:PORT)
   watch       alerts to a webhook when they start and clear: watch --notify URL (--install)
   record      the telemetry stream into a file: record FILE [DEVICE ...] (--replay plays it)
+  doctor      check every layer between you and a working Spark, with the fixes (--json)
+  completion  print the shell completion script: completion bash|zsh|fish
 """
 
 
@@ -143,6 +145,10 @@ SUBCOMMANDS: dict[str, str] = {
     "exporter": "sparktui.commands.exporter:main",
     "watch": "sparktui.commands.watch:main",
     "record": "sparktui.commands.record:main",
+    "doctor": "sparktui.commands.doctor:main",
+    "completion": "sparktui.commands.completion:main",
+    # hidden (a leading underscore): what the completion scripts call on each Tab
+    "__complete": "sparktui.commands.completion:complete_main",
 }
 
 
