@@ -108,14 +108,8 @@ def run_tui(argv: list[str]) -> int:
         config.problems.extend([*problems, *skipped])  # the app shows them
         if saved or state.demo:
             specs, demo, restore = saved, state.demo, state
-    if not specs and not demo and not config.devices:
-        # Nothing to show would be a dead end: start with the configured
-        # devices, or say how to get going.
-        print("sparktui: no devices given and none configured.\n"
-              "  try:  sparktui --demo            (a simulated Spark, no hardware needed)\n"
-              "        sparktui spark-abcd.local  (or any ssh destination or Host alias)",
-              file=sys.stderr)
-        return 2
+    # Nothing asked for and nothing configured: the app opens on the Devices tab's
+    # first-run guide (find, import, add, or the demo), not on an error.
     if not specs and not args.devices:
         specs = list(config.devices)
     from sparktui.services.logs import log_to_file
