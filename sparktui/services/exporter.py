@@ -109,7 +109,7 @@ class FleetCollector(Collector):
         cores = GaugeMetricFamily("sparktui_host_cpu_core_utilization_percent",
                                   "CPU busy, per core", labels=("device", "core"))
         zones = GaugeMetricFamily("sparktui_host_thermal_zone_celsius",
-                                  "thermal zone temperature (the hottest plausible zone)",
+                                  "thermal zone temperature (/sys/class/thermal)",
                                   labels=("device", "zone"))
         shares = GaugeMetricFamily(
             "sparktui_memory_gpu_processes_bytes",
@@ -143,9 +143,13 @@ class FleetCollector(Collector):
             for index, pct in enumerate(host.per_core_pct):
                 if pct is not None:
                     cores.add_metric([device.name, str(index)], pct)
-            zone = host.hottest_zone
-            if zone is not None:
-                zones.add_metric([device.name, zone.name], zone.celsius)
+            seen: set[str] = set()
+            for zone in (*host.thermal, *((host.hottest_zone,) if host.hottest_zone else ())):
+                # a sensor fault (-273 °C, 255 °C) is no reading; two zones of one type
+                # (acpitz, acpitz) would be one series twice: the first is kept
+                if zone.plausible and zone.name not in seen:
+                    seen.add(zone.name)
+                    zones.add_metric([device.name, zone.name], zone.celsius)
         yield from families.values()
         yield from (cores, zones, shares, unified)
         yield from gb10.families()
