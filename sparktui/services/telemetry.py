@@ -23,6 +23,7 @@ import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sparktui.core import nvsmi
 from sparktui.core.events import DeviceEvent, Severity
@@ -49,6 +50,9 @@ from sparktui.transport.base import (
     StreamStalled,
     Transport,
 )
+
+if TYPE_CHECKING:  # services.gb10 builds on this module
+    from sparktui.services.gb10 import Gb10Services
 
 log = logging.getLogger(__name__)
 
@@ -560,6 +564,8 @@ class TelemetryHub:
         self.audit = audit
         self.services: dict[str, TelemetryService] = {}
         self._watching_processes = True
+        #: the GB10 features (guards, flight recorder, post-mortems), when the app wires them
+        self.gb10: Gb10Services | None = None
 
     def watch_processes(self, watching: bool) -> None:
         """Tell every device whether a process list is on screen (see PROCESS_POLL_S)."""
@@ -575,10 +581,14 @@ class TelemetryHub:
             service.watch_processes(self._watching_processes)
             with contextlib.suppress(RuntimeError):  # no running loop: started later
                 service.start()
+            if self.gb10 is not None:
+                self.gb10.attach(service)
         return service
 
     def get(self, name: str) -> TelemetryService | None:
         return self.services.get(name)
 
     async def close(self) -> None:
+        if self.gb10 is not None:  # its last flush and watches first: they read the streams
+            await self.gb10.close()
         await asyncio.gather(*(s.close() for s in self.services.values()))
