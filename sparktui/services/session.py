@@ -43,7 +43,8 @@ class Session:
                  store: ConfigStore | None = None, fleet: Fleet | None = None,
                  telemetry: TelemetryHub | None = None, read_only: bool | None = None,
                  accept_new_host_keys: bool = False, demo: bool = False, demo_port: int = 0,
-                 restore: SessionState | None = None, data_dir: Path | None = None) -> None:
+                 restore: SessionState | None = None, data_dir: Path | None = None,
+                 link_policy: str = "start") -> None:
         self.config = config
         self.settings: Settings = config.settings
         self.store = store if store is not None else ConfigStore(config.path)
@@ -55,6 +56,9 @@ class Session:
         self.demo: Demo | None = None  # once the demo device is up
         self.accept_new_host_keys = accept_new_host_keys
         self.restore_state = restore  # the last session's tab and focus, to bring back
+        #: "start": connect every device at once; "on_select": telemetry comes from
+        #: Prometheus, a device connects when selected; "never": a replay, no connection
+        self.link_policy = link_policy
         #: None: the user's data dir; the demo's sandbox gives its own
         self.data_dir = data_dir
         self._read_only = self.settings.read_only if read_only is None else read_only
@@ -148,9 +152,27 @@ class Session:
                 # first, as it was asked for first: it is the device shown at start
                 self.fleet.add(make_link(demo.spec, self.settings,
                                          ssh_options=demo.ssh_options), first=True)
-        self.fleet.start()
+        if self.link_policy == "start":
+            self.fleet.start()
         self.fleet_changed()
         return problems
+
+    async def open_demo(self) -> str | None:
+        """Start the simulated Spark and open it in this session; returns a problem."""
+        if self.demo is not None:
+            return "The demo is already open."
+        from sparktui.services.demo import start_demo
+
+        try:
+            self.demo = demo = await start_demo()
+        except Exception as exc:  # the user asked for it: say why it did not start
+            log.exception("the demo did not start")
+            return f"the demo device did not start: {type(exc).__name__}: {exc}"
+        link = make_link(demo.spec, self.settings, ssh_options=demo.ssh_options)
+        self.fleet.add(link)
+        link.start()
+        self.fleet_changed()
+        return None
 
     def open_device(self, spec: DeviceSpec) -> bool:
         """Add `spec` to the running session and start connecting; False if already open."""

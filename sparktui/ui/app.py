@@ -37,6 +37,8 @@ from sparktui.services.config import Config, Settings
 from sparktui.services.deploy import DeployReady as DeployedServer
 from sparktui.services.devices import Fleet
 from sparktui.services.endpoints import manual_spec
+from sparktui.services.gb10 import make_gb10
+from sparktui.services.postmortem import PostMortem
 from sparktui.services.session import Session
 from sparktui.services.state import SessionState
 from sparktui.services.store import ConfigStore
@@ -60,6 +62,8 @@ from sparktui.ui.panes import PANES, DevicesPane, PaneSpec, ShowsTelemetry
 from sparktui.ui.screens import ConfirmScreen, HelpScreen, HostKeyScreen
 from sparktui.ui.screens.help import collect_key_help
 from sparktui.ui.screens.settings import SettingsApplied, SettingsScreen, remember_settings
+from sparktui.ui.telemetry.memory import MemoryScreen
+from sparktui.ui.telemetry.postmortem import PostmortemScreen
 from sparktui.ui.themes import DEFAULT_THEME, load_themes
 from sparktui.ui.widgets.pane_common import SessionPane
 
@@ -71,7 +75,8 @@ log = logging.getLogger(__name__)
 #: screens and widgets the panes open, whose binding ids a keymap may remap
 PANE_SCREENS: tuple[type[DOMNode], ...] = (
     ContainerLogsScreen, ImagesScreen, DeployScreen, ConfirmDialog,
-    ChatHistoryScreen, ChatEndpointScreen, ChatInput, ChatMessageView)
+    ChatHistoryScreen, ChatEndpointScreen, ChatInput, ChatMessageView, MemoryScreen,
+    PostmortemScreen)
 
 #: narrower than this, the shell lays out for a tmux side pane
 COMPACT_BELOW_COLUMNS = 80
@@ -110,7 +115,7 @@ class SparkApp(App[None]):
                  compact: bool | None = None, theme_dirs: Sequence[Path] | None = None,
                  telemetry: TelemetryHub | None = None, persist: bool = False,
                  restore: SessionState | None = None, state_path: Path | None = None,
-                 session: Session | None = None) -> None:
+                 session: Session | None = None, link_policy: str = "start") -> None:
         super().__init__()
         # the widgets repaint changed cells only: have Textual write just those cells
         partial_lines.install()
@@ -120,11 +125,14 @@ class SparkApp(App[None]):
             config, specs, store=ConfigStore(config.path, state_path=state_path), fleet=fleet,
             telemetry=telemetry, read_only=read_only,
             accept_new_host_keys=accept_new_host_keys, demo=demo, demo_port=demo_port,
-            restore=restore)
+            restore=restore, link_policy=link_policy)
         #: remember theme switches and the session on quit (the real app; tests opt in)
         self.persist = persist
         #: None follows the terminal width; True/False forces the layout
         self.compact_setting = self.settings.compact if compact is None else compact
+        if self.telemetry.gb10 is None:  # guards, flight recorder, post-mortems
+            self.telemetry.gb10 = make_gb10(self.telemetry.settings, keep=persist)
+        self.telemetry.gb10.on_report.append(self._postmortem_ready)
         #: the newest DeviceTelemetry per device, as handed to the panes
         self.telemetry_states: dict[str, DeviceTelemetry] = {}
         self._telemetry_panes: list[ShowsTelemetry] = []
@@ -343,6 +351,21 @@ class SparkApp(App[None]):
         endpoint = manual_spec(message.base_url, device=message.device, name=name)
         await self.query_one(ChatPane).use_endpoint(endpoint)
 
+    def watch_focused_device(self, name: str | None) -> None:
+        # with Prometheus as the source, a device connects only once someone looks at it
+        # (its containers, tunnels and chat need the connection; its figures do not)
+        if self.session.link_policy == "on_select" and name is not None:
+            link = self.fleet.get(name)
+            if link is not None and link.generation == 0:
+                link.start()
+
+    def _postmortem_ready(self, report: PostMortem) -> None:
+        key = "P"
+        self.notify(f"{report.device} came back: {report.verdict.cause.value}. "
+                    f"{report.verdict.summary} ({key} on the Telemetry tab shows the "
+                    "post-mortem)", title="post-mortem", severity="error", timeout=30,
+                    markup=False)
+
     # -- telemetry -----------------------------------------------------------------------
     def _telemetry_listener(self, state: DeviceTelemetry) -> None:
         # called by the service on the event loop: only queue a message, draw later
@@ -537,11 +560,12 @@ class SparkApp(App[None]):
 
 def run_tui(config: Config, specs: Sequence[DeviceSpec], *, demo: bool = False,
             accept_new_host_keys: bool = False, read_only: bool = False,
-            compact: bool | None = None, restore: SessionState | None = None) -> int:
+            compact: bool | None = None, restore: SessionState | None = None,
+            telemetry: TelemetryHub | None = None, link_policy: str = "start") -> int:
     """Run the full-screen UI until the user quits; returns the process exit code."""
     app = SparkApp(config, specs, demo=demo, accept_new_host_keys=accept_new_host_keys,
                    read_only=read_only or None, compact=compact, persist=True,
-                   restore=restore)
+                   restore=restore, telemetry=telemetry, link_policy=link_policy)
 
     async def run() -> int:
         try:

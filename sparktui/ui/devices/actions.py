@@ -113,8 +113,9 @@ def show_details(app: App, session: Session, name: str | None) -> None:
                                         fleet=session.fleet))
 
 
-def discover_devices(app: App, session: Session) -> None:
-    app.push_screen(DiscoverScreen(opener=session.open_device),
+def discover_devices(app: App, session: Session, *, mdns: bool = True) -> None:
+    """Find devices (mDNS and the ssh_config hosts), or with mdns=False only import hosts."""
+    app.push_screen(DiscoverScreen(mdns=mdns, opener=session.open_device),
                     callback=lambda spec: spec and add_device(app, session, spec))
 
 
