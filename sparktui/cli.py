@@ -116,11 +116,21 @@ def run_tui(argv: list[str]) -> int:
     from sparktui.ui.app import run_tui as run_app
 
     log_to_file()
+    read_only = args.read_only or config.settings.read_only
+    session = None
+    if args.demo:
+        # --demo plays in a sandbox: it reads the user's settings and theme, and
+        # writes its tunnels, endpoints, history and session only to its own temp dir
+        from sparktui.services.session import Session
+
+        session = Session.sandboxed_demo(config.path, specs, read_only=read_only or None,
+                                         accept_new_host_keys=args.accept_new_host_keys)
+        config = session.config
 
     return run_app(config, specs, demo=demo,
                    accept_new_host_keys=args.accept_new_host_keys,
-                   read_only=args.read_only or config.settings.read_only,
-                   compact=args.compact, restore=restore)
+                   read_only=read_only, compact=args.compact, restore=restore,
+                   session=session)
 
 
 #: subcommand -> "module:function"; imported only when that subcommand runs,

@@ -261,3 +261,15 @@ def test_partial_lines_write_only_the_dirty_cells() -> None:
     terminal = Terminal(30, 1)
     terminal.feed(data)
     assert terminal.lines() == [" " * 18 + "60%"]
+
+
+def test_the_real_app_installs_the_line_writer(tmp_path) -> None:
+    """The patch of Textual's private ChopsUpdate must be in force in the real app: a
+    Textual release that moves it fails here, loudly, instead of silently repainting
+    whole lines (pyproject pins Textual to the range this passes on)."""
+    from textual._compositor import ChopsUpdate
+
+    from sparktui.services.config import Config
+
+    SparkApp(Config(path=tmp_path / "config.toml"))
+    assert ChopsUpdate.render_segments is partial_lines._guarded

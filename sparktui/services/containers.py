@@ -47,6 +47,7 @@ from sparktui.core.docker_problems import api_too_old as api_too_old_problem
 from sparktui.services.audit import AuditLog, ReadOnlyError
 from sparktui.services.link import DeviceLink
 from sparktui.transport.base import ConnectionLost, Forward, Transport
+from sparktui.transport.ssh_types import SSHOptions
 
 log = logging.getLogger(__name__)
 
@@ -497,11 +498,14 @@ def _settle(future: asyncio.Future[BaseException | None], error: BaseException |
         future.set_result(error)
 
 
-def shell_argv(service: ContainerService, container_id: str, shell: str = "sh") -> list[str]:
+def shell_argv(service: ContainerService, container_id: str, shell: str = "sh",
+               options: SSHOptions | None = None) -> list[str]:
     """The interactive command that opens `shell` in a container, as the user would type it.
 
     SSH devices: `ssh -t [options] host docker exec -it ID sh` (OpenSSH reads the
-    same ~/.ssh/config as sparktui); local: `docker exec -it ID sh`.
+    same ~/.ssh/config as sparktui); local: `docker exec -it ID sh`. `options` are
+    the link's: a device with a known_hosts of its own (the demo's) is checked
+    against that file only, so its throwaway key never lands in ~/.ssh/known_hosts.
     """
     from sparktui.transport.local import LocalTransport
     from sparktui.transport.ssh_types import quote
@@ -514,6 +518,11 @@ def shell_argv(service: ContainerService, container_id: str, shell: str = "sh") 
     if spec.is_local or isinstance(service.transport, LocalTransport):
         return inner
     argv = ["ssh", "-t"]
+    if options is not None and not options.use_ssh_config:
+        argv += ["-F", "/dev/null", "-o", "IdentitiesOnly=yes"]
+    if options is not None and options.known_hosts:
+        argv += ["-o", f"UserKnownHostsFile={options.known_hosts}",
+                 "-o", "GlobalKnownHostsFile=/dev/null", "-o", "StrictHostKeyChecking=yes"]
     if spec.port:
         argv += ["-p", str(spec.port)]
     if spec.user:

@@ -11,6 +11,7 @@ import atexit
 import shutil
 import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 from sparktui.core.device import DeviceSpec
 from sparktui.transport.ssh_types import SSHOptions
@@ -72,3 +73,45 @@ async def start_demo(port: int = 0, gpus: int = 1, kind: str = "gb10",
         await demo.close()
         raise
     return demo
+
+
+@dataclass
+class DemoSandbox:
+    """Where a `--demo` session keeps what it writes: a temporary directory of its own.
+
+    The user's config is copied in at start, so the demo reads their settings,
+    theme and keymap; every save of the session (tunnels, endpoints, settings,
+    the session state, chat history, the audit log) lands in the copy, and the
+    directory goes when the session closes. The user's config dir, data dir and
+    ~/.ssh are never written.
+    """
+
+    root: Path
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / "config.toml"
+
+    @property
+    def state_path(self) -> Path:
+        return self.root / "session.toml"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    def close(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+        atexit.unregister(self.close)
+
+
+def open_sandbox(user_config: Path) -> DemoSandbox:
+    """A sandbox holding a copy of the user's config (blocking; a small file)."""
+    sandbox = DemoSandbox(Path(tempfile.mkdtemp(prefix="sparktui-demo-state-")))
+    atexit.register(sandbox.close)  # gone even when the terminal hangs up on the app
+    try:
+        shutil.copyfile(user_config, sandbox.config_path)
+    except FileNotFoundError:
+        pass  # no config yet: the demo runs on defaults
+    sandbox.data_dir.mkdir()
+    return sandbox

@@ -29,7 +29,7 @@ from sparktui.services.tunnels import AddResult, TunnelManager
 from sparktui.transport.ssh_types import HostKeyPrompt, SSHOptions
 
 if TYPE_CHECKING:
-    from sparktui.services.demo import Demo
+    from sparktui.services.demo import Demo, DemoSandbox
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +44,11 @@ class Session:
                  telemetry: TelemetryHub | None = None, read_only: bool | None = None,
                  accept_new_host_keys: bool = False, demo: bool = False, demo_port: int = 0,
                  restore: SessionState | None = None, data_dir: Path | None = None,
-                 link_policy: str = "start") -> None:
+                 link_policy: str = "start", sandbox: DemoSandbox | None = None) -> None:
         self.config = config
         self.settings: Settings = config.settings
-        self.store = store if store is not None else ConfigStore(config.path)
+        self.store = store if store is not None else ConfigStore(
+            config.path, state_path=sandbox.state_path if sandbox is not None else None)
         self.specs = list(specs)
         #: links are added by `open`; an injected fleet comes prebuilt (tests)
         self.fleet = fleet if fleet is not None else Fleet()
@@ -59,10 +60,13 @@ class Session:
         #: "start": connect every device at once; "on_select": telemetry comes from
         #: Prometheus, a device connects when selected; "never": a replay, no connection
         self.link_policy = link_policy
+        #: a --demo session's own temporary state; it goes when the session closes
+        self.sandbox = sandbox
         #: None: the user's data dir; the demo's sandbox gives its own
-        self.data_dir = data_dir
+        self.data_dir = data_dir if data_dir is not None or sandbox is None \
+            else sandbox.data_dir
         self._read_only = self.settings.read_only if read_only is None else read_only
-        self.audit = AuditLog(data_dir / "audit.log" if data_dir is not None else None)
+        self.audit = AuditLog(self.data_dir / "audit.log" if self.data_dir is not None else None)
         #: the telemetry of every link; it refuses kills when the session is read-only
         #: (an injected hub, as in tests, keeps its own settings)
         self.telemetry = telemetry if telemetry is not None else TelemetryHub(
@@ -77,6 +81,18 @@ class Session:
         self._telemetry_listeners: list[Callable[[DeviceTelemetry], None]] = []
         self._telemetry_unsubscribes: dict[str, Unsubscribe] = {}
         self._closed = False
+
+    @classmethod
+    def sandboxed_demo(cls, user_config: Path, specs: Sequence[DeviceSpec] = (),
+                       **kwargs) -> Session:
+        """A `--demo` session: reads a copy of the user's config (settings, theme,
+        keymap) and writes only its own temporary state (blocking; small files)."""
+        from sparktui.services.config import load_config
+        from sparktui.services.demo import open_sandbox
+
+        sandbox = open_sandbox(user_config)
+        config = load_config(sandbox.config_path)
+        return cls(config, specs, demo=True, sandbox=sandbox, **kwargs)
 
     # -- read-only --------------------------------------------------------------------------
     @property
@@ -273,3 +289,5 @@ class Session:
         demo, self.demo = self.demo, None
         if demo is not None:
             await demo.close()
+        if self.sandbox is not None:
+            self.sandbox.close()

@@ -28,6 +28,7 @@ from sparktui.core.hostscript import (
     THERMAL_PREFIX,
 )
 from sparktui.sim import docker_host, gb10_shell, hostfiles, nvsmi
+from sparktui.sim.container_shell import exec_target, serve_container_shell
 from sparktui.sim.gpu_model import NCPU, SimDevice
 from sparktui.sim.gpuprocs import StdinLines, serve_gpuprocs
 
@@ -517,8 +518,11 @@ async def serve_process(process: Any, device: SimDevice, *, user: str | None = N
     io = ShellIO(process)
     ctx = Context(device, user or _user_of(process))
     status = 0
+    target = exec_target(process.command) if process.command else None
     if process.command is None:
         status = await _interactive(process, io, ctx)
+    elif target is not None:  # the Containers tab's shell key (docker exec -it ID sh)
+        status = await serve_container_shell(process, device, target[0])
     else:
         watcher = asyncio.ensure_future(_watch_stdin(process, io))
         try:

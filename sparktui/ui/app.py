@@ -33,17 +33,18 @@ from textual.worker import Worker, WorkerCancelled
 
 from sparktui import __version__
 from sparktui.core.device import DeviceSpec
+from sparktui.services.clipboard import tmux_passes_copies
 from sparktui.services.config import Config, Settings
 from sparktui.services.deploy import DeployReady as DeployedServer
 from sparktui.services.devices import Fleet
 from sparktui.services.endpoints import manual_spec
 from sparktui.services.gb10 import make_gb10
+from sparktui.services.link_types import UnknownHostKey
 from sparktui.services.postmortem import PostMortem
 from sparktui.services.session import Session
 from sparktui.services.state import SessionState
 from sparktui.services.store import ConfigStore
 from sparktui.services.telemetry import DeviceTelemetry, TelemetryHub
-from sparktui.transport.ssh_types import UnknownHostKey
 from sparktui.ui import partial_lines, readings
 from sparktui.ui.chat.endpoint import ChatEndpointScreen
 from sparktui.ui.chat.history import ChatHistoryScreen
@@ -65,7 +66,9 @@ from sparktui.ui.screens.settings import SettingsApplied, SettingsScreen, rememb
 from sparktui.ui.telemetry.memory import MemoryScreen
 from sparktui.ui.telemetry.postmortem import PostmortemScreen
 from sparktui.ui.themes import DEFAULT_THEME, load_themes
+from sparktui.ui.widgets.clipboard import ClipboardReach
 from sparktui.ui.widgets.pane_common import SessionPane
+from sparktui.ui.widgets.worker_log import LogsWorkerFailures
 
 if TYPE_CHECKING:
     from sparktui.services.demo import Demo
@@ -88,7 +91,7 @@ def _tab_bindings() -> list[Binding]:
                     id=f"app.tab.{pane.id}") for pane in PANES]
 
 
-class SparkApp(App[None]):
+class SparkApp(LogsWorkerFailures, App[None]):
     """The full-screen shell around the panes."""
 
     CSS_PATH = ["app.tcss", *(pane.css_path for pane in PANES)]
@@ -118,7 +121,9 @@ class SparkApp(App[None]):
                  session: Session | None = None, link_policy: str = "start") -> None:
         super().__init__()
         # the widgets repaint changed cells only: have Textual write just those cells
-        partial_lines.install()
+        if not partial_lines.install():  # tests/test_ui_repaint.py fails loudly on this
+            log.warning("Textual's partial line writer is not the one partial_lines knows: "
+                        "dirty spans are written from their widget's edge (slower)")
         #: everything the panes show and act on; an injected one (the CLI's demo sandbox)
         #: comes with its own store
         self.session = session if session is not None else Session(
@@ -131,7 +136,9 @@ class SparkApp(App[None]):
         #: None follows the terminal width; True/False forces the layout
         self.compact_setting = self.settings.compact if compact is None else compact
         if self.telemetry.gb10 is None:  # guards, flight recorder, post-mortems
-            self.telemetry.gb10 = make_gb10(self.telemetry.settings, keep=persist)
+            # the demo's sandbox keeps no recordings in the user's data dir
+            keep = persist and self.session.sandbox is None
+            self.telemetry.gb10 = make_gb10(self.telemetry.settings, keep=keep)
         self.telemetry.gb10.on_report.append(self._postmortem_ready)
         #: the newest DeviceTelemetry per device, as handed to the panes
         self.telemetry_states: dict[str, DeviceTelemetry] = {}
@@ -223,6 +230,8 @@ class SparkApp(App[None]):
         # connecting once the first frame is on screen: that imports asyncssh (and, for
         # the demo, the simulated Spark), a few hundred ms that the user should spend
         # looking at the app, not at a blank terminal.
+        self.run_worker(self._check_clipboard, name="clipboard-check", thread=True,
+                        exit_on_error=False)
         self.session.host_key_prompt = self.ask_host_key
         self.session.subscribe_telemetry(self._telemetry_listener)
         self.session.subscribe_fleet(self._fleet_listener)
@@ -243,6 +252,13 @@ class SparkApp(App[None]):
 
     def on_resize(self, event: events.Resize) -> None:
         self._update_compact(event.size.width)
+
+    @staticmethod
+    def _check_clipboard() -> None:
+        # a subprocess (tmux): in a thread, never on the event loop
+        if not tmux_passes_copies():
+            ClipboardReach.passes = False
+            ClipboardReach.why_not = "tmux drops copies: set -g set-clipboard on"
 
     def _update_compact(self, width: int) -> None:
         setting = self.compact_setting
@@ -561,11 +577,13 @@ class SparkApp(App[None]):
 def run_tui(config: Config, specs: Sequence[DeviceSpec], *, demo: bool = False,
             accept_new_host_keys: bool = False, read_only: bool = False,
             compact: bool | None = None, restore: SessionState | None = None,
-            telemetry: TelemetryHub | None = None, link_policy: str = "start") -> int:
+            telemetry: TelemetryHub | None = None, link_policy: str = "start",
+            session: Session | None = None) -> int:
     """Run the full-screen UI until the user quits; returns the process exit code."""
     app = SparkApp(config, specs, demo=demo, accept_new_host_keys=accept_new_host_keys,
                    read_only=read_only or None, compact=compact, persist=True,
-                   restore=restore, telemetry=telemetry, link_policy=link_policy)
+                   restore=restore, telemetry=telemetry, link_policy=link_policy,
+                   session=session)
 
     async def run() -> int:
         try:

@@ -19,6 +19,7 @@ from textual.widgets.option_list import Option
 from sparktui.core.sanitize import strip_control
 from sparktui.services.conversations import Conversation, ConversationStore, to_markdown
 from sparktui.ui.screens.confirm import ConfirmScreen
+from sparktui.ui.widgets.worker_log import LogsWorkerFailures
 
 
 @dataclass
@@ -40,7 +41,7 @@ def write_export(path: Path, text: str) -> None:
     path.write_text(text, encoding="utf-8")
 
 
-class ChatHistoryScreen(ModalScreen[HistoryResult]):
+class ChatHistoryScreen(LogsWorkerFailures, ModalScreen[HistoryResult]):
     """Lists conversations, newest first. Enter opens; r, d, e act on the highlighted one."""
 
     CSS_PATH = Path(__file__).with_suffix(".tcss")

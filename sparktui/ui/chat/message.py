@@ -22,6 +22,7 @@ from textual.widgets.markdown import MarkdownStream
 from sparktui.core.openai_stats import describe_figures
 from sparktui.core.sanitize import strip_control
 from sparktui.services.conversations import Message
+from sparktui.ui.widgets.clipboard import copy_text, not_copied_reason
 
 #: appends to the Markdown per second at most. Each append costs tens of milliseconds
 #: of parsing, mounting and layout whatever its length (bench/chat_render.py: ~30 ms
@@ -135,5 +136,10 @@ class ChatMessageView(Vertical, can_focus=True):
 
     # -- actions ---------------------------------------------------------------------
     def action_copy(self) -> None:
-        self.app.copy_to_clipboard(self.message.content)
-        self.app.notify(f"copied {len(self.message.content)} characters", timeout=3)
+        count = len(self.message.content)
+        if copy_text(self, self.message.content):
+            self.app.notify(f"copied {count} characters", timeout=3)
+        else:
+            self.app.notify(f"{count} characters kept for pasting in sparktui only: "
+                            f"{not_copied_reason(self)}", severity="warning", timeout=6,
+                            markup=False)

@@ -49,6 +49,7 @@ from sparktui.services.containers import ContainerService, DockerUnavailable
 from sparktui.services.deploy import Deployer, DeployResult, DeployUpdate
 from sparktui.services.secrets import SecretStore, SecretsUnavailable
 from sparktui.ui.messages import DeployReady
+from sparktui.ui.widgets.worker_log import LogsWorkerFailures
 
 #: (field id, label, placeholder): the text fields of the form, in order
 TEXT_FIELDS = (
@@ -73,7 +74,7 @@ CHECKS = (
 )
 
 
-class DeployScreen(Screen[None]):
+class DeployScreen(LogsWorkerFailures, Screen[None]):
     CSS_PATH = Path(__file__).with_suffix(".tcss")
     HELP_SCOPE = "Deploy"
     BINDINGS = [

@@ -18,9 +18,10 @@ from sparktui.services.audit import ReadOnlyError
 from sparktui.services.container_images import ImageInfo, list_images, remove_images, unused
 from sparktui.services.containers import ContainerService, DockerUnavailable, describe_error
 from sparktui.ui.containers.dialogs import Answer, ConfirmDialog
+from sparktui.ui.widgets.worker_log import LogsWorkerFailures
 
 
-class ImagesScreen(Screen[None]):
+class ImagesScreen(LogsWorkerFailures, Screen[None]):
     CSS_PATH = Path(__file__).with_suffix(".tcss")
     HELP_SCOPE = "Images"
     BINDINGS = [

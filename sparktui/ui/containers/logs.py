@@ -26,6 +26,7 @@ from sparktui.core.docker_logs import LogLine, short_timestamp
 from sparktui.core.sanitize import ansi_to_text, safe_text, strip_control
 from sparktui.services.container_logs import LogFollower
 from sparktui.services.containers import ContainerService, DockerUnavailable
+from sparktui.ui.widgets.worker_log import LogsWorkerFailures
 
 DEFAULT_TAIL = 500
 #: lines kept for re-drawing (toggles, search) and saving
@@ -36,7 +37,7 @@ MAX_SHOWN = 5_000
 MAX_LINE_CHARS = 2_000
 
 
-class ContainerLogsScreen(Screen[None]):
+class ContainerLogsScreen(LogsWorkerFailures, Screen[None]):
     CSS_PATH = Path(__file__).with_suffix(".tcss")
     HELP_SCOPE = "Container logs"
     BINDINGS = [

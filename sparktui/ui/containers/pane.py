@@ -541,7 +541,9 @@ class ContainersPane(SessionPane):
             return
         service, info = chosen
         if not self._refuse_if_read_only(service, "shell", info):
-            open_shell(self, service, info)
+            # the link's own options: the demo's shell trusts the demo's known_hosts only
+            open_shell(self, service, info,
+                       options=self.session.ssh_options_for(service.link.name))
 
     def action_images(self) -> None:
         from sparktui.ui.containers.images import ImagesScreen

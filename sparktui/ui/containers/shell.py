@@ -17,11 +17,12 @@ from textual.widget import Widget
 
 from sparktui.core.docker_info import ContainerInfo
 from sparktui.services.containers import ContainerService, shell_argv
+from sparktui.services.link_types import SSHOptions
 
 
 def open_shell(owner: Widget, service: ContainerService, info: ContainerInfo,
-               shell: str = "sh") -> None:
-    argv = shell_argv(service, info.id, shell)
+               shell: str = "sh", options: SSHOptions | None = None) -> None:
+    argv = shell_argv(service, info.id, shell, options)
     owner.run_worker(_run(owner, service, info, argv), group="container-shell",
                      exclusive=True, exit_on_error=False)
 

@@ -31,6 +31,7 @@ from sparktui.services.devices import Fleet
 from sparktui.services.facts import FactsError, FactsReading, FactsService, HealthReport
 from sparktui.services.link import DeviceLink
 from sparktui.ui.keys import key_hint
+from sparktui.ui.widgets.worker_log import LogsWorkerFailures
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +161,7 @@ def render_health(report: HealthReport) -> Text:
     return text
 
 
-class DeviceDetailsScreen(ModalScreen[None]):
+class DeviceDetailsScreen(LogsWorkerFailures, ModalScreen[None]):
     """Facts, links and health of one device."""
 
     CSS_PATH = Path(__file__).with_name("screens.tcss")

@@ -23,6 +23,7 @@ from sparktui.core.device import DeviceSpec
 from sparktui.core.sanitize import safe_text
 from sparktui.services.discovery import DiscoveryResult, discover
 from sparktui.services.sshconfig import ImportResult, import_hosts
+from sparktui.ui.widgets.worker_log import LogsWorkerFailures
 
 
 class DiscoveryFinished(Message):
@@ -37,7 +38,7 @@ class HostsImported(Message):
         self.result = result
 
 
-class DiscoverScreen(ModalScreen[DeviceSpec | None]):
+class DiscoverScreen(LogsWorkerFailures, ModalScreen[DeviceSpec | None]):
     CSS_PATH = Path(__file__).with_name("screens.tcss")
     BINDINGS = [
         Binding("enter", "add", "Add to config", id="device_discover.add"),

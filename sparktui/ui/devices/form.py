@@ -28,7 +28,8 @@ from sparktui.core.device import DestinationError, DeviceSpec
 from sparktui.services.audit import ReadOnlyError
 from sparktui.services.config import ConfigError
 from sparktui.services.devices import save_device_entry
-from sparktui.transport.ssh_types import HostKeyPrompt, SSHOptions
+from sparktui.services.link_types import HostKeyPrompt, SSHOptions
+from sparktui.ui.widgets.worker_log import LogsWorkerFailures
 
 FIELDS = (("name", "Name"), ("host", "Host (name or address)"), ("user", "User"),
           ("port", "Port"), ("identity_file", "Identity file"),
@@ -92,7 +93,7 @@ def spec_from_form(values: dict[str, str]) -> DeviceSpec:
                       proxy_jump=values.get("proxy_jump", "").strip() or None, tags=tags)
 
 
-class DeviceFormScreen(ModalScreen[DeviceSpec | None]):
+class DeviceFormScreen(LogsWorkerFailures, ModalScreen[DeviceSpec | None]):
     """Dismisses with the saved DeviceSpec, or None when cancelled."""
 
     CSS_PATH = Path(__file__).with_name("screens.tcss")

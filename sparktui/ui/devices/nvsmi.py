@@ -22,6 +22,7 @@ from sparktui.core.facts import NvsmiSection, tidy_nvsmi_body
 from sparktui.core.sanitize import safe_text
 from sparktui.services.facts import FactsError
 from sparktui.services.link import DeviceLink
+from sparktui.ui.widgets.worker_log import LogsWorkerFailures
 
 
 class NvsmiLoaded(Message):
@@ -36,7 +37,7 @@ class NvsmiFailed(Message):
         self.error = error
 
 
-class NvsmiScreen(ModalScreen[None]):
+class NvsmiScreen(LogsWorkerFailures, ModalScreen[None]):
     CSS_PATH = Path(__file__).with_name("screens.tcss")
     BINDINGS = [
         Binding("r", "reload", "Read again", id="device_nvsmi.reload"),

@@ -11,7 +11,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
-from sparktui.transport.ssh_types import UnknownHostKey
+from sparktui.services.link_types import UnknownHostKey
 
 
 def _address(offer: UnknownHostKey) -> str:

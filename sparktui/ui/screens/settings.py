@@ -26,6 +26,7 @@ from textual.widgets import Button, Input, Label, Select, Static, Switch
 
 from sparktui.services.config import ConfigError, Settings
 from sparktui.services.store import ConfigStore
+from sparktui.ui.widgets.worker_log import LogsWorkerFailures
 
 
 def write_settings(path: Path, **changes: object) -> list[str]:
@@ -117,7 +118,7 @@ def _show_number(value: object) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-class SettingsScreen(ModalScreen[bool]):
+class SettingsScreen(LogsWorkerFailures, ModalScreen[bool]):
     """Every knob of [settings]; ctrl+s saves, escape leaves without saving."""
 
     CSS_PATH = Path(__file__).with_suffix(".tcss")

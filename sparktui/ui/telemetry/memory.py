@@ -30,6 +30,7 @@ from sparktui.services.gb10 import Gb10Services
 from sparktui.services.memory_actions import ACTIONS, COMPACT, DROP_CACHES
 from sparktui.services.telemetry import DeviceTelemetry, TelemetryService
 from sparktui.ui.screens.confirm import ConfirmScreen
+from sparktui.ui.widgets.worker_log import LogsWorkerFailures
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ def sparkline(values: list[float], width: int = 30) -> str:
     return "".join(SPARK[min(7, int((v - low) / span * 7.999))] for v in values)
 
 
-class MemoryScreen(ModalScreen[None]):
+class MemoryScreen(LogsWorkerFailures, ModalScreen[None]):
     CSS_PATH = Path(__file__).with_name("memory.tcss")
     BINDINGS = [
         Binding("c", "reclaim('drop-caches')", "Drop caches", id="memory.drop_caches",

@@ -23,6 +23,7 @@ from textual.widgets import Static
 
 from sparktui.core.device import LinkState
 from sparktui.core.sanitize import strip_control
+from sparktui.services.link_types import CommandResult, TransportError
 from sparktui.services.session import Session
 from sparktui.services.telemetry import (
     DeviceTelemetry,
@@ -30,7 +31,6 @@ from sparktui.services.telemetry import (
     ReadOnlyError,
     TelemetryService,
 )
-from sparktui.transport.base import CommandResult, TransportError
 from sparktui.ui import readings
 from sparktui.ui.keys import key_hint, keys_of
 from sparktui.ui.messages import FleetChanged

@@ -30,6 +30,7 @@ from sparktui.ui.keys import key_hint
 from sparktui.ui.messages import FleetChanged
 from sparktui.ui.screens.confirm import ConfirmScreen
 from sparktui.ui.tunnels.form import TunnelForm
+from sparktui.ui.widgets.clipboard import copy_text, not_copied_reason
 from sparktui.ui.widgets.pane_common import SessionPane, state_styles
 from sparktui.ui.widgets.repaint import LiveStatic, LiveTable
 
@@ -448,6 +449,9 @@ class TunnelsPane(SessionPane):
             self._show_url(url, "the browser did not start")
 
     def _show_url(self, url: str, why: str) -> None:
-        self.app.copy_to_clipboard(url)  # OSC 52: reaches the user's own clipboard over SSH
-        self.notify(f"{url}\n(copied to the clipboard: {why})", title="Open in a browser",
-                    timeout=20, markup=False)
+        # OSC 52 reaches the user's own clipboard over SSH, where nothing drops it
+        if copy_text(self, url):
+            note = f"copied to the clipboard: {why}"
+        else:
+            note = f"select it to copy ({not_copied_reason(self)}): {why}"
+        self.notify(f"{url}\n({note})", title="Open in a browser", timeout=20, markup=False)

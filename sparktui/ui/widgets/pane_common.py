@@ -16,6 +16,7 @@ from textual.widgets import Static
 from sparktui.services.session import Session
 from sparktui.services.telemetry import DeviceTelemetry
 from sparktui.ui.keys import key_hint
+from sparktui.ui.widgets.worker_log import LogsWorkerFailures
 
 
 @runtime_checkable
@@ -28,7 +29,7 @@ class ShowsTelemetry(Protocol):
     def show_telemetry(self, telemetry: DeviceTelemetry) -> None: ...
 
 
-class SessionPane(Widget):
+class SessionPane(LogsWorkerFailures, Widget):
     """A tab's pane: built with the app's Session, bound to the app's reactives.
 
     The shell binds `compact` and `focused_device` to its own (`data_bind`); a
