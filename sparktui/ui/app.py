@@ -15,7 +15,6 @@ import contextlib
 import logging
 import signal
 from collections.abc import Iterable, Sequence
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -55,10 +54,10 @@ from sparktui.ui.containers.deploy import DeployScreen
 from sparktui.ui.containers.dialogs import ConfirmDialog
 from sparktui.ui.containers.images import ImagesScreen
 from sparktui.ui.containers.logs import ContainerLogsScreen
-from sparktui.ui.devices.actions import DEVICE_SCREENS, device_commands
+from sparktui.ui.devices.actions import DEVICE_SCREENS
 from sparktui.ui.keys import binding_keys
 from sparktui.ui.messages import DeployReady, FleetChanged, TelemetryUpdated
-from sparktui.ui.palette import pane_commands
+from sparktui.ui.palette import app_commands
 from sparktui.ui.panes import PANES, DevicesPane, PaneSpec, ShowsTelemetry
 from sparktui.ui.screens import ConfirmScreen, HelpScreen, HostKeyScreen
 from sparktui.ui.screens.help import collect_key_help
@@ -550,25 +549,7 @@ class SparkApp(LogsWorkerFailures, App[None]):
 
     # -- command palette -----------------------------------------------------------------
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        for pane in PANES:
-            yield SystemCommand(f"Go to {pane.title}", f"Switch to the {pane.title} tab",
-                                partial(self.action_show_tab, pane.id))
-        yield SystemCommand("Help: keys", "List every key binding in force", self.action_help)
-        yield SystemCommand("Settings", "Refresh interval, thresholds, units, theme, "
-                            "read-only, ...", self.action_settings)
-        yield SystemCommand("Next device", "Focus the next device in every pane",
-                            self.action_next_device)
-        yield from device_commands(self, self.session, lambda: self.focused_device)
-        yield from pane_commands(self)
-        yield SystemCommand("Retry selected device",
-                            "Reconnect the device selected in Devices now, skipping the wait",
-                            self.action_retry_selected)
-        for name in sorted(self.available_themes):
-            # every theme is searchable; only sparktui's own are listed up front
-            yield SystemCommand(f"Theme: {name}", f"Switch to the {name} theme",
-                                partial(setattr, self, "theme", name),
-                                discover=name in self.sparktui_themes)
-        yield SystemCommand("Quit", "Close every connection and quit", self.action_quit)
+        yield from app_commands(self)
         for command in super().get_system_commands(screen):
             if command.title not in ("Quit", "Keys"):  # ours close the session / list all
                 yield command

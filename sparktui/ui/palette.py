@@ -43,3 +43,28 @@ def pane_commands(app: SparkApp) -> Iterator[SystemCommand]:
 async def run_pane_action(app: SparkApp, tab_id: str, action: str) -> None:
     app.action_show_tab(tab_id)
     await app.run_action(action, app.query_one(f"#{tab_id}-pane"))
+
+
+def app_commands(app: SparkApp) -> Iterator[SystemCommand]:
+    """The shell's own commands, then the device commands and every pane's bindings."""
+    from sparktui.ui.devices.actions import device_commands
+
+    for pane in PANES:
+        yield SystemCommand(f"Go to {pane.title}", f"Switch to the {pane.title} tab",
+                            partial(app.action_show_tab, pane.id))
+    yield SystemCommand("Help: keys", "List every key binding in force", app.action_help)
+    yield SystemCommand("Settings", "Refresh interval, thresholds, units, theme, "
+                        "read-only, ...", app.action_settings)
+    yield SystemCommand("Next device", "Focus the next device in every pane",
+                        app.action_next_device)
+    yield from device_commands(app, app.session, lambda: app.focused_device)
+    yield from pane_commands(app)
+    yield SystemCommand("Retry selected device",
+                        "Reconnect the device selected in Devices now, skipping the wait",
+                        app.action_retry_selected)
+    for name in sorted(app.available_themes):
+        # every theme is searchable; only sparktui's own are listed up front
+        yield SystemCommand(f"Theme: {name}", f"Switch to the {name} theme",
+                            partial(setattr, app, "theme", name),
+                            discover=name in app.sparktui_themes)
+    yield SystemCommand("Quit", "Close every connection and quit", app.action_quit)
