@@ -32,6 +32,9 @@ WAYS = (
 )
 
 
+KEY_CELLS = 7  # "  f   " : the key, reversed, and the space after it
+
+
 class FirstRunGuide(Static):
     """What to do when there is nothing to show yet (the hidden table keeps the focus,
     so the tab's keys still reach DevicesPane)."""
@@ -46,17 +49,33 @@ class FirstRunGuide(Static):
     def on_mount(self) -> None:
         self.update(self.render_guide())
 
+    def on_resize(self) -> None:
+        self.update(self.render_guide())
+
     def render_guide(self) -> Text:
+        import textwrap
+
+        # a narrow side pane wraps each way under its own text, not under the key
+        width = self.content_size.width or 76
+        indent = " " * KEY_CELLS
         text = Text()
         text.append("No Spark yet. Add your first one:\n\n", style="bold")
         for binding_id, default, what in WAYS:
             key = key_hint(self, binding_id, default)
+            lines = textwrap.wrap(what, max(16, width - KEY_CELLS)) or [""]
             text.append(f"  {key:>2}  ", style="bold reverse")
-            text.append(f" {what}\n")
-        text.append("\nOr name one at start: sparktui spark-abcd.local · on a Spark: "
-                    "sparktui local\n", style="dim")
-        text.append("Stuck? sparktui doctor checks every layer and says what to fix.",
-                    style="dim")
+            text.append(f" {lines[0]}\n")
+            for line in lines[1:]:
+                text.append(f"{indent}{line}\n")
+        text.append("\n")
+        for line in textwrap.wrap("Or name one at start: sparktui spark-abcd.local · on a "
+                                  "Spark: sparktui local", max(16, width),
+                                  break_on_hyphens=False):
+            text.append(line + "\n", style="dim")
+        for line in textwrap.wrap("Stuck? sparktui doctor checks every layer and says "
+                                  "what to fix.", max(16, width)):
+            text.append(line + "\n", style="dim")
+        text.rstrip()
         return text
 
 
