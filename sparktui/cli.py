@@ -36,6 +36,9 @@ subcommands (sparktui SUBCOMMAND --help for details):
   logs        a container's logs: logs DEVICE CONTAINER (--follow, --tail N)
   exporter    Prometheus /metrics for every device, headless (--listen ADDRESS:PORT)
   watch       alerts to a webhook when they start and clear: watch --notify URL (--install)
+  record      the telemetry stream into a file: record FILE [DEVICE ...] (--replay plays it)
+  doctor      check every layer between you and a working Spark, with the fixes (--json)
+  completion  print the shell completion script: completion bash|zsh|fish
 """
 
 
@@ -129,6 +132,11 @@ SUBCOMMANDS: dict[str, str] = {
     "devices": "sparktui.commands.devices:main",
     "exporter": "sparktui.commands.exporter:main",
     "watch": "sparktui.commands.watch:main",
+    "record": "sparktui.commands.record:main",
+    "doctor": "sparktui.commands.doctor:main",
+    "completion": "sparktui.commands.completion:main",
+    # hidden (a leading underscore): what the completion scripts call on each Tab
+    "__complete": "sparktui.commands.completion:complete_main",
 }
 
 

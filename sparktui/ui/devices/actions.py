@@ -21,7 +21,7 @@ from sparktui.ui.devices.discover import DiscoverScreen
 from sparktui.ui.devices.form import DeviceFormScreen
 from sparktui.ui.devices.nvsmi import NvsmiScreen
 from sparktui.ui.devices.session import connect_all, facts_service, open_device
-from sparktui.ui.screens.settings import CONFIG_WRITE_LOCK, SettingsScreen
+from sparktui.ui.screens.settings import SettingsScreen
 
 #: every screen with key bindings of this feature: their ids are remappable
 DEVICE_SCREENS = (DeviceDetailsScreen, DiscoverScreen, DeviceFormScreen, NvsmiScreen,
@@ -88,8 +88,7 @@ def remove_device(app: Any, name: str | None) -> None:
 
     def remove() -> None:
         try:
-            with CONFIG_WRITE_LOCK:
-                remove_device_entry(app.config.path, name)
+            remove_device_entry(app.config.path, name)  # under the config's write lock
         except (ConfigError, OSError) as exc:
             app.call_from_thread(app.notify, f"not removed: {exc}", title="devices",
                                  severity="error", timeout=20, markup=False)
