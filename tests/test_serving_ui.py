@@ -22,13 +22,13 @@ async def test_serving_tab_on_the_demo_moves(tmp_path) -> None:
         pane = app.query_one(ServingPane)
         await wait_until(pilot, lambda: len(pane.monitor.history.keys()) > 0
                          and pane.results and pane.results[0].figures is not None,
-                         timeout=40, what="a first scrape of the demo's endpoint")
+                         timeout=60, what="a first scrape of the demo's endpoint")
         first = pane.results[0]
         assert first.figures.engine == "vllm"
         assert first.endpoint.spec.device == "spark-demo"
         key = (first.id, "running")
         await wait_until(pilot, lambda: len(pane.monitor.history.series(key)) >= 3,
-                         timeout=30, what="three scrapes")
+                         timeout=60, what="three scrapes")
         figures = pane.results[0].figures
         assert figures.running is not None and figures.kv_cache_pct is not None
         assert figures.ttft is not None and figures.ttft.p95 is not None

@@ -45,8 +45,14 @@ from sparktui.services.telemetry import DeviceTelemetry, TelemetryHub
 from sparktui.ui.keys import key_hint
 from sparktui.ui.messages import FleetChanged
 from sparktui.ui.telemetry.chart import Chart, ChartData
+from sparktui.ui.widgets.pane_common import PaneIntro
 from sparktui.ui.widgets.repaint import LiveStatic, LiveTable
 
+PURPOSE = ("What every inference engine on the devices is doing: queue, KV cache, "
+           "tokens/s and latency percentiles from vLLM, SGLang, llama.cpp, TRT-LLM and Ollama, "
+           "and which GPU process, container and port serve which model.")
+DETAILS = ("No model endpoint found yet: start one (Containers, n deploys a preset), or r "
+           "to look again once a device is connected. m lists the models on disk.")
 SCRAPE_PERIOD_S = 2.0
 CHART_WINDOW_S = 300.0
 
@@ -110,6 +116,7 @@ class ServingPane(Widget):
         self._status = "looking for model endpoints when first shown"
 
     def compose(self) -> ComposeResult:
+        yield PaneIntro("Serving", PURPOSE, DETAILS, classes="pane-intro")
         yield LiveStatic(id="serving-status")
         yield LiveTable(id="serving-table", cursor_type="row")
         with Horizontal(id="serving-body"):
@@ -123,6 +130,7 @@ class ServingPane(Widget):
             lambda results: self.post_message(ServingUpdated(results)))
         self._rebuild_columns()
         self._watch_links()
+        self._show_intro()
         if hasattr(self.app, "compact"):
             self.watch(self.app, "compact", lambda _c: self._rebuild_columns(), init=False)
         self._say_status()
@@ -192,8 +200,15 @@ class ServingPane(Widget):
         self._status = (f"{len(endpoints)} endpoint{'s' * (len(endpoints) != 1)} "
                         f"({searched})" + (f" · {'; '.join(notes)}" if notes else ""))
         self._say_status()
+        self._show_intro()
         self._show_selected()
         self._scrape()
+
+    def _show_intro(self) -> None:
+        has = bool(self.results) or self._has_endpoints()
+        self.query_one(".pane-intro", PaneIntro).display = not has
+        for selector in ("#serving-table", "#serving-body"):
+            self.query_one(selector).display = has
 
     def _scrape(self) -> None:
         if self.monitor.latest or self._has_endpoints():
@@ -205,6 +220,7 @@ class ServingPane(Widget):
 
     def on_serving_updated(self, message: ServingUpdated) -> None:
         self.results = message.results
+        self._show_intro()
         self.rows = self._model_rows()
         self._fill_table()
         self._show_selected()
