@@ -13,6 +13,7 @@ dependencies are not fetched again.
 from __future__ import annotations
 
 import glob
+import json
 import os
 import re
 import secrets
@@ -45,8 +46,9 @@ def test_readme_begins_with_exactly_two_setup_commands() -> None:
     install, tests = readme_setup_commands()
     assert tests == "bash .ci/run"
     # installed as terminal tools are, and the demo opened from the installed command
-    assert "pipx install ." in install and install.endswith("sparktui --demo"), install
-    assert "pip install ." not in install.replace("pipx install .", ""), install
+    assert re.search(r"pipx install (--force )?\.", install), install
+    assert install.endswith("sparktui --demo"), install
+    assert not re.search(r"\bpip3? install", install), install  # PEP 668 refuses it
 
 
 class Terminal:
@@ -132,6 +134,11 @@ def test_readme_first_command_on_a_debian_system_python(tmp_path: Path) -> None:
     listed = subprocess.run([str(installed), "devices", "--json"], capture_output=True,
                             text=True, env=env, timeout=60, check=True)
     assert listed.stdout.strip() == "[]", listed  # a fresh HOME: nothing configured
+    doctor = subprocess.run([str(installed), "doctor", "--json"], capture_output=True,
+                            text=True, env=env, timeout=60)
+    checks = {c["name"]: c for c in json.loads(doctor.stdout)["checks"]}
+    assert checks["python"]["status"] == "ok", checks["python"]
+    assert "in a venv" in checks["python"]["detail"]  # pipx gave it a venv of its own
     # it runs from a venv of its own on the system Python, not from this checkout
     shebang = installed.read_text(errors="replace").splitlines()[0] \
         if not installed.is_symlink() else installed.resolve().read_text().splitlines()[0]

@@ -71,6 +71,8 @@ class Settings:
     guard_hard_floor_s: float = 3.0  # for this many seconds
     #: the flight recorder keeps this many minutes of every device's telemetry on disk
     flight_recorder_minutes: float = 15.0
+    #: read every Spark from this Prometheus (as `sparktui --prometheus URL`); "" for SSH
+    prometheus_url: str = ""
 
 
 class ConfigError(Exception):

@@ -70,6 +70,22 @@ class ReplayTelemetry:
     def watch_processes(self, watching: bool) -> None:
         """Nothing to poll: a recording's process lists arrive as they were recorded."""
 
+    def show(self, telemetry: DeviceTelemetry, history: History | None = None, *,
+             link_state: str | None = None, link_reason: str | None = None) -> None:
+        """Take a whole picture from elsewhere (Prometheus), with its history."""
+        if history is not None:
+            self.history = history
+        self.link_state, self.link_reason = link_state, link_reason
+        self._state = telemetry
+        self._publish()
+
+    def _publish(self) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(self._state)
+            except Exception:
+                log.exception("telemetry listener failed for %s", self.name)
+
     def apply(self, record: Record) -> bool:
         """Play one record; True when the telemetry changed."""
         changes: dict[str, object] = {}
@@ -96,11 +112,7 @@ class ReplayTelemetry:
         else:
             return False
         self._state = dataclasses.replace(self._state, t=record.t, **changes)
-        for listener in list(self._listeners):
-            try:
-                listener(self._state)
-            except Exception:
-                log.exception("replay listener failed for %s", self.name)
+        self._publish()
         return True
 
 

@@ -23,9 +23,11 @@ import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sparktui.core import nvsmi
-from sparktui.core.events import DeviceEvent
+from sparktui.core.events import DeviceEvent, Severity
+from sparktui.core.gpuhealth import ReasonCounter, StuckLowPower, parse_xid
 from sparktui.core.gpuprocs import (
     GpuProcsBlock,
     GpuProcsBlockParser,
@@ -41,7 +43,16 @@ from sparktui.core.nvsmi import ComputeApp, GpuSample, NvsmiFailure, NvsmiFailur
 from sparktui.services.audit import AuditLog, ReadOnlyError
 from sparktui.services.config import Settings
 from sparktui.services.link import DeviceLink
-from sparktui.transport.base import CommandResult, ConnectionLost, LineStream, Transport
+from sparktui.transport.base import (
+    CommandResult,
+    ConnectionLost,
+    LineStream,
+    StreamStalled,
+    Transport,
+)
+
+if TYPE_CHECKING:  # services.gb10 builds on this module
+    from sparktui.services.gb10 import Gb10Services
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +63,11 @@ GIB = 1024**3
 PROCESS_POLL_S = 3.0  # while the process list is on screen
 PROCESS_POLL_IDLE_S = 30.0  # otherwise: the GPU-process memory total stays roughly current
 RESTART_DELAY_S = 5.0  # before re-issuing a stream that ended by itself
+
+
+def stall_bound(period_s: float) -> float:
+    """How long a stream of this period may stay silent before it counts as stalled."""
+    return 3 * period_s + 5.0
 MAX_EVENTS = 50  # events kept with the telemetry (the flight recorder keeps them all)
 
 
@@ -103,6 +119,8 @@ class DeviceTelemetry:
     temperature_alert_c: float = 85.0
     power_alert_w: float | None = None
     events: tuple[DeviceEvent, ...] = ()  # the newest last; at most MAX_EVENTS
+    #: (GPU index, clock event reason, seconds seen active) since sparktui started
+    reason_seconds: tuple[tuple[int, str, float], ...] = ()
 
     @property
     def unified_memory(self) -> bool:
@@ -235,9 +253,12 @@ class TelemetryService:
         self._process_period_sent: int | None = None  # the period the running loop has
         self._process_poll_wanted = False
         self.process_polls = 0  # blocks received from the process loop, changed or not
+        self.stalls = 0  # streams restarted because they stopped delivering
         # the GPU indices of the last complete tick (or, before one, of the driver query):
         # a tick is published once all of them have reported, never piecemeal
         self._tick_indices: frozenset[int] = frozenset()
+        self.reasons = ReasonCounter()
+        self._stuck: dict[int, StuckLowPower] = {}
         self._state = DeviceTelemetry(
             device=link.name,
             memory_floor_bytes=int(settings.memory_floor_gib * GIB),
@@ -312,10 +333,17 @@ class TelemetryService:
         while transport.is_alive():
             parser = nvsmi.CsvRowParser(self.fields)
             noise: list[str] = []  # lines that are not rows: the error text, if any
-            stream = await transport.stream(nvsmi.build_query_command(self.fields,
-                                                                      self.interval_ms))
+            stream = await transport.stream(
+                nvsmi.build_query_command(self.fields, self.interval_ms),
+                stall_after=stall_bound(self.interval_ms / 1000))
             try:
                 rows_seen = await self._read_gpu_rows(stream, parser, noise)
+            except StreamStalled as exc:
+                # the link may be fine: restart now (closing stopped it on the device)
+                self._update(gpu_problem=f"nvidia-smi is not answering ({exc}); restarted")
+                self.stalls += 1
+                await asyncio.sleep(RESTART_DELAY_S)  # without waiting for the link
+                continue
             finally:
                 await stream.close()
             failure = nvsmi.classify_failure("\n".join(noise[-20:]), stream.stderr,
@@ -336,9 +364,15 @@ class TelemetryService:
         async for line in stream:
             sample = parser.parse_line(line, self._clock())
             if sample is None:
-                if len(noise) < 200:
+                xid = parse_xid(line)
+                if xid is not None:  # loop mode prints Xid event text between rows
+                    self.post_event(DeviceEvent(self.link.name, "xid",
+                                                f"{xid.describe()} ({xid.detail[:200]})",
+                                                Severity.ALARM))
+                elif len(noise) < 200:
                     noise.append(line)
                 continue
+            self._check_health(sample)
             rows_seen = True
             # a row whose index is not above the previous one starts a new tick,
             # so the one before was whole: it fixes which GPUs a tick has
@@ -354,6 +388,12 @@ class TelemetryService:
                 published = True
         return rows_seen  # a tick cut short by the stream's end is never published
 
+    def _check_health(self, sample: GpuSample) -> None:
+        self.reasons.update(sample)
+        advice = self._stuck.setdefault(sample.index, StuckLowPower()).update(sample)
+        if advice is not None:
+            self.post_event(DeviceEvent(self.link.name, "power", advice, Severity.WARNING))
+
     def _publish_gpus(self, tick: dict[int, GpuSample]) -> None:
         gpus = tuple(tick[i] for i in sorted(tick))
         changes: dict[str, object] = {}
@@ -366,6 +406,10 @@ class TelemetryService:
                            for p in processes)
             if placed != processes:
                 changes["processes"] = placed
+        reasons = tuple((gpu, name, secs) for gpu, counts in sorted(self.reasons.seconds.items())
+                        for name, secs in counts.items())
+        if reasons != self._state.reason_seconds:
+            changes["reason_seconds"] = reasons
         if changes or gpus != self._state.gpus or self._state.gpu_problem is not None:
             self._update(gpus=gpus, gpu_problem=None, **changes)
 
@@ -389,7 +433,8 @@ class TelemetryService:
         sampler = HostSampler()
         while transport.is_alive():
             parser = HostStatBlockParser()
-            stream = await transport.stream(hoststat_command(self.interval_ms))
+            stream = await transport.stream(hoststat_command(self.interval_ms),
+                                            stall_after=stall_bound(self.interval_ms / 1000))
             try:
                 async for line in stream:
                     snapshot = parser.feed_line(line)
@@ -399,6 +444,11 @@ class TelemetryService:
                     sample = dataclasses.replace(sampler.update(snapshot), t=now)
                     self.history.record_host(sample)
                     self._update(host=sample, host_problem=None)
+            except StreamStalled as exc:
+                self._update(host_problem=f"host figures not answering ({exc}); restarted")
+                self.stalls += 1
+                await asyncio.sleep(RESTART_DELAY_S)  # without waiting for the link
+                continue
             finally:
                 await stream.close()
             reason = (stream.stderr or "").strip().splitlines()
@@ -430,7 +480,9 @@ class TelemetryService:
         while transport.is_alive():
             parser = GpuProcsBlockParser()
             period = self.process_period_ms
-            stream = await transport.stream(gpuprocs_command(period))
+            # the period changes under a running loop (control lines): bound by the longest
+            stream = await transport.stream(gpuprocs_command(period),
+                                            stall_after=stall_bound(PROCESS_POLL_IDLE_S))
             self._process_period_sent = period
             sender = asyncio.get_running_loop().create_task(
                 self._send_process_controls(stream), name=f"procs-control:{self.link.name}")
@@ -439,6 +491,12 @@ class TelemetryService:
                     block = parser.feed_line(line)
                     if block is not None:
                         self._publish_processes(block)
+            except StreamStalled as exc:
+                log.warning("%s: the GPU-process loop is not answering (%s); restarted",
+                            self.link.name, exc)
+                self.stalls += 1
+                await asyncio.sleep(RESTART_DELAY_S)  # without waiting for the link
+                continue
             finally:
                 sender.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -506,6 +564,8 @@ class TelemetryHub:
         self.audit = audit
         self.services: dict[str, TelemetryService] = {}
         self._watching_processes = True
+        #: the GB10 features (guards, flight recorder, post-mortems), when the app wires them
+        self.gb10: Gb10Services | None = None
 
     def watch_processes(self, watching: bool) -> None:
         """Tell every device whether a process list is on screen (see PROCESS_POLL_S)."""
@@ -521,10 +581,14 @@ class TelemetryHub:
             service.watch_processes(self._watching_processes)
             with contextlib.suppress(RuntimeError):  # no running loop: started later
                 service.start()
+            if self.gb10 is not None:
+                self.gb10.attach(service)
         return service
 
     def get(self, name: str) -> TelemetryService | None:
         return self.services.get(name)
 
     async def close(self) -> None:
+        if self.gb10 is not None:  # its last flush and watches first: they read the streams
+            await self.gb10.close()
         await asyncio.gather(*(s.close() for s in self.services.values()))

@@ -114,8 +114,10 @@ def show_details(app: Any, name: str | None) -> None:
     app.push_screen(DeviceDetailsScreen(link, facts_service(app), binary=binary))
 
 
-def discover_devices(app: Any) -> None:
-    app.push_screen(DiscoverScreen(), callback=lambda spec: spec and add_device(app, spec))
+def discover_devices(app: Any, *, mdns: bool = True) -> None:
+    """Find devices (mDNS and the ssh_config hosts), or with mdns=False only import hosts."""
+    app.push_screen(DiscoverScreen(mdns=mdns),
+                    callback=lambda spec: spec and add_device(app, spec))
 
 
 def connect_all_devices(app: Any) -> None:
