@@ -76,7 +76,7 @@ _labels = st.fixed_dictionaries({"__name__": _names}, optional={
 _value = st.one_of(st.floats(), st.text(max_size=5), st.integers())
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(st.one_of(_json, st.lists(st.tuples(_labels, _value), max_size=8).map(
     lambda items: {"status": "success", "data": {"resultType": "vector", "result": [
         {"metric": labels, "value": [1.0, value]} for labels, value in items]}})))

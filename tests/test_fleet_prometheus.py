@@ -229,3 +229,27 @@ async def test_dcgm_format_maps_and_gb10_memory_falls_back_to_host(tmp_path) -> 
         prom.close()
         httpd.shutdown()
         httpd.server_close()
+
+
+async def test_exporter_serves_the_model_endpoints_figures() -> None:
+    """The demo Spark's model server (vLLM's metrics) appears as sparktui_endpoint_*."""
+    from prometheus_client import generate_latest
+
+    fleet = Fleet(FAST, [], demo=True, containers=True, serving=True)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(FleetCollector(fleet.devices))
+    try:
+        await fleet.open()
+
+        async def endpoint_seen():
+            text = generate_latest(registry).decode()
+            return text if 'sparktui_endpoint_generation_tokens_per_second{' in text else None
+
+        text = await wait_until(endpoint_seen, "the demo's endpoint figures", 60)
+        assert 'sparktui_endpoint_up{device="spark-demo"' in text and 'engine="vllm"' in text
+        assert 'stat="p95"' in text
+        assert 'sparktui_containers{device="spark-demo",state="running"}' in text
+        checked = promtool("check", "metrics", stdin=text)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+    finally:
+        await fleet.close()

@@ -52,6 +52,8 @@ tests:
         values: '3x8'
       - series: 'up{{job="models",sparktui_role="endpoint",instance="spark:8000"}}'
         values: '1 0x5'
+      - series: 'sparktui_endpoint_up{{device="fine",endpoint="http://localhost:8000/v1",engine="vllm",model="m"}}'
+        values: '1 0x5'
     alert_rule_test:
       - eval_time: 2m
         alertname: SparkMemoryLow
@@ -108,6 +110,13 @@ tests:
       - eval_time: 3m
         alertname: SparkEndpointDown
         exp_alerts:
+          - exp_labels: {{severity: critical, device: fine, endpoint: "http://localhost:8000/v1", engine: vllm, model: m}}
+            exp_annotations:
+              summary: "fine: model endpoint http://localhost:8000/v1 is down"
+              description: "The vllm server at http://localhost:8000/v1 on fine has not answered for a minute."
+      - eval_time: 3m
+        alertname: SparkScrapedEndpointDown
+        exp_alerts:
           - exp_labels: {{severity: critical, job: models, sparktui_role: endpoint, instance: "spark:8000"}}
             exp_annotations:
               summary: "model endpoint spark:8000 is down"
@@ -118,7 +127,7 @@ tests:
 def test_rules_pass_promtool_check() -> None:
     checked = promtool("check", "rules", str(ALERT_RULES))
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "SUCCESS: 8 rules found" in checked.stdout
+    assert "SUCCESS: 9 rules found" in checked.stdout
 
 
 def test_every_alert_fires_on_its_condition_only(tmp_path) -> None:

@@ -132,3 +132,37 @@ def test_a_password_prompt_becomes_the_sudoers_line():
     other = explain_failure(DROP_CACHES, "spark-1", "tee: /proc/sys/vm/drop_caches: "
                             "Read-only file system\n", 1, "bob")
     assert other.sudoers is None and "Read-only file system" in other.message
+
+
+async def test_a_wedge_and_reboot_gets_a_postmortem_with_the_minutes_before(tmp_path):
+    from sparktui.core.postmortem import Cause
+    from sparktui.services.flight import FlightRecorder
+    from sparktui.services.postmortem import PostmortemWatch, latest_postmortem
+
+    async with sim_telemetry(tmp_path) as (server, service):
+        memory = server.device.memory
+        memory.down_s = 1.5
+        settings = Settings(flight_recorder_minutes=5)
+        flight = FlightRecorder(settings, root=tmp_path / "flight")
+        flight.attach(service, service.link)
+        reports = []
+        watch = PostmortemWatch(service, minutes=5, flight_root=tmp_path / "flight",
+                                store_root=tmp_path / "pm", on_report=reports.append,
+                                flush=flight.flush)
+        first = await wait_for(service, lambda t: t.host is not None and t.host.boot_id,
+                               "a boot id")
+        old_boot = first.host.boot_id
+        await asyncio.sleep(1.5)  # some recorded seconds before the drop
+        memory.wedge("NV_ERR_NO_MEMORY")
+        await wait_for(service, lambda t: any("rebooted:" in e.text for e in t.events),
+                       "a post-mortem event", timeout=30)
+        report = reports[0]
+        assert report.verdict.cause is Cause.GPU_WEDGE
+        assert report.previous_boot == old_boot and report.boot_id == memory.boot_id != old_boot
+        assert any("NV_ERR_NO_MEMORY" in line for line in report.verdict.evidence)
+        assert len(report.series["t"]) >= 3  # the recorded seconds before the drop
+        assert all(v is not None for v in report.series["free_for_cuda_gib"])
+        saved = latest_postmortem("spark-sim", tmp_path / "pm")
+        assert saved is not None and saved.verdict == report.verdict
+        await watch.close()
+        await flight.close()

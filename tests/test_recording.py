@@ -36,7 +36,7 @@ from sparktui.services.recordings import (
     ring_segments,
 )
 
-FUZZ = settings(max_examples=200, deadline=None)
+FUZZ = settings(max_examples=100, deadline=None)
 
 GPU = GpuSample(index=0, t=12.5, uuid="GPU-1234", name="NVIDIA GB10", util_gpu=96.0,
                 mem_used_mib=None, mem_total_mib=None, temp_c=71.0, power_w=42.5,
@@ -132,7 +132,7 @@ _field_names = st.sampled_from([*GpuSample.__dataclass_fields__,
                                 *HostSample.__dataclass_fields__, "hottest_zone"])
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(st.sampled_from(["gpus", "host"]), st.floats(allow_nan=False, allow_infinity=False),
        st.one_of(_json, st.lists(st.dictionaries(_field_names, _json, max_size=8), max_size=3),
                  st.dictionaries(_field_names, _json, max_size=12)))

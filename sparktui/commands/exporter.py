@@ -20,7 +20,8 @@ DESCRIPTION = """\
 Serve the telemetry of every DEVICE as Prometheus metrics on /metrics, headless,
 over the same streams as the TUI: GPUs (labels device, gpu, uuid, name), unified
 memory as a GB10 sees it, host CPU, load and temperature, containers by state,
-connection state and the collector's own health. A missing value is absent,
+the serving figures of the model endpoints found on each device, connection
+state and the collector's own health. A missing value is absent,
 never 0. With no DEVICE, the configured devices. Runs until Ctrl+C or SIGTERM.
 The scrape config, alert rules and Grafana dashboard: `sparktui exporter --files`."""
 
@@ -38,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds between samples (default: the config's refresh_interval)")
     p.add_argument("--no-containers", action="store_true",
                    help="do not follow Docker on the devices (no container counts)")
+    p.add_argument("--no-serving", action="store_true",
+                   help="do not read the devices' model endpoints (no serving figures)")
     p.add_argument("--demo", action="store_true", help="also export a simulated Spark")
     p.add_argument("--files", action="store_true",
                    help="print where the example scrape config, rules and dashboard are")
@@ -81,7 +84,8 @@ async def _serve(args: argparse.Namespace, config, specs, address: str, port: in
     from sparktui.services.fleet import Fleet, with_interval
 
     fleet = Fleet(with_interval(config.settings, args.interval), specs,
-                  containers=not args.no_containers, demo=args.demo,
+                  containers=not args.no_containers, serving=not args.no_serving,
+                  demo=args.demo,
                   accept_new_host_keys=args.accept_new_host_keys)
     try:
         server = MetricsServer(FleetCollector(fleet.devices), address, port)

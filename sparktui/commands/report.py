@@ -216,6 +216,8 @@ def device_json(report: DeviceReport) -> dict:
         "dropped_fields": [],
         "gpu_problem": None,
         "memory": None,  # the GB10 memory truth: free for CUDA, after reclaim, PSI, buddyinfo
+        "events": [],  # guard steps, Xid errors, power advice, reboots
+        "clock_event_seconds": [],  # how long each clock event reason was active
     }
     if telemetry is not None:
         out.update(
@@ -226,6 +228,9 @@ def device_json(report: DeviceReport) -> dict:
             processes=[dataclasses.asdict(p) for p in telemetry.processes],
             dropped_fields=list(telemetry.dropped_fields),
             memory=None if telemetry.memory_truth is None else telemetry.memory_truth.as_json(),
+            events=[e.as_json() for e in telemetry.events],
+            clock_event_seconds=[{"gpu": g, "reason": n, "seconds": round(s, 1)}
+                                 for g, n, s in telemetry.reason_seconds],
             gpu_problem=telemetry.gpu_problem,
         )
     return out

@@ -486,6 +486,8 @@ class HostSample:
     buddy: tuple[BuddyZone, ...] = ()
     rails: tuple[Rail, ...] = ()
     prochot: bool | None = None
+    #: every thermal zone of the block (hottest_zone is the hottest plausible one)
+    thermal: tuple[ThermalZone, ...] = ()
 
     @property
     def mem_free(self) -> int | None:
@@ -533,4 +535,5 @@ class HostSampler:
             buddy=snap.buddy,
             rails=snap.rails,
             prochot=snap.prochot,
+            thermal=snap.thermal,
         )

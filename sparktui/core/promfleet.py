@@ -26,7 +26,12 @@ from sparktui.core.hoststat import HostSample, MemInfo, ThermalZone
 from sparktui.core.metric_names import (
     DCGM_ENERGY,
     DCGM_FB_FREE,
+    DCGM_GPU,
     DCGM_PREFIX,
+    GPU_METRICS,
+    HOST_METRICS,
+    MEMINFO_METRICS,
+    NODE_HOST,
     PREFIX,
     gpu_attr_for,
     host_attr_for,
@@ -42,13 +47,18 @@ __all__ = [
 MAX_SERIES = 200_000
 MAX_LABEL_CHARS = 512
 
-_NODE_NAMES = ("MemTotal|MemAvailable|MemFree|Cached|Buffers|SReclaimable|Shmem|SwapTotal|"
-               "SwapFree")
+def _latest_selector() -> str:
+    """Only the series the fleet view reads (not per-core, per-reason or per-state ones)."""
+    names = [m.metric for m in (*GPU_METRICS, *HOST_METRICS, *MEMINFO_METRICS, *DCGM_GPU,
+                                *NODE_HOST)]
+    names += ["sparktui_gpu_performance_state", "sparktui_gpu_info", "sparktui_device_up",
+              "sparktui_host_thermal_zone_celsius", DCGM_FB_FREE, "node_thermal_zone_temp",
+              "up"]
+    return '{__name__=~"' + "|".join(dict.fromkeys(names)) + '"}'
+
+
 #: every series the fleet view reads, in one instant query
-LATEST_QUERY = (
-    '{__name__=~"sparktui_.+|DCGM_FI_DEV_.+|DCGM_FI_DRIVER_VERSION'
-    f'|node_memory_({_NODE_NAMES})_bytes|node_load(1|5|15)|node_thermal_zone_temp|up"}}'
-)
+LATEST_QUERY = _latest_selector()
 #: node_exporter's CPU busy percent per instance (sparktui's exporter gives its own)
 CPU_QUERY = ('label_replace(100 * (1 - avg by (instance) '
              '(rate(node_cpu_seconds_total{mode="idle"}[1m]))), '

@@ -71,6 +71,8 @@ class Settings:
     guard_hard_floor_s: float = 3.0  # for this many seconds
     #: the flight recorder keeps this many minutes of every device's telemetry on disk
     flight_recorder_minutes: float = 15.0
+    #: read every Spark from this Prometheus (as `sparktui --prometheus URL`); "" for SSH
+    prometheus_url: str = ""
 
 
 class ConfigError(Exception):
@@ -187,24 +189,34 @@ def update_config(path: Path, mutate) -> None:
 
     import tomlkit
 
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        text = ""
-    try:
-        document = tomlkit.parse(text)
-    except tomlkit.exceptions.ParseError as exc:
-        raise ConfigError(path, f"not valid TOML, left untouched: {exc}",
-                          getattr(exc, "line", None)) from exc
-    mutate(document)
-    write_atomically(path, tomlkit.dumps(document), keep_mode=True)
+    from sparktui.services.store import write_lock
+
+    with write_lock(path):  # read, change and write as one step: no save is lost
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            text = ""
+        try:
+            document = tomlkit.parse(text)
+        except tomlkit.exceptions.ParseError as exc:
+            raise ConfigError(path, f"not valid TOML, left untouched: {exc}",
+                              getattr(exc, "line", None)) from exc
+        mutate(document)
+        write_atomically(path, tomlkit.dumps(document), keep_mode=True)
 
 
 def write_atomically(path: Path, text: str, *, keep_mode: bool = False) -> None:
     """Write a temp file beside `path`, fsync it, rename it over: never half a file."""
-    import tempfile
+    from sparktui.services.store import write_lock
 
     path.parent.mkdir(parents=True, exist_ok=True)
+    with write_lock(path):
+        _replace(path, text, keep_mode=keep_mode)
+
+
+def _replace(path: Path, text: str, *, keep_mode: bool) -> None:
+    import tempfile
+
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=path.suffix, dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:

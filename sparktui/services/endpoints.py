@@ -55,6 +55,35 @@ class EndpointError(Exception):
     """An endpoint could not be reached for a reason worth showing as it is."""
 
 
+class BodyTooLarge(EndpointError):
+    """A response body passed its limit; the rest was not read."""
+
+
+#: a model list is a few KB (a thousand models ~100 KB); an endless one stops here
+MAX_MODELS_BODY = 1024 * 1024
+MAX_ERROR_BODY = 64 * 1024
+
+
+async def read_bounded(response: httpx.Response, limit: int, what: str) -> bytes:
+    """At most `limit` bytes of a streamed body; BodyTooLarge past it (the rest unread).
+
+    Clients ask for `Accept-Encoding: identity`, so a small compressed body cannot
+    unpack to gigabytes in one chunk before the count sees it.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_raw():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(f"{what} passed {_size(limit)}; not read further")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _size(limit: int) -> str:
+    return f"{limit // (1024 * 1024)} MiB" if limit >= 1024 * 1024 else f"{limit // 1024} KiB"
+
+
 @dataclass(frozen=True)
 class EndpointSpec:
     """Where an endpoint is: a base URL, seen from `device` (None: from this machine)."""
@@ -282,7 +311,8 @@ class EndpointConnector:
         return transport is not None and transport is route.transport and transport.is_alive()
 
     async def _open_route(self, spec: EndpointSpec) -> _Route:
-        headers = {}
+        # identity: every body is counted as it arrives (see read_bounded)
+        headers = {"Accept-Encoding": "identity"}
         key = self._extra_keys.get(spec.id) or os.environ.get(spec.key_env_var)
         if not key and self._secrets is not None:
             key = await self._secrets.get(spec.secret_name)
@@ -335,6 +365,29 @@ class EndpointConnector:
         if route is not None:
             await self._close_route(route)
 
+    async def device_down(self, spec: EndpointSpec, within: float = 1.0) -> str | None:
+        """Why the SSH connection under `spec` is gone, or None while it stands.
+
+        Asked when a request failed: a forward that broke because its
+        connection went reads like "refused" or "closed" to HTTP, which would
+        send the user looking at the model server instead of the link. The
+        connection may need a moment to notice it is gone, hence `within`.
+        """
+        if spec.device is None:
+            return None
+        link = self._links(spec.device)
+        route = self._routes.get(spec.id)
+        transport = route.transport if route is not None else None
+        if link is None:
+            return None
+        if transport is not None and transport.is_alive():  # type: ignore[attr-defined]
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(transport.wait_closed(), within)  # type: ignore[attr-defined]
+        if transport is not None and transport.is_alive():  # type: ignore[attr-defined]
+            return None
+        reason = getattr(transport, "close_reason", None) if transport is not None else None
+        return strip_control(reason or link.status.describe(), max_line=160)
+
     def set_session_key(self, spec_id: str, key: str | None) -> None:
         if key:
             self._extra_keys[spec_id] = key
@@ -358,14 +411,17 @@ class EndpointConnector:
         models: list[str] = []
         error: str | None = None
         try:
-            response = await client.get("models", timeout=timeout)
-            if response.status_code == 200:
-                models = parse_model_list(_json(response))
+            status, body = await get_bounded(client, "models", timeout)
+            if status == 200:
+                models = parse_model_list(_json(body))
             else:
-                error = f"GET /models answered {response.status_code}: " \
-                        f"{body_error_text(response.content)}"
+                error = f"GET /models answered {status}: {body_error_text(body)}"
         except httpx.HTTPError as exc:
             error = describe_transport_error(exc, "{}:{}".format(*spec.base.host_port))
+        except BodyTooLarge as exc:
+            error = f"GET /models: {exc}"
+        except TimeoutError:
+            error = f"GET /models: no complete answer in {timeout:g} s"
         port = spec.base.host_port[1]
         if port == OLLAMA_PORT or (error and spec.source != "manual"):
             tags = await self._ollama_tags(client, spec, timeout)
@@ -379,12 +435,12 @@ class EndpointConnector:
         root = spec.base.root.split("://", 1)[1].partition("/")[2]
         url = client.base_url.copy_with(path="/" + (root + "/api/tags").lstrip("/"))
         try:
-            response = await client.get(url, timeout=timeout)
-        except httpx.HTTPError:
+            status, body = await get_bounded(client, url, timeout)
+        except (httpx.HTTPError, BodyTooLarge, TimeoutError):
             return None
-        if response.status_code != 200:
+        if status != 200:
             return None
-        data = _json(response)
+        data = _json(body)
         return parse_model_list(data) if isinstance(data, dict) and "models" in data else None
 
     async def discover_device(self, link: DeviceLink, *, ports: tuple[int, ...] = DEFAULT_PORTS,
@@ -421,10 +477,23 @@ def _remove_socket_dir(socket_path: str) -> None:
         os.rmdir(os.path.dirname(socket_path))
 
 
-def _json(response: httpx.Response) -> object:
+async def get_bounded(client: httpx.AsyncClient, url: str | httpx.URL,
+                       timeout: float) -> tuple[int, bytes]:
+    """GET with a deadline for the whole answer (not per read: a tarpit ends too)."""
+    async with asyncio.timeout(timeout), client.stream("GET", url, timeout=timeout) as response:
+        limit = MAX_MODELS_BODY if response.status_code == 200 else MAX_ERROR_BODY
+        try:
+            return response.status_code, await read_bounded(response, limit, "the answer")
+        except BodyTooLarge:
+            if response.status_code == 200:
+                raise
+            return response.status_code, b"(an error body too long to show)"
+
+
+def _json(body: bytes) -> object:
     try:
-        return response.json()
-    except ValueError:
+        return json.loads(body)
+    except (ValueError, RecursionError):  # not JSON, or nested beyond reason
         return None
 
 

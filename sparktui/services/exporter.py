@@ -56,6 +56,7 @@ class FleetCollector(Collector):
         yield from self._gpu_families(devices)
         yield from self._host_families(devices)
         yield from self._container_families(devices)
+        yield from serving_families(devices)
         yield from self._link_families(devices)
 
     # -- GPUs ----------------------------------------------------------------------
@@ -108,7 +109,7 @@ class FleetCollector(Collector):
         cores = GaugeMetricFamily("sparktui_host_cpu_core_utilization_percent",
                                   "CPU busy, per core", labels=("device", "core"))
         zones = GaugeMetricFamily("sparktui_host_thermal_zone_celsius",
-                                  "thermal zone temperature (the hottest plausible zone)",
+                                  "thermal zone temperature (/sys/class/thermal)",
                                   labels=("device", "zone"))
         shares = GaugeMetricFamily(
             "sparktui_memory_gpu_processes_bytes",
@@ -142,9 +143,13 @@ class FleetCollector(Collector):
             for index, pct in enumerate(host.per_core_pct):
                 if pct is not None:
                     cores.add_metric([device.name, str(index)], pct)
-            zone = host.hottest_zone
-            if zone is not None:
-                zones.add_metric([device.name, zone.name], zone.celsius)
+            seen: set[str] = set()
+            for zone in (*host.thermal, *((host.hottest_zone,) if host.hottest_zone else ())):
+                # a sensor fault (-273 °C, 255 °C) is no reading; two zones of one type
+                # (acpitz, acpitz) would be one series twice: the first is kept
+                if zone.plausible and zone.name not in seen:
+                    seen.add(zone.name)
+                    zones.add_metric([device.name, zone.name], zone.celsius)
         yield from families.values()
         yield from (cores, zones, shares, unified)
         yield from gb10.families()
@@ -264,6 +269,65 @@ class _Gb10Families:
 
     def families(self):
         return (self.psi, self.stall, self.high_order, self.rails, self.prochot, self.boot)
+
+
+#: ServingFigures attribute -> (metric, help); latencies are (attribute, percentile)
+SERVING_METRICS = (
+    ("running", "sparktui_endpoint_requests_running", "requests being served"),
+    ("waiting", "sparktui_endpoint_requests_waiting", "requests queued"),
+    ("kv_cache_pct", "sparktui_endpoint_kv_cache_percent", "KV cache in use"),
+    ("prompt_tps", "sparktui_endpoint_prompt_tokens_per_second", "prompt tokens per second"),
+    ("generation_tps", "sparktui_endpoint_generation_tokens_per_second",
+     "generated tokens per second"),
+    ("prefix_hit_pct", "sparktui_endpoint_prefix_cache_hit_percent", "prefix cache hits"),
+    ("preemptions", "sparktui_endpoint_preemptions", "preemptions since the server started"),
+)
+LATENCY_METRICS = (
+    ("ttft", "sparktui_endpoint_time_to_first_token_seconds", "time to first token"),
+    ("itl", "sparktui_endpoint_inter_token_latency_seconds", "time between tokens"),
+    ("e2e", "sparktui_endpoint_request_latency_seconds", "whole-request latency"),
+)
+
+
+def serving_families(devices: list[FleetDevice]) -> Iterator[GaugeMetricFamily]:
+    """Each known model endpoint's engine figures (sparktui.services.serving)."""
+    labels = ("device", "endpoint", "engine", "model")
+    up = GaugeMetricFamily("sparktui_endpoint_up",
+                           "1 while the model endpoint answers its metrics, else 0",
+                           labels=labels)
+    figures = {attr: GaugeMetricFamily(name, text, labels=labels)
+               for attr, name, text in SERVING_METRICS}
+    latencies = {attr: GaugeMetricFamily(name, f"{text}: stat is p50, p95 or mean",
+                                         labels=(*labels, "stat"))
+                 for attr, name, text in LATENCY_METRICS}
+    for device in devices:
+        monitor = device.serving
+        if monitor is None:
+            continue
+        for reading in monitor.latest:  # type: ignore[attr-defined]
+            found = reading.figures
+            engine = found.engine if found is not None else ""
+            models = found.models if found is not None and found.models \
+                else reading.endpoint.models
+            row = [device.name, reading.endpoint.spec.url, engine, models[0] if models else ""]
+            up.add_metric(row, 0 if found is None else 1)
+            if found is None:
+                continue
+            for attr, _, _ in SERVING_METRICS:
+                value = getattr(found, attr)
+                if value is not None:
+                    figures[attr].add_metric(row, value)
+            for attr, _, _ in LATENCY_METRICS:
+                latency = getattr(found, attr)
+                if latency is None:
+                    continue
+                for stat, value in (("p50", latency.p50), ("p95", latency.p95),
+                                    ("mean", latency.mean)):
+                    if value is not None:
+                        latencies[attr].add_metric([*row, stat], value)
+    yield up
+    yield from figures.values()
+    yield from latencies.values()
 
 
 def parse_listen(text: str) -> tuple[str, int]:

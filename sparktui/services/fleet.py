@@ -10,6 +10,7 @@ No Textual; the commands layer parses arguments and calls this.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import time
@@ -47,6 +48,8 @@ class FleetDevice:
     telemetry: TelemetryService
     health: CollectorHealth
     containers: object | None = None  # a ContainerService when containers are followed
+    serving: object | None = None  # a ServingMonitor when model endpoints are followed
+    serving_task: asyncio.Task[None] | None = None
 
     @property
     def name(self) -> str:
@@ -57,11 +60,12 @@ class Fleet:
     """Every device of one headless run, opened together and closed together."""
 
     def __init__(self, settings: Settings, specs: Sequence[DeviceSpec], *,
-                 containers: bool = False, accept_new_host_keys: bool = False,
-                 demo: bool = False) -> None:
+                 containers: bool = False, serving: bool = False,
+                 accept_new_host_keys: bool = False, demo: bool = False) -> None:
         self.settings = settings
         self.specs = list(specs)
         self.follow_containers = containers
+        self.follow_serving = serving
         self.accept_new_host_keys = accept_new_host_keys
         self.want_demo = demo
         self.devices: list[FleetDevice] = []
@@ -90,6 +94,9 @@ class Fleet:
             device.telemetry.start()
             if device.containers is not None:
                 device.containers.start()  # type: ignore[attr-defined]
+            if self.follow_serving:
+                device.serving_task = asyncio.get_running_loop().create_task(
+                    follow_serving(device), name=f"serving:{device.name}")
 
     def _add(self, link: DeviceLink) -> None:
         service = TelemetryService(link, self.settings)
@@ -126,6 +133,11 @@ class Fleet:
 
     async def close(self) -> None:
         devices, self.devices = self.devices, []
+        for device in devices:
+            if device.serving_task is not None:
+                device.serving_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await device.serving_task
         closers = [d.containers.close() for d in devices  # type: ignore[attr-defined]
                    if d.containers is not None]
         closers += [d.telemetry.close() for d in devices]
@@ -138,6 +150,53 @@ class Fleet:
         for result in results:
             if isinstance(result, Exception):
                 log.error("while closing: %s: %s", type(result).__name__, result)
+
+
+async def follow_serving(device: FleetDevice) -> None:
+    """Keep a ServingMonitor on the device's model endpoints.
+
+    Endpoints are found on every new connection, and again when the device's
+    containers change (a model server started or stopped): discovery asks
+    Docker for published ports, so it is not repeated on a timer.
+    """
+    from sparktui.services.endpoints import EndpointConnector
+    from sparktui.services.serving import ServingMonitor
+
+    link = device.link
+    connector = EndpointConnector(lambda name: link if name == link.name else None)
+    monitor = ServingMonitor(connector)
+    device.serving = monitor
+    changed = asyncio.Event()
+    unsubscribe = None
+    if device.containers is not None:
+        unsubscribe = device.containers.subscribe(  # type: ignore[attr-defined]
+            lambda change: changed.set() if change.kind in ("upsert", "remove", "reset")
+            else None)
+    monitor.start()
+    try:
+        async for transport in link.sessions():
+            changed.set()
+            while transport.is_alive():
+                if changed.is_set():
+                    changed.clear()
+                    try:
+                        found = await connector.discover_device(link)
+                        monitor.set_endpoints(found.endpoints)
+                    except Exception:
+                        log.exception("%s: finding model endpoints failed", device.name)
+                # woken by container changes; the timeout only notices a lost connection
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(changed.wait(), ALIVE_CHECK_S)
+                    await asyncio.sleep(SERVING_SETTLE_S)  # a burst of events: once
+    finally:
+        if unsubscribe is not None:
+            unsubscribe()
+        await monitor.close()
+        await connector.close()
+
+
+SERVING_SETTLE_S = 2.0
+ALIVE_CHECK_S = 5.0
 
 
 async def _quietly(awaitable) -> Exception | None:

@@ -52,6 +52,7 @@ RULES: dict[str, Rule] = {
     "guard_hard_floor_gib": Rule(_NUM, 0, 4096, why="GiB of available memory"),
     "guard_hard_floor_s": Rule(_NUM, 0, 600, why="seconds under the hard floor"),
     "flight_recorder_minutes": Rule(_NUM, 0, 24 * 60, why="minutes kept on disk per device"),
+    "prometheus_url": Rule((str,)),
 }
 
 

@@ -25,7 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sparktui.core import nvsmi
-from sparktui.core.events import DeviceEvent
+from sparktui.core.events import DeviceEvent, Severity
+from sparktui.core.gpuhealth import ReasonCounter, StuckLowPower, parse_xid
 from sparktui.core.gpuprocs import (
     GpuProcsBlock,
     GpuProcsBlockParser,
@@ -103,6 +104,8 @@ class DeviceTelemetry:
     temperature_alert_c: float = 85.0
     power_alert_w: float | None = None
     events: tuple[DeviceEvent, ...] = ()  # the newest last; at most MAX_EVENTS
+    #: (GPU index, clock event reason, seconds seen active) since sparktui started
+    reason_seconds: tuple[tuple[int, str, float], ...] = ()
 
     @property
     def unified_memory(self) -> bool:
@@ -238,6 +241,8 @@ class TelemetryService:
         # the GPU indices of the last complete tick (or, before one, of the driver query):
         # a tick is published once all of them have reported, never piecemeal
         self._tick_indices: frozenset[int] = frozenset()
+        self.reasons = ReasonCounter()
+        self._stuck: dict[int, StuckLowPower] = {}
         self._state = DeviceTelemetry(
             device=link.name,
             memory_floor_bytes=int(settings.memory_floor_gib * GIB),
@@ -336,9 +341,15 @@ class TelemetryService:
         async for line in stream:
             sample = parser.parse_line(line, self._clock())
             if sample is None:
-                if len(noise) < 200:
+                xid = parse_xid(line)
+                if xid is not None:  # loop mode prints Xid event text between rows
+                    self.post_event(DeviceEvent(self.link.name, "xid",
+                                                f"{xid.describe()} ({xid.detail[:200]})",
+                                                Severity.ALARM))
+                elif len(noise) < 200:
                     noise.append(line)
                 continue
+            self._check_health(sample)
             rows_seen = True
             # a row whose index is not above the previous one starts a new tick,
             # so the one before was whole: it fixes which GPUs a tick has
@@ -354,6 +365,12 @@ class TelemetryService:
                 published = True
         return rows_seen  # a tick cut short by the stream's end is never published
 
+    def _check_health(self, sample: GpuSample) -> None:
+        self.reasons.update(sample)
+        advice = self._stuck.setdefault(sample.index, StuckLowPower()).update(sample)
+        if advice is not None:
+            self.post_event(DeviceEvent(self.link.name, "power", advice, Severity.WARNING))
+
     def _publish_gpus(self, tick: dict[int, GpuSample]) -> None:
         gpus = tuple(tick[i] for i in sorted(tick))
         changes: dict[str, object] = {}
@@ -366,6 +383,10 @@ class TelemetryService:
                            for p in processes)
             if placed != processes:
                 changes["processes"] = placed
+        reasons = tuple((gpu, name, secs) for gpu, counts in sorted(self.reasons.seconds.items())
+                        for name, secs in counts.items())
+        if reasons != self._state.reason_seconds:
+            changes["reason_seconds"] = reasons
         if changes or gpus != self._state.gpus or self._state.gpu_problem is not None:
             self._update(gpus=gpus, gpu_problem=None, **changes)
 

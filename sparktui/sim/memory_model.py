@@ -60,6 +60,7 @@ class SimMemory:
     def __init__(self, clock: Callable[[], float] = time.monotonic, seed: int = 0) -> None:
         self.clock = clock
         self.rate_gib_s = LOAD_GIB_S  # tests load faster
+        self.down_s = DOWN_S  # ... and reboot faster
         self.loads: dict[str, _Load] = {}
         self.extra_cache_kb = 0  # read by loads, until a drop
         self._cache_since: dict[str, float] = {}
@@ -157,7 +158,7 @@ class SimMemory:
     def wedge(self, cause: str = "NV_ERR_NO_MEMORY") -> None:
         """The box freezes now and reboots DOWN_S later, leaving evidence of `cause`."""
         self.previous = previous_boot(cause)
-        self.down_until = self.clock() + DOWN_S
+        self.down_until = self.clock() + self.down_s
         self.reboot(at=self.down_until)
 
     def reboot(self, at: float | None = None) -> None:

@@ -27,7 +27,7 @@ from sparktui.core.hostscript import (
     HOSTSTAT_MARKER,
     THERMAL_PREFIX,
 )
-from sparktui.sim import docker_host, hostfiles, nvsmi
+from sparktui.sim import docker_host, gb10_shell, hostfiles, nvsmi
 from sparktui.sim.gpu_model import NCPU, SimDevice
 from sparktui.sim.gpuprocs import StdinLines, serve_gpuprocs
 
@@ -55,27 +55,7 @@ def hoststat_block(device: SimDevice, now: float | None = None) -> str:
     meminfo = device.meminfo(now)
     text = "\n".join(lines) + "\n" + meminfo + device.loadavg(now)
     text += "".join(f"{HOSTSTAT_THERMAL}{name} {milli}\n" for name, milli in device.thermal(now))
-    return text + gb10_lines(device, meminfo, now) + HOSTSTAT_END + "\n"
-
-
-def gb10_lines(device: SimDevice, meminfo: str, now: float) -> str:
-    """The psi, buddy, rail and prochot lines of a block (see core.hostscript)."""
-    kb = {m.group(1): int(m.group(2))
-          for m in re.finditer(r"^(\w+):\s+(\d+)", meminfo, re.MULTILINE)}
-    memory = device.memory
-    available, free = kb.get("MemAvailable", 0), kb.get("MemFree", 0)
-    memory.check_wedge(available)
-    some, full = memory.pressure(available, kb.get("MemTotal", 1))
-    out = [f"psi some avg10={some:.2f} avg60={some * 0.7:.2f} avg300={some * 0.3:.2f} total=0",
-           f"psi full avg10={full:.2f} avg60={full * 0.7:.2f} avg300={full * 0.3:.2f} total=0"]
-    out += [f"buddy {line}" for line in memory.buddyinfo(free)]
-    if device.kind == "gb10":
-        gpu_w = device.gpu(0, now).power_draw or 0.0
-        rails = {"sys_total": gpu_w + 38.0, "soc_pkg": gpu_w + 14.0, "cpu_gpu": gpu_w + 9.0,
-                 "gpu": gpu_w, "dc_input": gpu_w + 44.0, "pl1": 140.0, "pl2": 240.0}
-        out += [f"rail {name} {int(watts * 1e6)}" for name, watts in rails.items()]
-        out.append("prochot 0")
-    return "".join(line + "\n" for line in out)
+    return text + gb10_shell.gb10_lines(device, meminfo, now) + HOSTSTAT_END + "\n"
 
 
 # --- the process-like side ---------------------------------------------------------------
@@ -396,17 +376,14 @@ async def _timeout(args: list[str], io: ShellIO, ctx: Context) -> int:
         return 124
 
 
-_MEMORY_ACTIONS = {"sparktui-drop-caches": "drop_caches", "sparktui-compact": "compact"}
-
-
 @command("sh", "bash")
 async def _sh(args: list[str], io: ShellIO, ctx: Context) -> int:
     if len(args) >= 2 and args[0] == "-c":
         if len(args) >= 3 and args[2] == HOSTSTAT_MARKER:
             return await _hoststat(args[3:], io, ctx)
-        if len(args) >= 3 and args[2] in _MEMORY_ACTIONS:
-            # stands for services.memory_actions' scripts: the simulated user may sudo
-            getattr(ctx.device.memory, _MEMORY_ACTIONS[args[2]])()
+        if len(args) >= 3 and args[2] in gb10_shell.MARKERS:
+            # stands for the post-mortem and memory-action scripts (sim.gb10_shell)
+            io.out(gb10_shell.run_marker(args[2], ctx.device))
             return 0
         if len(args) >= 3 and args[2] == FACTS_MARKER:
             # stands for FACTS_SCRIPT, as _hoststat does for the host-stat script

@@ -103,7 +103,8 @@ class SparkApp(App[None]):
                  accept_new_host_keys: bool = False, read_only: bool | None = None,
                  compact: bool | None = None, theme_dirs: Sequence[Path] | None = None,
                  telemetry: TelemetryHub | None = None, persist: bool = False,
-                 restore: SessionState | None = None, state_path: Path | None = None) -> None:
+                 restore: SessionState | None = None, state_path: Path | None = None,
+                 link_policy: str = "start") -> None:
         super().__init__()
         # the widgets repaint changed cells only: have Textual write just those cells
         partial_lines.install()
@@ -119,6 +120,9 @@ class SparkApp(App[None]):
         #: remember theme switches and the session on quit (the real app; tests opt in)
         self.persist = persist
         self.restore_state = restore  # the last session's tab and focus, to bring back
+        #: "start": connect every device at once; "on_select": telemetry comes from
+        #: Prometheus, a device connects when selected; "never": a replay, no connection
+        self.link_policy = link_policy
         self.state_path = state_path  # None: the data dir's session.toml
         self.read_only = self.settings.read_only if read_only is None else read_only
         #: None follows the terminal width; True/False forces the layout
@@ -286,13 +290,22 @@ class SparkApp(App[None]):
                 # first, as it was asked for first: it is the device shown at start
                 self.fleet.add(make_link(demo.spec, settings, ssh_options=demo.ssh_options),
                                first=True)
-        self.fleet.start()
+        if self.link_policy == "start":
+            self.fleet.start()
         self.attach_telemetry()
         for pane in PANES:
             self.query_one(f"#{pane.id}-pane").post_message(FleetChanged())
         restore_view(self)
         if self.focused_device is None and self.fleet.links:
             self.focused_device = self.fleet.links[0].name
+
+    def watch_focused_device(self, name: str | None) -> None:
+        # with Prometheus as the source, a device connects only once someone looks at it
+        # (its containers, tunnels and chat need the connection; its figures do not)
+        if self.link_policy == "on_select" and name is not None:
+            link = self.fleet.get(name)
+            if link is not None and link.generation == 0:
+                link.start()
 
     # -- telemetry -----------------------------------------------------------------------
     def attach_telemetry(self) -> None:
@@ -474,11 +487,12 @@ class SparkApp(App[None]):
 
 def run_tui(config: Config, specs: Sequence[DeviceSpec], *, demo: bool = False,
             accept_new_host_keys: bool = False, read_only: bool = False,
-            compact: bool | None = None, restore: SessionState | None = None) -> int:
+            compact: bool | None = None, restore: SessionState | None = None,
+            telemetry: TelemetryHub | None = None, link_policy: str = "start") -> int:
     """Run the full-screen UI until the user quits; returns the process exit code."""
     app = SparkApp(config, specs, demo=demo, accept_new_host_keys=accept_new_host_keys,
                    read_only=read_only or None, compact=compact, persist=True,
-                   restore=restore)
+                   restore=restore, telemetry=telemetry, link_policy=link_policy)
 
     async def run() -> int:
         try:

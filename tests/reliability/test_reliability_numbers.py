@@ -39,7 +39,7 @@ def test_absurd_gpu_memory_is_missing_and_memory_view_never_raises(value: str) -
     assert sample.mem_used_mib is None and sample.mem_total_mib is None
     assert sample.power_w is None and sample.util_gpu is None
     apps = parse_compute_apps(f"GPU-1, 42, python, {value}\n")
-    processes = join_processes(apps, "", (sample,))
+    processes = join_processes(apps, {}, (sample,))
     telemetry = DeviceTelemetry("spark", gpus=(sample,), processes=processes)
     view = telemetry.memory_view(sample)  # raised OverflowError on 1e308 before
     assert view.gpu_processes_bytes is None

@@ -252,7 +252,7 @@ class ChatPane(Widget):
 
     def _fill_endpoints(self) -> None:
         select = self.query_one("#chat-endpoint", Select)
-        current = select.value if select.value != Select.BLANK else None
+        current = select.value if select.value is not Select.NULL else None
         wanted = self._wanted[0] or current
         options = [(self._endpoint_label(e), e.id) for e in self.endpoints.values()]
         with select.prevent(Select.Changed):
@@ -266,7 +266,7 @@ class ChatPane(Widget):
     def _fill_models(self, endpoint: Endpoint | None) -> None:
         select = self.query_one("#chat-model", Select)
         models = endpoint.models if endpoint is not None else ()
-        current = select.value if select.value != Select.BLANK else None
+        current = select.value if select.value is not Select.NULL else None
         wanted = self._wanted[1] or current
         with select.prevent(Select.Changed):
             select.set_options([(Text(m), m) for m in models])
@@ -276,7 +276,7 @@ class ChatPane(Widget):
     @on(Select.Changed, "#chat-endpoint")
     def _endpoint_chosen(self, event: Select.Changed) -> None:
         self._wanted = (None, None)  # the user's own choice wins from now on
-        endpoint = self.endpoints.get(str(event.value)) if event.value != Select.BLANK else None
+        endpoint = self.endpoints.get(str(event.value)) if event.value is not Select.NULL else None
         self._fill_models(endpoint)
         if endpoint is not None and endpoint.error:
             self.query_one(ChatStatus).show(Text(f"{endpoint.spec.describe()}: "
@@ -284,11 +284,11 @@ class ChatPane(Widget):
 
     def selected_endpoint(self) -> Endpoint | None:
         value = self.query_one("#chat-endpoint", Select).value
-        return self.endpoints.get(str(value)) if value != Select.BLANK else None
+        return self.endpoints.get(str(value)) if value is not Select.NULL else None
 
     def selected_model(self) -> str | None:
         value = self.query_one("#chat-model", Select).value
-        return str(value) if value != Select.BLANK else None
+        return str(value) if value is not Select.NULL else None
 
     def _telemetry(self, device: str | None):
         """The device's TelemetryService: the app's hub when it has one, else our own."""

@@ -21,7 +21,7 @@ from sparktui.ui.devices.discover import DiscoverScreen
 from sparktui.ui.devices.form import DeviceFormScreen
 from sparktui.ui.devices.nvsmi import NvsmiScreen
 from sparktui.ui.devices.session import connect_all, facts_service, open_device
-from sparktui.ui.screens.settings import CONFIG_WRITE_LOCK, SettingsScreen
+from sparktui.ui.screens.settings import SettingsScreen
 
 #: every screen with key bindings of this feature: their ids are remappable
 DEVICE_SCREENS = (DeviceDetailsScreen, DiscoverScreen, DeviceFormScreen, NvsmiScreen,
@@ -88,8 +88,7 @@ def remove_device(app: Any, name: str | None) -> None:
 
     def remove() -> None:
         try:
-            with CONFIG_WRITE_LOCK:
-                remove_device_entry(app.config.path, name)
+            remove_device_entry(app.config.path, name)  # under the config's write lock
         except (ConfigError, OSError) as exc:
             app.call_from_thread(app.notify, f"not removed: {exc}", title="devices",
                                  severity="error", timeout=20, markup=False)
@@ -115,8 +114,10 @@ def show_details(app: Any, name: str | None) -> None:
     app.push_screen(DeviceDetailsScreen(link, facts_service(app), binary=binary))
 
 
-def discover_devices(app: Any) -> None:
-    app.push_screen(DiscoverScreen(), callback=lambda spec: spec and add_device(app, spec))
+def discover_devices(app: Any, *, mdns: bool = True) -> None:
+    """Find devices (mDNS and the ssh_config hosts), or with mdns=False only import hosts."""
+    app.push_screen(DiscoverScreen(mdns=mdns),
+                    callback=lambda spec: spec and add_device(app, spec))
 
 
 def connect_all_devices(app: Any) -> None:

@@ -45,17 +45,21 @@ class DiscoverScreen(ModalScreen[DeviceSpec | None]):
         Binding("escape,q", "close", "Close", id="device_discover.close"),
     ]
 
-    def __init__(self, timeout: float = 3.0, interfaces: list[str] | None = None) -> None:
+    def __init__(self, timeout: float = 3.0, interfaces: list[str] | None = None, *,
+                 mdns: bool = True) -> None:
         super().__init__()
         self.timeout = timeout
         self.interfaces = interfaces
+        #: False: only the hosts of ~/.ssh/config and NVIDIA Sync (the "import" way)
+        self.mdns = mdns
         self.rows: list[DeviceSpec] = []
         self._mdns: DiscoveryResult | None = None
         self._imported: ImportResult | None = None
 
     def compose(self) -> ComposeResult:
         with Vertical(id="discover-box", classes="device-box"):
-            yield Static(Text("Find devices", style="bold"), classes="device-box-title")
+            title = "Find devices" if self.mdns else "Import from ~/.ssh/config or NVIDIA Sync"
+            yield Static(Text(title, style="bold"), classes="device-box-title")
             table: DataTable[Text] = DataTable(id="discover-table", cursor_type="row")
             yield table
             yield Static(id="discover-status")
@@ -65,11 +69,19 @@ class DiscoverScreen(ModalScreen[DeviceSpec | None]):
     def on_mount(self) -> None:
         table = self.query_one("#discover-table", DataTable)
         table.add_columns("Name", "Address", "Source", "Spark")
-        self.action_rescan()
+        if self.mdns:
+            self.action_rescan()
+        else:
+            self.query_one("#discover-status", Static).update(
+                Text("reading ~/.ssh/config and NVIDIA Sync's ssh_config…", style="dim"))
         self.run_worker(lambda: self.post_message(HostsImported(import_hosts())),
                         name="import-hosts", thread=True, exit_on_error=False)
 
     def action_rescan(self) -> None:
+        if not self.mdns:
+            self.run_worker(lambda: self.post_message(HostsImported(import_hosts())),
+                            name="import-hosts", thread=True, exit_on_error=False)
+            return
         self.query_one("#discover-status", Static).update(
             Text(f"listening for _ssh._tcp for {self.timeout:g} s…", style="dim"))
         self.run_worker(self._discover(), name="discover", group="discover", exclusive=True,
@@ -86,6 +98,11 @@ class DiscoverScreen(ModalScreen[DeviceSpec | None]):
 
     def on_hosts_imported(self, message: HostsImported) -> None:
         self._imported = message.result
+        if not self.mdns:
+            found = len(message.result.hosts)
+            self.query_one("#discover-status", Static).update(Text(
+                f"{found} host(s) found" if found else "no Host entries in ~/.ssh/config, "
+                "and no NVIDIA Sync ssh_config", style="dim"))
         for problem in message.result.problems:
             self.notify(problem, title="ssh config", severity="warning", markup=False)
         self._fill()

@@ -28,7 +28,6 @@ from sparktui.core.device import DestinationError, DeviceSpec
 from sparktui.services.audit import ReadOnlyError
 from sparktui.services.config import ConfigError
 from sparktui.services.devices import save_device_entry
-from sparktui.ui.screens.settings import CONFIG_WRITE_LOCK
 
 FIELDS = (("name", "Name"), ("host", "Host (name or address)"), ("user", "User"),
           ("port", "Port"), ("identity_file", "Identity file"),
@@ -168,12 +167,8 @@ class DeviceFormScreen(ModalScreen[DeviceSpec | None]):
         identity file the install adds is never overwritten by the first save."""
         import asyncio
 
-        def write(entry: DeviceSpec, old: str | None) -> None:
-            with CONFIG_WRITE_LOCK:
-                save_device_entry(self.config_path, entry, replaces=old)
-
-        try:
-            await asyncio.to_thread(write, spec, replaces)
+        try:  # save_device_entry takes the config's write lock (services.store)
+            await asyncio.to_thread(save_device_entry, self.config_path, spec, replaces)
         except (ConfigError, OSError) as exc:
             self.post_message(DeviceSaveFailed(str(exc)))
             return
@@ -195,7 +190,7 @@ class DeviceFormScreen(ModalScreen[DeviceSpec | None]):
             password = None  # the last reference to it goes here
         keyed = replace(spec, identity_file=str(result.key.path))
         try:
-            await asyncio.to_thread(write, keyed, spec.name)
+            await asyncio.to_thread(save_device_entry, self.config_path, keyed, spec.name)
         except (ConfigError, OSError) as exc:
             self.post_message(KeyInstallFailed(
                 spec, f"the key was installed, but the config was not updated: {exc}"))

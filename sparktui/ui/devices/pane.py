@@ -23,6 +23,7 @@ from sparktui.services.devices import Fleet
 from sparktui.services.link import DeviceLink
 from sparktui.services.telemetry import DeviceTelemetry, TelemetryHub
 from sparktui.ui import readings
+from sparktui.ui.devices.first_run import FirstRunGuide
 from sparktui.ui.keys import key_hint
 from sparktui.ui.messages import FleetChanged, LinkStatusChanged
 from sparktui.ui.widgets.pane_common import state_styles
@@ -65,6 +66,10 @@ class DevicesPane(Widget):
         Binding("x", "remove", "Remove device", show=False, id="devices.remove",
                 tooltip="Remove the selected device from the config (asks first)"),
         Binding("f", "find", "Find devices", show=False, id="devices.find"),
+        Binding("I", "import_hosts", "Import hosts", show=False, id="devices.import",
+                tooltip="Add a host of ~/.ssh/config or NVIDIA Sync"),
+        Binding("D", "demo", "Demo", show=False, id="devices.demo",
+                tooltip="Open the simulated GB10 Spark in this session"),
         Binding("C", "connect_all", "Connect all", show=False, id="devices.connect_all"),
     ]
 
@@ -78,10 +83,12 @@ class DevicesPane(Widget):
         self._unsubscribes: list[Callable[[], None]] = []
         self._state_styles: dict[LinkState, Style] = {}
         self._countdown: Timer | None = None
+        self._session_opened = False  # the app has opened the session (FleetChanged)
 
     def compose(self) -> ComposeResult:
         # a tick repaints the cells that changed, not the table
         table = LiveTable(id="devices-table", cursor_type="row")
+        yield FirstRunGuide(id="first-run")
         yield table
         yield LiveStatic(id="device-detail")
 
@@ -103,6 +110,7 @@ class DevicesPane(Widget):
 
     # -- links -----------------------------------------------------------------
     def on_fleet_changed(self, message: FleetChanged) -> None:
+        self._session_opened = True
         self._adopt_new_links()
 
     def _adopt_new_links(self) -> None:
@@ -112,10 +120,19 @@ class DevicesPane(Widget):
             self._links.append(link)
             self._unsubscribes.append(link.subscribe(self._status_listener(link)))
             self._add_row(len(self._links) - 1, link)
+        # with --demo the demo's link comes a moment after mount: no guide meanwhile
+        self._show_first_run(not self._links and (
+            self._session_opened or not self.app.demo_requested))
         # new rows put the cursor on row 0: keep it on the app's focused device instead
         self._on_focused_device(getattr(self.app, "focused_device", None))
         self._update_detail()
         self._update_countdown()
+
+    def _show_first_run(self, empty: bool) -> None:
+        """No device: the ways to add one instead of an empty table."""
+        self.query_one(FirstRunGuide).display = empty
+        self.table.display = not empty
+        self.query_one("#device-detail", LiveStatic).display = not empty
 
     def _status_listener(self, link: DeviceLink) -> Callable[[LinkStatus], None]:
         # called by the link on the event loop: only queue a message, draw later
@@ -433,6 +450,17 @@ class DevicesPane(Widget):
         from sparktui.ui.devices.actions import discover_devices
 
         discover_devices(self.app)
+
+    def action_import_hosts(self) -> None:
+        from sparktui.ui.devices.actions import discover_devices
+
+        discover_devices(self.app, mdns=False)
+
+    def action_demo(self) -> None:
+        from sparktui.ui.devices.first_run import start_demo_device
+
+        self.run_worker(start_demo_device(self.app), name="demo", group="demo",
+                        exclusive=True, exit_on_error=False)
 
     def action_connect_all(self) -> None:
         from sparktui.ui.devices.actions import connect_all_devices

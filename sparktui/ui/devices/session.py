@@ -44,9 +44,6 @@ def ssh_options(app: Any) -> SSHOptions:
 
 def open_device(app: Any, spec: DeviceSpec) -> bool:
     """Add `spec` to the running session and start connecting; False if already open."""
-    from sparktui.ui.messages import FleetChanged
-    from sparktui.ui.panes import PANES
-
     if app.fleet.get(spec.name) is not None:
         return False
     link = make_link(spec, app.settings, ssh_options=ssh_options(app),
@@ -58,12 +55,20 @@ def open_device(app: Any, spec: DeviceSpec) -> bool:
     attach = getattr(app, "attach_telemetry", None)
     if attach is not None:
         attach()
+    announce_fleet_change(app)
+    return True
+
+
+def announce_fleet_change(app: Any) -> None:
+    """Tell every tab that the fleet has a new link."""
+    from sparktui.ui.messages import FleetChanged
+    from sparktui.ui.panes import PANES
+
     for pane in PANES:
         try:
             app.query_one(f"#{pane.id}-pane").post_message(FleetChanged())
         except NoMatches:
             continue
-    return True
 
 
 def connect_all(app: Any) -> tuple[int, int]:
