@@ -229,9 +229,9 @@ class MemoryTruth:
 
     #: (attribute, label in words) in display order
     LABELS = (
-        ("total", "Total memory (MemTotal)"),
         ("free_for_cuda", "Free for CUDA now (MemFree)"),
         ("available_after_reclaim", "Available after reclaim (MemAvailable)"),
+        ("total", "Total memory (MemTotal)"),
         ("reclaimable_cache", "Page cache + buffers, reclaimable"),
         ("shared", "Shared memory, /dev/shm (Shmem)"),
         ("locked", "Locked, never reclaimed (Unevictable)"),

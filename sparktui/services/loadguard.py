@@ -54,7 +54,8 @@ class LoadGuard:
         self.clock = clock
         self.device = telemetry.link.name
         self.loading: dict[str, tuple[str, StopContainer]] = {}  # id -> (name, stop), loading
-        self.manual = False
+        #: "auto": guard loads started from sparktui; "on": always; "off": never
+        self.mode = "auto"
         self.stopped: list[tuple[str, str]] = []  # (container name, reason), for the UI
         self._task: asyncio.Task[None] | None = None
         self._last_reclaim = -math.inf
@@ -72,37 +73,51 @@ class LoadGuard:
         return int(self.settings.guard_hard_floor_gib * GIB)
 
     @property
+    def manual(self) -> bool:
+        return self.mode == "on"
+
+    @property
     def active(self) -> bool:
-        return self.manual or bool(self.loading)
+        return self.mode == "on" or (self.mode == "auto" and bool(self.loading))
 
     def describe(self) -> str:
         """One line for the UI: what the guard does now."""
+        loads = ", ".join(name for name, _ in self.loading.values())
+        if self.mode == "off":
+            return "load guard off" + (f" (not guarding {loads})" if loads else "")
         if not self.active:
-            return "load guard off"
-        why = ("on" if self.manual else "") + (
-            (" and " if self.manual else "") + "guarding the load of " +
-            ", ".join(name for name, _ in self.loading.values()) if self.loading else "")
-        return (f"load guard {why.strip()}: reclaim under {_gib(self.free_floor)} free, "
-                f"stop under {_gib(self.hard_floor)} available for "
-                f"{self.settings.guard_hard_floor_s:g} s")
+            return "load guard waits for a load started from sparktui"
+        what = f"guarding the load of {loads}" if loads else "on"
+        return f"load guard {what}: {self.floors()}"
+
+    def floors(self) -> str:
+        return (f"reclaim under {_gib(self.free_floor)} free, stop under "
+                f"{_gib(self.hard_floor)} available for {self.settings.guard_hard_floor_s:g} s")
 
     # -- switching -------------------------------------------------------------------------
-    def set_manual(self, on: bool) -> None:
-        if on and self.actions.read_only:
+    def set_mode(self, mode: str) -> None:
+        if mode not in ("auto", "on", "off"):
+            raise ValueError(f"unknown guard mode {mode!r}")
+        if mode != "off" and self.actions.read_only:
             raise ReadOnlyError(f"read-only mode: the load guard cannot act on {self.device}")
-        if on == self.manual:
+        if mode == self.mode:
             return
-        self.manual = on
-        self._event("on: " + self.describe() if on else "load guard turned off",
+        self.mode = mode
+        self._below_since = None
+        self._event(self.describe() if mode != "auto" else
+                    f"load guard auto: guards loads started from sparktui ({self.floors()})",
                     Severity.INFO)
-        self.audit.record(self.device, "guard.on" if on else "guard.off", self.device, "ok")
+        self.audit.record(self.device, f"guard.{mode}", self.device, "ok")
+
+    def set_manual(self, on: bool) -> None:
+        self.set_mode("on" if on else "auto")
 
     def watch_load(self, container_id: str, name: str, stop: StopContainer) -> None:
         """A container started loading: guard it until `load_finished`."""
         if self.actions.read_only:
             return  # nothing may be dropped or stopped: a guard would only pretend
         self.loading[container_id] = (name, stop)
-        self._event(f"guarding the load of {name}: " + self.describe(), Severity.INFO)
+        self._event(f"guarding the load of {name}: {self.floors()}", Severity.INFO)
         self.audit.record(self.device, "guard.watch-load", name, "ok", id=container_id)
 
     def load_finished(self, container_id: str, answered: bool) -> None:

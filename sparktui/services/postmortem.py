@@ -39,6 +39,7 @@ LAST_BOOT_FILE = "last_boot.json"
 SAVE_EVERY_S = 15.0  # the last uptime seen is written this often (and on every change)
 MAX_POINTS = 600
 EVIDENCE_TIMEOUT_S = 60.0
+UPTIME_SLACK_S = 300.0  # clocks of two machines disagree by this much at most
 
 
 def postmortem_root() -> Path:
@@ -232,7 +233,14 @@ class PostmortemWatch:
         previous = self._last
         now = time.time()
         changed = previous is None or previous.boot_id != boot_id
-        if previous is not None and previous.boot_id != boot_id:
+        if previous is not None and previous.boot_id != boot_id and uptime is not None \
+                and uptime > now - previous.wall + UPTIME_SLACK_S:
+            # up for longer than it was away: not a reboot but another machine by that name
+            self.service.post_event(DeviceEvent(
+                self.link.name, "reboot", "another boot id, but the device has been up longer "
+                "than it was away: a different machine under this name (no post-mortem)",
+                Severity.INFO))
+        elif previous is not None and previous.boot_id != boot_id:
             self._busy = True
             self._spawn(self._report(previous))
         elif previous is not None and self._dropped:

@@ -23,6 +23,7 @@ import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sparktui.core import nvsmi
 from sparktui.core.events import DeviceEvent, Severity
@@ -42,7 +43,16 @@ from sparktui.core.nvsmi import ComputeApp, GpuSample, NvsmiFailure, NvsmiFailur
 from sparktui.services.audit import AuditLog, ReadOnlyError
 from sparktui.services.config import Settings
 from sparktui.services.link import DeviceLink
-from sparktui.transport.base import CommandResult, ConnectionLost, LineStream, Transport
+from sparktui.transport.base import (
+    CommandResult,
+    ConnectionLost,
+    LineStream,
+    StreamStalled,
+    Transport,
+)
+
+if TYPE_CHECKING:  # services.gb10 builds on this module
+    from sparktui.services.gb10 import Gb10Services
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +63,11 @@ GIB = 1024**3
 PROCESS_POLL_S = 3.0  # while the process list is on screen
 PROCESS_POLL_IDLE_S = 30.0  # otherwise: the GPU-process memory total stays roughly current
 RESTART_DELAY_S = 5.0  # before re-issuing a stream that ended by itself
+
+
+def stall_bound(period_s: float) -> float:
+    """How long a stream of this period may stay silent before it counts as stalled."""
+    return 3 * period_s + 5.0
 MAX_EVENTS = 50  # events kept with the telemetry (the flight recorder keeps them all)
 
 
@@ -238,6 +253,7 @@ class TelemetryService:
         self._process_period_sent: int | None = None  # the period the running loop has
         self._process_poll_wanted = False
         self.process_polls = 0  # blocks received from the process loop, changed or not
+        self.stalls = 0  # streams restarted because they stopped delivering
         # the GPU indices of the last complete tick (or, before one, of the driver query):
         # a tick is published once all of them have reported, never piecemeal
         self._tick_indices: frozenset[int] = frozenset()
@@ -317,10 +333,17 @@ class TelemetryService:
         while transport.is_alive():
             parser = nvsmi.CsvRowParser(self.fields)
             noise: list[str] = []  # lines that are not rows: the error text, if any
-            stream = await transport.stream(nvsmi.build_query_command(self.fields,
-                                                                      self.interval_ms))
+            stream = await transport.stream(
+                nvsmi.build_query_command(self.fields, self.interval_ms),
+                stall_after=stall_bound(self.interval_ms / 1000))
             try:
                 rows_seen = await self._read_gpu_rows(stream, parser, noise)
+            except StreamStalled as exc:
+                # the link may be fine: restart now (closing stopped it on the device)
+                self._update(gpu_problem=f"nvidia-smi is not answering ({exc}); restarted")
+                self.stalls += 1
+                await asyncio.sleep(RESTART_DELAY_S)  # without waiting for the link
+                continue
             finally:
                 await stream.close()
             failure = nvsmi.classify_failure("\n".join(noise[-20:]), stream.stderr,
@@ -410,7 +433,8 @@ class TelemetryService:
         sampler = HostSampler()
         while transport.is_alive():
             parser = HostStatBlockParser()
-            stream = await transport.stream(hoststat_command(self.interval_ms))
+            stream = await transport.stream(hoststat_command(self.interval_ms),
+                                            stall_after=stall_bound(self.interval_ms / 1000))
             try:
                 async for line in stream:
                     snapshot = parser.feed_line(line)
@@ -420,6 +444,11 @@ class TelemetryService:
                     sample = dataclasses.replace(sampler.update(snapshot), t=now)
                     self.history.record_host(sample)
                     self._update(host=sample, host_problem=None)
+            except StreamStalled as exc:
+                self._update(host_problem=f"host figures not answering ({exc}); restarted")
+                self.stalls += 1
+                await asyncio.sleep(RESTART_DELAY_S)  # without waiting for the link
+                continue
             finally:
                 await stream.close()
             reason = (stream.stderr or "").strip().splitlines()
@@ -454,7 +483,9 @@ class TelemetryService:
             parser = GpuProcsBlockParser()
             details: dict[int, ProcessDetail] = {}  # the loop sends them once per pid
             period = self.process_period_ms
-            stream = await transport.stream(gpuprocs_command(period))
+            # the period changes under a running loop (control lines): bound by the longest
+            stream = await transport.stream(gpuprocs_command(period),
+                                            stall_after=stall_bound(PROCESS_POLL_IDLE_S))
             self._process_period_sent = period
             sender = asyncio.get_running_loop().create_task(
                 self._send_process_controls(stream), name=f"procs-control:{self.link.name}")
@@ -463,6 +494,12 @@ class TelemetryService:
                     block = parser.feed_line(line)
                     if block is not None:
                         self._publish_processes(block, details)
+            except StreamStalled as exc:
+                log.warning("%s: the GPU-process loop is not answering (%s); restarted",
+                            self.link.name, exc)
+                self.stalls += 1
+                await asyncio.sleep(RESTART_DELAY_S)  # without waiting for the link
+                continue
             finally:
                 sender.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -535,6 +572,8 @@ class TelemetryHub:
         self.audit = audit
         self.services: dict[str, TelemetryService] = {}
         self._watching_processes = True
+        #: the GB10 features (guards, flight recorder, post-mortems), when the app wires them
+        self.gb10: Gb10Services | None = None
 
     def watch_processes(self, watching: bool) -> None:
         """Tell every device whether a process list is on screen (see PROCESS_POLL_S)."""
@@ -550,10 +589,14 @@ class TelemetryHub:
             service.watch_processes(self._watching_processes)
             with contextlib.suppress(RuntimeError):  # no running loop: started later
                 service.start()
+            if self.gb10 is not None:
+                self.gb10.attach(service)
         return service
 
     def get(self, name: str) -> TelemetryService | None:
         return self.services.get(name)
 
     async def close(self) -> None:
+        if self.gb10 is not None:  # its last flush and watches first: they read the streams
+            await self.gb10.close()
         await asyncio.gather(*(s.close() for s in self.services.values()))

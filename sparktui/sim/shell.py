@@ -258,7 +258,7 @@ async def _echo(args: list[str], io: ShellIO, ctx: Context) -> int:
     return 0
 
 
-@command("true", ":")
+@command("true", ":", "export")  # the environment is not modelled: export is a no-op
 async def _true(args: list[str], io: ShellIO, ctx: Context) -> int:
     return 0
 

@@ -22,6 +22,14 @@ class ConnectionLost(TransportError):
     """The connection under a running command or forward went away."""
 
 
+class StreamStalled(TransportError):
+    """A stream delivered no line within its `stall_after`: the command is not answering.
+
+    The connection may be fine: the owner closes the stream (which stops the
+    command on the device) and starts it again, without waiting for the link.
+    """
+
+
 class CommandNotFound(TransportError):
     """The remote shell could not find the program (exit status 127)."""
 
@@ -48,11 +56,16 @@ class LineStream(abc.ABC):
     Iterate it with `async for`; iteration ends when the command exits, after
     which `exit_status` and `stderr` are set. A final line without a newline is
     still yielded. If the connection drops mid-stream, iteration raises
-    ConnectionLost. `close()` stops the remote command.
+    ConnectionLost; if no line comes for `stall_after` seconds, StreamStalled.
+    `close()` stops the remote command.
+
+    stderr is drained while the command runs (never left to fill the channel):
+    `stderr` holds its last lines, `stderr_bytes` how much there was.
     """
 
     exit_status: int | None = None
     stderr: str = ""
+    stderr_bytes: int = 0
 
     @abc.abstractmethod
     def __aiter__(self) -> AsyncIterator[str]: ...
@@ -95,8 +108,12 @@ class Transport(abc.ABC):
         """Run a command to completion and collect its output."""
 
     @abc.abstractmethod
-    async def stream(self, command: str) -> LineStream:
-        """Start a long-running command and return its lines as they come."""
+    async def stream(self, command: str, *, stall_after: float | None = None) -> LineStream:
+        """Start a long-running command and return its lines as they come.
+
+        `stall_after`: seconds without a line after which iteration raises
+        StreamStalled (None: wait as long as it takes).
+        """
 
     @abc.abstractmethod
     async def forward_local_port(self, listen_host: str, listen_port: int,

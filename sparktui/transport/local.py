@@ -19,6 +19,7 @@ from sparktui.transport.base import (
     LineStream,
     Transport,
 )
+from sparktui.transport.drain import StderrTail, bounded_lines
 from sparktui.transport.splice import Traffic, splice
 
 _SHELL = "/bin/sh"
@@ -68,21 +69,22 @@ class _LocalForward(Forward):
 
 
 class _LocalLineStream(LineStream):
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
+    def __init__(self, process: asyncio.subprocess.Process, stall_after: float | None) -> None:
         self._process = process
+        self._stall_after = stall_after
+        assert process.stderr is not None
+        self._stderr = StderrTail(process.stderr.read, "local")
+
+    @property
+    def stderr_bytes(self) -> int:  # type: ignore[override]
+        return self._stderr.bytes
 
     async def __aiter__(self) -> AsyncIterator[str]:
-        assert self._process.stdout is not None and self._process.stderr is not None
-        stdout = self._process.stdout
-        while True:
-            try:
-                raw = await stdout.readline()
-            except ValueError:  # over the limit: take what is buffered as one line
-                raw = await stdout.read(_READ_LIMIT)
-            if not raw:
-                break
-            yield raw.decode("utf-8", "replace").rstrip("\r\n")
-        self.stderr = (await self._process.stderr.read()).decode("utf-8", "replace")
+        assert self._process.stdout is not None
+        async for line in bounded_lines(self._process.stdout.read,
+                                        stall_after=self._stall_after, what="local"):
+            yield line
+        self.stderr = await self._stderr.finish()
         self.exit_status = await self._process.wait()
 
     async def send(self, text: str) -> None:
@@ -96,6 +98,9 @@ class _LocalLineStream(LineStream):
             raise ConnectionLost(f"the local command has ended: {exc}") from exc
 
     async def close(self) -> None:
+        self._stderr.cancel()
+        if not self.stderr:
+            self.stderr = self._stderr.text
         if self._process.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self._process.pid, signal.SIGTERM)
@@ -152,10 +157,11 @@ class LocalTransport(Transport):
         return CommandResult(status, out.decode("utf-8", "replace"),
                              err.decode("utf-8", "replace"))
 
-    async def stream(self, command: str) -> LineStream:
+    async def stream(self, command: str, *, stall_after: float | None = None) -> LineStream:
         # stdin stays open (a pipe nobody writes until send()): a loop that reads control
         # lines takes its end (EOF) as "the watcher has gone", as over SSH
-        stream = _LocalLineStream(await self._spawn(command, asyncio.subprocess.PIPE))
+        stream = _LocalLineStream(await self._spawn(command, asyncio.subprocess.PIPE),
+                                  stall_after)
         self._streams.add(stream)
         return stream
 

@@ -33,7 +33,9 @@ from sparktui import __version__
 from sparktui.core.device import DeviceSpec
 from sparktui.services.config import Config
 from sparktui.services.devices import Fleet, make_link
+from sparktui.services.gb10 import make_gb10
 from sparktui.services.link import DeviceLink
+from sparktui.services.postmortem import PostMortem
 from sparktui.services.state import SessionState
 from sparktui.services.telemetry import DeviceTelemetry, TelemetryHub
 from sparktui.transport.ssh_types import SSHOptions, UnknownHostKey
@@ -55,6 +57,8 @@ from sparktui.ui.panes import PANES, DevicesPane, PaneSpec, ShowsTelemetry
 from sparktui.ui.screens import ConfirmScreen, HelpScreen, HostKeyScreen
 from sparktui.ui.screens.help import collect_key_help
 from sparktui.ui.screens.settings import SettingsScreen, remember_settings
+from sparktui.ui.telemetry.memory import MemoryScreen
+from sparktui.ui.telemetry.postmortem import PostmortemScreen
 from sparktui.ui.themes import DEFAULT_THEME, load_themes
 
 if TYPE_CHECKING:
@@ -65,7 +69,8 @@ log = logging.getLogger(__name__)
 #: screens and widgets the panes open, whose binding ids a keymap may remap
 PANE_SCREENS: tuple[type[DOMNode], ...] = (
     ContainerLogsScreen, ImagesScreen, DeployScreen, ConfirmDialog,
-    ChatHistoryScreen, ChatEndpointScreen, ChatInput, ChatMessageView)
+    ChatHistoryScreen, ChatEndpointScreen, ChatInput, ChatMessageView, MemoryScreen,
+    PostmortemScreen)
 
 #: narrower than this, the shell lays out for a tmux side pane
 COMPACT_BELOW_COLUMNS = 80
@@ -131,6 +136,9 @@ class SparkApp(App[None]):
         #: (an injected hub, as in tests, keeps its own settings)
         self.telemetry = telemetry if telemetry is not None else TelemetryHub(
             dataclasses.replace(self.settings, read_only=self.read_only))
+        if self.telemetry.gb10 is None:  # guards, flight recorder, post-mortems
+            self.telemetry.gb10 = make_gb10(self.telemetry.settings, keep=persist)
+        self.telemetry.gb10.on_report.append(self._postmortem_ready)
         #: the newest DeviceTelemetry per device, as handed to the panes
         self.telemetry_states: dict[str, DeviceTelemetry] = {}
         self._telemetry_unsubscribes: dict[str, Callable[[], None]] = {}
@@ -306,6 +314,13 @@ class SparkApp(App[None]):
             link = self.fleet.get(name)
             if link is not None and link.generation == 0:
                 link.start()
+
+    def _postmortem_ready(self, report: PostMortem) -> None:
+        key = "P"
+        self.notify(f"{report.device} came back: {report.verdict.cause.value}. "
+                    f"{report.verdict.summary} ({key} on the Telemetry tab shows the "
+                    "post-mortem)", title="post-mortem", severity="error", timeout=30,
+                    markup=False)
 
     # -- telemetry -----------------------------------------------------------------------
     def attach_telemetry(self) -> None:

@@ -72,6 +72,10 @@ class TelemetryPane(ComponentStyles):
                 id="telemetry.kill.force"),
         Binding("k", "kill_process(False)", "Kill", tooltip="SIGTERM the selected GPU process "
                 "(asks first)", id="telemetry.kill"),
+        Binding("m", "memory", "Memory", tooltip="Memory as the GB10 sees it: free for CUDA, "
+                "reclaim, pressure, the load guard", id="telemetry.memory"),
+        Binding("P", "postmortem", "Post-mortem", show=False, tooltip="Why the device last "
+                "dropped: cause, evidence, the minutes before", id="telemetry.postmortem"),
     ]
 
     def __init__(self, fleet: Fleet, hub: TelemetryHub | None = None, **kwargs) -> None:
@@ -363,6 +367,26 @@ class TelemetryPane(ComponentStyles):
         self._say("tel-proc-title", title)
 
     # -- actions ----------------------------------------------------------------------------
+    def action_memory(self) -> None:
+        from sparktui.ui.telemetry.memory import MemoryScreen
+
+        service = self.hub.get(self.device) if self.hub is not None and self.device else None
+        if service is None or self.hub is None or self.hub.gb10 is None:
+            self.notify("No device to show the memory of yet.", markup=False)
+            return
+        self.app.push_screen(MemoryScreen(service, self.hub.gb10, read_only=self.read_only))
+
+    def action_postmortem(self) -> None:
+        from sparktui.ui.telemetry.postmortem import PostmortemScreen
+
+        gb10 = self.hub.gb10 if self.hub is not None else None
+        report = gb10.latest_report(self.device) if gb10 is not None and self.device else None
+        if report is None:
+            self.notify(f"No post-mortem for {self.device or 'this device'} yet: one is made "
+                        "when a device comes back after a drop.", markup=False)
+            return
+        self.app.push_screen(PostmortemScreen(report))
+
     def action_cycle_window(self) -> None:
         index = WINDOWS_S.index(self.window_s) if self.window_s in WINDOWS_S else -1
         self.window_s = WINDOWS_S[(index + 1) % len(WINDOWS_S)]
