@@ -23,6 +23,7 @@ from textual import events
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.dom import DOMNode
+from textual.notifications import SeverityLevel
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widget import Widget
@@ -31,6 +32,7 @@ from textual.worker import Worker, WorkerCancelled
 
 from sparktui import __version__
 from sparktui.core.device import DeviceSpec
+from sparktui.core.sanitize import strip_control
 from sparktui.services.config import Config
 from sparktui.services.devices import Fleet, make_link
 from sparktui.services.gb10 import make_gb10
@@ -229,6 +231,13 @@ class SparkApp(App[None]):
         if self.exit_guard is not None:
             self.exit_guard.arm(why, EXIT_TERMINAL_LOST)
         loop.call_soon_threadsafe(self.exit, None, EXIT_TERMINAL_LOST)
+
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = True) -> None:
+        """Every toast (widgets' notify lands here too) crosses strip_control: toasts
+        quote container names, daemon errors and SSH reasons."""
+        super().notify(strip_control(message, keep_newlines=True), title=strip_control(title),
+                       severity=severity, timeout=timeout, markup=markup)
 
     def exit(self, result: None = None, return_code: int = 0,
              message: object | None = None) -> None:

@@ -34,7 +34,7 @@ def process_alive(pid: int) -> bool:
 
 class TmuxApp:
     def __init__(self, home: Path, checkout: Path = REPO_ROOT, *, width: int = 100,
-                 height: int = 30, clipboard: bool = False) -> None:
+                 height: int = 30, clipboard: bool = False, device: str | None = None) -> None:
         require(shutil.which("tmux") is not None, "tmux (apt-get install tmux)")
         self.socket = f"sparktui-rel-{os.getpid()}-{secrets.token_hex(3)}"
         self.target = "app"
@@ -42,13 +42,17 @@ class TmuxApp:
                "XDG_STATE_HOME": home / "state", "XDG_CACHE_HOME": home / "cache",
                "PYTHONPATH": checkout, "TERM": "xterm-256color"}
         exports = " ".join(f"{k}={shlex.quote(str(v))}" for k, v in env.items())
+        target = shlex.quote(device) if device else "--demo"
         command = (f"cd {shlex.quote(str(checkout))} && exec env {exports} "
-                   f"{shlex.quote(sys.executable)} -m sparktui --demo")
-        self._tmux("-f", "/dev/null", "new-session", "-d", "-s", self.target,
-                   "-x", str(width), "-y", str(height), command)
+                   f"{shlex.quote(sys.executable)} -m sparktui {target}")
+        # the options go in before the app starts: it writes from its first frame
+        self._tmux("-f", "/dev/null", "new-session", "-d", "-s", "holder", "sleep 3600")
         if clipboard:
             self._tmux("set-option", "-g", "set-clipboard", "on")
             self._tmux("set-option", "-g", "allow-rename", "on")
+            self._tmux("set-option", "-g", "allow-passthrough", "on")
+        self._tmux("new-session", "-d", "-s", self.target,
+                   "-x", str(width), "-y", str(height), command)
         self.pid = int(self._tmux("list-panes", "-t", self.target, "-F",
                                   "#{pane_pid}").split()[0])
 
@@ -110,8 +114,8 @@ def _measure(checkout: Path, runs: int) -> None:
                 app.kill_session()
                 gone = wait_gone(app.pid, 30)
                 survived += gone is None
-                print(f"run {run + 1}: {'ALIVE after 30 s' if gone is None else f'gone in {gone:.1f} s'}",
-                      flush=True)
+                outcome = "ALIVE after 30 s" if gone is None else f"gone in {gone:.1f} s"
+                print(f"run {run + 1}: {outcome}", flush=True)
             finally:
                 app.close()
     print(f"{survived} of {runs} outlived their terminal by 30 s")
