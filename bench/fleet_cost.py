@@ -224,6 +224,11 @@ def main() -> int:
     if args.quick:
         args.duration, args.fill = 20.0, 20.0
     results: dict[str, object] = {"machine": benchlib.machine_info()}
+    previous = benchlib.RESULTS_DIR / "fleet_cost.json"
+    if args.skip_exporter and previous.exists():  # keep the last exporter figures
+        import json
+
+        results["exporter"] = json.loads(previous.read_text()).get("exporter")
     if not args.skip_exporter:
         rows = [exporter_window(int(n), args.duration) for n in args.devices.split(",")]
         results["exporter"] = rows

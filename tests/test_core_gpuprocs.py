@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 
 from sparktui.core.gpuprocs import (
     ARG_SEPARATOR,
+    GPUPROCS_BASH,
     GPUPROCS_MARKER,
-    GPUPROCS_SCRIPT,
+    GPUPROCS_SH,
     GpuProcsBlockParser,
     ProcessDetail,
     container_id_from_cgroup,
@@ -98,10 +99,21 @@ def test_control_lines_and_the_command_clamp_the_period():
 
 
 def _stand_in(tmp_path, pids: list[int]) -> dict[str, str]:
+    """An nvidia-smi that lists `pids` as compute apps, once or every -lms N ms; each
+    start appends a line to tmp_path/starts."""
     bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    rows = "".join(f"echo 'GPU-1, {pid}, /usr/bin/python3, 512'\n" for pid in pids)
-    (bin_dir / "nvidia-smi").write_text(f"#!/bin/sh\n{rows}")
+    bin_dir.mkdir(exist_ok=True)
+    rows = "".join(f"GPU-1, {pid}, /usr/bin/python3, 512\\n" for pid in pids)
+    (bin_dir / "nvidia-smi").write_text(
+        "#!/bin/sh\n"
+        f"echo start >> {tmp_path}/starts\n"
+        "ms=; prev=\n"
+        'for a in "$@"; do [ "$prev" = -lms ] && ms=$a; prev=$a; done\n'
+        "while :; do\n"
+        f"  printf '{rows}'\n"
+        '  [ -n "$ms" ] || exit 0\n'
+        "  sleep $((ms / 1000)).$(printf %03d $((ms % 1000)))\n"
+        "done\n")
     (bin_dir / "nvidia-smi").chmod(0o755)
     return dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}")
 
@@ -111,70 +123,88 @@ def _own_cgroups() -> tuple[str, ...]:
         return tuple(fh.read().splitlines())
 
 
-def test_the_script_under_bash_reads_proc_and_obeys_control_lines(tmp_path):
+class Loop:
+    """The script running under a real shell, its blocks read one by one."""
+
+    def __init__(self, shell: str, script: str, period_ms: int, env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen([shell, "-c", script, GPUPROCS_MARKER, str(period_ms)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                     env=env)
+        self.parser = GpuProcsBlockParser()
+
+    def block(self):
+        assert self.proc.stdout is not None
+        while True:
+            line = self.proc.stdout.readline()
+            assert line, "the loop ended"
+            block = self.parser.feed_line(line.rstrip("\n"))
+            if block is not None:
+                return block
+
+    def send(self, text: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(text)
+        self.proc.stdin.flush()
+
+    def close(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
+def test_under_bash_one_nvidia_smi_serves_every_sample(tmp_path):
     require(shutil.which("bash"), "bash (apt-get install bash)")
     argv = [sys.executable, "-c", "import time; time.sleep(60)", "an argument\nwith a newline"]
     sleeper = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
+    loop = Loop("bash", GPUPROCS_BASH, 60_000,
+                _stand_in(tmp_path, [sleeper.pid, 999_999_999]))
     try:
-        loop = subprocess.Popen(["bash", "-c", GPUPROCS_SCRIPT, GPUPROCS_MARKER, "60000"],
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                env=_stand_in(tmp_path, [sleeper.pid, 999_999_999]))
-        assert loop.stdin is not None and loop.stdout is not None
-        parser = GpuProcsBlockParser()
-        blocks = []
-
-        def next_block():
-            while True:
-                line = loop.stdout.readline()
-                assert line, "the loop ended"
-                block = parser.feed_line(line.rstrip("\n"))
-                if block is not None:
-                    return block
-
-        blocks.append(next_block())  # the first poll comes at once
-        loop.stdin.write("poll\n")  # a 60 s period: only the control line brings this one
-        loop.stdin.flush()
-        blocks.append(next_block())
-        loop.stdin.write("period 250\n")
-        loop.stdin.flush()
-        blocks.append(next_block())
-        blocks.append(next_block())  # 250 ms later, by itself
-        loop.stdin.close()  # the channel closing: the loop leaves at once, no SIGPIPE needed
-        assert loop.wait(timeout=10) == 0
+        blocks = [loop.block()]  # the first sample comes at once
+        loop.send(control_line())  # a 60 s period: only "poll" brings the next one now
+        blocks.append(loop.block())
+        loop.send(control_line(200))  # a new period: one restart serves every sample
+        blocks += [loop.block() for _ in range(3)]
+        assert (tmp_path / "starts").read_text().count("start") == 3
+        assert loop.proc.stdin is not None
+        loop.proc.stdin.close()  # the channel closing: the loop leaves, no SIGPIPE needed
+        assert loop.proc.wait(timeout=10) == 0
     finally:
+        loop.close()
         sleeper.kill()
         sleeper.wait()
     for block in blocks:
-        assert [a.pid for a in block.apps] == [sleeper.pid, 999_999_999]
-        detail = block.details[sleeper.pid]
-        # one line per field: a newline inside an argument became a space
-        assert detail.cmdline == (*argv[:3], "an argument with a newline")
-        assert detail.uid == os.getuid()
-        assert detail.cgroups == _own_cgroups()
+        assert block.ok and [a.pid for a in block.apps] == [sleeper.pid, 999_999_999]
         assert 999_999_999 not in block.details  # gone: nothing made up
+    # /proc is read once per pid, in the first block that lists it
+    first = blocks[0].details[sleeper.pid]
+    assert all(sleeper.pid not in b.details for b in blocks[1:])
+    # one line per field: a newline inside an argument became a space
+    assert first.cmdline == (*argv[:3], "an argument with a newline")
+    assert first.uid == os.getuid()
+    assert first.cgroups == _own_cgroups()
 
 
-def test_the_script_under_sh_still_lists_rows_and_cgroups(tmp_path):
-    """Without bash: a fixed period, no command lines, the rest as under bash."""
-    env = _stand_in(tmp_path, [os.getpid()])
-    loop = subprocess.Popen(["sh", "-c", GPUPROCS_SCRIPT, GPUPROCS_MARKER, "200"],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True, env=env)
-    assert loop.stdout is not None
-    parser = GpuProcsBlockParser()
+def test_under_bash_an_empty_list_still_comes_as_blocks(tmp_path):
+    """nvidia-smi prints nothing for no processes: silence for 1.5 periods is a block."""
+    require(shutil.which("bash"), "bash (apt-get install bash)")
+    loop = Loop("bash", GPUPROCS_BASH, 200, _stand_in(tmp_path, []))
     try:
-        blocks = []
-        while len(blocks) < 2:
-            line = loop.stdout.readline()
-            assert line, "the loop ended"
-            block = parser.feed_line(line.rstrip("\n"))
-            if block is not None:
-                blocks.append(block)
+        first, second = loop.block(), loop.block()
     finally:
-        loop.kill()
-        loop.wait()
-    detail = blocks[-1].details[os.getpid()]
-    assert detail.cgroups == _own_cgroups() and detail.cmdline is None
-    assert detail.uid == os.getuid()
+        loop.close()
+    assert first.ok and first.apps == () and second.apps == ()
+
+
+def test_under_sh_rows_and_cgroups_come_without_command_lines(tmp_path):
+    """Without bash: an nvidia-smi per period, every detail in every block."""
+    loop = Loop("sh", GPUPROCS_SH, 200, _stand_in(tmp_path, [os.getpid()]))
+    try:
+        blocks = [loop.block(), loop.block()]
+    finally:
+        loop.close()
+    for block in blocks:
+        detail = block.details[os.getpid()]
+        assert detail.cgroups == _own_cgroups() and detail.cmdline is None
+        assert detail.uid == os.getuid()
 
 
 # ---------------------------------------------------------------------------- fuzz

@@ -3,27 +3,32 @@
 Listing GPU processes used to be two SSH execs every few seconds
 (`nvidia-smi --query-compute-apps` and `ps`), and every exec makes the user's
 login shell read their `.bashrc` (pyenv, conda or nvm init: ~0.1 s of CPU each).
-Instead one `bash -c SCRIPT sparktui-gpuprocs PERIOD_MS` per connection runs
-`nvidia-smi --query-compute-apps` every period and reads each process's
-/proc/PID/{status,cgroup,cmdline} with shell builtins, printing one block:
+Instead one `bash -c SCRIPT sparktui-gpuprocs PERIOD_MS` per connection keeps ONE
+`nvidia-smi --query-compute-apps ... -lms PERIOD_MS` running (a start of nvidia-smi
+costs a device far more than a sample of a running one), and reads each new
+process's /proc/PID/{status,cgroup,cmdline} with shell builtins, printing a block
+per sample:
 
-    --- sparktui-gpuprocs <exit status of nvidia-smi>
+    --- sparktui-gpuprocs <0, or nvidia-smi's exit status when it ended>
     app <a raw --query-compute-apps row, or a line of nvidia-smi's error text>
     proc <pid> <uid> <user name, or nothing when /etc/passwd does not know it>
     cgroup <pid> <a line of /proc/PID/cgroup, e.g. 0::/system.slice/docker-ab12.scope>
     cmdline <pid> <arguments joined by \\x1f (newlines inside one became spaces)>
     --- end
 
+The proc/cgroup/cmdline lines come once per pid, in the first block that lists
+it (again if the pid leaves the list and comes back): keep them per pid.
+
 The loop reads control lines on its stdin (the channel), so the period can
 follow what is on screen without a new exec:
 
-    period <ms>     poll every <ms> from now on (and poll at once)
-    poll            poll at once
+    period <ms>     sample every <ms> from now on (and sample at once)
+    poll            sample at once
 
-Under bash the wait between polls is `read -t` on stdin: no `sleep` process per
-period, and the loop ends as soon as the channel closes (EOF). Where bash is
-missing the same script runs under sh with `sleep`, a fixed period, and no
-command lines (sh's `read` cannot split on NUL); the rows still come.
+The loop ends as soon as the channel closes (EOF on stdin). Where bash is
+missing, a POSIX sh script runs nvidia-smi once per period at a fixed period,
+without command lines (sh's `read` cannot split on NUL), and prints every
+detail in every block.
 
 Pure: no I/O here. The services layer writes the command and control lines
 and feeds the stream's lines to GpuProcsBlockParser.
@@ -59,70 +64,140 @@ MIN_PERIOD_MS = 200
 MAX_BLOCK_LINES = 4096
 MAX_CGROUP_LINES = 64  # per process: v1 hierarchies are a dozen, v2 is one line
 
-GPUPROCS_SCRIPT = r"""ms=${1:-3000}
+QUERY = ("--query-compute-apps=gpu_uuid,pid,process_name,used_memory "
+         "--format=csv,noheader,nounits")
+
+# What /proc says about the pid in $p, with builtins only (POSIX sh and bash alike).
+_DETAIL = r"""detail() {
+  u= n=
+  { while read -r k v r; do
+      case $k in Uid:) u=$v; break ;; esac
+    done < "/proc/$p/status"; } 2>/dev/null
+  [ -n "$u" ] || return 0
+  { while IFS=: read -r a b c r; do
+      [ "$c" = "$u" ] && { n=$a; break; }
+    done < /etc/passwd; } 2>/dev/null
+  printf 'proc %s %s %s\n' "$p" "$u" "$n"
+  { while IFS= read -r c; do
+      printf 'cgroup %s %s\n' "$p" "$c"
+    done < "/proc/$p/cgroup"; } 2>/dev/null
+  CMDLINE
+}
+pid_of() { p=${1#*,}; p=${p%%,*}; p=${p# }; case $p in ''|*[!0-9]*) p= ;; esac; }
+"""
+_CMDLINE = r"""c=
+  { while IFS= read -r -d '' a || [ -n "$a" ]; do
+      c=$c${a//$'\n'/ }$'\037'
+    done < "/proc/$p/cmdline"; } 2>/dev/null
+  printf 'cmdline %s %s\n' "$p" "${c%$'\037'}"
+"""
+
+# bash: ONE nvidia-smi for the life of the channel, looping by itself (-lms), read on
+# fd 3. Its rows for one sample come in one write; 50 ms of silence ends the burst
+# and the block. No row for 1.5 periods + 0.5 s: the list is empty (an empty
+# sample prints nothing). /proc is read once per new pid. Every half second of
+# silence stdin is checked for control lines; a new period (or "poll") restarts
+# nvidia-smi, a process start on the device but no SSH exec; stdin's EOF (the
+# channel closed) ends it all.
+GPUPROCS_BASH = r"""ms=${1:-3000}
+case $ms in ''|*[!0-9]*) ms=3000 ;; esac
+DETAIL
+declare -A seen now
+start() {
+  [ "$ms" -ge 200 ] || ms=200
+  quiet=$(( ms * 3 / 2 + 500 ))
+  exec 3< <(exec nvidia-smi QUERY -lms "$ms" </dev/null 2>&1)
+  np=$! idle=0
+}
+stop() { kill "$np" 2>/dev/null; exec 3<&-; wait "$np" 2>/dev/null; }
+emit() {
+  printf '%s\n' "--- sparktui-gpuprocs $1"
+  now=()
+  for l in "${rows[@]}"; do
+    [ -n "$l" ] || continue
+    printf 'app %s\n' "$l"
+    pid_of "$l"
+    [ -n "$p" ] || continue
+    now[$p]=1
+    [ -n "${seen[$p]}" ] || detail
+  done
+  seen=()
+  for p in "${!now[@]}"; do seen[$p]=1; done
+  printf '%s\n' "--- end"
+  rows=() idle=0
+}
+control() {
+  while read -r -t 0; do
+    if ! read -r c a; then stop; exit 0; fi
+    case $c$a in
+      period*[!0-9]*|period) ;;
+      period*) stop; ms=$a; start ;;
+      poll*) stop; start ;;
+    esac
+  done
+}
+rows=()
+start
+while :; do
+  if [ ${#rows[@]} -gt 0 ]; then t=0.05; else t=0.5; fi
+  if IFS= read -r -t "$t" -u 3 l; then
+    rows+=("$l")
+    continue
+  elif [ $? -le 128 ]; then
+    wait "$np"; st=$?
+    emit "$st"
+    exec 3<&-
+    if read -r -t "$(( ms / 1000 + 1 ))" c a; then
+      case $c$a in period*[!0-9]*|period) ;; period*) ms=$a ;; esac
+    elif [ $? -le 128 ]; then
+      exit 0
+    fi
+    start
+    continue
+  fi
+  if [ ${#rows[@]} -gt 0 ]; then
+    emit 0
+  else
+    idle=$((idle + 500))
+    [ "$idle" -lt "$quiet" ] || emit 0
+  fi
+  control
+done
+""".replace("DETAIL", _DETAIL.replace("CMDLINE", _CMDLINE)).replace("QUERY", QUERY)
+
+# sh without bash: an nvidia-smi per period, a fixed period, no control lines and
+# no command lines (sh's read cannot split on NUL); the rest as under bash.
+GPUPROCS_SH = r"""ms=${1:-3000}
 case $ms in ''|*[!0-9]*) ms=3000 ;; esac
 [ "$ms" -ge 200 ] || ms=200
-period() { s=$((ms / 1000)).$(printf '%03d' $((ms % 1000))); }
-period
+s=$((ms / 1000)).$(printf '%03d' $((ms % 1000)))
+DETAIL
 while :; do
-  out=$(nvidia-smi --query-compute-apps=gpu_uuid,pid,process_name,used_memory \
-    --format=csv,noheader,nounits </dev/null 2>&1)
+  out=$(nvidia-smi QUERY </dev/null 2>&1)
   printf '%s\n' "--- sparktui-gpuprocs $?"
   while IFS= read -r l; do
     [ -n "$l" ] || continue
     printf 'app %s\n' "$l"
-    p=${l#*,}; p=${p%%,*}; p=${p# }
-    case $p in ''|*[!0-9]*) continue ;; esac
-    u=
-    { while read -r k v r; do
-        case $k in Uid:) u=$v; break ;; esac
-      done < "/proc/$p/status"; } 2>/dev/null
-    [ -n "$u" ] || continue
-    n=
-    { while IFS=: read -r a b c r; do
-        [ "$c" = "$u" ] && { n=$a; break; }
-      done < /etc/passwd; } 2>/dev/null
-    printf 'proc %s %s %s\n' "$p" "$u" "$n"
-    { while IFS= read -r c; do
-        printf 'cgroup %s %s\n' "$p" "$c"
-      done < "/proc/$p/cgroup"; } 2>/dev/null
-    if [ -n "$BASH_VERSION" ]; then
-      c=
-      { while IFS= read -r -d '' a || [ -n "$a" ]; do
-          c=$c${a//$'\n'/ }$'\037'
-        done < "/proc/$p/cmdline"; } 2>/dev/null
-      printf 'cmdline %s %s\n' "$p" "${c%$'\037'}"
-    fi
-  done <<EOF
+    pid_of "$l"
+    [ -z "$p" ] || detail
+  done <<END_OF_ROWS
 $out
-EOF
+END_OF_ROWS
   printf '%s\n' "--- end"
-  if [ -n "$BASH_VERSION" ]; then
-    if read -r -t "$s" c a; then
-      case $c$a in
-        period*[!0-9]*|period) ;;
-        period*) ms=$a; [ "$ms" -ge 200 ] || ms=200; period ;;
-      esac
-    elif [ $? -le 128 ]; then
-      exit 0
-    fi
-  else
-    sleep "$s" || exit 0
-  fi
+  sleep "$s" || exit 0
 done
-"""
+""".replace("DETAIL", _DETAIL.replace("CMDLINE", ":")).replace("QUERY", QUERY)
 
 
 def gpuprocs_command(period_ms: int) -> str:
     """The command line to send to the device: bash where it exists, else sh."""
     period = max(MIN_PERIOD_MS, int(period_ms))
-    script = shlex.quote(GPUPROCS_SCRIPT)
     # `command -v` is a builtin of every login shell: choosing costs no process.
     # --norc: a bash started under sshd (SSH_CLIENT set, SHLVL back at 1 after the
     # login shell's exec) would read ~/.bashrc a second time.
-    return (f"if command -v bash >/dev/null 2>&1; then exec bash --norc -c {script} "
-            f"{GPUPROCS_MARKER} {period}; else exec sh -c {script} {GPUPROCS_MARKER} "
-            f"{period}; fi")
+    return (f"if command -v bash >/dev/null 2>&1; then exec bash --norc -c "
+            f"{shlex.quote(GPUPROCS_BASH)} {GPUPROCS_MARKER} {period}; else exec sh -c "
+            f"{shlex.quote(GPUPROCS_SH)} {GPUPROCS_MARKER} {period}; fi")
 
 
 def control_line(period_ms: int | None = None) -> str:

@@ -100,6 +100,9 @@ class Fleet:
 
     def _add(self, link: DeviceLink) -> None:
         service = TelemetryService(link, self.settings)
+        # nobody looks at a process list here: the GPU processes' memory share is polled
+        # at the idle period (30 s), not every 3 s (an nvidia-smi start on the device)
+        service.watch_processes(False)
         device = FleetDevice(link, service, CollectorHealth())
         if self.follow_containers:
             from sparktui.services.containers import ContainerService

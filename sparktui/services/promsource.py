@@ -43,8 +43,9 @@ from sparktui.services.telemetry import GIB, DeviceTelemetry
 
 log = logging.getLogger(__name__)
 
-#: points per series a history query asks for (the charts are ~100 columns wide)
-HISTORY_POINTS = 240
+#: points per series a history query asks for (a chart is 20-100 columns of braille, two
+#: points a column; 64 devices at 240 points were 7 MB and seconds of parsing)
+HISTORY_POINTS = 120
 
 
 class PrometheusError(Exception):
@@ -95,14 +96,16 @@ class PrometheusSource:
     async def close(self) -> None:
         await self._client.aclose()
 
-    async def _get(self, path: str, params: dict[str, str]) -> object:
+    async def _get(self, path: str, params: dict[str, str], parse=None) -> object:
+        """The API's answer, parsed by `parse` in a worker thread (a fleet's JSON is
+        hundreds of KB: decoding it on the event loop would stall a screen)."""
         try:
             response = await self._client.get(path, params=params)
         except httpx.HTTPError as exc:
             raise PrometheusError(f"cannot reach Prometheus at {self.url}: "
                                   f"{type(exc).__name__}: {exc}") from exc
         try:
-            payload = response.json()
+            payload = await asyncio.to_thread(response.json)
         except ValueError:
             raise PrometheusError(f"{self.url}{path} answered HTTP {response.status_code} "
                                   "without JSON: is this a Prometheus server?") from None
@@ -111,16 +114,17 @@ class PrometheusSource:
             error = payload.get("error") if isinstance(payload, dict) else None
             raise PrometheusError(f"Prometheus refused the query (HTTP {response.status_code})"
                                   + (f": {str(error)[:300]}" if error else ""))
-        return payload
+        return payload if parse is None else await asyncio.to_thread(parse, payload)
 
     async def query(self, promql: str) -> list[Series]:
-        return parse_vector(await self._get("/api/v1/query", {"query": promql}))
+        return await self._get("/api/v1/query", {"query": promql},  # type: ignore[return-value]
+                               parse_vector)
 
     async def query_range(self, promql: str, start: float, end: float,
                           step: float) -> list[Series]:
-        return parse_matrix(await self._get("/api/v1/query_range", {
+        return await self._get("/api/v1/query_range", {  # type: ignore[return-value]
             "query": promql, "start": f"{start:.3f}", "end": f"{end:.3f}",
-            "step": f"{max(step, 0.001):.3f}"}))
+            "step": f"{max(step, 0.001):.3f}"}, parse_matrix)
 
     async def latest(self) -> dict[str, RemoteDevice]:
         """Every device Prometheus has figures for, by name."""
@@ -128,8 +132,8 @@ class PrometheusSource:
                                        self.query(DCGM_POWER_QUERY))
         series = [s for batch in results for s in batch]
         now = self._clock()
-        return {name: self._device(reading, now)
-                for name, reading in sorted(readings(series).items())}
+        found = await asyncio.to_thread(readings, series)
+        return {name: self._device(reading, now) for name, reading in sorted(found.items())}
 
     def _device(self, reading: DeviceReading, now: float) -> RemoteDevice:
         settings = self.settings
@@ -149,7 +153,7 @@ class PrometheusSource:
         end = self._clock() if end is None else end
         step = max(1.0, seconds / points)
         series = await self.query_range(_history_selector(), end - seconds, end, step)
-        return histories_from(series, seconds, step)
+        return await asyncio.to_thread(histories_from, series, seconds, step)
 
 
 def histories_from(series: Sequence[Series], seconds: float, step: float) -> dict[str, History]:

@@ -468,7 +468,9 @@ class TelemetryService:
         The running loop gets the new period as a control line (and polls at once),
         so a tab switch costs the device no new exec and no new channel.
         """
-        self._watching_processes = watching
+        was, self._watching_processes = self._watching_processes, watching
+        if watching and not was:
+            self._process_poll_wanted = True  # a list opened now shows a fresh sample
         self._process_control.set()
 
     def request_process_poll(self) -> None:
@@ -479,6 +481,7 @@ class TelemetryService:
     async def _process_stream(self, transport: Transport) -> None:
         while transport.is_alive():
             parser = GpuProcsBlockParser()
+            details: dict[int, ProcessDetail] = {}  # the loop sends them once per pid
             period = self.process_period_ms
             # the period changes under a running loop (control lines): bound by the longest
             stream = await transport.stream(gpuprocs_command(period),
@@ -490,7 +493,7 @@ class TelemetryService:
                 async for line in stream:
                     block = parser.feed_line(line)
                     if block is not None:
-                        self._publish_processes(block)
+                        self._publish_processes(block, details)
             except StreamStalled as exc:
                 log.warning("%s: the GPU-process loop is not answering (%s); restarted",
                             self.link.name, exc)
@@ -528,11 +531,16 @@ class TelemetryService:
                 return  # the stream's reader sees the end and restarts the loop
             self._process_period_sent = period
 
-    def _publish_processes(self, block: GpuProcsBlock) -> None:
+    def _publish_processes(self, block: GpuProcsBlock,
+                           details: dict[int, ProcessDetail]) -> None:
         self.process_polls += 1
         if not block.ok:
             return  # the GPU stream reports nvidia-smi's problems; no second message
-        processes = join_processes(block.apps, block.details, self._state.gpus)
+        details.update(block.details)
+        listed = {app.pid for app in block.apps}
+        for pid in [pid for pid in details if pid not in listed]:
+            del details[pid]  # gone: a pid that comes back is described afresh
+        processes = join_processes(block.apps, details, self._state.gpus)
         if processes != self._state.processes:
             self._update(processes=processes)
 
