@@ -45,6 +45,7 @@ from sparktui.core.docker_problems import (
     parse_probe,
 )
 from sparktui.core.docker_problems import api_too_old as api_too_old_problem
+from sparktui.core.sanitize import clean_reason, strip_control
 from sparktui.services.audit import AuditLog, ReadOnlyError
 from sparktui.services.link import DeviceLink
 from sparktui.transport.base import ConnectionLost, Forward, Transport
@@ -108,9 +109,10 @@ def _tell_hooks(device: str, container_id: str, row: ContainerInfo | None) -> No
 def describe_error(exc: BaseException) -> str:
     """The daemon's own words for an APIError; the exception text otherwise."""
     explanation = getattr(exc, "explanation", None)
+    # the daemon's words go to toasts and the log: cleaned where they are made
     if explanation:
-        return str(explanation)
-    return str(exc) or type(exc).__name__
+        return clean_reason(str(explanation))
+    return clean_reason(str(exc) or type(exc).__name__)
 
 
 class DockerEndpoint:
@@ -308,8 +310,9 @@ class ContainerService:
         except Exception as exc:
             raise DockerUnavailable(await self.diagnose(transport, describe_error(exc))) \
                 from exc
-        self.engine_version = str(version.get("Version") or "")
-        self.api_version = str(version.get("ApiVersion") or client.api.api_version)
+        self.engine_version = strip_control(str(version.get("Version") or ""), max_line=64)
+        self.api_version = strip_control(str(version.get("ApiVersion")
+                                             or client.api.api_version), max_line=16)
         if api_too_old(self.api_version):
             await asyncio.to_thread(client.close)
             raise DockerUnavailable(
