@@ -93,6 +93,11 @@ Listener = Callable[[Change], None]
 CONTAINER_EVENT_HOOKS: list[Callable[[str, str, ContainerInfo | None], None]] = []
 
 
+#: told (the service, container id) after sparktui itself started or restarted a container:
+#: the load guard watches its load until it answers
+CONTAINER_STARTED_HOOKS: list[Callable[[ContainerService, str], None]] = []
+
+
 def _tell_hooks(device: str, container_id: str, row: ContainerInfo | None) -> None:
     for hook in list(CONTAINER_EVENT_HOOKS):
         try:
@@ -481,6 +486,12 @@ class ContainerService:
             self.record(f"container.{action}", target, f"failed: {reason}", id=container_id)
             raise ContainerActionError(f"{action} {target} failed: {reason}") from exc
         self.record(f"container.{action}", target, "ok", id=container_id)
+        if action in ("start", "restart"):
+            for hook in list(CONTAINER_STARTED_HOOKS):
+                try:
+                    hook(self, container_id)
+                except Exception:  # the guard's trouble must not fail the start
+                    log.exception("container-started hook failed on %s", self.device)
 
     async def remove(self, container_id: str, *, volumes: bool = False,
                      force: bool = True) -> None:
