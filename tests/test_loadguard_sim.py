@@ -153,6 +153,15 @@ async def test_a_wedge_and_reboot_gets_a_postmortem_with_the_minutes_before(tmp_
                                "a boot id")
         old_boot = first.host.boot_id
         await asyncio.sleep(1.5)  # some recorded seconds before the drop
+        from sparktui.core.docker_info import ContainerInfo
+        from sparktui.services.containers import CONTAINER_EVENT_HOOKS, _tell_hooks
+
+        CONTAINER_EVENT_HOOKS.append(flight.record_container)
+        try:  # a container event, as the containers service tells it
+            _tell_hooks("spark-sim", "c0ffee", ContainerInfo(
+                id="c0ffee", name="vllm-70b", image="vllm", state="exited", oom_killed=True))
+        finally:
+            CONTAINER_EVENT_HOOKS.remove(flight.record_container)
         memory.wedge("NV_ERR_NO_MEMORY")
         await wait_for(service, lambda t: any("rebooted:" in e.text for e in t.events),
                        "a post-mortem event", timeout=30)
@@ -162,7 +171,46 @@ async def test_a_wedge_and_reboot_gets_a_postmortem_with_the_minutes_before(tmp_
         assert any("NV_ERR_NO_MEMORY" in line for line in report.verdict.evidence)
         assert len(report.series["t"]) >= 3  # the recorded seconds before the drop
         assert all(v is not None for v in report.series["free_for_cuda_gib"])
+        assert any("container vllm-70b: exited (OOM-killed)" in e for e in report.events)
         saved = latest_postmortem("spark-sim", tmp_path / "pm")
         assert saved is not None and saved.verdict == report.verdict
         await watch.close()
         await flight.close()
+
+
+async def test_a_container_started_from_sparktui_is_guarded_until_it_answers(tmp_path):
+    from sparktui.services.containers import ContainerService, ServiceState
+    from sparktui.services.demo import start_demo
+
+    demo = await start_demo()
+    link = make_link(demo.spec, FAST, ssh_options=demo.ssh_options)
+    service = TelemetryService(link, FAST)
+    containers = ContainerService(link, retry_interval=0.3, stats_interval=0.3,
+                                  audit=AuditLog(tmp_path / "audit.jsonl"))
+    hub = GuardHub(FAST, AuditLog(tmp_path / "audit.jsonl"),
+                   lambda name: service if name == link.name else None)
+    link.start()
+    service.start()
+    containers.start()
+    try:
+        memory = demo.server.device.memory  # type: ignore[attr-defined]
+        memory.rate_gib_s = 25.0
+        deadline = time.monotonic() + 20
+        while containers.state is not ServiceState.READY:
+            assert time.monotonic() < deadline, containers.problem
+            await asyncio.sleep(0.05)
+        await wait_for(service, lambda t: t.memory_truth is not None, "memory")
+        made = await containers.call(lambda client: client.api.create_container(
+            "nvcr.io/nvidia/vllm:25.09-py3", ["vllm", "serve", "meta-llama/Llama-3.1-70B"],
+            name="big-load", host_config=client.api.create_host_config(
+                port_bindings={8000: ("127.0.0.1", 8031)})))
+        await containers.run_action("start", made["Id"])
+        await wait_for(service, lambda t: any("big-load stopped by the load guard" in e.text
+                                              for e in t.events), "the guard's stop", 40)
+        assert not memory.down
+    finally:
+        await hub.close()
+        await containers.close()
+        await service.close()
+        await link.close()
+        await demo.close()
