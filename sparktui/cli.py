@@ -114,7 +114,7 @@ def run_tui(argv: list[str]) -> int:
     if not specs and not args.devices:
         specs = list(config.devices)
     from sparktui.services.logs import log_to_file
-    from sparktui.ui.app import run_tui as run_app
+    from sparktui.ui.run import run_tui as run_app
 
     log_to_file()
     read_only = args.read_only or config.settings.read_only

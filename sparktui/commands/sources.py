@@ -81,7 +81,7 @@ def run_with_source(args: argparse.Namespace, config) -> int:
         policy = "on_select"
     specs = [spec for spec in (_spec_for(n, config) for n in names) if spec is not None]
     from sparktui.services.logs import log_to_file
-    from sparktui.ui.app import run_tui as run_app
+    from sparktui.ui.run import run_tui as run_app
 
     log_to_file()
     return run_app(config, specs, accept_new_host_keys=args.accept_new_host_keys,

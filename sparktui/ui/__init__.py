@@ -1,1 +1,1 @@
-"""The full-screen Textual UI: `sparktui.ui.app.run_tui` is the entry point."""
+"""The full-screen Textual UI: `sparktui.ui.run.run_tui` is the entry point."""

@@ -24,6 +24,7 @@ from textual.app import App, ComposeResult, ScreenStackError, SystemCommand
 from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.dom import DOMNode
+from textual.notifications import SeverityLevel
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widget import Widget
@@ -57,6 +58,7 @@ from sparktui.ui.containers.dialogs import ConfirmDialog
 from sparktui.ui.containers.images import ImagesScreen
 from sparktui.ui.containers.logs import ContainerLogsScreen
 from sparktui.ui.devices.actions import DEVICE_SCREENS
+from sparktui.ui.exit_guard import EXIT_TERMINAL_LOST, ExitGuard
 from sparktui.ui.keys import binding_keys
 from sparktui.ui.messages import DeployReady, FleetChanged, TelemetryUpdated
 from sparktui.ui.palette import app_commands
@@ -123,8 +125,7 @@ class SparkApp(LogsWorkerFailures, App[None]):
         super().__init__()
         # the widgets repaint changed cells only: have Textual write just those cells
         if not partial_lines.install():  # tests/test_ui_repaint.py fails loudly on this
-            log.warning("Textual's partial line writer is not the one partial_lines knows: "
-                        "dirty spans are written from their widget's edge (slower)")
+            log.warning("partial_lines not installed: whole dirty spans are written")
         #: everything the panes show and act on; an injected one (the CLI's demo sandbox)
         #: comes with its own store
         self.session = session if session is not None else Session(
@@ -150,6 +151,8 @@ class SparkApp(LogsWorkerFailures, App[None]):
         self._session_worker: Worker[None] | None = None
         self._session_closed = False
         self._quitting = False
+        #: ends the process if an exit cannot finish (run_tui sets it; tests leave it None)
+        self.exit_guard: ExitGuard | None = None
         self._reported_clashes: set[frozenset[str]] = set()
 
         self._default_keys = binding_keys(
@@ -246,10 +249,31 @@ class SparkApp(LogsWorkerFailures, App[None]):
         # dir holds a private key, and tunnels must not stay bound.
         loop = asyncio.get_running_loop()
         try:
-            signal.signal(signal.SIGHUP, lambda *_: loop.call_soon_threadsafe(self.exit))
+            signal.signal(signal.SIGHUP,
+                          lambda *_: self._terminal_lost("SIGHUP", loop))
         except ValueError:  # not the main thread (an embedding or a test): nothing to do
             log.debug("no SIGHUP handler: the app runs outside the main thread")
         self._focus_pane(PANES[0].id)
+
+    def _terminal_lost(self, why: str, loop: asyncio.AbstractEventLoop) -> None:
+        """The terminal is gone: exit, and never wait on it for more than the guard's bound."""
+        if self.exit_guard is not None:
+            self.exit_guard.arm(why, EXIT_TERMINAL_LOST)
+        loop.call_soon_threadsafe(self.exit, None, EXIT_TERMINAL_LOST)
+
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = True) -> None:
+        """Every toast (widgets' notify lands here too) crosses strip_control: toasts
+        quote container names, daemon errors and SSH reasons."""
+        super().notify(strip_control(message, keep_newlines=True), title=strip_control(title),
+                       severity=severity, timeout=timeout, markup=markup)
+
+    def exit(self, result: None = None, return_code: int = 0,
+             message: object | None = None) -> None:
+        # however the exit began (q, the palette, a signal, a crash), it ends in bounded time
+        if self.exit_guard is not None:
+            self.exit_guard.arm("exit", return_code)
+        super().exit(result, return_code, message)  # type: ignore[arg-type]
 
     def on_resize(self, event: events.Resize) -> None:
         self._update_compact(event.size.width)
@@ -573,25 +597,3 @@ class SparkApp(LogsWorkerFailures, App[None]):
         for command in super().get_system_commands(screen):
             if command.title not in ("Quit", "Keys"):  # ours close the session / list all
                 yield command
-
-
-def run_tui(config: Config, specs: Sequence[DeviceSpec], *, demo: bool = False,
-            accept_new_host_keys: bool = False, read_only: bool = False,
-            compact: bool | None = None, restore: SessionState | None = None,
-            telemetry: TelemetryHub | None = None, link_policy: str = "start",
-            session: Session | None = None) -> int:
-    """Run the full-screen UI until the user quits; returns the process exit code."""
-    app = SparkApp(config, specs, demo=demo, accept_new_host_keys=accept_new_host_keys,
-                   read_only=read_only or None, compact=compact, persist=True,
-                   restore=restore, telemetry=telemetry, link_policy=link_policy,
-                   session=session)
-
-    async def run() -> int:
-        try:
-            await app.run_async()
-        finally:
-            # the app may also end by a crash: links and the demo still get closed
-            await app.close_session()
-        return app.return_code if app.return_code is not None else 0
-
-    return asyncio.run(run())

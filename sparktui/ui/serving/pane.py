@@ -37,7 +37,8 @@ from sparktui.core.serving_text import (
     seconds,
 )
 from sparktui.services.endpoints import DeviceDiscovery, Endpoint, EndpointConnector
-from sparktui.services.model_map import ModelRow, model_rows
+from sparktui.services.model_directory import ModelRow
+from sparktui.services.model_map import model_rows
 from sparktui.services.serving import EndpointServing, ServingMonitor
 from sparktui.services.session import Session
 from sparktui.services.telemetry import DeviceTelemetry, TelemetryHub
@@ -234,7 +235,9 @@ class ServingPane(SessionPane):
         for device, discovery in self.discoveries.items():
             service = self.hub.get(device) if self.hub is not None else None
             processes = service.latest.processes if service is not None else ()
-            rows += model_rows(device, processes, discovery.containers, endpoints)
+            found = model_rows(device, processes, discovery.containers, endpoints)
+            self.fleet.models.update(device, found)
+            rows += found
         return rows
 
     def _rebuild_columns(self) -> None:
