@@ -25,6 +25,7 @@ from sparktui.services.containers import ServiceState
 from sparktui.services.devices import Fleet, make_link
 from sparktui.ui.messages import DeployReady
 from sparktui.ui.panes import ContainersPane
+from sparktui.ui.screens.confirm import ConfirmScreen
 from sparktui.ui.screens.container_dialogs import ConfirmDialog
 from sparktui.ui.screens.container_images import ImagesScreen
 from sparktui.ui.screens.container_logs import ContainerLogsScreen
@@ -142,7 +143,7 @@ async def test_table_events_and_markup(ssh_client, docker_engine: DockerEngine, 
 
         # sorting by a column and filtering
         await pilot.press("o")
-        assert pane.sort_column == "image"
+        assert pane.order.column == "image"
         await pilot.press("slash")
         await pilot.press(*"note")  # the label only the markup sample carries
         await pilot.press("enter")
@@ -239,7 +240,11 @@ async def test_actions_from_keys_are_audited(ssh_client, docker_engine, samples,
 
         await press_and_wait("p", "paused")
         await press_and_wait("p", "running")
-        await press_and_wait("s", "exited")
+        await pilot.press("s")
+        # stop asks first, naming the container and the device
+        assert isinstance(app.screen, ConfirmScreen)
+        assert box.name in app.screen.question.plain and "spark-test" in app.screen.question.plain
+        await press_and_wait("y", "exited")
         await press_and_wait("S", "running")
         await pilot.press("d")
         assert isinstance(app.screen, ConfirmDialog)
@@ -259,7 +264,7 @@ async def test_read_only_refuses_with_a_message(ssh_client, docker_engine, sampl
     async with app.run_test(size=(160, 45)) as pilot:
         pane = await open_tab(pilot)
         await select(pilot, pane, samples.markup.id)
-        for key in ("s", "d", "E", "n"):
+        for key in ("s", "d", "E", "D"):
             await pilot.press(key)
             await pilot.pause()
             assert app.screen is pane.screen  # no dialog, no form
@@ -306,7 +311,7 @@ async def test_deploy_form_until_ready_and_the_offer(ssh_client, docker_engine, 
     name = f"sp-ui-deploy-{docker_engine.session}"
     async with app.run_test(size=(160, 50)) as pilot:
         pane = await open_tab(pilot)
-        await pilot.press("n")
+        await pilot.press("D")
         screen = app.screen
         assert isinstance(screen, DeployScreen)
         screen.fill("vllm")

@@ -26,7 +26,7 @@ from textual.dom import DOMNode
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
+from textual.widgets import Footer, Header, Input, Static, TabbedContent, TabPane, TextArea
 from textual.worker import Worker, WorkerCancelled
 
 from sparktui import __version__
@@ -41,7 +41,14 @@ from sparktui.ui import partial_lines, readings
 from sparktui.ui.keys import binding_keys
 from sparktui.ui.messages import FleetChanged, TelemetryUpdated
 from sparktui.ui.palette import pane_commands
-from sparktui.ui.panes import PANES, DevicesPane, PaneSpec, ShowsTelemetry
+from sparktui.ui.panes import (
+    PANES,
+    ChatPane,
+    DevicesPane,
+    PaneSpec,
+    ShowsTelemetry,
+    TunnelsPane,
+)
 from sparktui.ui.screens import ConfirmScreen, HelpScreen, HostKeyScreen
 from sparktui.ui.screens.chat_endpoint import ChatEndpointScreen
 from sparktui.ui.screens.chat_history import ChatHistoryScreen
@@ -72,9 +79,14 @@ COMPACT_BELOW_COLUMNS = 80
 
 
 def _tab_bindings() -> list[Binding]:
-    # not in the footer: the tab labels already show their keys
+    # not in the footer: the tab labels already show their keys.
+    # priority: a tab key switches (and moves the focus) the moment it is read, so the
+    # keys typed right after it reach the new tab's input; a key is forwarded to the
+    # focused widget before a non-priority binding runs, and the first letter of a chat
+    # prompt went to the old tab. check_action refuses them while a text field has focus.
     return [Binding(pane.key, f"show_tab('{pane.id}')", pane.title, show=False,
-                    id=f"app.tab.{pane.id}") for pane in PANES]
+                    priority=True, id=f"app.tab.{pane.id}",
+                    tooltip=f"Show the {pane.title} tab") for pane in PANES]
 
 
 class SparkApp(App[None]):
@@ -89,9 +101,16 @@ class SparkApp(App[None]):
         Binding("ctrl+s", "settings", "Settings", show=False, id="app.settings"),
         Binding("ctrl+p", "command_palette", "Palette", show=False, priority=True,
                 id="app.palette"),
-        Binding("q", "quit", "Quit", id="app.quit"),
-        # priority: these quit even while a text field has focus
-        Binding("ctrl+c,ctrl+q", "quit", "Quit", show=False, priority=True, id="app.quit.now"),
+        # q and ctrl+c go back one level; at the top they quit, asking first when tunnels
+        # or an answer would be cut (docs/keys.md rule 2)
+        # two bindings on q so the footer names what it does: check_action keeps one
+        Binding("q", "back", "Back", id="app.back",
+                tooltip="Leave this view or dialog: back one level"),
+        Binding("q", "quit_asking", "Quit", id="app.quit",
+                tooltip="Quit (asks first while tunnels are up or an answer streams)"),
+        # priority: these work even while a text field has focus
+        Binding("ctrl+c,ctrl+q", "back_or_quit", "Quit", show=False, priority=True,
+                id="app.quit.now", tooltip="Back one level; at the top level, quit"),
     ]
 
     compact: reactive[bool] = reactive(False)
@@ -378,6 +397,9 @@ class SparkApp(App[None]):
     # -- actions ---------------------------------------------------------------------
     def action_show_tab(self, tab_id: str) -> None:
         self.query_one(TabbedContent).active = tab_id
+        # at once, not when TabActivated arrives: keys typed right after the tab key
+        # (the first letter of a chat prompt) must reach the pane's input
+        self._focus_pane(tab_id)
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         # keys and mouse both land here: give the new pane the focus so its keys work
@@ -391,9 +413,13 @@ class SparkApp(App[None]):
 
     def _focus_pane(self, tab_id: str) -> None:
         pane = self.query_one(f"#{tab_id}-pane")
-        target = next((w for w in pane.query("*") if isinstance(w, Widget) and w.focusable),
-                      None)
-        self.set_focus(target)
+        spec = next(p for p in PANES if p.id == tab_id)
+        # the pane's own choice (Chat: the prompt), else its first focusable widget
+        chosen = pane.query(spec.focus) if spec.focus else None
+        target = chosen.first() if chosen else next(
+            (w for w in pane.query("*") if isinstance(w, Widget) and w.focusable), None)
+        if target is not self.focused:
+            self.set_focus(target)
 
     def action_next_device(self) -> None:
         names = [link.name for link in self.fleet.links]
@@ -433,6 +459,59 @@ class SparkApp(App[None]):
 
     def action_retry_selected(self) -> None:
         self.query_one(DevicesPane).action_retry()
+
+    @property
+    def typing(self) -> bool:
+        """A text field has the focus: printable keys are text (docs/keys.md rule 1)."""
+        return isinstance(self.focused, Input | TextArea)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "show_tab":
+            return not self.typing
+        if action == "back":
+            return len(self.screen_stack) > 1
+        if action == "quit_asking":
+            return len(self.screen_stack) == 1
+        return True
+
+    async def action_back_or_quit(self) -> None:
+        """ctrl+c: leave a sub-view or dialog as its Esc does; quit only at the top."""
+        if len(self.screen_stack) > 1:
+            await self.action_back()
+        else:
+            await self.action_quit_asking()
+
+    async def action_quit_asking(self) -> None:
+        cut = self._what_quitting_cuts()
+        if cut and self.settings.confirm_quit:
+            question = Text("Quit sparktui? This ends:\n")
+            for item in cut:
+                question.append(f"  • {item}\n")
+            question.append("\n(confirm_quit = false in [settings] quits without asking)",
+                            style="dim")
+
+            async def answered(yes: bool | None) -> None:
+                if yes:
+                    await self.action_quit()
+
+            self.push_screen(ConfirmScreen("Quit", question), callback=answered)
+            return
+        await self.action_quit()
+
+    async def action_back(self) -> None:
+        """Do what Esc does on the screen in front (close, cancel, answer no)."""
+        screen = self.screen
+        escape = screen.active_bindings.get("escape")
+        if escape is not None and escape.enabled and escape.binding.action != "back_or_quit":
+            await self.run_action(escape.binding.action, escape.node)
+        else:
+            self.pop_screen()
+
+    def _what_quitting_cuts(self) -> list[str]:
+        cut = [f"tunnel {name}" for name in self.query_one(TunnelsPane).live_tunnels()]
+        if self.query_one(ChatPane).streaming:
+            cut.append("the answer being streamed in Chat")
+        return cut
 
     async def action_quit(self) -> None:
         if self._quitting:

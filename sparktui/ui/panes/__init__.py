@@ -41,6 +41,8 @@ class PaneSpec:
     widget: Callable[..., Widget]  # called as widget(fleet, id=...)
     css_path: Path
     telemetry: bool = False  # built as widget(fleet, hub, id=...)
+    #: what has the focus on entering the tab (a selector); None: the first focusable
+    focus: str | None = None
 
     def build(self, fleet: Fleet, hub: TelemetryHub | None = None) -> Widget:
         if self.telemetry:
@@ -55,7 +57,8 @@ PANES: tuple[PaneSpec, ...] = (
              telemetry=True),
     PaneSpec("containers", "Containers", "Ctr", "3", ContainersPane, _HERE / "containers.tcss"),
     PaneSpec("tunnels", "Tunnels", "Tun", "4", TunnelsPane, _HERE / "tunnels.tcss"),
-    PaneSpec("chat", "Chat", "Chat", "5", ChatPane, _HERE / "chat.tcss"),
+    # the prompt: a sentence typed on entering the tab is text, not keys
+    PaneSpec("chat", "Chat", "Chat", "5", ChatPane, _HERE / "chat.tcss", focus="#chat-input"),
 )
 
 __all__ = ["PANES", "ChatPane", "ContainersPane", "DevicesPane", "PaneSpec", "ShowsTelemetry",

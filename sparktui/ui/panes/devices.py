@@ -26,7 +26,8 @@ from sparktui.ui import readings
 from sparktui.ui.keys import key_hint
 from sparktui.ui.messages import FleetChanged, LinkStatusChanged
 from sparktui.ui.panes.common import state_styles
-from sparktui.ui.widgets.repaint import LiveStatic, LiveTable
+from sparktui.ui.widgets.nav_table import NavTable
+from sparktui.ui.widgets.repaint import LiveStatic
 
 #: which theme variable colours each state (text-* variants are made readable
 #: against the theme's background, so light themes stay legible)
@@ -81,7 +82,7 @@ class DevicesPane(Widget):
 
     def compose(self) -> ComposeResult:
         # a tick repaints the cells that changed, not the table
-        table = LiveTable(id="devices-table", cursor_type="row")
+        table = NavTable(id="devices-table")
         yield table
         yield LiveStatic(id="device-detail")
 
@@ -140,8 +141,8 @@ class DevicesPane(Widget):
 
     # -- the table ---------------------------------------------------------------
     @property
-    def table(self) -> LiveTable:
-        return self.query_one("#devices-table", LiveTable)
+    def table(self) -> NavTable:
+        return self.query_one("#devices-table", NavTable)
 
     def _columns(self) -> tuple[tuple[str, str], ...]:
         columns = COMPACT_COLUMNS if getattr(self.app, "compact", False) else COLUMNS

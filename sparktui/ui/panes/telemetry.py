@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 #: chart windows, cycled by `w`
 WINDOWS_S: tuple[float, ...] = (60.0, 600.0, 3600.0)
 #: binding id -> its default key, for the hints and the read-only refusal
-KILL_BINDINGS = {"telemetry.kill": "k", "telemetry.kill.force": "K"}
+KILL_BINDINGS = {"telemetry.kill": "x", "telemetry.kill.force": "X"}
 
 
 class TelemetryPane(ComponentStyles):
@@ -58,19 +58,25 @@ class TelemetryPane(ComponentStyles):
                          "telemetry--label", "telemetry--warning"}
 
     BINDINGS = [
-        Binding("right_square_bracket,d", "cycle_device(1)", "Next device",
-                id="telemetry.device.next"),
-        Binding("left_square_bracket,D", "cycle_device(-1)", "Previous device", show=False,
-                id="telemetry.device.prev"),
+        # [ and ] as in less and k9s: d/D were device keys here and destructive elsewhere
+        Binding("right_square_bracket", "cycle_device(1)", "Next device",
+                id="telemetry.device.next", tooltip="Show the next device"),
+        Binding("left_square_bracket", "cycle_device(-1)", "Previous device", show=False,
+                id="telemetry.device.prev", tooltip="Show the previous device"),
         Binding("w", "cycle_window", "Window", tooltip="Chart window: 1 min, 10 min, 1 h",
                 id="telemetry.window"),
         Binding("p", "toggle_pause", "Pause", tooltip="Freeze the charts; figures are still "
                 "collected", id="telemetry.pause"),
-        # the footer of a 50-column pane is short: these two are in ? and the table's title
-        Binding("s", "cycle_sort", "Sort processes", show=False, id="telemetry.sort"),
-        Binding("K", "kill_process(True)", "Force kill (SIGKILL)", show=False,
-                id="telemetry.kill.force"),
-        Binding("k", "kill_process(False)", "Kill", tooltip="SIGTERM the selected GPU process "
+        # the footer of a 50-column pane is short: these are in ? and the table's title
+        Binding("o", "cycle_sort", "Sort processes", show=False, id="telemetry.sort",
+                tooltip="Sort the GPU processes by the next column"),
+        Binding("O", "sort_reverse", "Reverse sort", show=False, id="telemetry.sort_reverse",
+                tooltip="Reverse the order of the GPU processes"),
+        # x, not k: k moves up in every table (docs/keys.md)
+        Binding("X", "kill_process(True)", "Force kill (SIGKILL)", show=False,
+                id="telemetry.kill.force",
+                tooltip="SIGKILL the selected GPU process (asks first)"),
+        Binding("x", "kill_process(False)", "Kill", tooltip="SIGTERM the selected GPU process "
                 "(asks first)", id="telemetry.kill"),
     ]
 
@@ -346,7 +352,7 @@ class TelemetryPane(ComponentStyles):
         dim = self.component_style("telemetry--dim")
         title.append(f"{'GPU procs' if compact else 'GPU processes'} ({len(processes)})",
                      self.component_style("telemetry--label"))
-        sort_key = key_hint(self, "telemetry.sort", "s")
+        sort_key = key_hint(self, "telemetry.sort", "o")
         sort_label = BY_KEY[table.sort_key].label.lower()
         title.append(f" · {sort_key} sort" if compact else
                      f"  sorted by {sort_label} ({sort_key})", dim)
@@ -386,6 +392,10 @@ class TelemetryPane(ComponentStyles):
     def action_cycle_sort(self) -> None:
         label = self.query_one(ProcessTable).cycle_sort()
         self.notify(f"GPU processes sorted by {label}", timeout=2, markup=False)
+        self._show_processes(self.focused_state)
+
+    def action_sort_reverse(self) -> None:
+        self.query_one(ProcessTable).flip_sort()
         self._show_processes(self.focused_state)
 
     def action_kill_process(self, force: bool = False) -> None:

@@ -32,7 +32,8 @@ from sparktui.ui.messages import FleetChanged
 from sparktui.ui.panes.common import state_styles
 from sparktui.ui.screens.confirm import ConfirmScreen
 from sparktui.ui.screens.tunnel_form import TunnelForm
-from sparktui.ui.widgets.repaint import LiveStatic, LiveTable
+from sparktui.ui.widgets.nav_table import NavTable
+from sparktui.ui.widgets.repaint import LiveStatic
 
 PROBE_INTERVAL_S = 10.0
 COUNTERS_INTERVAL_S = 1.0
@@ -124,7 +125,7 @@ class TunnelsPane(Widget):
     def compose(self) -> ComposeResult:
         yield TunnelsIntro(classes="pane-intro")
         # counters tick every second: LiveTable repaints the changed cells, not the table
-        table = LiveTable(id="tunnels-table", cursor_type="row")
+        table = NavTable(id="tunnels-table")
         yield table
         yield LiveStatic(id="tunnel-detail")
 
@@ -205,8 +206,8 @@ class TunnelsPane(Widget):
 
     # -- the table ------------------------------------------------------------------------------
     @property
-    def table(self) -> LiveTable:
-        return self.query_one("#tunnels-table", LiveTable)
+    def table(self) -> NavTable:
+        return self.query_one("#tunnels-table", NavTable)
 
     def _columns(self) -> tuple[tuple[str, str], ...]:
         return COMPACT_COLUMNS if getattr(self.app, "compact", False) else COLUMNS
@@ -378,6 +379,14 @@ class TunnelsPane(Widget):
         if index is not None:
             self.table.move_cursor(row=index)
             self.table.focus()
+
+    def live_tunnels(self) -> list[str]:
+        """The tunnels forwarding (or listening for) traffic now: quitting ends them."""
+        if self.manager is None:
+            return []
+        live = (TunnelState.UP, TunnelState.WAITING)
+        return [f"{tunnel.name} on {tunnel.spec.device}" for tunnel in self.manager.tunnels
+                if tunnel.status.state in live]
 
     def action_toggle(self) -> None:
         tunnel = self.selected

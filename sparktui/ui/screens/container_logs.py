@@ -40,7 +40,7 @@ class ContainerLogsScreen(Screen[None]):
     CSS_PATH = Path(__file__).with_suffix(".tcss")
     HELP_SCOPE = "Container logs"
     BINDINGS = [
-        Binding("escape", "close", "Back", id="logs.close"),
+        Binding("escape,q", "close", "Back", id="logs.close"),
         Binding("slash", "search", "Search", id="logs.search"),
         Binding("t", "toggle_timestamps", "Timestamps", id="logs.timestamps"),
         Binding("w", "toggle_wrap", "Wrap", id="logs.wrap"),

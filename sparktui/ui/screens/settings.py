@@ -118,6 +118,8 @@ class SettingsScreen(ModalScreen[bool]):
     """Every knob of [settings]; ctrl+s saves, escape leaves without saving."""
 
     CSS_PATH = Path(__file__).with_suffix(".tcss")
+    #: the first field, not the scrolling box around the fields: typing starts at once
+    AUTO_FOCUS = "Input"
     BINDINGS = [
         Binding("ctrl+s", "save", "Save", id="settings.save", priority=True),
         Binding("escape", "cancel", "Cancel", id="settings.cancel"),
