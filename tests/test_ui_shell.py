@@ -148,9 +148,11 @@ def active_tab(app: SparkApp) -> str:
 async def test_number_keys_and_clicks_switch_tabs() -> None:
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
-        for pane in reversed(PANES):
+        for pane in PANES:  # Chat last: its prompt takes the focus, and digits are text
             await pilot.press(pane.key)
             assert active_tab(app) == pane.id
+        await pilot.press("4")
+        assert active_tab(app) == "chat"  # typed into the prompt, not a tab switch
         await pilot.click("#--content-tab-tunnels")
         assert active_tab(app) == "tunnels"
         await pilot.press("1")
@@ -410,8 +412,9 @@ async def test_compact_mode(size: tuple[int, int], forced: bool | None, compact:
                    .columns.values()]
         assert ("address" in columns) is not compact
         # the palette key sits on the right edge, covering the bindings scrolled under it
-        palette = app.query_one("Footer FooterKey.-command-palette")
-        assert palette.region.right == size[0]
+        # (the footer recomposes when the bindings in force settle: query it afresh)
+        await wait_until(pilot, lambda: app.query_one(
+            "Footer FooterKey.-command-palette").region.right == size[0])
 
 
 async def test_goes_compact_when_the_terminal_narrows() -> None:
