@@ -157,6 +157,7 @@ class SparkApp(App[None]):
         self._session_closed = False
         self._quitting = False
         self._reported_clashes: set[frozenset[str]] = set()
+        self._tabs_ready = False  # until on_mount: a tab key waits for the first frame
 
         self._default_keys = binding_keys(
             [type(self), *(p.widget for p in PANES if isinstance(p.widget, type)),
@@ -226,6 +227,9 @@ class SparkApp(App[None]):
         except ValueError:  # not the main thread (an embedding or a test): nothing to do
             log.debug("no SIGHUP handler: the app runs outside the main thread")
         self._focus_pane(PANES[0].id)
+        # the Tabs inside TabbedContent pick their first tab when they mount, after this:
+        # a tab key read before the first refresh would be undone by it
+        self.call_after_refresh(setattr, self, "_tabs_ready", True)
 
     def on_resize(self, event: events.Resize) -> None:
         self._update_compact(event.size.width)
@@ -396,7 +400,12 @@ class SparkApp(App[None]):
 
     # -- actions ---------------------------------------------------------------------
     def action_show_tab(self, tab_id: str) -> None:
-        self.query_one(TabbedContent).active = tab_id
+        tabs = self.query_one(TabbedContent)
+        if not self._tabs_ready:
+            # a key read before the tabs have set their first tab would be overridden
+            self.call_after_refresh(self.action_show_tab, tab_id)
+            return
+        tabs.active = tab_id
         # at once, not when TabActivated arrives: keys typed right after the tab key
         # (the first letter of a chat prompt) must reach the pane's input
         self._focus_pane(tab_id)
