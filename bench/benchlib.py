@@ -13,6 +13,7 @@ import json
 import os
 import platform
 import queue
+import resource
 import secrets
 import shutil
 import signal
@@ -181,7 +182,9 @@ class CpuMeter:
     """Cumulative CPU seconds of a process tree: a cgroup of its own when the kernel
     lets us make one (exact, counts processes that have exited), else /proc sums."""
 
-    def __init__(self, pid: int, label: str) -> None:
+    def __init__(self, pid: int | None, label: str) -> None:
+        """pid None: an empty group; processes join it with join() (or write their own
+        pid into `procs_file` before they exec, so children they start are counted)."""
         self.pid = pid
         self.cgroup: Path | None = None
         self.method = "proc-tree"
@@ -195,13 +198,23 @@ class CpuMeter:
         """Make cgroup `label` under `base` and move the process into it."""
         group = base / label
         group.mkdir()
-        try:
-            (group / "cgroup.procs").write_text(f"{self.pid}\n")
-        except OSError:
-            group.rmdir()
-            raise
+        if self.pid is not None:
+            try:
+                (group / "cgroup.procs").write_text(f"{self.pid}\n")
+            except OSError:
+                group.rmdir()
+                raise
         self.cgroup = group
         return group
+
+    @property
+    def procs_file(self) -> Path | None:
+        return None if self.cgroup is None else self.cgroup / "cgroup.procs"
+
+    def join(self, pid: int) -> None:
+        """Move a running process into this group (its later children follow it)."""
+        if self.cgroup is not None:
+            (self.cgroup / "cgroup.procs").write_text(f"{pid}\n")
 
     def _cgroup_v1(self, label: str) -> bool:
         base = Path("/sys/fs/cgroup/cpuacct")
@@ -232,11 +245,11 @@ class CpuMeter:
     def seconds(self) -> float:
         if self._reader is not None:
             return self._reader()
-        return tree_cpu_seconds(self.pid)
+        return tree_cpu_seconds(self.pid) if self.pid is not None else 0.0
 
     def proc_tree_seconds(self) -> float:
         """The /proc estimate, kept alongside the cgroup figure as a cross-check."""
-        return tree_cpu_seconds(self.pid)
+        return tree_cpu_seconds(self.pid) if self.pid is not None else 0.0
 
     def close(self) -> None:
         group, self.cgroup = self.cgroup, None
@@ -328,31 +341,77 @@ class Rig:
     def device_proc_tree_seconds(self) -> float:
         return sum(m.proc_tree_seconds() for m in self.meters)
 
+    def shell_starts(self) -> int:
+        """Login shells started on all devices so far (each read the heavy .bashrc)."""
+        total = 0
+        for server in self.servers:
+            with contextlib.suppress(OSError):
+                total += len(Path(server.remote_home, SHELL_STARTS).read_text().splitlines())
+        return total
+
+    def exec_sessions(self) -> int:
+        """`Starting session: command` lines in every sshd's log (LogLevel VERBOSE)."""
+        return sum(s.log_text().count("Starting session: command") for s in self.servers)
+
     @property
     def meter_method(self) -> str:
         return self.meters[0].method if self.meters else "none"
 
 
+SHELL_STARTS = "shell-starts"  # in each device's HOME: one line per login shell started
+
+
+def bashrc_loop_count(cpu_s: float) -> int:
+    """How many iterations of a bash `while` loop cost `cpu_s` of CPU on this machine
+    (CPU time, not wall time: the same on a busy machine)."""
+    trial = 20_000
+    script = f"i=0; while [ $i -lt {trial} ]; do i=$((i+1)); done"
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run(["bash", "--norc", "-c", script], check=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    spent = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return max(1, int(trial * cpu_s / max(spent, 1e-3)))
+
+
+def heavy_bashrc(cpu_s: float) -> str:
+    """A ~/.bashrc as costly as a real one (pyenv/conda/nvm init), that also counts shells."""
+    count = bashrc_loop_count(cpu_s)
+    return (f'printf "%s\\n" "$$" >> "$HOME/{SHELL_STARTS}"\n'
+            f"# stands for `eval \"$(pyenv init -)\"`: about {cpu_s:.2f} s of CPU\n"
+            f"__i=0; while [ $__i -lt {count} ]; do __i=$((__i+1)); done; unset __i\n")
+
+
 @contextlib.contextmanager
-def sshd_rig(count: int, scenario: str = "gb10") -> Iterator[Rig]:
-    """Start `count` sshds and a client HOME; stop and remove all of it on the way out."""
+def sshd_rig(count: int, scenario: str = "gb10", *, bashrc_cpu_s: float = 0.0,
+             aliases_per_server: int = 1) -> Iterator[Rig]:
+    """Start `count` sshds and a client HOME; stop and remove all of it on the way out.
+
+    bashrc_cpu_s > 0: each device user's ~/.bashrc burns that much CPU and appends a
+    line to ~/shell-starts (Rig.shell_starts), as a real one with pyenv init does.
+    aliases_per_server: that many Host aliases per sshd (spark-1..spark-count*k), for
+    a fleet larger than the machine holds sshds: every alias is its own connection.
+    """
     from tests.infra import ClientSetup, SshdServer, sshd_available
 
     if not sshd_available():
         raise SystemExit("bench: /usr/sbin/sshd and ssh-keygen are needed for this benchmark")
     rig = Rig()
     tag = f"sparktui-bench-{os.getpid()}-{secrets.token_hex(3)}"
+    bashrc = heavy_bashrc(bashrc_cpu_s) if bashrc_cpu_s > 0 else None
     try:
         rig.client = ClientSetup()
         for n in range(1, count + 1):
             server = SshdServer()
             rig.servers.append(server)
+            if bashrc is not None and server.remote_home:
+                Path(server.remote_home, ".bashrc").write_text(bashrc)
             server.authorize(rig.client.pubkey_line)  # type: ignore[attr-defined]
             server.set_fake_gpu(scenario)
             server.start()
             rig.meters.append(CpuMeter(server.pid, f"{tag}-{n}"))
-            alias = f"spark-{n}"
-            rig.client.add_server(alias, server)  # type: ignore[attr-defined]
+        for k in range(count * aliases_per_server):
+            alias = f"spark-{k + 1}"
+            rig.client.add_server(alias, rig.servers[k % count])  # type: ignore[attr-defined]
             rig.aliases.append(alias)
         yield rig
     finally:

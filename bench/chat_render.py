@@ -43,16 +43,17 @@ async def _until(pilot, predicate, timeout: float = 60.0) -> None:
         await pilot.pause(0.01)
 
 
-async def measure(rates: list[float], tokens: int, runs: int) -> list[dict[str, object]]:
+async def measure(rates: list[float], seconds: float, runs: int,
+                  profile: float | None = None) -> list[dict[str, object]]:
     from textual.widgets import Markdown
 
     from sparktui.core.device import LinkState
     from sparktui.services.chat import ChatRequest
     from sparktui.services.config import Config
     from sparktui.ui.app import SparkApp
-    from sparktui.ui.panes.chat import ChatPane
-    from sparktui.ui.widgets.chat_input import ChatInput
-    from sparktui.ui.widgets.chat_message import ChatMessageView
+    from sparktui.ui.chat.input import ChatInput
+    from sparktui.ui.chat.message import ChatMessageView
+    from sparktui.ui.chat.pane import ChatPane
 
     tmp = tempfile.mkdtemp(prefix="chat-render-")
     os.environ["XDG_DATA_HOME"] = tmp  # the bench's conversations never reach the real home
@@ -63,16 +64,17 @@ async def measure(rates: list[float], tokens: int, runs: int) -> list[dict[str, 
         await _until(pilot, lambda: app.demo is not None and app.fleet.links
                      and app.fleet.links[0].status.state is LinkState.CONNECTED)
         sim = app.demo.openai  # type: ignore[union-attr]
-        sim.min_tokens = tokens
         await pilot.press("5")
         pane = app.query_one(ChatPane)
         await _until(pilot, lambda: pane.selected_model() is not None)
         endpoint, model = pane.selected_endpoint(), pane.selected_model()
         assert endpoint is not None and model is not None
-        pane.query_one("#chat-max-tokens").value = str(tokens)
         await pilot.pause(2)  # let the first telemetry ticks settle
         for rate in rates:
             sim.token_rate = rate
+            tokens = max(100, int(rate * seconds))  # an answer of `seconds` at this rate
+            sim.min_tokens = tokens
+            pane.query_one("#chat-max-tokens").value = str(tokens)
             for _run in range(runs):
                 # drain: the same bytes over the same forward, nothing drawn
                 request = ChatRequest(model, [{"role": "user", "content": "bench"}],
@@ -90,6 +92,12 @@ async def measure(rates: list[float], tokens: int, runs: int) -> list[dict[str, 
                 await pilot.pause(0.2)
                 box = app.query_one(ChatInput)
                 box.insert("bench")
+                profiler = None
+                if profile is not None and rate == profile:
+                    from pyinstrument import Profiler
+
+                    profiler = Profiler(async_mode="disabled")
+                    profiler.start()
                 cpu0, wall0 = time.process_time(), time.monotonic()
                 await pilot.press("enter")
                 await _until(pilot, lambda: pane.answer is not None
@@ -101,9 +109,23 @@ async def measure(rates: list[float], tokens: int, runs: int) -> list[dict[str, 
                              and v.query_one(Markdown).source == a.text, timeout=120)
                 shown = time.monotonic()
                 render_cpu = time.process_time() - cpu0
+                if profiler is not None:
+                    profiler.stop()
+                    out = benchlib.RESULTS_DIR / f"chat_render_profile_{rate:.0f}.txt"
+                    out.write_text(profiler.output_text(unicode=False, color=False,
+                                                        show_all=False))
+                    print(f"profile: {out}", flush=True)
                 render_wall = shown - wall0
                 count = answer.figures.tokens
+                shown_text = view.query_one(Markdown).source
                 rows.append({
+                    "asked_tokens": tokens, "lost_tokens": tokens - count,
+                    "screen_has_whole_answer": shown_text == answer.text,
+                    "render_cpu_pct_of_core": round(100 * render_cpu / render_wall, 1),
+                    "drain_cpu_pct_of_core": round(100 * drain_cpu / drain_wall, 1),
+                    "rendering_cpu_pct_of_core": round(
+                        100 * (render_cpu - drain_cpu * render_wall / drain_wall) / render_wall,
+                        1),
                     "rate_tok_s": rate, "tokens": count, "drain_tokens": drained,
                     "measured_tok_s": round(answer.figures.tokens_per_s() or 0, 1),
                     "drain_cpu_s": round(drain_cpu, 3), "render_cpu_s": round(render_cpu, 3),
@@ -123,21 +145,28 @@ async def measure(rates: list[float], tokens: int, runs: int) -> list[dict[str, 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="CPU cost per token of rendering a streamed answer")
-    p.add_argument("--rates", default="200,500,1000,2000",
+    p.add_argument("--rates", default="50,200,1000,2000",
                    help="token rates of the simulated model server, tok/s")
-    p.add_argument("--tokens", type=int, default=3000, help="tokens per answer (3000)")
+    p.add_argument("--seconds", type=float, default=6.0,
+                   help="length of each answer, in seconds at its rate (6)")
     p.add_argument("--runs", type=int, default=1, help="answers per rate and mode (1)")
+    p.add_argument("--profile", type=float, default=None, metavar="RATE",
+                   help="profile the rendered answer at this rate with pyinstrument")
+    p.add_argument("--out", default="chat_render")
     args = p.parse_args(argv)
     rates = [float(r) for r in args.rates.split(",") if r.strip()]
-    rows = asyncio.run(measure(rates, args.tokens, args.runs))
+    load = open("/proc/loadavg", encoding="ascii").read().split()[:3]
+    rows = asyncio.run(measure(rates, args.seconds, args.runs, args.profile))
     benchlib.print_table(
-        ["rate", "tokens", "got tok/s", "render us/tok", "drain us/tok", "overhead us/tok",
-         "render CPU %", "lag s"],
-        [[r["rate_tok_s"], r["tokens"], r["measured_tok_s"], r["render_us_per_token"],
-          r["drain_us_per_token"], r["overhead_us_per_token"], r["render_cpu_pct"],
-          r["lag_s"]] for r in rows],
-        title="Chat rendering cost (headless app, demo device over SSH)")
-    path = benchlib.write_results("chat_render", {"tokens": args.tokens, "rows": rows})
+        ["rate", "tokens", "lost", "whole on screen", "process %core", "drain %core",
+         "rendering %core", "overhead us/tok", "lag s"],
+        [[r["rate_tok_s"], r["tokens"], r["lost_tokens"], r["screen_has_whole_answer"],
+          r["render_cpu_pct_of_core"], r["drain_cpu_pct_of_core"],
+          r["rendering_cpu_pct_of_core"], r["overhead_us_per_token"], r["lag_s"]]
+         for r in rows],
+        title=f"Chat rendering cost (headless app, demo device over SSH), load {load}")
+    path = benchlib.write_results(args.out, {"seconds": args.seconds, "loadavg": load,
+                                             "rows": rows})
     print(f"\nresults: {path}")
     return 0
 

@@ -23,16 +23,23 @@ alias from ~/.ssh/config, or a device name from sparktui's config."""
 
 SUBCOMMANDS_HELP = """\
 subcommands (sparktui SUBCOMMAND --help for details):
-  status   one snapshot of every GPU of every device (--json, --watch)
-  sim      run the simulated DGX Spark (an SSH server on loopback)
-  chat     stream one answer from a model: chat --device DEVICE "PROMPT" (--json)
-  bench    a small load test: bench --device DEVICE --requests N --concurrency C
-  discover SSH hosts announced over mDNS, Sparks marked (--json, --timeout S)
-  devices  configured devices, and hosts of ~/.ssh/config and NVIDIA Sync (--json)
-  forward  ssh -N -L that reconnects: forward DEVICE dashboard|8888|9000:8000 ...
-  tunnels  list the tunnels saved in the config (--json)
+  status      one snapshot of every GPU of every device (--json, --watch)
+  sim         run the simulated DGX Spark (an SSH server on loopback)
+  chat        stream one answer from a model: chat --device DEVICE "PROMPT" (--json)
+  bench       a small load test: bench --device DEVICE --requests N --concurrency C
+  serving     what the inference engines on DEVICE are doing (--json)
+  discover    SSH hosts announced over mDNS, Sparks marked (--json, --timeout S)
+  devices     configured devices, and hosts of ~/.ssh/config and NVIDIA Sync (--json)
+  forward     ssh -N -L that reconnects: forward DEVICE dashboard|8888|9000:8000 ...
+  tunnels     list the tunnels saved in the config (--json)
   containers  the containers on DEVICE (--json, --all)
-  logs     a container's logs: logs DEVICE CONTAINER (--follow, --tail N)
+  logs        a container's logs: logs DEVICE CONTAINER (--follow, --tail N)
+  exporter    Prometheus /metrics for every device, headless (--listen ADDRESS:PORT)
+  watch       alerts to a webhook when they start and clear: watch --notify URL (--install)
+  record      the telemetry stream into a file: record FILE [DEVICE ...] (--replay plays it)
+  doctor      check every layer between you and a working Spark, with the fixes (--json)
+  completion  print the shell completion script: completion bash|zsh|fish
+  postmortem  why DEVICE dropped: the cause, its evidence, the minutes before (--json)
 """
 
 
@@ -51,6 +58,14 @@ def _tui_parser() -> argparse.ArgumentParser:
                         help="disable every action that changes a device")
     parser.add_argument("--compact", action="store_true", default=None,
                         help="force the compact layout (automatic below 80 columns)")
+    parser.add_argument("--prometheus", metavar="URL",
+                        help="show every Spark this Prometheus scrapes, without SSH to each "
+                             "(a device's connection opens when it is selected)")
+    parser.add_argument("--replay", metavar="FILE",
+                        help="play a recording (`sparktui record`, or a flight recorder's "
+                             "directory) instead of connecting")
+    parser.add_argument("--speed", type=float, default=1.0, metavar="N",
+                        help="replay at N times the recorded pace (default 1)")
     parser.add_argument("--version", action="version", version=f"sparktui {__version__}")
     _add_common(parser)
     return parser
@@ -78,6 +93,10 @@ def _resolve_specs(args: argparse.Namespace, config) -> list:
 def run_tui(argv: list[str]) -> int:
     args = _tui_parser().parse_args(argv)
     config = _load(args)
+    if args.replay or args.prometheus or config.settings.prometheus_url:
+        from sparktui.commands.sources import run_with_source
+
+        return run_with_source(args, config)
     specs = _resolve_specs(args, config)
     demo, restore = args.demo, None
     if not specs and not demo and config.settings.restore_on_start:
@@ -89,14 +108,8 @@ def run_tui(argv: list[str]) -> int:
         config.problems.extend([*problems, *skipped])  # the app shows them
         if saved or state.demo:
             specs, demo, restore = saved, state.demo, state
-    if not specs and not demo and not config.devices:
-        # Nothing to show would be a dead end: start with the configured
-        # devices, or say how to get going.
-        print("sparktui: no devices given and none configured.\n"
-              "  try:  sparktui --demo            (a simulated Spark, no hardware needed)\n"
-              "        sparktui spark-abcd.local  (or any ssh destination or Host alias)",
-              file=sys.stderr)
-        return 2
+    # Nothing asked for and nothing configured: the app opens on the Devices tab's
+    # first-run guide (find, import, add, or the demo), not on an error.
     if not specs and not args.devices:
         specs = list(config.devices)
     from sparktui.services.logs import log_to_file
@@ -121,8 +134,17 @@ SUBCOMMANDS: dict[str, str] = {
     "logs": "sparktui.commands.containers:logs_main",
     "chat": "sparktui.commands.chat:main",
     "bench": "sparktui.commands.bench:main",
+    "serving": "sparktui.commands.serving:main",
     "discover": "sparktui.commands.discover:main",
     "devices": "sparktui.commands.devices:main",
+    "exporter": "sparktui.commands.exporter:main",
+    "watch": "sparktui.commands.watch:main",
+    "record": "sparktui.commands.record:main",
+    "postmortem": "sparktui.commands.postmortem:main",
+    "doctor": "sparktui.commands.doctor:main",
+    "completion": "sparktui.commands.completion:main",
+    # hidden (a leading underscore): what the completion scripts call on each Tab
+    "__complete": "sparktui.commands.completion:complete_main",
 }
 
 

@@ -160,3 +160,29 @@ def ssh_agent() -> Iterator[SshAgent]:
 def pytest_report_header(config) -> str:
     have = "yes" if os.access(SSHD_BINARY, os.X_OK) else "NO"
     return f"sparktui test infra: sshd available: {have}; CI={in_ci()}"
+
+
+#: Fixtures that start a real component (sshd, dockerd, llama.cpp, an agent, a
+#: namespace). A test that uses one, or lives in a module named after one or after the
+#: app's screens (Pilot runs are slow), is marked `infra`; `.ci/run` runs the rest
+#: (`-m "not infra and not fuzz"`: parsers, services, CLI, simulator) on every
+#: supported Python.
+INFRA_FIXTURES = frozenset({
+    "sshd_factory", "sshd", "ssh_client", "ssh_conn", "netns_sshd", "ssh_agent",
+    "docker_engine", "llama_server", "llama_factory",
+})
+INFRA_MODULE_WORDS = ("sshd", "tmux", "llama", "docker", "netns", "keyring", "install",
+                      "doctor", "completion", "_ui", "screen", "snapshot")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    from hypothesis import is_hypothesis_test
+
+    for item in items:
+        # fuzzing is about inputs, not the interpreter: once, in the whole suite, is enough
+        if is_hypothesis_test(getattr(item, "obj", None)):
+            item.add_marker(pytest.mark.fuzz)
+        module = item.nodeid.split("::", 1)[0]
+        if INFRA_FIXTURES.intersection(item.fixturenames) or any(
+                word in module for word in INFRA_MODULE_WORDS):
+            item.add_marker(pytest.mark.infra)

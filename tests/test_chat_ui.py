@@ -12,11 +12,11 @@ from textual.widgets._markdown import MarkdownFence
 from sparktui.core.device import LinkState
 from sparktui.services.config import Config
 from sparktui.ui.app import SparkApp
-from sparktui.ui.panes.chat import ChatPane
-from sparktui.ui.screens.chat_history import ChatHistoryScreen
-from sparktui.ui.widgets.chat_input import ChatInput
-from sparktui.ui.widgets.chat_message import ChatMessageView
-from sparktui.ui.widgets.chat_status import ChatStatus
+from sparktui.ui.chat.history import ChatHistoryScreen
+from sparktui.ui.chat.input import ChatInput
+from sparktui.ui.chat.message import ChatMessageView
+from sparktui.ui.chat.pane import ChatPane
+from sparktui.ui.chat.status import ChatStatus
 from tests.infra.pilot import wait_until
 
 REPO_THEMES = Path(__file__).resolve().parent.parent / "themes"

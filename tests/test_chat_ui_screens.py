@@ -19,12 +19,12 @@ from sparktui.services.conversations import ConversationStore, Message
 from sparktui.services.devices import Fleet
 from sparktui.sim.openai_server import OpenAISimServer
 from sparktui.ui.app import SparkApp
-from sparktui.ui.panes.chat import ChatPane
-from sparktui.ui.screens.chat_endpoint import ChatEndpointScreen
-from sparktui.ui.screens.chat_history import ChatHistoryScreen
+from sparktui.ui.chat.endpoint import ChatEndpointScreen
+from sparktui.ui.chat.history import ChatHistoryScreen
+from sparktui.ui.chat.input import ChatInput
+from sparktui.ui.chat.message import ChatMessageView
+from sparktui.ui.chat.pane import ChatPane
 from sparktui.ui.screens.confirm import ConfirmScreen
-from sparktui.ui.widgets.chat_input import ChatInput
-from sparktui.ui.widgets.chat_message import ChatMessageView
 from tests.infra.pilot import wait_until
 
 REPO_THEMES = Path(__file__).resolve().parent.parent / "themes"

@@ -242,6 +242,16 @@ def test_every_preset_makes_a_valid_spec():
                               "/h/.local/share/nim/workspace:/opt/nim/workspace"]
 
 
+def test_presets_follow_the_playbooks_and_expose_metrics():
+    """Images and ports as NVIDIA's DGX Spark playbooks (mid-2026) run them."""
+    assert preset("vllm").image == "nvcr.io/nvidia/vllm:26.05-py3"
+    assert preset("trtllm").image.endswith(":1.3.0rc13")
+    assert "--enable-metrics" in spec_from_preset(preset("sglang")).command.split()
+    llama = spec_from_preset(preset("llamacpp"))
+    assert "--metrics" in llama.command.split() and "--port 30000" in llama.command
+    assert (llama.container_port, llama.host_port) == (30000, 30000)
+
+
 def test_spec_fields_are_checked():
     assert plan_volumes(["~/m:/m:ro", "named:/data", "$HOME/x:/x"], "/home/u/").host_dirs == \
         ("/home/u/m", "/home/u/x")

@@ -17,19 +17,19 @@ from textual.app import App, ComposeResult
 from textual.pilot import Pilot
 from textual.widgets import Button, Checkbox, DataTable, Footer, Input, RichLog, Static
 
-import sparktui.ui.panes
+import sparktui.ui.containers.pane
 from sparktui.core.device import DeviceSpec
 from sparktui.services.audit import AuditLog
 from sparktui.services.config import Settings
 from sparktui.services.containers import ServiceState
 from sparktui.services.devices import Fleet, make_link
+from sparktui.ui.containers.deploy import DeployScreen
+from sparktui.ui.containers.dialogs import ConfirmDialog
+from sparktui.ui.containers.images import ImagesScreen
+from sparktui.ui.containers.logs import ContainerLogsScreen
 from sparktui.ui.messages import DeployReady
 from sparktui.ui.panes import ContainersPane
 from sparktui.ui.screens.confirm import ConfirmScreen
-from sparktui.ui.screens.container_dialogs import ConfirmDialog
-from sparktui.ui.screens.container_images import ImagesScreen
-from sparktui.ui.screens.container_logs import ContainerLogsScreen
-from sparktui.ui.screens.deploy import DeployScreen
 from tests.infra.docker import (
     DockerEngine,
     busybox_binary,
@@ -42,7 +42,7 @@ from tests.infra.sshd import free_port
 
 pytestmark = pytest.mark.sshd
 
-PANES_DIR = Path(sparktui.ui.panes.__file__).parent
+PANE_CSS = Path(sparktui.ui.containers.pane.__file__).with_suffix(".tcss")
 FAST = Settings(keepalive_interval=1.0, keepalive_count_max=2, reconnect_max_delay=1.0)
 
 
@@ -53,7 +53,7 @@ class HostApp(App[None]):
     of the other tabs. It also records the DeployReady messages the form posts.
     """
 
-    CSS_PATH = [PANES_DIR / "containers.tcss"]
+    CSS_PATH = [PANE_CSS]
 
     def __init__(self, fleet: Fleet, audit: AuditLog, *, read_only: bool = False) -> None:
         super().__init__()

@@ -15,6 +15,7 @@ from sparktui.core.nvsmi import (
     DEFAULT_FIELDS,
     EVENT_REASONS_FIELD,
     FIELDS,
+    PHYSICAL_RANGES,
     THROTTLE_REASONS_FIELD,
     ComputeApp,
     CsvRowParser,
@@ -389,7 +390,9 @@ def samples(draw):
         if draw(st.booleans()):
             values[field.attr] = None
         elif field.kind is FieldKind.FLOAT:
-            values[field.attr] = draw(_finite)
+            # readings outside the unit's physical range parse as missing (own test)
+            low, high = PHYSICAL_RANGES.get(field.unit, (-1e300, 1e300))
+            values[field.attr] = draw(st.floats(min_value=low, max_value=high))
         elif field.kind is FieldKind.HEXMASK:
             values[field.attr] = draw(st.integers(min_value=0, max_value=2**64 - 1))
         else:
@@ -495,4 +498,7 @@ def test_assembler_strips_cr_and_decodes_split_utf8():
 
 def test_sample_floats_are_finite():
     sample = CsvRowParser(["index", "power.draw"]).parse_line("0, 1e308", 0.0)
+    # finite but beyond any GPU: missing, not a reading (tests/reliability covers more)
+    assert sample is not None and sample.power_w is None
+    sample = CsvRowParser(["index", "power.draw"]).parse_line("0, 61.5", 0.0)
     assert sample is not None and sample.power_w is not None and math.isfinite(sample.power_w)

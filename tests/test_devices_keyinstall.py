@@ -125,7 +125,7 @@ async def test_the_form_installs_the_key_and_keeps_no_password(
     from textual.widgets import Input
 
     from sparktui.ui.app import SparkApp
-    from sparktui.ui.screens.device_form import DeviceFormScreen
+    from sparktui.ui.devices.form import DeviceFormScreen
 
     config_dir, data_dir = tmp_path / "config", tmp_path / "data"
     monkeypatch.setenv("XDG_CONFIG_HOME", str(config_dir))

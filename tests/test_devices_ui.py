@@ -18,10 +18,10 @@ from sparktui.services.devices import Fleet, make_link
 from sparktui.services.state import SavedDevice, SessionState, load_state, save_state
 from sparktui.services.telemetry import TelemetryService
 from sparktui.ui.app import SparkApp
-from sparktui.ui.screens.device_details import DeviceDetailsScreen
-from sparktui.ui.screens.device_discover import DiscoverScreen
-from sparktui.ui.screens.device_form import DeviceFormScreen
-from sparktui.ui.screens.device_nvsmi import NvsmiScreen
+from sparktui.ui.devices.details import DeviceDetailsScreen
+from sparktui.ui.devices.discover import DiscoverScreen
+from sparktui.ui.devices.form import DeviceFormScreen
+from sparktui.ui.devices.nvsmi import NvsmiScreen
 from tests.infra.pilot import wait_until
 from tests.test_ui_shell import REPO_THEMES, LocalConnector, active_tab, link
 
@@ -242,7 +242,7 @@ async def test_discovery_screen_lists_mdns_and_ssh_config_hosts(tmp_path: Path,
     async with MdnsPublisher() as pub:
         await pub.publish("spark-found", "spark-found.local", ["127.0.0.1"])
         async with app.run_test(size=(120, 40)) as pilot:
-            from sparktui.ui.screens.device_actions import add_device
+            from sparktui.ui.devices.actions import add_device
 
             await app.push_screen(DiscoverScreen(timeout=1.0, interfaces=["127.0.0.1"]),
                                   callback=lambda spec: spec and add_device(app, spec))

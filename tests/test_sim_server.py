@@ -104,6 +104,30 @@ async def test_hoststat_stream_over_ssh(conn):
     assert blocks[1]["time"] > blocks[0]["time"]
 
 
+async def test_gpuprocs_loop_over_ssh_obeys_its_control_lines(conn):
+    from sparktui.core.gpuprocs import GpuProcsBlockParser, control_line, gpuprocs_command
+
+    proc = await conn.create_process(gpuprocs_command(60_000))
+    parser = GpuProcsBlockParser()
+
+    async def next_block():
+        while True:
+            block = parser.feed_line((await asyncio.wait_for(proc.stdout.readline(), 5))
+                                     .rstrip("\n"))
+            if block is not None:
+                return block
+
+    first = await next_block()  # at once
+    proc.stdin.write(control_line(300))  # a 60 s period: only the control line brings more
+    await next_block()
+    await next_block()  # 300 ms later, by itself
+    proc.close()
+    assert first.ok
+    for app in first.apps:  # the simulated compute processes, with what /proc would say
+        detail = first.details[app.pid]
+        assert detail.user and detail.cmdline and detail.cgroup_path
+
+
 async def test_many_concurrent_channels(sim: SimServer, conn):
     results = await asyncio.gather(*(conn.run(f"echo {i}") for i in range(30)))
     assert [r.stdout for r in results] == [f"{i}\n" for i in range(30)]

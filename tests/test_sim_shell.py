@@ -159,13 +159,15 @@ def parse_hoststat(text: str) -> list[dict]:
         if line.startswith(shell.HOSTSTAT_BEGIN):
             assert current is None, "block not closed"
             current = {"time": float(line[len(shell.HOSTSTAT_BEGIN):]), "cpu": [], "mem": {},
-                       "loadavg": None, "thermal": []}
+                       "loadavg": None, "thermal": [], "gb10": []}
         elif line == shell.HOSTSTAT_END:
             assert current is not None
             blocks.append(current)
             current = None
         elif current is None:
             continue  # a partial block at the start of a read
+        elif line.startswith(("boot ", "psi ", "buddy ", "rail ", "prochot ")):
+            current["gb10"].append(line)  # parsed by core.memtruth (tests/test_core_memtruth.py)
         elif re.match(r"cpu\d* ", line):
             assert not current["mem"], "cpu lines come first"
             current["cpu"].append(line)
@@ -199,6 +201,8 @@ async def test_sim_hoststat_blocks():
         assert b["cpu"][0].startswith("cpu  ") and len(b["cpu"]) == NCPU + 1
         assert "MemTotal" in b["mem"] and "MemAvailable" in b["mem"]
         assert b["loadavg"] is not None and len(b["thermal"]) >= 5
+        kinds = {line.split(" ", 1)[0] for line in b["gb10"]}
+        assert kinds == {"boot", "psi", "buddy", "rail", "prochot"}
     assert blocks[1]["time"] > blocks[0]["time"]
     assert hostscript.hoststat_command(500).endswith(f" {hostscript.HOSTSTAT_MARKER} 500")
 
@@ -229,6 +233,10 @@ async def test_real_sh_runs_the_hoststat_script_with_the_same_framing():
         assert b["cpu"][0].startswith("cpu ") and len(b["cpu"]) >= 2
         assert len(b["cpu"]) <= ncpu + 1
         assert "MemTotal" in b["mem"] and b["loadavg"] is not None
+        kinds = {line.split(" ", 1)[0] for line in b["gb10"]}
+        assert {"boot", "buddy"} <= kinds  # this machine's kernel has both
+        if os.path.exists("/proc/pressure/memory"):
+            assert "psi" in kinds
     assert 0.05 < blocks[1]["time"] - blocks[0]["time"] < 5
     real_zones = [z for z in os.listdir("/sys/class/thermal") if z.startswith("thermal_zone")] \
         if os.path.isdir("/sys/class/thermal") else []

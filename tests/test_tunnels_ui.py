@@ -19,9 +19,9 @@ from sparktui.services.devices import Fleet
 from sparktui.services.link import DeviceLink
 from sparktui.services.tunnels import TunnelSpec, TunnelState
 from sparktui.ui.app import SparkApp
-from sparktui.ui.panes.tunnels import TunnelsIntro, TunnelsPane
 from sparktui.ui.screens.confirm import ConfirmScreen
-from sparktui.ui.screens.tunnel_form import TunnelForm
+from sparktui.ui.tunnels.form import TunnelForm
+from sparktui.ui.tunnels.pane import TunnelsIntro, TunnelsPane
 from tests.infra.pilot import wait_until
 from tests.test_tunnels_sshd import BODY, fetch, http_port, port_is_bindable
 from tests.test_ui_shell import REPO_THEMES, LocalConnector, _never_connects, link

@@ -26,8 +26,8 @@ from sparktui.ui import partial_lines
 from sparktui.ui.app import SparkApp
 from sparktui.ui.messages import TelemetryUpdated
 from sparktui.ui.panes import DevicesPane, TelemetryPane
-from sparktui.ui.widgets.chart import MIN_REDRAW_S
-from sparktui.ui.widgets.gauge import Gauge
+from sparktui.ui.telemetry.chart import MIN_REDRAW_S
+from sparktui.ui.telemetry.gauge import Gauge
 from sparktui.ui.widgets.repaint import LiveStatic, LiveTable, changed_spans, same_look
 from tests.infra.pilot import wait_until
 from tests.test_ui_telemetry import gb10, host, quiet_app, settle_cards, state

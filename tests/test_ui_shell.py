@@ -212,7 +212,7 @@ async def test_palette_has_every_tab_key_and_runs_it_on_its_tab() -> None:
     from textual.binding import Binding
 
     from sparktui.ui.palette import COVERED_ELSEWHERE
-    from sparktui.ui.screens.tunnel_form import TunnelForm
+    from sparktui.ui.tunnels.form import TunnelForm
 
     app = make_app([link("spark-01", LocalConnector("spark-01"))])
     async with app.run_test(size=(120, 40)) as pilot:

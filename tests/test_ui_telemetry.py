@@ -26,9 +26,9 @@ from sparktui.ui.app import SparkApp
 from sparktui.ui.messages import TelemetryUpdated
 from sparktui.ui.panes import TelemetryPane
 from sparktui.ui.screens import ConfirmScreen
-from sparktui.ui.widgets.chart import Chart, downsample
-from sparktui.ui.widgets.gauge import Gauge
-from sparktui.ui.widgets.processes import ProcessTable
+from sparktui.ui.telemetry.chart import Chart, downsample
+from sparktui.ui.telemetry.gauge import Gauge
+from sparktui.ui.telemetry.processes import ProcessTable
 from tests.infra.pilot import wait_until
 from tests.test_ui_shell import (
     REPO_THEMES,

@@ -1,7 +1,7 @@
 """`sparktui chat`: one answer from a model, streamed to stdout.
 
     sparktui chat [--endpoint URL | --device DEVICE | --demo] [--model M] [--system TEXT]
-                  [--temperature T] [--max-tokens N] [--json] [PROMPT]
+                  [--temperature T] [--max-tokens N] [--json] [--timeout S] [PROMPT]
 
 The prompt is PROMPT, or stdin when absent. With --device (or --demo) the
 device's endpoints are found as the Chat tab finds them (through the SSH
@@ -35,7 +35,9 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 CONNECT_TIMEOUT_S = 20.0
-TELEMETRY_WAIT_S = 3.0  # for a first power reading, so the energy has a starting point
+TELEMETRY_WAIT_S = 3.0
+#: the whole answer, first byte to last: a server that trickles keep-alives ends here
+DEFAULT_TIMEOUT_S = 600.0  # for a first power reading, so the energy has a starting point
 
 
 class TargetError(Exception):
@@ -66,11 +68,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("prompt", nargs="?", metavar="PROMPT", help="the prompt (default: stdin)")
     add_target_arguments(p)
     p.add_argument("--system", metavar="TEXT", help="a system prompt")
-    p.add_argument("--temperature", type=float, metavar="T")
-    p.add_argument("--max-tokens", type=int, metavar="N")
+    p.add_argument("--temperature", type=float, metavar="T",
+                   help="sampling temperature (default: the server's)")
+    p.add_argument("--max-tokens", type=int, metavar="N",
+                   help="stop the answer after N tokens (default: the server's limit)")
     p.add_argument("--json", action="store_true",
                    help="print one JSON object: the text and its figures")
+    p.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT_S, metavar="S",
+                   help="give up when the whole answer has not come in S seconds "
+                        f"(default {DEFAULT_TIMEOUT_S:g})")
     return p
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value <= 86400:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be between 0 and 86400 seconds")
+    return value
 
 
 @dataclass
@@ -156,7 +173,8 @@ async def open_target(args: argparse.Namespace, *, say=None) -> Target:
             key = os.environ.get("SPARKTUI_API_KEY")
             if key:
                 connector.set_session_key(spec.id, key)
-            endpoint = await connector.probe(spec, timeout=15)
+            probe_s = min(15.0, vars(args).get("timeout") or 15.0)
+            endpoint = await connector.probe(spec, timeout=probe_s)
             models = endpoint.models
             if not args.model and endpoint.error:
                 raise TargetError(f"{spec.describe()}: {endpoint.error}")
@@ -183,7 +201,9 @@ async def open_target(args: argparse.Namespace, *, say=None) -> Target:
             telemetry.start()
             opened.append(telemetry)
             await _first_power(telemetry)
-        return Target(spec, model, connector, ChatService(connector), telemetry, opened)
+        total = getattr(args, "timeout", None)  # `sparktui bench` shares open_target
+        return Target(spec, model, connector, ChatService(connector, total_timeout=total),
+                      telemetry, opened)
     except BaseException:
         for thing in reversed(opened):
             with contextlib.suppress(Exception):

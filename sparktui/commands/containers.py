@@ -46,7 +46,8 @@ def logs_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sparktui logs",
         description="Print a container's logs (sanitized: colour kept only on a terminal).")
-    parser.add_argument("device", metavar="DEVICE")
+    parser.add_argument("device", metavar="DEVICE",
+                        help="`local`, [user@]host[:port], an ssh Host alias or a device name")
     parser.add_argument("container", metavar="CONTAINER", help="name, id or id prefix")
     parser.add_argument("--follow", "-f", action="store_true", help="keep printing new lines")
     parser.add_argument("--tail", "-n", type=int, default=None, metavar="N",

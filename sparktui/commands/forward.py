@@ -169,7 +169,8 @@ class _Forwarder:
                                  keepalive_count_max=self.settings.keepalive_count_max,
                                  accept_new_host_keys=self.accept_new_host_keys)
             link = make_link(self.device_spec, self.settings, ssh_options=options)
-        manager = TunnelManager(Fleet([link]))
+        # the CLI holds to the same policy as the TUI: read-only refuses -R, all is audited
+        manager = TunnelManager(Fleet([link]), read_only=self.settings.read_only)
         manager.subscribe(self._tunnel_changed)
         link.subscribe(lambda status: self._link_changed(link, status, stop))
         try:

@@ -81,6 +81,19 @@ def host_summary(host: HostSample | None) -> str:
     return "  ".join(parts)
 
 
+def memory_summary(truth) -> str:
+    """`free for CUDA 3.0 GiB | after reclaim 96.0 GiB | ...`: the GB10's two free figures."""
+    some = truth.pressure.some if truth.pressure else None
+    frag = truth.fragmentation
+    parts = [f"free for CUDA {_gib(truth.free_for_cuda)}",
+             f"after reclaim {_gib(truth.available_after_reclaim)}",
+             f"cache {_gib(truth.reclaimable_cache)}",
+             f"shm {_gib(truth.shared)}",
+             "pressure " + (NO_VALUE if some is None else f"{some.avg10:.0f} %/10 s"),
+             f"order>={frag.order} blocks {frag.blocks}" if frag else f"blocks {NO_VALUE}"]
+    return " | ".join(parts)
+
+
 def process_text(proc) -> str:
     """`user/pid(name, MiB)`, as gpustat shows processes."""
     user = _clean(proc.user, 16) if proc.user else NO_VALUE
@@ -122,6 +135,9 @@ def render_device(report: DeviceReport) -> list[str]:
         return [f"{name}  {state}"]
     driver = _clean(telemetry.driver_version, 20) if telemetry.driver_version else NO_VALUE
     lines = [f"{name}  {state}  driver {driver}  {host_summary(telemetry.host)}"]
+    truth = telemetry.memory_truth
+    if truth is not None:
+        lines.append("  " + memory_summary(truth))
     if telemetry.gpu_problem:
         lines.append(f"  GPU: {_clean(telemetry.gpu_problem)}")
     if telemetry.host_problem and telemetry.host is None:
@@ -165,6 +181,11 @@ def host_json(host: HostSample | None) -> dict | None:
         "swap_used": host.swap_used,
         "hottest_zone": None if zone is None else {"name": zone.name,
                                                    "celsius": zone.celsius},
+        "mem_free": host.mem_free,
+        "uptime_s": host.uptime_s,
+        "boot_id": host.boot_id,
+        "rails_w": {rail.label: rail.watts for rail in host.rails} or None,
+        "prochot": host.prochot,
     }
 
 
@@ -194,6 +215,9 @@ def device_json(report: DeviceReport) -> dict:
         "processes": [],
         "dropped_fields": [],
         "gpu_problem": None,
+        "memory": None,  # the GB10 memory truth: free for CUDA, after reclaim, PSI, buddyinfo
+        "events": [],  # guard steps, Xid errors, power advice, reboots
+        "clock_event_seconds": [],  # how long each clock event reason was active
     }
     if telemetry is not None:
         out.update(
@@ -203,6 +227,10 @@ def device_json(report: DeviceReport) -> dict:
             gpus=[gpu_json(telemetry, g) for g in telemetry.gpus],
             processes=[dataclasses.asdict(p) for p in telemetry.processes],
             dropped_fields=list(telemetry.dropped_fields),
+            memory=None if telemetry.memory_truth is None else telemetry.memory_truth.as_json(),
+            events=[e.as_json() for e in telemetry.events],
+            clock_event_seconds=[{"gpu": g, "reason": n, "seconds": round(s, 1)}
+                                 for g, n, s in telemetry.reason_seconds],
             gpu_problem=telemetry.gpu_problem,
         )
     return out

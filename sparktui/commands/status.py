@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="redraw every SECONDS until Ctrl+C")
     p.add_argument("--demo", action="store_true",
                    help="also start a simulated Spark and report on it")
+    p.add_argument("--prometheus", metavar="URL",
+                   help="read every Spark from this Prometheus server instead of over SSH "
+                        "(DEVICE then picks among them)")
     add_connection_options(p)
     p.add_argument("--timeout", type=_positive, default=DEFAULT_TIMEOUT_S, metavar="S",
                    help=f"wait at most S seconds for the figures (default {DEFAULT_TIMEOUT_S:g})")
@@ -131,6 +134,10 @@ def _main(args: argparse.Namespace) -> int:
     config = load_config(resolve_config_path(args.config))
     for problem in config.problems:
         _say(problem)
+    if args.prometheus:
+        from sparktui.commands.promstatus import prometheus_status
+
+        return prometheus_status(args, config, _emit, _say)
     specs = []
     for arg in args.devices:
         try:

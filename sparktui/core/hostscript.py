@@ -4,6 +4,16 @@ One long-lived `sh -c SCRIPT sparktui-hoststat INTERVAL_MS` per device prints a
 block per tick (framing below; parsed by sparktui.core.hoststat). The loop uses
 only shell builtins to read /proc and /sys, so each tick costs the device one
 `sleep` process and nothing else: no SSH exec, no new channel, no cat/grep.
+
+Besides CPU, /proc/meminfo, load and thermal zones, each block carries what a
+GB10 needs to tell "free for CUDA" from "available after reclaim" and to see a
+livelock coming (sparktui.core.memtruth parses these lines):
+- `boot <boot_id>`: the kernel's boot id, to tell a reboot from a lost network;
+- `psi <line>`: /proc/pressure/memory (some/full avg10/avg60/avg300/total);
+- `buddy <line>`: /proc/buddyinfo, free blocks per order and zone;
+- `rail <label> <microwatts>`: the spbm hwmon driver's power rails, when present;
+- `prochot <value>`: the GB10 platform device's PROCHOT state, when present.
+Files that do not exist print nothing: an old kernel has no PSI, most boxes no spbm.
 """
 
 from __future__ import annotations
@@ -14,13 +24,34 @@ HOSTSTAT_MARKER = "sparktui-hoststat"
 BLOCK_BEGIN = f"--- {HOSTSTAT_MARKER} "  # then a timestamp: the device's uptime, in seconds
 BLOCK_END = "--- end"
 THERMAL_PREFIX = "thermal "  # then `<zone type> <millidegrees C>`
+BOOT_PREFIX = "boot "  # then /proc/sys/kernel/random/boot_id
+PSI_PREFIX = "psi "  # then a /proc/pressure/memory line
+BUDDY_PREFIX = "buddy "  # then a /proc/buddyinfo line
+RAIL_PREFIX = "rail "  # then `<power*_label> <power*_input in µW>`
+PROCHOT_PREFIX = "prochot "  # then the platform device's prochot value
 
+#: where the GB10's platform device keeps its PROCHOT flag (spark_hwmon's ACPI NVDA8800)
+PROCHOT_PATH = "/sys/bus/platform/devices/NVDA8800:00/prochot"
+
+# The hwmon directories are found once per stream (they do not come and go
+# without a driver reload); the boot id is read once too, as it cannot change
+# while the stream lives, and printed in every block so any block tells it.
 HOSTSTAT_SCRIPT = r"""ms=${1:-1000}
 case $ms in ''|*[!0-9]*) ms=1000 ;; esac
 s=$((ms / 1000)).$(printf '%03d' $((ms % 1000)))
+boot=
+{ read -r boot < /proc/sys/kernel/random/boot_id; } 2>/dev/null
+rails=
+for h in /sys/class/hwmon/hwmon*; do
+  { read -r n < "$h/name"; } 2>/dev/null || continue
+  case $n in spbm*) rails="$rails $h" ;; esac
+done
+ph=/sys/bus/platform/devices/NVDA8800:00/prochot
+[ -r "$ph" ] || ph=
 while :; do
   read -r up rest < /proc/uptime
   printf '%s\n' "--- sparktui-hoststat $up"
+  [ -n "$boot" ] && printf 'boot %s\n' "$boot"
   while read -r l; do
     case $l in cpu*) printf '%s\n' "$l" ;; *) break ;; esac
   done < /proc/stat
@@ -31,6 +62,16 @@ while :; do
     { read -r n < "$z/type"; } 2>/dev/null || n=${z##*/}
     printf 'thermal %s %s\n' "$n" "$t"
   done
+  { while IFS= read -r l; do printf 'psi %s\n' "$l"; done < /proc/pressure/memory; } 2>/dev/null
+  { while IFS= read -r l; do printf 'buddy %s\n' "$l"; done < /proc/buddyinfo; } 2>/dev/null
+  for h in $rails; do
+    for p in "$h"/power*_input; do
+      { read -r v < "$p"; } 2>/dev/null || continue
+      { read -r n < "${p%_input}_label"; } 2>/dev/null || n=${p##*/}
+      printf 'rail %s %s\n' "$n" "$v"
+    done
+  done
+  [ -n "$ph" ] && { read -r v < "$ph"; } 2>/dev/null && printf 'prochot %s\n' "$v"
   printf '%s\n' "--- end"
   sleep "$s" || exit 0
 done

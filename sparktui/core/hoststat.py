@@ -23,7 +23,25 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sparktui.core.hostscript import BLOCK_BEGIN, BLOCK_END
+from sparktui.core.hostscript import (
+    BLOCK_BEGIN,
+    BLOCK_END,
+    BOOT_PREFIX,
+    BUDDY_PREFIX,
+    PROCHOT_PREFIX,
+    PSI_PREFIX,
+    RAIL_PREFIX,
+)
+from sparktui.core.memtruth import (
+    BuddyZone,
+    Pressure,
+    Rail,
+    parse_boot_id,
+    parse_buddy_line,
+    parse_pressure,
+    parse_prochot,
+    parse_rail_line,
+)
 
 __all__ = [
     "BLOCK_END",
@@ -137,6 +155,8 @@ _MEMINFO_KEYS = {
     "Shmem": "shmem",
     "SwapTotal": "swap_total",
     "SwapFree": "swap_free",
+    "Unevictable": "unevictable",
+    "Mlocked": "mlocked",
 }
 _MEMINFO_LINE = re.compile(r"([A-Za-z0-9_()]+):[ \t]*(\d{1,20})(?:[ \t]*kB)?[ \t]*", re.ASCII)
 
@@ -154,6 +174,8 @@ class MemInfo:
     shmem: int | None = None
     swap_total: int | None = None
     swap_free: int | None = None
+    unevictable: int | None = None
+    mlocked: int | None = None
 
     @property
     def used(self) -> int | None:
@@ -289,6 +311,11 @@ class HostSnapshot:
     mem: MemInfo
     load: LoadAvg | None
     thermal: tuple[ThermalZone, ...]
+    boot_id: str | None = None
+    pressure: Pressure | None = None  # /proc/pressure/memory
+    buddy: tuple[BuddyZone, ...] = ()  # /proc/buddyinfo
+    rails: tuple[Rail, ...] = ()  # spbm hwmon power rails
+    prochot: bool | None = None
 
 
 _HEADER = re.compile(r"--- sparktui-hoststat[ \t]+([0-9]{1,12}(?:\.[0-9]{0,9})?)[ \t]*", re.ASCII)
@@ -352,7 +379,10 @@ def _build_snapshot(t: float, lines: list[str]) -> HostSnapshot | None:
     load: LoadAvg | None = None
     zones: list[ThermalZone] = []
     mem_lines: list[str] = []
+    extras = _Extras()
     for line in lines:
+        if extras.take(line):
+            continue
         if line.startswith("cpu"):
             parsed = parse_cpu_line(line)
             if parsed is not None:
@@ -386,7 +416,48 @@ def _build_snapshot(t: float, lines: list[str]) -> HostSnapshot | None:
         mem=mem,
         load=load,
         thermal=tuple(zones),
+        boot_id=extras.boot_id,
+        pressure=parse_pressure(extras.psi),
+        buddy=tuple(extras.buddy),
+        rails=tuple(extras.rails),
+        prochot=extras.prochot,
     )
+
+
+MAX_RAILS = 64
+MAX_BUDDY_ZONES = 64
+
+
+class _Extras:
+    """The GB10 lines of a block (boot id, PSI, buddyinfo, rails, PROCHOT)."""
+
+    def __init__(self) -> None:
+        self.boot_id: str | None = None
+        self.psi: list[str] = []
+        self.buddy: list[BuddyZone] = []
+        self.rails: list[Rail] = []
+        self.prochot: bool | None = None
+
+    def take(self, line: str) -> bool:
+        """True when the line was one of these (taken, parsed or not)."""
+        if line.startswith(PSI_PREFIX):
+            if len(self.psi) < 4:
+                self.psi.append(line[len(PSI_PREFIX):])
+        elif line.startswith(BUDDY_PREFIX):
+            zone = parse_buddy_line(line[len(BUDDY_PREFIX):])
+            if zone is not None and len(self.buddy) < MAX_BUDDY_ZONES:
+                self.buddy.append(zone)
+        elif line.startswith(RAIL_PREFIX):
+            rail = parse_rail_line(line[len(RAIL_PREFIX):])
+            if rail is not None and len(self.rails) < MAX_RAILS:
+                self.rails.append(rail)
+        elif line.startswith(BOOT_PREFIX):
+            self.boot_id = parse_boot_id(line[len(BOOT_PREFIX):])
+        elif line.startswith(PROCHOT_PREFIX):
+            self.prochot = parse_prochot(line[len(PROCHOT_PREFIX):])
+        else:
+            return False
+        return True
 
 
 # ------------------------------------------------------------------------ samples
@@ -408,6 +479,19 @@ class HostSample:
     page_cache: int | None
     swap_used: int | None
     hottest_zone: ThermalZone | None
+    mem: MemInfo | None = None  # every /proc/meminfo figure sparktui reads
+    uptime_s: float | None = None  # the device's uptime, from the block header
+    boot_id: str | None = None
+    pressure: Pressure | None = None
+    buddy: tuple[BuddyZone, ...] = ()
+    rails: tuple[Rail, ...] = ()
+    prochot: bool | None = None
+    #: every thermal zone of the block (hottest_zone is the hottest plausible one)
+    thermal: tuple[ThermalZone, ...] = ()
+
+    @property
+    def mem_free(self) -> int | None:
+        return None if self.mem is None else self.mem.free
 
     @property
     def hottest_c(self) -> float | None:
@@ -444,4 +528,12 @@ class HostSampler:
             page_cache=snap.mem.page_cache,
             swap_used=snap.mem.swap_used,
             hottest_zone=hottest(snap.thermal),
+            mem=snap.mem,
+            uptime_s=snap.t,
+            boot_id=snap.boot_id,
+            pressure=snap.pressure,
+            buddy=snap.buddy,
+            rails=snap.rails,
+            prochot=snap.prochot,
+            thermal=snap.thermal,
         )

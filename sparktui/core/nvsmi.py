@@ -255,6 +255,19 @@ _NUMBER = re.compile(
 _INT = re.compile(r"\d{1,9}", re.ASCII)
 _HEX = re.compile(r"0[xX]([0-9a-fA-F]{1,32})", re.ASCII)
 _UNIT_ALIASES = {"C": {"c", "°c"}}
+# What a GPU can physically report, per unit. A value outside is not a reading
+# (a broken driver, or a device lying on purpose): it is shown as missing, the
+# way nvidia-smi's own "[N/A]" is, and never reaches arithmetic that could
+# overflow (1e308 MiB * 2**20 is inf, and int(inf) raises).
+PHYSICAL_RANGES: dict[str, tuple[float, float]] = {
+    "%": (0.0, 100.0),
+    "MiB": (0.0, float(1 << 30)),  # 1 PiB
+    "C": (-100.0, 300.0),
+    "W": (0.0, 100_000.0),
+    "MHz": (0.0, 100_000.0),
+}
+# Percentages a hair outside 0-100 (rounding) are clamped rather than dropped.
+_PERCENT_SLACK = 5.0
 
 
 def is_missing(text: str) -> bool:
@@ -279,7 +292,22 @@ def _parse_float(text: str, unit: str) -> float | None:
         value = float(match.group(1))
     except (ValueError, OverflowError):
         return None
-    return value if math.isfinite(value) else None
+    if not math.isfinite(value):
+        return None
+    return clamp_reading(value, unit)
+
+
+def clamp_reading(value: float, unit: str) -> float | None:
+    """A reading inside its unit's physical range, or None when it cannot be one."""
+    bounds = PHYSICAL_RANGES.get(unit)
+    if bounds is None:
+        return value if math.isfinite(value) else None
+    low, high = bounds
+    if not math.isfinite(value):
+        return None
+    if unit == "%" and low - _PERCENT_SLACK <= value <= high + _PERCENT_SLACK:
+        return min(high, max(low, value))
+    return value if low <= value <= high else None
 
 
 def parse_hex_mask(text: str) -> int | None:

@@ -13,8 +13,11 @@ from __future__ import annotations
 import codecs
 from dataclasses import dataclass
 
-#: a line longer than this is cut off and counted as ignored: memory stays bounded
-MAX_LINE_CHARS = 4 * 1024 * 1024
+#: a line longer than this is cut off and counted in `overlong`: memory stays bounded
+MAX_LINE_CHARS = 1024 * 1024
+#: an event whose `data:` lines add up to more than this (a server that never sends the
+#: blank line that ends an event) is dropped and counted in `overlong` as well
+MAX_EVENT_CHARS = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,9 +31,13 @@ class SSEEvent:
 class SSEDecoder:
     """Bytes in, events out. `feed` for each piece read, `close` at the end of the stream."""
 
-    def __init__(self, max_line_chars: int = MAX_LINE_CHARS) -> None:
+    def __init__(self, max_line_chars: int = MAX_LINE_CHARS,
+                 max_event_chars: int = MAX_EVENT_CHARS) -> None:
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._max_line = max_line_chars
+        self._max_event = max_event_chars
+        self._event_chars = 0
+        self._event_overlong = False  # inside an event we already gave up on
         self._buffer = ""
         self._skip_lf = False  # the last piece ended in \r: a \n first in the next belongs to it
         self._started = False  # a BOM is stripped only at the very start
@@ -42,6 +49,8 @@ class SSEDecoder:
         self._overlong = False  # inside a line we already gave up on
         #: lines that were neither a known field nor a comment, plus overlong ones
         self.ignored = 0
+        #: lines and events dropped for their size: data lost, the caller must say so
+        self.overlong = 0
         #: the first few ignored lines (truncated), for an error message
         self.ignored_samples: list[str] = []
 
@@ -83,6 +92,7 @@ class SSEDecoder:
             # keep reading, but drop this line: a server gone mad must not eat memory
             if not self._overlong:
                 self._note_ignored(rest)
+                self.overlong += 1
             self._overlong = True
             rest = ""
         self._buffer = rest
@@ -124,6 +134,16 @@ class SSEDecoder:
         if sep and value.startswith(" "):
             value = value[1:]
         if field == "data":
+            if self._event_overlong:
+                return
+            self._event_chars += len(value) + 1
+            if self._event_chars > self._max_event:
+                self._note_ignored(line)
+                self.overlong += 1
+                self._event_overlong = True
+                self._data = []
+                self._has_data = False
+                return
             self._data.append(value)
             self._has_data = True
         elif field == "event":
@@ -145,5 +165,7 @@ class SSEDecoder:
                                    id=self._last_id, retry=self._retry))
         self._data = []
         self._has_data = False
+        self._event_chars = 0
+        self._event_overlong = False
         self._event = ""
         self._retry = None

@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -30,18 +30,25 @@ import httpx
 from sparktui.core import openai_chat
 from sparktui.core.openai_chat import MalformedChunk, TextCleaner
 from sparktui.core.openai_stats import StreamFigures, integrate_power
-from sparktui.core.sse import SSEDecoder
+from sparktui.core.sse import MAX_LINE_CHARS, SSEDecoder
 from sparktui.services.endpoints import (
+    BodyTooLarge,
     EndpointConnector,
     EndpointError,
     EndpointSpec,
     describe_transport_error,
+    read_bounded,
 )
 
 log = logging.getLogger(__name__)
 
 DEFAULT_READ_TIMEOUT_S = 300.0  # a big model's first token can take minutes after a load
 CONNECT_TIMEOUT_S = 15.0
+#: the most answer text kept; a server that never stops is stopped here
+MAX_ANSWER_CHARS = 4 * 1024 * 1024
+#: an error body or a non-streamed answer is read up to this, never further
+MAX_ERROR_BODY = 64 * 1024
+MAX_WHOLE_ANSWER_BODY = 8 * 1024 * 1024
 
 
 class TelemetrySource(Protocol):
@@ -131,12 +138,22 @@ class Outcome:
 _END = object()
 
 
+class AnswerTooLong(Exception):
+    """The answer passed MAX_ANSWER_CHARS."""
+
+
+class NoProgress(Exception):
+    """Bytes kept coming, text did not."""
+
+
 class AnswerStream:
     """One answer, streaming. Iterate it for text; read `figures` any time, `outcome` after."""
 
     def __init__(self, client: httpx.AsyncClient | None, spec: EndpointSpec,
                  request: ChatRequest, *,
                  meter: EnergyMeter | None = None, read_timeout: float = DEFAULT_READ_TIMEOUT_S,
+                 total_timeout: float | None = None,
+                 link_down: Callable[[], Awaitable[str | None]] | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.spec = spec
         self.request = request
@@ -148,6 +165,11 @@ class AnswerStream:
         self.finished = asyncio.Event()
         self._client = client
         self._timeout = httpx.Timeout(CONNECT_TIMEOUT_S, read=read_timeout)
+        #: a deadline for the whole answer (None: none); keep-alives do not extend it
+        self._total_timeout = total_timeout
+        #: why the device's SSH connection is down, if it is (None: it is up)
+        self._link_down = link_down
+        self._chars = 0
         self._queue: asyncio.Queue[object] = asyncio.Queue()
         self._stop_requested = False
         self._task: asyncio.Task[None] | None = None
@@ -194,19 +216,28 @@ class AnswerStream:
     # -- the reader task ------------------------------------------------------------------
     def _emit(self, text: str) -> None:
         if text:
+            self._chars += len(text)
+            if self._chars > MAX_ANSWER_CHARS:
+                raise AnswerTooLong(f"the answer passed {MAX_ANSWER_CHARS // (1024 * 1024)} MiB "
+                                    "of text; stopped there (the text so far is kept)")
             self.parts.append(text)
             self._queue.put_nowait(text)
 
     async def _read(self) -> None:
         try:
-            await self._stream()
+            async with asyncio.timeout(self._total_timeout):
+                await self._stream()
         except asyncio.CancelledError:
             if not self._stop_requested:
                 raise
             self.outcome.status = "stopped"
+        except TimeoutError:
+            kept = "; the partial answer is kept" if self.parts else ""
+            self._fail(f"no complete answer within {self._total_timeout:.0f} s{kept}")
         except httpx.HTTPError as exc:
-            self._fail(self._describe(exc))
-        except EndpointError as exc:
+            down = await self._link_down() if self._link_down is not None else None
+            self._fail(self._dropped(down) if down else self._describe(exc))
+        except (EndpointError, AnswerTooLong, NoProgress) as exc:
             self._fail(str(exc))
         except Exception as exc:  # a bug must still end the answer visibly, and be logged
             log.exception("chat stream failed")
@@ -229,6 +260,10 @@ class AnswerStream:
             self.outcome.notes.append("token count estimated from chunks (no usage sent)")
         self._queue.put_nowait(_END)
         self.finished.set()
+
+    def _dropped(self, reason: str) -> str:
+        kept = "; the partial answer is kept" if self.parts else ""
+        return f"the SSH connection to {self.spec.device} dropped ({reason}){kept}"
 
     def _describe(self, exc: httpx.HTTPError) -> str:
         got_text = self.figures.first_token is not None
@@ -264,7 +299,10 @@ class AnswerStream:
         async with self._client.stream("POST", "chat/completions", json=body,
                                        timeout=self._timeout) as response:
             if response.status_code != 200:
-                raw = await response.aread()
+                try:
+                    raw = await read_bounded(response, MAX_ERROR_BODY, "the error body")
+                except BodyTooLarge as exc:
+                    raw = str(exc).encode()
                 if retry and response.status_code in (400, 422) and b"stream_options" in raw:
                     return False
                 self._fail(openai_chat.describe_http_error(
@@ -281,10 +319,10 @@ class AnswerStream:
     async def _whole_answer(self, response: httpx.Response) -> None:
         import json
 
-        raw = await response.aread()
+        raw = await read_bounded(response, MAX_WHOLE_ANSWER_BODY, "the answer")
         try:
             text, usage = openai_chat.parse_completion(json.loads(raw))
-        except (ValueError, MalformedChunk) as exc:
+        except (ValueError, MalformedChunk, RecursionError) as exc:
             self._fail(f"the server sent an answer that is not a chat completion: {exc}")
             return
         cleaner = TextCleaner()
@@ -300,7 +338,16 @@ class AnswerStream:
         cleaner = TextCleaner()
         malformed = 0
         done = False
+        # Progress is text, not bytes: a server that sends only keep-alives (or a
+        # byte now and then) would never trip the read timeout, and the user would
+        # wait forever. No text for read_timeout seconds ends the answer.
+        last_progress = self.clock()
+        patience = self._timeout.read or DEFAULT_READ_TIMEOUT_S
         async for raw in response.aiter_raw():
+            if self.clock() - last_progress > patience:
+                raise NoProgress(f"no text from the server for {patience:.0f} s (it only "
+                                 "sent keep-alives)" + ("; the partial answer is kept"
+                                                       if self.parts else ""))
             events = decoder.feed(raw)
             for event in events:
                 data = event.data.strip()
@@ -319,17 +366,30 @@ class AnswerStream:
                     self.figures.usage_tokens = chunk.usage.completion_tokens
                     self.figures.prompt_tokens = chunk.usage.prompt_tokens
                 if chunk.text:
-                    self.figures.on_text(self.clock())
+                    last_progress = self.clock()
+                    self.figures.on_text(last_progress)
                     self._emit(cleaner.feed(chunk.text))
                 if chunk.finish_reason:
                     self.outcome.finish_reason = chunk.finish_reason
+            if decoder.overlong:
+                break  # data is already lost: say so now, not when the server stops
         for _event in decoder.close():
             pass  # a final event without its blank line: [DONE] or usage, nothing to show
-        skipped = malformed + decoder.ignored
+        skipped = malformed + decoder.ignored - decoder.overlong
         if skipped:
             self.outcome.notes.append(f"{skipped} malformed line{'s' * (skipped != 1)} skipped")
+        if decoder.overlong:
+            # data was lost: never an answer that looks complete (or empty) with success
+            self._fail(f"the server sent {decoder.overlong} chunk"
+                       f"{'s' * (decoder.overlong != 1)} over "
+                       f"{MAX_LINE_CHARS // (1024 * 1024)} MiB; dropped unread"
+                       + ("; the rest of the answer is kept" if self.parts else ""))
+            return
         if not done and self.outcome.finish_reason is None:
-            if self.figures.first_token is None:
+            down = await self._link_down() if self._link_down is not None else None
+            if down:  # the forward's channel closed with its SSH connection, not the server
+                self._fail(self._dropped(down))
+            elif self.figures.first_token is None:
                 self._fail("the server closed the stream without an answer")
             else:
                 self._fail("the stream ended before the answer was complete "
@@ -343,9 +403,11 @@ class ChatService:
 
     def __init__(self, connector: EndpointConnector, *,
                  read_timeout: float = DEFAULT_READ_TIMEOUT_S,
+                 total_timeout: float | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.connector = connector
         self.read_timeout = read_timeout
+        self.total_timeout = total_timeout
         self.clock = clock
 
     async def answer(self, spec: EndpointSpec, request: ChatRequest, *,
@@ -361,5 +423,7 @@ class ChatService:
             stream._finish()
             return stream
         return AnswerStream(client, spec, request, meter=meter, read_timeout=self.read_timeout,
+                            total_timeout=self.total_timeout,
+                            link_down=lambda: self.connector.device_down(spec),
                             clock=self.clock).start()
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sparktui.core.device import DeviceSpec
+from sparktui.services.settings_rules import RULES, check_setting
 
 CONFIG_ENV = "SPARKTUI_CONFIG"
 APP_NAME = "sparktui"
@@ -64,6 +65,16 @@ class Settings:
     keymap: dict[str, str] = field(default_factory=dict)  # binding id -> keys
     #: where the Docker daemon listens on each device (a rootless or custom daemon: change it)
     docker_socket: str = "/var/run/docker.sock"
+    #: the load guard drops caches and compacts when MemFree (what CUDA can get on a GB10)
+    #: falls under this; 8 GiB is what ended one owner's wedges (see docs/gb10.md)
+    guard_free_floor_gib: float = 8.0
+    #: ... and stops the loading container when MemAvailable stays under this
+    guard_hard_floor_gib: float = 4.0
+    guard_hard_floor_s: float = 3.0  # for this many seconds
+    #: the flight recorder keeps this many minutes of every device's telemetry on disk
+    flight_recorder_minutes: float = 15.0
+    #: read every Spark from this Prometheus (as `sparktui --prometheus URL`); "" for SSH
+    prometheus_url: str = ""
 
 
 class ConfigError(Exception):
@@ -86,24 +97,7 @@ class Config:
         return next((d for d in self.devices if d.name == name), None)
 
 
-_SETTING_TYPES: dict[str, tuple[type, ...]] = {
-    "refresh_interval": (int, float),
-    "history_minutes": (int, float),
-    "theme": (str,),
-    "compact": (bool, type(None)),
-    "read_only": (bool,),
-    "restore_on_start": (bool,),
-    "confirm_quit": (bool,),
-    "memory_floor_gib": (int, float),
-    "temperature_alert_c": (int, float),
-    "power_alert_w": (int, float, type(None)),
-    "units": (str,),
-    "keepalive_interval": (int, float),
-    "keepalive_count_max": (int,),
-    "reconnect_max_delay": (int, float),
-    "keymap": (dict,),
-    "docker_socket": (str,),
-}
+_SETTING_TYPES: dict[str, tuple[type, ...]] = {key: rule.types for key, rule in RULES.items()}
 assert set(_SETTING_TYPES) == {f.name for f in fields(Settings)}
 
 
@@ -117,23 +111,13 @@ def _line_of(text: str, key: str) -> int | None:
 def _parse_settings(raw: dict[str, Any], text: str, path: Path, problems: list[str]) -> Settings:
     settings = Settings()
     for key, value in raw.items():
-        expected = _SETTING_TYPES.get(key)
         line = _line_of(text, key)
         where = f"{path}:{line}" if line else str(path)
-        if expected is None:
-            problems.append(f"{where}: unknown setting {key!r} ignored")
+        checked, problem = check_setting(key, value)
+        if problem is not None:
+            problems.append(f"{where}: {problem}")
             continue
-        # bool is an int subclass: refuse `refresh_interval = true`
-        if not isinstance(value, expected) or (isinstance(value, bool) and bool not in expected):
-            names = " or ".join("none" if t is type(None) else t.__name__ for t in expected)
-            problems.append(f"{where}: {key} must be {names}, got {value!r}; default kept")
-            continue
-        if key == "keymap":
-            value = {str(k): str(v) for k, v in value.items()}
-        if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
-            problems.append(f"{where}: {key} must not be negative; default kept")
-            continue
-        setattr(settings, key, value)
+        setattr(settings, key, checked)
     return settings
 
 
@@ -147,15 +131,26 @@ def _parse_devices(raw: Any, path: Path, problems: list[str]) -> list[DeviceSpec
                 or not isinstance(entry.get("host"), str):
             problems.append(f"{path}: device #{number} needs string 'name' and 'host'; skipped")
             continue
+        name = entry["name"]
         port = entry.get("port")
-        if port is not None and (not isinstance(port, int) or not 0 < port < 65536):
-            problems.append(f"{path}: device {entry['name']!r}: bad port {port!r}; skipped")
+        if port is not None and (isinstance(port, bool) or not isinstance(port, int)
+                                 or not 0 < port < 65536):
+            problems.append(f"{path}: device {name!r}: bad port {port!r}; skipped")
             continue
-        devices.append(DeviceSpec(
-            name=entry["name"], host=entry["host"], user=entry.get("user"), port=port,
-            identity_file=entry.get("identity_file"), proxy_jump=entry.get("proxy_jump"),
-            tags=tuple(str(t) for t in entry.get("tags", ())),
-        ))
+        strings = {}
+        for key in ("user", "identity_file", "proxy_jump"):
+            value = entry.get(key)
+            if value is not None and not isinstance(value, str):
+                problems.append(f"{path}: device {name!r}: {key} must be a string; ignored")
+                value = None
+            strings[key] = value
+        tags = entry.get("tags", [])
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            problems.append(f"{path}: device {name!r}: tags must be a list of strings, "
+                            f"e.g. tags = [\"lab\"]; ignored")
+            tags = []
+        devices.append(DeviceSpec(name=name, host=entry["host"], port=port,
+                                  tags=tuple(tags), **strings))
     return devices
 
 
@@ -196,24 +191,34 @@ def update_config(path: Path, mutate) -> None:
 
     import tomlkit
 
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        text = ""
-    try:
-        document = tomlkit.parse(text)
-    except tomlkit.exceptions.ParseError as exc:
-        raise ConfigError(path, f"not valid TOML, left untouched: {exc}",
-                          getattr(exc, "line", None)) from exc
-    mutate(document)
-    write_atomically(path, tomlkit.dumps(document), keep_mode=True)
+    from sparktui.services.store import write_lock
+
+    with write_lock(path):  # read, change and write as one step: no save is lost
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            text = ""
+        try:
+            document = tomlkit.parse(text)
+        except tomlkit.exceptions.ParseError as exc:
+            raise ConfigError(path, f"not valid TOML, left untouched: {exc}",
+                              getattr(exc, "line", None)) from exc
+        mutate(document)
+        write_atomically(path, tomlkit.dumps(document), keep_mode=True)
 
 
 def write_atomically(path: Path, text: str, *, keep_mode: bool = False) -> None:
     """Write a temp file beside `path`, fsync it, rename it over: never half a file."""
-    import tempfile
+    from sparktui.services.store import write_lock
 
     path.parent.mkdir(parents=True, exist_ok=True)
+    with write_lock(path):
+        _replace(path, text, keep_mode=keep_mode)
+
+
+def _replace(path: Path, text: str, *, keep_mode: bool) -> None:
+    import tempfile
+
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=path.suffix, dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -232,11 +237,11 @@ def write_atomically(path: Path, text: str, *, keep_mode: bool = False) -> None:
 def save_settings(path: Path, **changes: object) -> None:
     """Write some settings, validated against Settings' types first."""
     for key, value in changes.items():
-        expected = _SETTING_TYPES.get(key)
-        if expected is None:
+        if key not in RULES:
             raise ConfigError(path, f"unknown setting {key!r}")
-        if not isinstance(value, expected) or (isinstance(value, bool) and bool not in expected):
-            raise ConfigError(path, f"{key} cannot be {value!r}")
+        _checked, problem = check_setting(key, value)
+        if problem is not None:
+            raise ConfigError(path, problem.removesuffix("; default kept"))
 
     def mutate(document) -> None:
         import tomlkit

@@ -172,6 +172,9 @@ class ContainerService:
         self._watched: frozenset[str] = frozenset()
         self._session_stop: threading.Event | None = None
         self._stream: Any = None
+        # the last diagnosis, by (connection, error text): a retry that fails the same
+        # way reuses it instead of asking the device again (an exec, a .bashrc read)
+        self._diagnosed: tuple[Transport, str, DockerProblem] | None = None
 
     # -- listeners ---------------------------------------------------------------------
     def subscribe(self, listener: Listener) -> Callable[[], None]:
@@ -297,12 +300,23 @@ class ContainerService:
         self.client = client
 
     async def diagnose(self, transport: Transport, error: str) -> DockerProblem:
-        """Ask the device why its socket did not answer (see core.docker_problems)."""
+        """Ask the device why its socket did not answer (see core.docker_problems).
+
+        Asked once per connection and error: retries every few seconds that fail
+        the same way (no docker group, no daemon) start no process on the device.
+        A user's retry (`retry()`) asks again.
+        """
+        last = self._diagnosed
+        if (last is not None and last[0] is transport and last[1] == error
+                and not self._retry_now.is_set()):
+            return last[2]
         try:
             result = await transport.run(diagnose_command(self.socket_path), timeout=15)
         except ConnectionLost as exc:
             return not_connected(self.device, str(exc))
-        return classify(self.device, self.socket_path, parse_probe(result.stdout), error)
+        problem = classify(self.device, self.socket_path, parse_probe(result.stdout), error)
+        self._diagnosed = (transport, error, problem)
+        return problem
 
     # -- the events stream ---------------------------------------------------------------
     async def _follow(self, endpoint: DockerEndpoint) -> None:

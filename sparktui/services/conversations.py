@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from sparktui.services.private_files import private_file
+
 DB_NAME = "chat.sqlite3"
 T = TypeVar("T")
 
@@ -173,7 +175,9 @@ class ConversationStore:
     def _open(self) -> None:
         if self._db is not None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # prompts and answers: 0600 in a 0700 directory (and the WAL and SHM files
+        # sqlite makes beside it inherit the database file's mode)
+        private_file(self.path)
         db = sqlite3.connect(self.path)
         try:
             db.execute("PRAGMA foreign_keys = ON")

@@ -21,7 +21,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,6 +57,38 @@ class DeployReady:
 ReadyHook = Callable[[DeployReady], None]
 #: called for every deploy that becomes ready, whoever started it (on the event loop)
 DEPLOY_READY_HOOKS: list[ReadyHook] = []
+
+
+@dataclass(frozen=True)
+class DeployLoading:
+    """A deployed container is loading (started, endpoint not answering yet), or no longer."""
+
+    device: str
+    container_id: str
+    name: str
+    loading: bool  # False: it answered, failed or was removed
+    answered: bool = False
+    #: stops the container (a kill: a load that eats the box's memory gets no grace period)
+    stop: Callable[[], Awaitable[object]] | None = None
+
+
+LoadingHook = Callable[[DeployLoading], None]
+#: called when a deployed container starts loading and when that ends (the load guard)
+DEPLOY_LOADING_HOOKS: list[LoadingHook] = []
+
+
+def _stopper(service: ContainerService, container_id: str) -> Callable[[], Awaitable[object]]:
+    async def stop() -> None:
+        await service.run_action("kill", container_id)
+    return stop
+
+
+def _tell_loading(event: DeployLoading) -> None:
+    for hook in list(DEPLOY_LOADING_HOOKS):
+        try:
+            hook(event)
+        except Exception:  # the guard's trouble must not fail the deploy
+            log.exception("deploy-loading hook failed")
 
 
 @dataclass(frozen=True)
@@ -159,8 +191,15 @@ class Deployer:
                 await asyncio.to_thread(client.api.start, container_id)
             except Exception as exc:
                 raise DeployFailed(self._reason("start", exc), container_id) from exc
-            ready = await self._wait_ready(client, spec, container_id, on_update,
-                                           ready_timeout, poll_interval)
+            _tell_loading(DeployLoading(service.device, container_id, spec.name, True,
+                                        stop=_stopper(service, container_id)))
+            try:
+                ready = await self._wait_ready(client, spec, container_id, on_update,
+                                               ready_timeout, poll_interval)
+            except BaseException:
+                _tell_loading(DeployLoading(service.device, container_id, spec.name, False))
+                raise
+            _tell_loading(DeployLoading(service.device, container_id, spec.name, False, True))
         except (Exception, asyncio.CancelledError) as exc:
             # whatever broke (the daemon, the connection, a cancel), nothing half-made stays
             cancelled = isinstance(exc, asyncio.CancelledError)

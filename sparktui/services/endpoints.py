@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import re
+import tempfile
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -52,6 +53,35 @@ _PUBLISHED = re.compile(r"(?:\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:]*\]|::)?:(\d+
 
 class EndpointError(Exception):
     """An endpoint could not be reached for a reason worth showing as it is."""
+
+
+class BodyTooLarge(EndpointError):
+    """A response body passed its limit; the rest was not read."""
+
+
+#: a model list is a few KB (a thousand models ~100 KB); an endless one stops here
+MAX_MODELS_BODY = 1024 * 1024
+MAX_ERROR_BODY = 64 * 1024
+
+
+async def read_bounded(response: httpx.Response, limit: int, what: str) -> bytes:
+    """At most `limit` bytes of a streamed body; BodyTooLarge past it (the rest unread).
+
+    Clients ask for `Accept-Encoding: identity`, so a small compressed body cannot
+    unpack to gigabytes in one chunk before the count sees it.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_raw():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(f"{what} passed {_size(limit)}; not read further")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _size(limit: int) -> str:
+    return f"{limit // (1024 * 1024)} MiB" if limit >= 1024 * 1024 else f"{limit // 1024} KiB"
 
 
 @dataclass(frozen=True)
@@ -281,7 +311,8 @@ class EndpointConnector:
         return transport is not None and transport is route.transport and transport.is_alive()
 
     async def _open_route(self, spec: EndpointSpec) -> _Route:
-        headers = {}
+        # identity: every body is counted as it arrives (see read_bounded)
+        headers = {"Accept-Encoding": "identity"}
         key = self._extra_keys.get(spec.id) or os.environ.get(spec.key_env_var)
         if not key and self._secrets is not None:
             key = await self._secrets.get(spec.secret_name)
@@ -302,19 +333,21 @@ class EndpointConnector:
         if spec.base.url.startswith("https:"):
             raise EndpointError("an endpoint on a device is reached over its SSH connection "
                                 "as plain http; use its http:// URL")
+        # a UNIX socket in a 0700 directory: only this user can use the forward (a
+        # loopback TCP port would let every local user talk to the model, key and all)
+        directory = tempfile.mkdtemp(prefix="sparktui-endpoint-")
+        socket_path = os.path.join(directory, "http.sock")
         try:
-            forward = await transport.forward_local_port("127.0.0.1", 0, host, port)
-        except TransportError as exc:
-            raise EndpointError(f"no forward to {host}:{port} on {spec.device}: {exc}") from exc
-        except OSError as exc:
+            forward = await transport.forward_local_path_to_port(socket_path, host, port)
+        except (TransportError, OSError, NotImplementedError) as exc:
+            _remove_socket_dir(socket_path)
+            detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
             raise EndpointError(f"no forward to {host}:{port} on {spec.device}: "
-                                f"{exc.strerror or exc}") from exc
-        listen = forward.listen
-        assert isinstance(listen, tuple)
-        path = spec.url.split("://", 1)[1].partition("/")[2]
-        local = f"http://127.0.0.1:{listen[1]}/{path}"
-        client = httpx.AsyncClient(base_url=local, headers=headers, follow_redirects=False,
-                                   trust_env=False)
+                                f"{detail}") from exc
+        # the URL keeps the device's host:port, so the Host header is what the server expects
+        client = httpx.AsyncClient(base_url=spec.url, headers=headers, follow_redirects=False,
+                                   trust_env=False,
+                                   transport=httpx.AsyncHTTPTransport(uds=socket_path))
         return _Route(client, transport, forward)
 
     async def _close_route(self, route: _Route) -> None:
@@ -322,6 +355,8 @@ class EndpointConnector:
         if route.forward is not None:
             with contextlib.suppress(TransportError, OSError):  # the connection may be gone
                 await route.forward.close()
+            if isinstance(route.forward.listen, str):
+                _remove_socket_dir(route.forward.listen)
 
     async def forget(self, spec_id: str) -> None:
         """Drop an endpoint's client and forward (its key changed, or it went away)."""
@@ -329,6 +364,29 @@ class EndpointConnector:
             route = self._routes.pop(spec_id, None)
         if route is not None:
             await self._close_route(route)
+
+    async def device_down(self, spec: EndpointSpec, within: float = 1.0) -> str | None:
+        """Why the SSH connection under `spec` is gone, or None while it stands.
+
+        Asked when a request failed: a forward that broke because its
+        connection went reads like "refused" or "closed" to HTTP, which would
+        send the user looking at the model server instead of the link. The
+        connection may need a moment to notice it is gone, hence `within`.
+        """
+        if spec.device is None:
+            return None
+        link = self._links(spec.device)
+        route = self._routes.get(spec.id)
+        transport = route.transport if route is not None else None
+        if link is None:
+            return None
+        if transport is not None and transport.is_alive():  # type: ignore[attr-defined]
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(transport.wait_closed(), within)  # type: ignore[attr-defined]
+        if transport is not None and transport.is_alive():  # type: ignore[attr-defined]
+            return None
+        reason = getattr(transport, "close_reason", None) if transport is not None else None
+        return strip_control(reason or link.status.describe(), max_line=160)
 
     def set_session_key(self, spec_id: str, key: str | None) -> None:
         if key:
@@ -353,14 +411,17 @@ class EndpointConnector:
         models: list[str] = []
         error: str | None = None
         try:
-            response = await client.get("models", timeout=timeout)
-            if response.status_code == 200:
-                models = parse_model_list(_json(response))
+            status, body = await get_bounded(client, "models", timeout)
+            if status == 200:
+                models = parse_model_list(_json(body))
             else:
-                error = f"GET /models answered {response.status_code}: " \
-                        f"{body_error_text(response.content)}"
+                error = f"GET /models answered {status}: {body_error_text(body)}"
         except httpx.HTTPError as exc:
             error = describe_transport_error(exc, "{}:{}".format(*spec.base.host_port))
+        except BodyTooLarge as exc:
+            error = f"GET /models: {exc}"
+        except TimeoutError:
+            error = f"GET /models: no complete answer in {timeout:g} s"
         port = spec.base.host_port[1]
         if port == OLLAMA_PORT or (error and spec.source != "manual"):
             tags = await self._ollama_tags(client, spec, timeout)
@@ -374,12 +435,12 @@ class EndpointConnector:
         root = spec.base.root.split("://", 1)[1].partition("/")[2]
         url = client.base_url.copy_with(path="/" + (root + "/api/tags").lstrip("/"))
         try:
-            response = await client.get(url, timeout=timeout)
-        except httpx.HTTPError:
+            status, body = await get_bounded(client, url, timeout)
+        except (httpx.HTTPError, BodyTooLarge, TimeoutError):
             return None
-        if response.status_code != 200:
+        if status != 200:
             return None
-        data = _json(response)
+        data = _json(body)
         return parse_model_list(data) if isinstance(data, dict) and "models" in data else None
 
     async def discover_device(self, link: DeviceLink, *, ports: tuple[int, ...] = DEFAULT_PORTS,
@@ -409,10 +470,30 @@ class EndpointConnector:
         return found
 
 
-def _json(response: httpx.Response) -> object:
+def _remove_socket_dir(socket_path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(socket_path)
+    with contextlib.suppress(OSError):
+        os.rmdir(os.path.dirname(socket_path))
+
+
+async def get_bounded(client: httpx.AsyncClient, url: str | httpx.URL,
+                       timeout: float) -> tuple[int, bytes]:
+    """GET with a deadline for the whole answer (not per read: a tarpit ends too)."""
+    async with asyncio.timeout(timeout), client.stream("GET", url, timeout=timeout) as response:
+        limit = MAX_MODELS_BODY if response.status_code == 200 else MAX_ERROR_BODY
+        try:
+            return response.status_code, await read_bounded(response, limit, "the answer")
+        except BodyTooLarge:
+            if response.status_code == 200:
+                raise
+            return response.status_code, b"(an error body too long to show)"
+
+
+def _json(body: bytes) -> object:
     try:
-        return response.json()
-    except ValueError:
+        return json.loads(body)
+    except (ValueError, RecursionError):  # not JSON, or nested beyond reason
         return None
 
 

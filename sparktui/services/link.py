@@ -215,5 +215,5 @@ class DeviceLink:
                   input: str | None = None) -> CommandResult:
         return await self._require().run(command, timeout=timeout, input=input)
 
-    async def stream(self, command: str) -> LineStream:
-        return await self._require().stream(command)
+    async def stream(self, command: str, *, stall_after: float | None = None) -> LineStream:
+        return await self._require().stream(command, stall_after=stall_after)

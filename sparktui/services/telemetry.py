@@ -1,9 +1,13 @@
 """Telemetry of one device, streamed over its persistent connection.
 
-Per device, three owners share the DeviceLink's one SSH connection:
-- one long-lived `nvidia-smi --query-gpu=... -lms N` (never an exec per tick);
-- one long-lived shell loop printing /proc and /sys figures (sparktui.core.hostscript);
-- a light poll of the GPU processes every few seconds (`--query-compute-apps` + `ps`).
+Per device, three long-lived channels share the DeviceLink's one SSH connection,
+each opened once per connection, so the steady state starts no SSH exec (every
+exec makes the user's login shell read their .bashrc):
+- `nvidia-smi --query-gpu=... -lms N`;
+- a shell loop printing /proc and /sys figures (sparktui.core.hostscript);
+- a shell loop listing the GPU processes with their user, cgroup and command line
+  (sparktui.core.gpuprocs), whose period follows the screen through control lines
+  on its stdin instead of a restart.
 Each owner re-issues its command on every new connection the link hands out.
 Listeners get an immutable DeviceTelemetry after every completed tick.
 """
@@ -14,30 +18,57 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import math
 import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sparktui.core import nvsmi
+from sparktui.core.events import DeviceEvent, Severity
+from sparktui.core.gpuhealth import ReasonCounter, StuckLowPower, parse_xid
+from sparktui.core.gpuprocs import (
+    GpuProcsBlock,
+    GpuProcsBlockParser,
+    ProcessDetail,
+    control_line,
+    gpuprocs_command,
+)
 from sparktui.core.history import History
 from sparktui.core.hostscript import hoststat_command
 from sparktui.core.hoststat import HostSample, HostSampler, HostStatBlockParser
+from sparktui.core.memtruth import MemoryTruth, memory_truth
 from sparktui.core.nvsmi import ComputeApp, GpuSample, NvsmiFailure, NvsmiFailureKind
 from sparktui.services.audit import AuditLog, ReadOnlyError
 from sparktui.services.config import Settings
 from sparktui.services.link import DeviceLink
-from sparktui.transport.base import CommandResult, ConnectionLost, Transport
+from sparktui.transport.base import (
+    CommandResult,
+    ConnectionLost,
+    LineStream,
+    StreamStalled,
+    Transport,
+)
+
+if TYPE_CHECKING:  # services.gb10 builds on this module
+    from sparktui.services.gb10 import Gb10Services
 
 log = logging.getLogger(__name__)
 
 GIB = 1024**3
-# The process list costs the device an nvidia-smi start (driver init) and a ps
-# per poll: measured at 6x the cost of both streams together. Poll briskly only
-# while someone looks at the list.
+# Each poll of the process list costs the device an nvidia-smi start (driver
+# init), far more than a tick of the other streams: poll briskly only while
+# someone looks at the list. The period changes by a control line, not a restart.
 PROCESS_POLL_S = 3.0  # while the process list is on screen
 PROCESS_POLL_IDLE_S = 30.0  # otherwise: the GPU-process memory total stays roughly current
 RESTART_DELAY_S = 5.0  # before re-issuing a stream that ended by itself
+
+
+def stall_bound(period_s: float) -> float:
+    """How long a stream of this period may stay silent before it counts as stalled."""
+    return 3 * period_s + 5.0
+MAX_EVENTS = 50  # events kept with the telemetry (the flight recorder keeps them all)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,8 +78,11 @@ class GpuProcess:
     gpu_index: int | None
     name: str  # raw from the device: sanitise before display
     used_memory_mib: float | None
-    user: str | None = None
-    command: str | None = None
+    user: str | None = None  # the name, or the uid as text when /etc/passwd lacks it
+    command: str | None = None  # the command line joined with spaces, as `ps -o args`
+    cmdline: tuple[str, ...] | None = None  # its arguments, None when not readable
+    cgroup: str | None = None  # the cgroup path that places it (see ProcessDetail)
+    container_id: str | None = None  # the 64-hex id when that cgroup is a container's
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +118,9 @@ class DeviceTelemetry:
     memory_floor_bytes: int = 8 * GIB
     temperature_alert_c: float = 85.0
     power_alert_w: float | None = None
+    events: tuple[DeviceEvent, ...] = ()  # the newest last; at most MAX_EVENTS
+    #: (GPU index, clock event reason, seconds seen active) since sparktui started
+    reason_seconds: tuple[tuple[int, str, float], ...] = ()
 
     @property
     def unified_memory(self) -> bool:
@@ -92,13 +129,28 @@ class DeviceTelemetry:
     def memory_view(self, gpu: GpuSample) -> MemoryView:
         apps = [p.used_memory_mib for p in self.processes
                 if p.used_memory_mib is not None and (p.gpu_uuid == gpu.uuid or not gpu.uuid)]
-        apps_bytes = int(sum(apps) * 1024**2) if apps else None
+        apps_bytes = mib_to_bytes(sum(apps)) if apps else None
         if gpu.has_memory:
-            used = None if gpu.mem_used_mib is None else int(gpu.mem_used_mib * 1024**2)
-            return MemoryView("GPU", used, int(gpu.mem_total_mib * 1024**2), apps_bytes, False)
+            return MemoryView("GPU", mib_to_bytes(gpu.mem_used_mib),
+                              mib_to_bytes(gpu.mem_total_mib), apps_bytes, False)
         host = self.host
         return MemoryView("unified", host.mem_used if host else None,
                           host.mem_total if host else None, apps_bytes, True)
+
+    @property
+    def gpu_processes_bytes(self) -> int | None:
+        """What every GPU process holds together; None when the list is unknown or empty."""
+        sizes = [p.used_memory_mib for p in self.processes if p.used_memory_mib is not None]
+        return int(sum(sizes) * 1024**2) if sizes else None
+
+    @property
+    def memory_truth(self) -> MemoryTruth | None:
+        """Every memory figure a GB10 owner needs, labelled (None before the first block)."""
+        host = self.host
+        if host is None or host.mem is None:
+            return None
+        return memory_truth(host.mem, pressure=host.pressure, buddy=host.buddy,
+                            gpu_processes_bytes=self.gpu_processes_bytes)
 
     @property
     def memory_pressure(self) -> bool:
@@ -109,42 +161,75 @@ class DeviceTelemetry:
     @property
     def alerts(self) -> tuple[str, ...]:
         """Conditions worth a highlight, as short sentences."""
-        out: list[str] = []
+        return tuple(alert.text for alert in self.alert_items)
+
+    @property
+    def alert_items(self) -> tuple[Alert, ...]:
+        """The same conditions with a stable key each, so a notifier can tell when one
+        starts and when it clears while its figures move."""
+        out: list[Alert] = []
         if self.memory_pressure and self.host and self.host.mem_available is not None:
-            out.append(f"{self.device}: only {self.host.mem_available / GIB:.1f} GiB memory "
-                       f"available (floor {self.memory_floor_bytes / GIB:.0f} GiB)")
+            out.append(Alert(f"{self.device}/memory",
+                             f"{self.device}: only {self.host.mem_available / GIB:.1f} GiB "
+                             f"memory available (floor {self.memory_floor_bytes / GIB:.0f} GiB)"))
         for gpu in self.gpus:
+            where = f"{self.device}/gpu{gpu.index}"
             if gpu.temp_c is not None and gpu.temp_c >= self.temperature_alert_c:
-                out.append(f"{self.device} GPU {gpu.index}: {gpu.temp_c:.0f} °C "
-                           f"(alert at {self.temperature_alert_c:.0f})")
+                out.append(Alert(f"{where}/temperature",
+                                 f"{self.device} GPU {gpu.index}: {gpu.temp_c:.0f} °C "
+                                 f"(alert at {self.temperature_alert_c:.0f})"))
             if (self.power_alert_w is not None and gpu.power_w is not None
                     and gpu.power_w >= self.power_alert_w):
-                out.append(f"{self.device} GPU {gpu.index}: {gpu.power_w:.0f} W "
-                           f"(alert at {self.power_alert_w:.0f})")
+                out.append(Alert(f"{where}/power",
+                                 f"{self.device} GPU {gpu.index}: {gpu.power_w:.0f} W "
+                                 f"(alert at {self.power_alert_w:.0f})"))
             if nvsmi.event_severity(gpu.event_reasons) is nvsmi.ReasonSeverity.ALARMING:
                 reasons = ", ".join(gpu.event_reason_names)
-                out.append(f"{self.device} GPU {gpu.index}: clocks held back by {reasons}")
+                out.append(Alert(f"{where}/clocks",
+                                 f"{self.device} GPU {gpu.index}: clocks held back by "
+                                 f"{reasons}"))
         return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """One condition of the alert banner: `key` names it, `text` says it now."""
+
+    key: str
+    text: str
 
 
 Listener = Callable[[DeviceTelemetry], None]
 
+#: 1 PiB: no figure of one device's memory is larger; beyond it a value is not a reading
+MAX_MEMORY_BYTES = 1 << 50
 
-def join_processes(apps: list[ComputeApp], ps_output: str,
+
+def mib_to_bytes(mib: float | None) -> int | None:
+    """MiB as whole bytes; None for a value that is not a memory size (NaN, inf, absurd)."""
+    if mib is None or not math.isfinite(mib) or not 0 <= mib * 1024**2 <= MAX_MEMORY_BYTES:
+        return None
+    return int(mib * 1024**2)
+
+
+def join_processes(apps: tuple[ComputeApp, ...] | list[ComputeApp],
+                   details: dict[int, ProcessDetail],
                    gpus: tuple[GpuSample, ...]) -> tuple[GpuProcess, ...]:
-    """Attach user and full command line (from `ps -o pid=,user=,args=`) to compute apps."""
-    owners: dict[int, tuple[str, str]] = {}
-    for line in ps_output.splitlines():
-        parts = line.split(None, 2)
-        if len(parts) >= 2 and parts[0].isdigit():
-            owners[int(parts[0])] = (parts[1], parts[2] if len(parts) > 2 else "")
+    """Attach user, command line and cgroup (read from /proc by the loop) to compute apps."""
     index_of = {g.uuid: g.index for g in gpus if g.uuid}
     out = []
     for app in apps:
-        user, command = owners.get(app.pid, (None, None))
-        out.append(GpuProcess(pid=app.pid, gpu_uuid=app.gpu_uuid,
-                              gpu_index=index_of.get(app.gpu_uuid), name=app.process_name,
-                              used_memory_mib=app.used_memory_mib, user=user, command=command))
+        detail = details.get(app.pid)
+        user = None
+        if detail is not None:
+            user = detail.user or (str(detail.uid) if detail.uid is not None else None)
+        out.append(GpuProcess(
+            pid=app.pid, gpu_uuid=app.gpu_uuid, gpu_index=index_of.get(app.gpu_uuid),
+            name=app.process_name, used_memory_mib=app.used_memory_mib, user=user,
+            command=detail.command if detail else None,
+            cmdline=detail.cmdline if detail else None,
+            cgroup=detail.cgroup_path if detail else None,
+            container_id=detail.container_id if detail else None))
     return tuple(out)
 
 
@@ -164,10 +249,16 @@ class TelemetryService:
         self._listeners: list[Listener] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._watching_processes = True  # the UI says when it is not; the CLI always is
-        self._poll_now = asyncio.Event()
+        self._process_control = asyncio.Event()  # a control line is due on the process loop
+        self._process_period_sent: int | None = None  # the period the running loop has
+        self._process_poll_wanted = False
+        self.process_polls = 0  # blocks received from the process loop, changed or not
+        self.stalls = 0  # streams restarted because they stopped delivering
         # the GPU indices of the last complete tick (or, before one, of the driver query):
         # a tick is published once all of them have reported, never piecemeal
         self._tick_indices: frozenset[int] = frozenset()
+        self.reasons = ReasonCounter()
+        self._stuck: dict[int, StuckLowPower] = {}
         self._state = DeviceTelemetry(
             device=link.name,
             memory_floor_bytes=int(settings.memory_floor_gib * GIB),
@@ -190,6 +281,11 @@ class TelemetryService:
             except Exception:
                 log.exception("telemetry listener failed for %s", self.link.name)
 
+    def post_event(self, event: DeviceEvent) -> None:
+        """Publish an event (guard step, Xid, power advice) with the device's telemetry."""
+        log.info("%s: %s: %s", event.device, event.kind, event.text)
+        self._update(events=(*self._state.events, event)[-MAX_EVENTS:])
+
     # -- lifecycle -------------------------------------------------------------
     def start(self) -> None:
         if self._tasks:
@@ -199,7 +295,7 @@ class TelemetryService:
         self._tasks = [
             loop.create_task(self._own(self._gpu_stream), name=f"gpu:{name}"),
             loop.create_task(self._own(self._host_stream), name=f"host:{name}"),
-            loop.create_task(self._own(self._process_poll), name=f"procs:{name}"),
+            loop.create_task(self._own(self._process_stream), name=f"procs:{name}"),
         ]
 
     async def close(self) -> None:
@@ -237,10 +333,17 @@ class TelemetryService:
         while transport.is_alive():
             parser = nvsmi.CsvRowParser(self.fields)
             noise: list[str] = []  # lines that are not rows: the error text, if any
-            stream = await transport.stream(nvsmi.build_query_command(self.fields,
-                                                                      self.interval_ms))
+            stream = await transport.stream(
+                nvsmi.build_query_command(self.fields, self.interval_ms),
+                stall_after=stall_bound(self.interval_ms / 1000))
             try:
                 rows_seen = await self._read_gpu_rows(stream, parser, noise)
+            except StreamStalled as exc:
+                # the link may be fine: restart now (closing stopped it on the device)
+                self._update(gpu_problem=f"nvidia-smi is not answering ({exc}); restarted")
+                self.stalls += 1
+                await asyncio.sleep(RESTART_DELAY_S)  # without waiting for the link
+                continue
             finally:
                 await stream.close()
             failure = nvsmi.classify_failure("\n".join(noise[-20:]), stream.stderr,
@@ -261,9 +364,15 @@ class TelemetryService:
         async for line in stream:
             sample = parser.parse_line(line, self._clock())
             if sample is None:
-                if len(noise) < 200:
+                xid = parse_xid(line)
+                if xid is not None:  # loop mode prints Xid event text between rows
+                    self.post_event(DeviceEvent(self.link.name, "xid",
+                                                f"{xid.describe()} ({xid.detail[:200]})",
+                                                Severity.ALARM))
+                elif len(noise) < 200:
                     noise.append(line)
                 continue
+            self._check_health(sample)
             rows_seen = True
             # a row whose index is not above the previous one starts a new tick,
             # so the one before was whole: it fixes which GPUs a tick has
@@ -279,6 +388,12 @@ class TelemetryService:
                 published = True
         return rows_seen  # a tick cut short by the stream's end is never published
 
+    def _check_health(self, sample: GpuSample) -> None:
+        self.reasons.update(sample)
+        advice = self._stuck.setdefault(sample.index, StuckLowPower()).update(sample)
+        if advice is not None:
+            self.post_event(DeviceEvent(self.link.name, "power", advice, Severity.WARNING))
+
     def _publish_gpus(self, tick: dict[int, GpuSample]) -> None:
         gpus = tuple(tick[i] for i in sorted(tick))
         changes: dict[str, object] = {}
@@ -291,6 +406,10 @@ class TelemetryService:
                            for p in processes)
             if placed != processes:
                 changes["processes"] = placed
+        reasons = tuple((gpu, name, secs) for gpu, counts in sorted(self.reasons.seconds.items())
+                        for name, secs in counts.items())
+        if reasons != self._state.reason_seconds:
+            changes["reason_seconds"] = reasons
         if changes or gpus != self._state.gpus or self._state.gpu_problem is not None:
             self._update(gpus=gpus, gpu_problem=None, **changes)
 
@@ -314,7 +433,8 @@ class TelemetryService:
         sampler = HostSampler()
         while transport.is_alive():
             parser = HostStatBlockParser()
-            stream = await transport.stream(hoststat_command(self.interval_ms))
+            stream = await transport.stream(hoststat_command(self.interval_ms),
+                                            stall_after=stall_bound(self.interval_ms / 1000))
             try:
                 async for line in stream:
                     snapshot = parser.feed_line(line)
@@ -324,6 +444,11 @@ class TelemetryService:
                     sample = dataclasses.replace(sampler.update(snapshot), t=now)
                     self.history.record_host(sample)
                     self._update(host=sample, host_problem=None)
+            except StreamStalled as exc:
+                self._update(host_problem=f"host figures not answering ({exc}); restarted")
+                self.stalls += 1
+                await asyncio.sleep(RESTART_DELAY_S)  # without waiting for the link
+                continue
             finally:
                 await stream.close()
             reason = (stream.stderr or "").strip().splitlines()
@@ -332,34 +457,90 @@ class TelemetryService:
             await asyncio.sleep(RESTART_DELAY_S)
 
     # -- processes -----------------------------------------------------------------
+    @property
+    def process_period_ms(self) -> int:
+        """How often the process loop should poll, given what is on screen."""
+        return int(1000 * (PROCESS_POLL_S if self._watching_processes else PROCESS_POLL_IDLE_S))
+
     def watch_processes(self, watching: bool) -> None:
-        """Poll the process list every few seconds while shown, rarely otherwise."""
+        """Poll the process list every few seconds while shown, rarely otherwise.
+
+        The running loop gets the new period as a control line (and polls at once),
+        so a tab switch costs the device no new exec and no new channel.
+        """
         was, self._watching_processes = self._watching_processes, watching
         if watching and not was:
-            self._poll_now.set()  # a list opened now should not wait out the idle period
+            self._process_poll_wanted = True  # a list opened now shows a fresh sample
+        self._process_control.set()
 
-    async def _process_poll(self, transport: Transport) -> None:
+    def request_process_poll(self) -> None:
+        """Ask the process loop for a fresh list now (e.g. after a kill)."""
+        self._process_poll_wanted = True
+        self._process_control.set()
+
+    async def _process_stream(self, transport: Transport) -> None:
         while transport.is_alive():
-            await self.refresh_processes(transport)
-            self._poll_now.clear()
-            period = PROCESS_POLL_S if self._watching_processes else PROCESS_POLL_IDLE_S
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._poll_now.wait(), period)
+            parser = GpuProcsBlockParser()
+            details: dict[int, ProcessDetail] = {}  # the loop sends them once per pid
+            period = self.process_period_ms
+            # the period changes under a running loop (control lines): bound by the longest
+            stream = await transport.stream(gpuprocs_command(period),
+                                            stall_after=stall_bound(PROCESS_POLL_IDLE_S))
+            self._process_period_sent = period
+            sender = asyncio.get_running_loop().create_task(
+                self._send_process_controls(stream), name=f"procs-control:{self.link.name}")
+            try:
+                async for line in stream:
+                    block = parser.feed_line(line)
+                    if block is not None:
+                        self._publish_processes(block, details)
+            except StreamStalled as exc:
+                log.warning("%s: the GPU-process loop is not answering (%s); restarted",
+                            self.link.name, exc)
+                self.stalls += 1
+                await asyncio.sleep(RESTART_DELAY_S)  # without waiting for the link
+                continue
+            finally:
+                sender.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sender
+                await stream.close()
+            reason = (stream.stderr or "").strip().splitlines()
+            log.warning("%s: the GPU-process loop ended (%s); restarting in %.0f s",
+                        self.link.name,
+                        reason[-1] if reason else f"exit status {stream.exit_status}",
+                        RESTART_DELAY_S)
+            await asyncio.sleep(RESTART_DELAY_S)
 
-    async def refresh_processes(self, transport: Transport | None = None) -> None:
-        transport = transport or self.link.transport
-        if transport is None:
-            return
-        result = await transport.run(nvsmi.COMPUTE_APPS_COMMAND, timeout=15)
-        if not result.ok:
+    async def _send_process_controls(self, stream: LineStream) -> None:
+        """Write the loop's control lines as they become due (see sparktui.core.gpuprocs)."""
+        while True:
+            await self._process_control.wait()
+            self._process_control.clear()
+            period = self.process_period_ms
+            if period != self._process_period_sent:
+                line = control_line(period)  # a new period also polls at once
+            elif self._process_poll_wanted:
+                line = control_line()
+            else:
+                continue
+            self._process_poll_wanted = False
+            try:
+                await stream.send(line)
+            except ConnectionLost:
+                return  # the stream's reader sees the end and restarts the loop
+            self._process_period_sent = period
+
+    def _publish_processes(self, block: GpuProcsBlock,
+                           details: dict[int, ProcessDetail]) -> None:
+        self.process_polls += 1
+        if not block.ok:
             return  # the GPU stream reports nvidia-smi's problems; no second message
-        apps = nvsmi.parse_compute_apps(result.stdout)
-        ps_output = ""
-        if apps:
-            pids = ",".join(str(a.pid) for a in apps)
-            ps = await transport.run(f"ps -o pid=,user=,args= -p {pids}", timeout=15)
-            ps_output = ps.stdout
-        processes = join_processes(apps, ps_output, self._state.gpus)
+        details.update(block.details)
+        listed = {app.pid for app in block.apps}
+        for pid in [pid for pid in details if pid not in listed]:
+            del details[pid]  # gone: a pid that comes back is described afresh
+        processes = join_processes(block.apps, details, self._state.gpus)
         if processes != self._state.processes:
             self._update(processes=processes)
 
@@ -379,10 +560,7 @@ class TelemetryService:
         self.audit.record(self.link.name, "kill-process", str(pid),
                           "sent" if result.ok else f"failed (exit {result.exit_status})",
                           signal=signal_name, stderr=result.stderr.strip()[:500] or None)
-        transport = self.link.transport
-        if transport is not None:
-            with contextlib.suppress(ConnectionLost):
-                await self.refresh_processes(transport)
+        self.request_process_poll()
         return result
 
 
@@ -394,6 +572,8 @@ class TelemetryHub:
         self.audit = audit
         self.services: dict[str, TelemetryService] = {}
         self._watching_processes = True
+        #: the GB10 features (guards, flight recorder, post-mortems), when the app wires them
+        self.gb10: Gb10Services | None = None
 
     def watch_processes(self, watching: bool) -> None:
         """Tell every device whether a process list is on screen (see PROCESS_POLL_S)."""
@@ -409,10 +589,14 @@ class TelemetryHub:
             service.watch_processes(self._watching_processes)
             with contextlib.suppress(RuntimeError):  # no running loop: started later
                 service.start()
+            if self.gb10 is not None:
+                self.gb10.attach(service)
         return service
 
     def get(self, name: str) -> TelemetryService | None:
         return self.services.get(name)
 
     async def close(self) -> None:
+        if self.gb10 is not None:  # its last flush and watches first: they read the streams
+            await self.gb10.close()
         await asyncio.gather(*(s.close() for s in self.services.values()))

@@ -68,11 +68,13 @@ class TunnelManager:
         self.config_path = config_path
         self.restore = restore
         self.read_only = read_only
-        self.audit = audit
+        # every entry point audits its reverse forwards (the CLI and autostart too)
+        self.audit = audit if audit is not None else AuditLog()
         self.tunnels: list[Tunnel] = []
         self._listeners: list[Callable[[Tunnel], None]] = []
         self._to_restore: set[int] = set()  # id()s of tunnels waiting for their device
         self._config_lock = asyncio.Lock()
+        self._audits: set[asyncio.Task[None]] = set()
 
     # -- listeners ------------------------------------------------------------------------
     def subscribe(self, listener: Callable[[Tunnel], None]) -> Callable[[], None]:
@@ -127,6 +129,8 @@ class TunnelManager:
                     tunnel.set_state(TunnelState.FAILED, "read-only mode: a reverse forward "
                                                          "opens a port on the device")
                     continue
+                if tunnel.spec.reverse:  # autostart opens a port on the device too
+                    self._audit_soon(tunnel, "tunnel.reverse.start")
                 tunnel.start(link)
             elif tunnel.status.state is TunnelState.NO_DEVICE:
                 tunnel.set_state(TunnelState.STOPPED)
@@ -268,14 +272,15 @@ class TunnelManager:
         return await self._remember_autostart(tunnel, False) if remember else []
 
     async def _audit(self, tunnel: Tunnel, action: str) -> None:
-        if self.audit is None:
-            return
         spec = tunnel.spec
         target = f"{spec.remote_host}:{spec.remote_port} -> {spec.bind}:{spec.local_port}"
-        try:
-            await asyncio.to_thread(self.audit.record, spec.device, action, target, "ok")
-        except OSError as exc:
-            log.warning("audit log not written: %s", exc)
+        await asyncio.to_thread(self.audit.record, spec.device, action, target, "ok")
+
+    def _audit_soon(self, tunnel: Tunnel, action: str) -> None:
+        """Audit from synchronous code (sync_fleet): the record is written off the loop."""
+        task = asyncio.get_running_loop().create_task(self._audit(tunnel, action))
+        self._audits.add(task)
+        task.add_done_callback(self._audits.discard)
 
     async def probe(self, tunnel: Tunnel) -> None:
         await tunnel.check()

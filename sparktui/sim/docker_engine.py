@@ -176,10 +176,18 @@ class SimDockerEngine:
         for path in ("/var/run/docker.sock", "/run/docker.sock"):
             server.map_unix(path, self.path)
         server.device.docker_engine = self  # the shell's docker probe asks it
+        self.state.memory = server.device.memory  # deployed models load into its memory
+        server.device.memory.on_reboot.append(self._rebooted)
         self._front = await AppFront(self.state, model_server_port).start()
         self._sim, self._reserved = server, set(server.port_map)
         self.state.on_change = self._map_ports
         self._map_ports()
+
+    def _rebooted(self) -> None:
+        """The simulated box rebooted: nothing that ran survives."""
+        for c in list(self.state.containers.values()):
+            if c.running:
+                self.state.kill(c, "SIGKILL")
 
     def _map_ports(self) -> None:
         """Point the sim's ports of running API-made containers at the app front."""

@@ -145,6 +145,9 @@ class DockerState:
         self._pid = 3000
         #: called after a container starts, stops or goes (the engine maps published ports)
         self.on_change: Callable[[], None] | None = None
+        #: the device's memory (sim.memory_model.SimMemory) once attached: API-made
+        #: containers load their model into it while they start
+        self.memory: Any = None
         if seeded:
             seed.populate(self)
 
@@ -336,16 +339,28 @@ class DockerState:
         c.state, c.started_at, c.pid = "running", wall, self.next_pid()
         c.exit_code, c.oom_killed = 0, False
         c.health = "starting" if c.healthcheck else ""
-        c.pending = deque((now + delay, stream, text) for delay, stream, text
-                          in c.profile.startup)
+        load_s = self._start_load(c)
+        c.pending = deque((now + delay + (load_s if i else 0.0), stream, text)
+                          for i, (delay, stream, text) in enumerate(c.profile.startup))
         c.busy_until = now + (c.profile.startup[-1][0] if c.profile.startup else 0) \
-            + HEALTHY_AFTER_S
+            + HEALTHY_AFTER_S + load_s
         c.next_request = c.busy_until + c.rng.uniform(0.5, 2.0)
         c.cpu_history.clear()
         self.container_event(c, "start")
         self._changed()
         self.tick(now)  # the first lines at once, as a real server prints them
         return True
+
+    def _start_load(self, c: SimContainer) -> float:
+        """Seconds an API-made container spends loading its model into the device's memory."""
+        if self.memory is None or c.seeded:
+            return 0.0
+        from sparktui.sim.memory_model import model_gib
+
+        size = model_gib(_model_from(c.cmd) or c.image)
+        load_s = self.memory.start_load(c.id, size)
+        self.log(c, 1, f"loading model weights: {size:.1f} GiB ({load_s:.0f} s)")
+        return load_s
 
     async def stop(self, c: SimContainer, *, signal: int = 15, graceful: bool = True) -> bool:
         """False when it was not running (304). SIGKILL skips the shutdown lines."""
@@ -369,6 +384,8 @@ class DockerState:
 
     def _exited(self, c: SimContainer, code: int) -> None:
         c.state, c.finished_at, c.exit_code, c.pid = "exited", time.time(), code, 0
+        if self.memory is not None:
+            self.memory.end_load(c.id)
         c.health = "unhealthy" if c.healthcheck else ""
         c.pending.clear()
         self.container_event(c, "die", exitCode=str(code))

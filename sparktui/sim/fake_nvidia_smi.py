@@ -11,6 +11,10 @@ else `gb10`:
   cut                  loop mode prints two ticks, then half a row, and exits 0
   driver-failure       the "couldn't communicate with the NVIDIA driver" failure, exit 9
 
+A later line `pids PID PID ...` in that file adds those real processes of this
+machine to `--query-compute-apps` (name from /proc/PID/exe, 512 MiB each), so a
+test can check what the device side reads from /proc about a GPU process.
+
 Values follow wall-clock time with a fixed seed, so separate calls look like one
 machine and loops move. Kept free of asyncio/asyncssh imports: it starts per call.
 """
@@ -51,6 +55,34 @@ def scenario(environ: dict[str, str] | None = None) -> str:
     return env.get(SCENARIO_ENV, "").strip() or DEFAULT_SCENARIO
 
 
+def real_pids(environ: dict[str, str] | None = None) -> list[int]:
+    """The real processes the scenario file lists as compute apps (`pids 1 2 3`)."""
+    env = os.environ if environ is None else environ
+    path = env.get(SCENARIO_FILE_ENV)
+    if not path:
+        return []
+    try:
+        with open(path, encoding="utf-8") as fh:
+            lines = fh.read().splitlines()[1:]
+    except OSError:
+        return []
+    return [int(w) for line in lines if line.startswith("pids ")
+            for w in line.split()[1:] if w.isdigit()]
+
+
+def _real_app_rows(inv: nvsmi.Invocation, device: SimDevice, pids: list[int]) -> str:
+    rows = []
+    for pid in pids:
+        try:
+            name = os.readlink(f"/proc/{pid}/exe")
+        except OSError:
+            continue  # gone (or not ours to read): nvidia-smi would not list it either
+        cells = {"gpu_uuid": device.gpu(0).uuid, "pid": str(pid), "process_name": name,
+                 "used_gpu_memory": "512 MiB" if inv.units else "512"}
+        rows.append(", ".join(cells.get(f, nvsmi.NA) for f in inv.fields) + "\n")
+    return "".join(rows)
+
+
 def _events(tick_no: int, device: SimDevice) -> str:
     """Event text a real driver may interleave with loop samples (see the man page)."""
     bus = device.gpu(0).pci_bus_id
@@ -84,9 +116,12 @@ def run(argv: list[str], name: str, out=None, err=None) -> int:
         err.write(exc.stderr)
         out.flush()
         return exc.exit_status
+    extra = real_pids() if inv.mode == "apps" else []
     try:
         start = time.monotonic()
         for n, text in enumerate(nvsmi.ticks(inv, device)):
+            if extra:
+                text += _real_app_rows(inv, device, extra)
             if name == "cut" and inv.looping and n == 2:
                 out.write(text[: max(1, len(text) // 2)].rstrip("\n"))
                 out.flush()

@@ -19,6 +19,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sparktui.sim.memory_model import SimMemory
+
 KINDS = ("gb10", "discrete")
 NCPU = 20
 USER_HZ = 100
@@ -207,6 +209,7 @@ class SimDevice:
                          for w in self._cpu_weights()]
         base = self._host_util(self._grid_t) * NCPU + 0.2
         self._loadavg = [base, base, base]
+        self.memory = SimMemory(clock, self.seed)  # loads, reclaim, wedges and reboots
 
     # --- time ------------------------------------------------------------------
     def now(self) -> float:
@@ -473,8 +476,14 @@ class SimDevice:
         buffers = 412_000 + int(30_000 * _smooth(self.seed, 71, t, 40.0))
         apps = 5_600_000 + int(400_000 * _smooth(self.seed, 72, t, 15.0)) + resident
         slab_r, slab_u = 610_000, 402_000
+        apps += self.memory.anon_kb()
+        cached += self.memory.cache_kb()
+        # the kernel reclaims cache only once free memory hits its watermark
+        room = MEM_TOTAL_KB - apps - buffers - slab_r - slab_u - 180_000
+        cached = max(0, min(cached, room))
         free = max(180_000, MEM_TOTAL_KB - apps - cached - buffers - slab_r - slab_u)
         available = min(MEM_TOTAL_KB, free + int(cached * 0.82) + buffers + slab_r // 2)
+        available = max(0, min(available, MEM_TOTAL_KB - apps))
         shmem = 146_000
         rows = [
             ("MemTotal", MEM_TOTAL_KB), ("MemFree", free), ("MemAvailable", available),
@@ -540,8 +549,14 @@ class SimDevice:
         la = " ".join(f"{v:.2f}" for v in self._loadavg)
         return f"{la} {running}/{threads} {40_000 + int(up * 2.1)}\n"
 
+    def uptime_s(self, now: float | None = None) -> float:
+        booted = self.memory.booted_at
+        if booted is not None:  # rebooted in the simulation: counts from then
+            return 20.0 + max(0.0, (self.clock() if now is None else now) - booted)
+        return self.uptime0 + self._t(now)
+
     def uptime(self, now: float | None = None) -> str:
-        up = self.uptime0 + self._t(now)
+        up = self.uptime_s(now)
         return f"{up:.2f} {up * NCPU * 0.93:.2f}\n"
 
     def thermal(self, now: float | None = None) -> list[tuple[str, int]]:

@@ -1,7 +1,8 @@
 """The simulated Spark's model server: an OpenAI-compatible endpoint on loopback.
 
 A small asyncio HTTP/1.1 server (no web framework): `GET /v1/models`,
-`GET /health`, `POST /v1/chat/completions` streamed as server-sent events or
+`GET /health`, `GET /metrics` (vLLM's names: sparktui.sim.serving_metrics),
+`POST /v1/chat/completions` streamed as server-sent events or
 answered whole. It writes plausible Markdown (prose, a list, a code block) at
 a set token rate, honours `max_tokens` and `stream_options.include_usage`,
 answers a wrong model with 404 as vLLM does, and lifts the simulated GPU's
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sparktui.sim.gpu_model import SimDevice
+from sparktui.sim.serving_metrics import SimServingMetrics
 
 DEFAULT_MODEL = "nvidia/llama-3.1-8b-instruct-sim"
 DEMO_PORT = 8000  # where the demo device serves it (vLLM's and NIM's port)
@@ -98,8 +100,11 @@ class OpenAISimServer:
     _server: asyncio.Server | None = None
     _active: int = 0
     _tasks: dict[asyncio.Task[None], asyncio.StreamWriter] = field(default_factory=dict)
+    metrics: SimServingMetrics | None = None
+    background_load: bool = True  # the demo's Serving tab moves with nobody chatting
 
     async def start(self) -> OpenAISimServer:
+        self.metrics = SimServingMetrics(self.models[0], background=self.background_load)
         self._server = await asyncio.start_server(self._handle, self.host, self.port)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
@@ -175,6 +180,11 @@ class OpenAISimServer:
                 for m in self.models]})
         elif method == "GET" and path == "/health":
             await _respond(writer, 200, {"status": "ok"})
+        elif method == "GET" and path == "/metrics" and self.metrics is not None:
+            text = self.metrics.render()
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4\r\n"
+                         b"content-length: %d\r\n\r\n%s" % (len(text), text))
+            await writer.drain()
         elif method == "POST" and path in ("/v1/chat/completions", "/chat/completions"):
             try:
                 body = json.loads(body_raw or b"{}")
@@ -205,6 +215,9 @@ class OpenAISimServer:
         usage = {"prompt_tokens": prompt_tokens, "completion_tokens": len(pieces),
                  "total_tokens": prompt_tokens + len(pieces)}
         self._busy(+1)
+        started = time.monotonic()
+        if self.metrics is not None:
+            self.metrics.request_started(prompt_tokens)
         try:
             if not body.get("stream"):
                 await asyncio.sleep(self.ttft_s + len(pieces) / max(self.token_rate, 1e-3))
@@ -220,6 +233,9 @@ class OpenAISimServer:
             return True
         finally:
             self._busy(-1)
+            if self.metrics is not None:
+                self.metrics.request_finished(prompt_tokens, len(pieces), self.ttft_s,
+                                              time.monotonic() - started)
 
     def _busy(self, delta: int) -> None:
         self._active += delta

@@ -126,6 +126,11 @@ class SimServer:
                 await asyncio.wait_for(conn.wait_closed(), 2)
         await self.wait_idle(2)
 
+    def drop_connections(self) -> None:
+        """The box froze: every connection dies without a goodbye."""
+        for conn in list(self._conns):
+            conn.abort()
+
     async def __aenter__(self) -> SimServer:
         return self
 
@@ -196,6 +201,8 @@ class _SSHServer(asyncssh.SSHServer):
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self._conn = conn
         self._sim._conns.add(conn)
+        if self._sim.device.memory.down:  # wedged and rebooting: nobody answers
+            asyncio.get_running_loop().call_soon(conn.abort)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._conn is not None:
@@ -250,6 +257,7 @@ async def start_sim(host: str = "127.0.0.1", port: int = 0, *, gpus: int = 1,
         client_key = None
         authorized = asyncssh.read_authorized_keys(authorized_keys_path)
     sim = SimServer(device, host_key, client_key)
+    device.memory.on_reboot.append(sim.drop_connections)
     sim._acceptor = await asyncssh.create_server(
         lambda: _SSHServer(sim), host, port,
         server_host_keys=[host_key], authorized_client_keys=authorized,

@@ -20,14 +20,16 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sparktui.core.facts import FACTS_MARKER
+from sparktui.core.gpuprocs import GPUPROCS_MARKER
 from sparktui.core.hostscript import (
     BLOCK_BEGIN,
     BLOCK_END,
     HOSTSTAT_MARKER,
     THERMAL_PREFIX,
 )
-from sparktui.sim import docker_host, hostfiles, nvsmi
+from sparktui.sim import docker_host, gb10_shell, hostfiles, nvsmi
 from sparktui.sim.gpu_model import NCPU, SimDevice
+from sparktui.sim.gpuprocs import StdinLines, serve_gpuprocs
 
 # --- the host-statistics stream ----------------------------------------------------------
 # Invocation: sh -c HOSTSTAT_SCRIPT sparktui-hoststat INTERVAL_MS
@@ -48,11 +50,12 @@ HOSTSTAT_THERMAL = THERMAL_PREFIX
 def hoststat_block(device: SimDevice, now: float | None = None) -> str:
     """One block of the stream, for the simulated device."""
     now = device.clock() if now is None else now
-    lines = [f"{HOSTSTAT_BEGIN}{device.wall_time(now):.6f}"]
+    lines = [f"{HOSTSTAT_BEGIN}{device.uptime_s(now):.2f}", f"boot {device.memory.boot_id}"]
     lines += device.cpu_stat_lines(now)
-    text = "\n".join(lines) + "\n" + device.meminfo(now) + device.loadavg(now)
+    meminfo = device.meminfo(now)
+    text = "\n".join(lines) + "\n" + meminfo + device.loadavg(now)
     text += "".join(f"{HOSTSTAT_THERMAL}{name} {milli}\n" for name, milli in device.thermal(now))
-    return text + HOSTSTAT_END + "\n"
+    return text + gb10_shell.gb10_lines(device, meminfo, now) + HOSTSTAT_END + "\n"
 
 
 # --- the process-like side ---------------------------------------------------------------
@@ -70,6 +73,7 @@ class ShellIO:
     def __init__(self, process: Any) -> None:
         self.process = process
         self.stopped_by: str | None = None  # the signal name that stopped us
+        self.stdin = StdinLines()  # the lines the client writes (a loop's control lines)
         self._out = "out"
         self._err = "err"
 
@@ -254,7 +258,7 @@ async def _echo(args: list[str], io: ShellIO, ctx: Context) -> int:
     return 0
 
 
-@command("true", ":")
+@command("true", ":", "export")  # the environment is not modelled: export is a no-op
 async def _true(args: list[str], io: ShellIO, ctx: Context) -> int:
     return 0
 
@@ -377,6 +381,10 @@ async def _sh(args: list[str], io: ShellIO, ctx: Context) -> int:
     if len(args) >= 2 and args[0] == "-c":
         if len(args) >= 3 and args[2] == HOSTSTAT_MARKER:
             return await _hoststat(args[3:], io, ctx)
+        if len(args) >= 3 and args[2] in gb10_shell.MARKERS:
+            # stands for the post-mortem and memory-action scripts (sim.gb10_shell)
+            io.out(gb10_shell.run_marker(args[2], ctx.device))
+            return 0
         if len(args) >= 3 and args[2] == FACTS_MARKER:
             # stands for FACTS_SCRIPT, as _hoststat does for the host-stat script
             from sparktui.sim.hostfacts import facts_output
@@ -466,6 +474,8 @@ async def execute(command: str, io: ShellIO, ctx: Context) -> int:
 
     Raises Closed when the channel closed (or a signal stopped it) meanwhile.
     """
+    if GPUPROCS_MARKER in command:
+        return await serve_gpuprocs(command, io, ctx.device)
     if docker_host.PROBE_MARK in command:
         # stands for core.docker_problems.diagnose_command (if/$() are not simulated)
         io.out(docker_host.probe_line(command, ctx.device, ctx.user))
@@ -536,7 +546,7 @@ def _user_of(process: Any) -> str:
 
 
 async def _watch_stdin(process: Any, io: ShellIO) -> None:
-    """Turn SSH signals/breaks into a stop; read and drop stdin meanwhile."""
+    """Turn SSH signals/breaks into a stop; collect stdin's lines (control lines) meanwhile."""
     import asyncssh  # only the server needs it; keep this module light to import
 
     while not io.closed:
@@ -552,6 +562,7 @@ async def _watch_stdin(process: Any, io: ShellIO) -> None:
         if not data:
             # At EOF reads return at once; a later signal is still queued behind it.
             await asyncio.sleep(0.1)
+        io.stdin.feed(data)
 
 
 async def _interactive(process: Any, io: ShellIO, ctx: Context) -> int:

@@ -22,6 +22,14 @@ class ConnectionLost(TransportError):
     """The connection under a running command or forward went away."""
 
 
+class StreamStalled(TransportError):
+    """A stream delivered no line within its `stall_after`: the command is not answering.
+
+    The connection may be fine: the owner closes the stream (which stops the
+    command on the device) and starts it again, without waiting for the link.
+    """
+
+
 class CommandNotFound(TransportError):
     """The remote shell could not find the program (exit status 127)."""
 
@@ -48,17 +56,28 @@ class LineStream(abc.ABC):
     Iterate it with `async for`; iteration ends when the command exits, after
     which `exit_status` and `stderr` are set. A final line without a newline is
     still yielded. If the connection drops mid-stream, iteration raises
-    ConnectionLost. `close()` stops the remote command.
+    ConnectionLost; if no line comes for `stall_after` seconds, StreamStalled.
+    `close()` stops the remote command.
+
+    stderr is drained while the command runs (never left to fill the channel):
+    `stderr` holds its last lines, `stderr_bytes` how much there was.
     """
 
     exit_status: int | None = None
     stderr: str = ""
+    stderr_bytes: int = 0
 
     @abc.abstractmethod
     def __aiter__(self) -> AsyncIterator[str]: ...
 
     @abc.abstractmethod
     async def close(self) -> None: ...
+
+    @abc.abstractmethod
+    async def send(self, text: str) -> None:
+        """Write text to the command's stdin: control lines for a loop that reads them
+        (sparktui.core.gpuprocs), so a period changes without a new exec. Raises
+        ConnectionLost if the command or the connection is gone."""
 
     async def __aenter__(self) -> LineStream:
         return self
@@ -89,8 +108,12 @@ class Transport(abc.ABC):
         """Run a command to completion and collect its output."""
 
     @abc.abstractmethod
-    async def stream(self, command: str) -> LineStream:
-        """Start a long-running command and return its lines as they come."""
+    async def stream(self, command: str, *, stall_after: float | None = None) -> LineStream:
+        """Start a long-running command and return its lines as they come.
+
+        `stall_after`: seconds without a line after which iteration raises
+        StreamStalled (None: wait as long as it takes).
+        """
 
     @abc.abstractmethod
     async def forward_local_port(self, listen_host: str, listen_port: int,
@@ -108,6 +131,16 @@ class Transport(abc.ABC):
         `remote_port` 0 lets the device pick; read it back from `Forward.listen`,
         which holds the (host, port) listened on at the device.
         """
+
+    async def forward_local_path_to_port(self, local_path: str, dest_host: str,
+                                         dest_port: int) -> Forward:
+        """Listen on a local UNIX socket; connect each client to dest on the device's side.
+
+        A private way to reach a port on the device: the socket lives in a 0700
+        directory, so unlike a loopback TCP port no other local user can use it.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot forward a UNIX socket to a "
+                                  "port")
 
     @abc.abstractmethod
     async def forward_unix_socket(self, local_path: str, remote_path: str) -> Forward:

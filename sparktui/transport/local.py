@@ -12,7 +12,14 @@ import os
 import signal
 from collections.abc import AsyncIterator
 
-from sparktui.transport.base import CommandResult, Forward, LineStream, Transport
+from sparktui.transport.base import (
+    CommandResult,
+    ConnectionLost,
+    Forward,
+    LineStream,
+    Transport,
+)
+from sparktui.transport.drain import StderrTail, bounded_lines
 from sparktui.transport.splice import Traffic, splice
 
 _SHELL = "/bin/sh"
@@ -62,24 +69,38 @@ class _LocalForward(Forward):
 
 
 class _LocalLineStream(LineStream):
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
+    def __init__(self, process: asyncio.subprocess.Process, stall_after: float | None) -> None:
         self._process = process
+        self._stall_after = stall_after
+        assert process.stderr is not None
+        self._stderr = StderrTail(process.stderr.read, "local")
+
+    @property
+    def stderr_bytes(self) -> int:  # type: ignore[override]
+        return self._stderr.bytes
 
     async def __aiter__(self) -> AsyncIterator[str]:
-        assert self._process.stdout is not None and self._process.stderr is not None
-        stdout = self._process.stdout
-        while True:
-            try:
-                raw = await stdout.readline()
-            except ValueError:  # over the limit: take what is buffered as one line
-                raw = await stdout.read(_READ_LIMIT)
-            if not raw:
-                break
-            yield raw.decode("utf-8", "replace").rstrip("\r\n")
-        self.stderr = (await self._process.stderr.read()).decode("utf-8", "replace")
+        assert self._process.stdout is not None
+        async for line in bounded_lines(self._process.stdout.read,
+                                        stall_after=self._stall_after, what="local"):
+            yield line
+        self.stderr = await self._stderr.finish()
         self.exit_status = await self._process.wait()
 
+    async def send(self, text: str) -> None:
+        stdin = self._process.stdin
+        if stdin is None or stdin.is_closing():
+            raise ConnectionLost("the local command has ended")
+        try:
+            stdin.write(text.encode())
+            await stdin.drain()
+        except (OSError, BrokenPipeError) as exc:
+            raise ConnectionLost(f"the local command has ended: {exc}") from exc
+
     async def close(self) -> None:
+        self._stderr.cancel()
+        if not self.stderr:
+            self.stderr = self._stderr.text
         if self._process.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self._process.pid, signal.SIGTERM)
@@ -136,8 +157,11 @@ class LocalTransport(Transport):
         return CommandResult(status, out.decode("utf-8", "replace"),
                              err.decode("utf-8", "replace"))
 
-    async def stream(self, command: str) -> LineStream:
-        stream = _LocalLineStream(await self._spawn(command, asyncio.subprocess.DEVNULL))
+    async def stream(self, command: str, *, stall_after: float | None = None) -> LineStream:
+        # stdin stays open (a pipe nobody writes until send()): a loop that reads control
+        # lines takes its end (EOF) as "the watcher has gone", as over SSH
+        stream = _LocalLineStream(await self._spawn(command, asyncio.subprocess.PIPE),
+                                  stall_after)
         self._streams.add(stream)
         return stream
 
@@ -154,6 +178,15 @@ class LocalTransport(Transport):
                                   local_host: str, local_port: int) -> Forward:
         # the device is this machine: "remote" and "local" are the same network
         return await self.forward_local_port(remote_host, remote_port, local_host, local_port)
+
+    async def forward_local_path_to_port(self, local_path: str, dest_host: str,
+                                         dest_port: int) -> Forward:
+        splice = _Splice(lambda: asyncio.open_connection(dest_host, dest_port))
+        server = await asyncio.start_unix_server(splice.handle, local_path)
+        os.chmod(local_path, 0o600)
+        forward = _LocalForward(server, splice, local_path)
+        self._forwards.add(forward)
+        return forward
 
     async def forward_unix_socket(self, local_path: str, remote_path: str) -> Forward:
         splice = _Splice(lambda: asyncio.open_unix_connection(remote_path))

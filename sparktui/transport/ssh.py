@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import secrets
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -25,9 +26,11 @@ from sparktui.transport.base import (
     ConnectionLost,
     Forward,
     LineStream,
+    StreamStalled,
     Transport,
     TransportError,
 )
+from sparktui.transport.drain import StderrTail, bounded_lines
 from sparktui.transport.ssh_types import (
     HostKeyPrompt,
     SSHConnectError,
@@ -197,42 +200,123 @@ async def connect_ssh(spec: DeviceSpec, options: SSHOptions | None = None,
     raise SSHConnectError(FailureKind.HOST_KEY_UNKNOWN, f"host key of {where} still not trusted")
 
 
+#: Every command carries this variable with a value of its own, inherited by all it
+#: starts, so a timed-out or stalled one can be found and killed on the device. The
+#: "signal" channel request alone is not enough: sshd refuses it for root sessions
+#: (privilege separation), and it reaches only the shell's process group.
+RUN_TAG = "SPARKTUI_RUN"
+
+
+def _tagged(command: str) -> tuple[str, str]:
+    tag = secrets.token_hex(8)
+    return tag, f"export {RUN_TAG}={tag}; {command}"
+
+
+def kill_tagged_command(tag: str) -> str:
+    """A shell line that SIGKILLs every process of this user carrying `tag`."""
+    return (f"grep -las {RUN_TAG}={tag} /proc/[0-9]*/environ | "
+            "sed 's#^/proc/\\([0-9]*\\)/environ$#\\1#' | xargs -r kill -KILL 2>/dev/null; "
+            "true")
+
+
+#: what one `run` keeps of each of stdout and stderr; the rest is read and dropped
+MAX_RUN_OUTPUT = 8 * 1024 * 1024
+
+
+class _BoundedText:
+    """Collects a reader's text up to MAX_RUN_OUTPUT, draining (and dropping) the rest."""
+
+    def __init__(self, read) -> None:
+        self._read = read
+        self._parts: list[str] = []
+        self._size = 0
+        self.dropped = 0
+
+    async def fill(self) -> None:
+        while True:
+            chunk = await self._read(65536)
+            if not chunk:
+                return
+            if self._size + len(chunk) > MAX_RUN_OUTPUT:
+                self.dropped += len(chunk)
+                continue
+            self._parts.append(chunk)
+            self._size += len(chunk)
+
+    @property
+    def text(self) -> str:
+        text = "".join(self._parts)
+        if self.dropped:
+            text += f"\n[{self.dropped} more characters not kept]\n"
+        return text
+
+
 def _pattern(host: str, port: int | None) -> str:
     return host if port in (None, 22) else f"[{host}]:{port}"
 
 
 class _SSHLineStream(LineStream):
-    def __init__(self, transport: SSHTransport, process: asyncssh.SSHClientProcess) -> None:
+    def __init__(self, transport: SSHTransport, process: asyncssh.SSHClientProcess,
+                 stall_after: float | None, tag: str) -> None:
         self._transport = transport
         self._process = process
+        self._stall_after = stall_after
+        self._tag = tag
+        self._stalled = False
+        self._stderr = StderrTail(process.stderr.read, transport.device)
+
+    @property
+    def stderr_bytes(self) -> int:  # type: ignore[override]
+        return self._stderr.bytes
 
     async def __aiter__(self) -> AsyncIterator[str]:
         reader = self._process.stdout
         try:
-            while True:
-                line = await reader.readline()
-                if not line:
-                    break
-                yield line.rstrip("\r\n")
+            async for line in bounded_lines(reader.read, stall_after=self._stall_after,
+                                            what=self._transport.device):
+                yield line
+        except StreamStalled:
+            self._stalled = True  # close() stops it on the device, not just here
+            raise
         except (asyncssh.DisconnectError, asyncssh.ConnectionLost, BrokenPipeError) as exc:
             raise ConnectionLost(f"{self._transport.device}: {exc}") from exc
         if not self._transport.is_alive():
             raise ConnectionLost(f"{self._transport.device}: "
                                  f"{self._transport.close_reason or 'connection lost'}")
         # the command ended by itself: collect how
-        with contextlib.suppress(asyncssh.Error, OSError):
-            self.stderr = await asyncio.wait_for(self._process.stderr.read(), 5)
-        await self._process.wait_closed()
+        self.stderr = await self._stderr.finish()
+        with contextlib.suppress(asyncssh.Error, OSError, TimeoutError):
+            await asyncio.wait_for(self._process.wait_closed(), 5)
         self.exit_status = self._process.exit_status
         if self.exit_status is None:  # killed by a signal
             self.exit_status = -1
 
+    async def send(self, text: str) -> None:
+        try:
+            self._process.stdin.write(text.encode())  # the channel carries bytes
+            await self._process.stdin.drain()
+        except (asyncssh.Error, OSError, BrokenPipeError) as exc:
+            raise ConnectionLost(f"{self._transport.device}: {exc}") from exc
+
     async def close(self) -> None:
-        # Closing the channel makes sshd close the command's pipes: the next
-        # write (at the latest one tick later) kills it with SIGPIPE.
-        self._process.close()
-        with contextlib.suppress(asyncssh.Error, OSError):
-            await asyncio.wait_for(self._process.wait_closed(), 5)
+        # A hung command writes nothing, so the SIGPIPE that closing the channel
+        # arranges would never come: ask sshd to kill it first (the "signal"
+        # channel request), then close (and SIGPIPE whatever it started).
+        await _stop_on_device(self._process)
+        if self._stalled:
+            await self._transport.kill_tagged(self._tag)
+        self._stderr.cancel()
+        if not self.stderr:
+            self.stderr = self._stderr.text
+
+
+async def _stop_on_device(process: asyncssh.SSHClientProcess) -> None:
+    with contextlib.suppress(asyncssh.Error, OSError, ValueError):
+        if process.exit_status is None and process.exit_signal is None:
+            process.send_signal("KILL")
+    process.close()
+    with contextlib.suppress(asyncssh.Error, OSError, TimeoutError):
+        await asyncio.wait_for(process.wait_closed(), 5)
 
 
 class _SSHForward(Forward):
@@ -281,26 +365,48 @@ class SSHTransport(Transport):
 
     async def run(self, command: str, *, timeout: float | None = 30.0,
                   input: str | None = None) -> CommandResult:
+        tag, tagged = _tagged(command)
         try:
-            result = await self._conn.run(command, check=False, timeout=timeout, input=input,
-                                          encoding="utf-8", errors="replace")
-        except asyncssh.TimeoutError as exc:
-            return CommandResult(-1, str(exc.stdout or ""),
-                                 f"{command!r} timed out after {timeout} s")
-        except (asyncssh.ChannelOpenError, asyncssh.DisconnectError,
-                asyncssh.ConnectionLost, BrokenPipeError, ConnectionError) as exc:
-            raise self._lost(exc) from exc
-        status = result.exit_status if result.exit_status is not None else -1
-        return CommandResult(status, str(result.stdout or ""), str(result.stderr or ""))
-
-    async def stream(self, command: str) -> LineStream:
-        try:
-            process = await self._conn.create_process(command, encoding="utf-8",
+            process = await self._conn.create_process(tagged, input=input, encoding="utf-8",
                                                       errors="replace")
         except (asyncssh.ChannelOpenError, asyncssh.DisconnectError,
                 asyncssh.ConnectionLost, BrokenPipeError, ConnectionError) as exc:
             raise self._lost(exc) from exc
-        return _SSHLineStream(self, process)
+        stdout = _BoundedText(process.stdout.read)
+        stderr = _BoundedText(process.stderr.read)
+        try:
+            await asyncio.wait_for(asyncio.gather(stdout.fill(), stderr.fill(),
+                                                  process.wait_closed()), timeout)
+        except TimeoutError:
+            # stopped on the device too: a hung command must not pile up there poll after poll
+            await _stop_on_device(process)
+            await self.kill_tagged(tag)
+            return CommandResult(-1, stdout.text, f"{command!r} timed out after {timeout} s "
+                                 "(not answering; stopped on the device)")
+        except (asyncssh.DisconnectError, asyncssh.ConnectionLost, BrokenPipeError,
+                ConnectionError) as exc:
+            raise self._lost(exc) from exc
+        if not self.is_alive() and process.exit_status is None:
+            raise ConnectionLost(f"{self.device}: {self.close_reason or 'connection lost'}")
+        status = process.exit_status if process.exit_status is not None else -1
+        return CommandResult(status, stdout.text, stderr.text)
+
+    async def stream(self, command: str, *, stall_after: float | None = None) -> LineStream:
+        tag, tagged = _tagged(command)
+        try:
+            process = await self._conn.create_process(tagged, encoding=None)
+        except (asyncssh.ChannelOpenError, asyncssh.DisconnectError,
+                asyncssh.ConnectionLost, BrokenPipeError, ConnectionError) as exc:
+            raise self._lost(exc) from exc
+        return _SSHLineStream(self, process, stall_after, tag)
+
+    async def kill_tagged(self, tag: str) -> None:
+        """Kill what a timed-out or stalled command left running on the device (one exec)."""
+        if not self.is_alive():
+            return  # the connection went: sshd hangs up on the session itself
+        with contextlib.suppress(asyncssh.Error, OSError, TimeoutError):
+            process = await self._conn.create_process(kill_tagged_command(tag))
+            await asyncio.wait_for(process.wait_closed(), 10)
 
     async def forward_local_port(self, listen_host: str, listen_port: int,
                                  dest_host: str, dest_port: int) -> Forward:
@@ -319,10 +425,22 @@ class SSHTransport(Transport):
         except (asyncssh.DisconnectError, asyncssh.ConnectionLost) as exc:
             raise self._lost(exc) from exc
         except asyncssh.ChannelListenError as exc:
-            # the device said no (port in use, or sshd's AllowTcpForwarding)
+            # the device said no (port in use, or sshd's AllowTcpForwarding). Unlike
+            # asyncssh's other errors this one has no `reason`: its text is the reason
             raise TransportError(f"{self.device} refused to listen on "
-                                 f"{remote_host}:{remote_port}: {exc.reason or exc}") from exc
+                                 f"{remote_host}:{remote_port}: "
+                                 f"{str(exc) or 'no reason given'}") from exc
         return _SSHForward(listener, (remote_host, listener.get_port()))
+
+    async def forward_local_path_to_port(self, local_path: str, dest_host: str,
+                                         dest_port: int) -> Forward:
+        try:
+            listener = await self._conn.forward_local_path_to_port(local_path, dest_host,
+                                                                   dest_port)
+        except (asyncssh.DisconnectError, asyncssh.ConnectionLost) as exc:
+            raise self._lost(exc) from exc
+        os.chmod(local_path, 0o600)
+        return _SSHForward(listener, local_path)
 
     async def forward_unix_socket(self, local_path: str, remote_path: str) -> Forward:
         try:

@@ -33,11 +33,24 @@ from sparktui import __version__
 from sparktui.core.device import DeviceSpec
 from sparktui.services.config import Config
 from sparktui.services.devices import Fleet, make_link
+from sparktui.services.gb10 import make_gb10
 from sparktui.services.link import DeviceLink
+from sparktui.services.postmortem import PostMortem
 from sparktui.services.state import SessionState
 from sparktui.services.telemetry import DeviceTelemetry, TelemetryHub
 from sparktui.transport.ssh_types import SSHOptions, UnknownHostKey
 from sparktui.ui import partial_lines, readings
+from sparktui.ui.ask import ask_first, quit_question
+from sparktui.ui.chat.endpoint import ChatEndpointScreen
+from sparktui.ui.chat.history import ChatHistoryScreen
+from sparktui.ui.chat.input import ChatInput
+from sparktui.ui.chat.message import ChatMessageView
+from sparktui.ui.containers.deploy import DeployScreen
+from sparktui.ui.containers.dialogs import ConfirmDialog
+from sparktui.ui.containers.images import ImagesScreen
+from sparktui.ui.containers.logs import ContainerLogsScreen
+from sparktui.ui.devices.actions import DEVICE_SCREENS, device_commands
+from sparktui.ui.devices.session import restore_view, save_session
 from sparktui.ui.keys import binding_keys
 from sparktui.ui.messages import FleetChanged, TelemetryUpdated
 from sparktui.ui.palette import pane_commands
@@ -50,19 +63,11 @@ from sparktui.ui.panes import (
     TunnelsPane,
 )
 from sparktui.ui.screens import ConfirmScreen, HelpScreen, HostKeyScreen
-from sparktui.ui.screens.chat_endpoint import ChatEndpointScreen
-from sparktui.ui.screens.chat_history import ChatHistoryScreen
-from sparktui.ui.screens.container_dialogs import ConfirmDialog
-from sparktui.ui.screens.container_images import ImagesScreen
-from sparktui.ui.screens.container_logs import ContainerLogsScreen
-from sparktui.ui.screens.deploy import DeployScreen
-from sparktui.ui.screens.device_actions import DEVICE_SCREENS, device_commands
-from sparktui.ui.screens.device_session import restore_view, save_session
 from sparktui.ui.screens.help import collect_key_help
 from sparktui.ui.screens.settings import SettingsScreen, remember_settings
+from sparktui.ui.telemetry.memory import MemoryScreen
+from sparktui.ui.telemetry.postmortem import PostmortemScreen
 from sparktui.ui.themes import DEFAULT_THEME, load_themes
-from sparktui.ui.widgets.chat_input import ChatInput
-from sparktui.ui.widgets.chat_message import ChatMessageView
 
 if TYPE_CHECKING:
     from sparktui.services.demo import Demo
@@ -72,7 +77,8 @@ log = logging.getLogger(__name__)
 #: screens and widgets the panes open, whose binding ids a keymap may remap
 PANE_SCREENS: tuple[type[DOMNode], ...] = (
     ContainerLogsScreen, ImagesScreen, DeployScreen, ConfirmDialog,
-    ChatHistoryScreen, ChatEndpointScreen, ChatInput, ChatMessageView)
+    ChatHistoryScreen, ChatEndpointScreen, ChatInput, ChatMessageView, MemoryScreen,
+    PostmortemScreen)
 
 #: narrower than this, the shell lays out for a tmux side pane
 COMPACT_BELOW_COLUMNS = 80
@@ -122,7 +128,8 @@ class SparkApp(App[None]):
                  accept_new_host_keys: bool = False, read_only: bool | None = None,
                  compact: bool | None = None, theme_dirs: Sequence[Path] | None = None,
                  telemetry: TelemetryHub | None = None, persist: bool = False,
-                 restore: SessionState | None = None, state_path: Path | None = None) -> None:
+                 restore: SessionState | None = None, state_path: Path | None = None,
+                 link_policy: str = "start") -> None:
         super().__init__()
         # the widgets repaint changed cells only: have Textual write just those cells
         partial_lines.install()
@@ -138,6 +145,9 @@ class SparkApp(App[None]):
         #: remember theme switches and the session on quit (the real app; tests opt in)
         self.persist = persist
         self.restore_state = restore  # the last session's tab and focus, to bring back
+        #: "start": connect every device at once; "on_select": telemetry comes from
+        #: Prometheus, a device connects when selected; "never": a replay, no connection
+        self.link_policy = link_policy
         self.state_path = state_path  # None: the data dir's session.toml
         self.read_only = self.settings.read_only if read_only is None else read_only
         #: None follows the terminal width; True/False forces the layout
@@ -146,6 +156,9 @@ class SparkApp(App[None]):
         #: (an injected hub, as in tests, keeps its own settings)
         self.telemetry = telemetry if telemetry is not None else TelemetryHub(
             dataclasses.replace(self.settings, read_only=self.read_only))
+        if self.telemetry.gb10 is None:  # guards, flight recorder, post-mortems
+            self.telemetry.gb10 = make_gb10(self.telemetry.settings, keep=persist)
+        self.telemetry.gb10.on_report.append(self._postmortem_ready)
         #: the newest DeviceTelemetry per device, as handed to the panes
         self.telemetry_states: dict[str, DeviceTelemetry] = {}
         self._telemetry_unsubscribes: dict[str, Callable[[], None]] = {}
@@ -309,13 +322,29 @@ class SparkApp(App[None]):
                 # first, as it was asked for first: it is the device shown at start
                 self.fleet.add(make_link(demo.spec, settings, ssh_options=demo.ssh_options),
                                first=True)
-        self.fleet.start()
+        if self.link_policy == "start":
+            self.fleet.start()
         self.attach_telemetry()
         for pane in PANES:
             self.query_one(f"#{pane.id}-pane").post_message(FleetChanged())
         restore_view(self)
         if self.focused_device is None and self.fleet.links:
             self.focused_device = self.fleet.links[0].name
+
+    def watch_focused_device(self, name: str | None) -> None:
+        # with Prometheus as the source, a device connects only once someone looks at it
+        # (its containers, tunnels and chat need the connection; its figures do not)
+        if self.link_policy == "on_select" and name is not None:
+            link = self.fleet.get(name)
+            if link is not None and link.generation == 0:
+                link.start()
+
+    def _postmortem_ready(self, report: PostMortem) -> None:
+        key = "P"
+        self.notify(f"{report.device} came back: {report.verdict.cause.value}. "
+                    f"{report.verdict.summary} ({key} on the Telemetry tab shows the "
+                    "post-mortem)", title="post-mortem", severity="error", timeout=30,
+                    markup=False)
 
     # -- telemetry -----------------------------------------------------------------------
     def attach_telemetry(self) -> None:
@@ -493,19 +522,9 @@ class SparkApp(App[None]):
     async def action_quit_asking(self) -> None:
         cut = self._what_quitting_cuts()
         if cut and self.settings.confirm_quit:
-            question = Text("Quit sparktui? This ends:\n")
-            for item in cut:
-                question.append(f"  • {item}\n")
-            question.append("\n(confirm_quit = false in [settings] quits without asking)",
-                            style="dim")
-
-            async def answered(yes: bool | None) -> None:
-                if yes:
-                    await self.action_quit()
-
-            self.push_screen(ConfirmScreen("Quit", question), callback=answered)
-            return
-        await self.action_quit()
+            ask_first(self, "Quit", quit_question(cut), lambda: self.call_later(self.action_quit))
+        else:
+            await self.action_quit()
 
     async def action_back(self) -> None:
         """Do what Esc does on the screen in front (close, cancel, answer no)."""
@@ -562,11 +581,12 @@ class SparkApp(App[None]):
 
 def run_tui(config: Config, specs: Sequence[DeviceSpec], *, demo: bool = False,
             accept_new_host_keys: bool = False, read_only: bool = False,
-            compact: bool | None = None, restore: SessionState | None = None) -> int:
+            compact: bool | None = None, restore: SessionState | None = None,
+            telemetry: TelemetryHub | None = None, link_policy: str = "start") -> int:
     """Run the full-screen UI until the user quits; returns the process exit code."""
     app = SparkApp(config, specs, demo=demo, accept_new_host_keys=accept_new_host_keys,
                    read_only=read_only or None, compact=compact, persist=True,
-                   restore=restore)
+                   restore=restore, telemetry=telemetry, link_policy=link_policy)
 
     async def run() -> int:
         try:

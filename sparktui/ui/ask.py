@@ -39,3 +39,12 @@ def ask_first(node: DOMNode, title: str, question: Text, then: Callable[[], obje
             then()
 
     node.app.push_screen(ConfirmScreen(title, question), callback=answered)
+
+
+def quit_question(cut: list[str]) -> Text:
+    """What quitting now would end (tunnels, an answer), and how to stop being asked."""
+    question = Text("Quit sparktui? This ends:\n")
+    for item in cut:
+        question.append(f"  • {item}\n")
+    question.append("\n(confirm_quit = false in [settings] quits without asking)", style="dim")
+    return question

@@ -6,13 +6,13 @@ TOML is left untouched (the error names its line). After a save the file is
 read back with `load_config`, so a problem elsewhere in it is shown too.
 
 Writes run in thread workers that post messages (SettingsSaved /
-SettingsSaveFailed); one lock serialises every config write of this process,
-so a theme switched from the palette cannot race a save from this screen.
+SettingsSaveFailed); the config store (sparktui.services.store) serialises
+every config write, so a theme switched from the palette cannot race a save
+from this screen, nor a tunnel or an endpoint being saved.
 """
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -25,17 +25,13 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static, Switch
 
-from sparktui.services.config import ConfigError, Settings, load_config, save_settings
-
-#: every config write of this process goes through this lock (read-modify-write)
-CONFIG_WRITE_LOCK = threading.Lock()
+from sparktui.services.config import ConfigError, Settings
+from sparktui.services.store import ConfigStore
 
 
 def write_settings(path: Path, **changes: object) -> list[str]:
     """Save `changes`, then read the file back; returns its problems. Blocking."""
-    with CONFIG_WRITE_LOCK:
-        save_settings(path, **changes)
-    return load_config(path).problems
+    return ConfigStore(path).save_settings(**changes)
 
 
 class SettingsSaved(Message):

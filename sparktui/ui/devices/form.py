@@ -1,0 +1,231 @@
+"""Adding or editing a device: name, host, user, port, identity file, jump host, tags.
+
+Saved to the config's [[devices]] (update_config: comments kept, atomic, a
+broken file untouched) in a thread worker. An optional password installs
+sparktui's key on the device once (services.keyinstall), in an async worker:
+the field is emptied the moment it is read, the value lives only for that
+one connection and is never written anywhere. In read-only mode the password
+field is disabled: installing a key changes the device.
+
+Message flow: DeviceSaved | DeviceSaveFailed, then (with a password)
+KeyInstalled | KeyInstallFailed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static
+
+from sparktui.core.device import DestinationError, DeviceSpec
+from sparktui.services.audit import ReadOnlyError
+from sparktui.services.config import ConfigError
+from sparktui.services.devices import save_device_entry
+
+FIELDS = (("name", "Name"), ("host", "Host (name or address)"), ("user", "User"),
+          ("port", "Port"), ("identity_file", "Identity file"),
+          ("proxy_jump", "Jump host (ProxyJump)"), ("tags", "Tags (comma separated)"))
+
+
+class DeviceSaved(Message):
+    def __init__(self, spec: DeviceSpec, replaces: str | None, *,
+                 key_pending: bool = False) -> None:
+        super().__init__()
+        self.spec = spec
+        self.replaces = replaces
+        self.key_pending = key_pending
+
+
+class DeviceSaveFailed(Message):
+    def __init__(self, error: str) -> None:
+        super().__init__()
+        self.error = error
+
+
+class KeyInstalled(Message):
+    def __init__(self, spec: DeviceSpec, fingerprint: str, already_present: bool) -> None:
+        super().__init__()
+        self.spec = spec
+        self.fingerprint = fingerprint
+        self.already_present = already_present
+
+
+class KeyInstallFailed(Message):
+    def __init__(self, spec: DeviceSpec, error: str) -> None:
+        super().__init__()
+        self.spec = spec
+        self.error = error
+
+
+def spec_from_form(values: dict[str, str]) -> DeviceSpec:
+    """A DeviceSpec from the form's texts; raises ValueError naming the bad field."""
+    name = values.get("name", "").strip()
+    host = values.get("host", "").strip()
+    if not name:
+        raise ValueError("Name: a device needs a name")
+    if any(c.isspace() for c in name):
+        raise ValueError("Name: no spaces (it is typed on the command line)")
+    if not host:
+        raise ValueError("Host: a host name or address is needed")
+    try:
+        parsed = DeviceSpec.parse(host, name=name)
+    except DestinationError as exc:
+        raise ValueError(f"Host: {exc}") from None
+    port_text = values.get("port", "").strip()
+    port = parsed.port
+    if port_text:
+        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+            raise ValueError(f"Port: {port_text!r} is not a port (1-65535)")
+        port = int(port_text)
+    tags = tuple(t.strip() for t in values.get("tags", "").split(",") if t.strip())
+    return DeviceSpec(name=name, host=parsed.host, user=values.get("user", "").strip()
+                      or parsed.user, port=port,
+                      identity_file=values.get("identity_file", "").strip() or None,
+                      proxy_jump=values.get("proxy_jump", "").strip() or None, tags=tags)
+
+
+class DeviceFormScreen(ModalScreen[DeviceSpec | None]):
+    """Dismisses with the saved DeviceSpec, or None when cancelled."""
+
+    CSS_PATH = Path(__file__).with_name("screens.tcss")
+    #: the first field, not the scrolling box around the fields: typing starts at once
+    AUTO_FOCUS = "#field-name"
+    BINDINGS = [
+        Binding("ctrl+s", "save", "Save", id="device_form.save", priority=True),
+        Binding("escape", "cancel", "Cancel", id="device_form.cancel"),
+    ]
+
+    def __init__(self, config_path: Path, spec: DeviceSpec | None = None, *,
+                 title: str | None = None, existing_names: set[str] | None = None,
+                 read_only: bool = False) -> None:
+        super().__init__()
+        self.config_path = config_path
+        self.spec = spec
+        self.editing = spec is not None and title is None
+        self.title_text = title or (f"Edit {spec.name}" if spec else "Add a device")
+        self.existing_names = existing_names or set()
+        self.read_only = read_only
+        self.saved: DeviceSpec | None = None
+
+    def compose(self) -> ComposeResult:
+        spec = self.spec
+        with Vertical(id="device-form-box", classes="device-box"):
+            yield Static(Text(self.title_text, style="bold"), classes="device-box-title")
+            with VerticalScroll(id="device-form-fields"):
+                for key, label in FIELDS:
+                    value = getattr(spec, key, None) if spec else None
+                    if key == "tags":
+                        value = ", ".join(spec.tags) if spec else ""
+                    with Horizontal(classes="form-row"):
+                        yield Label(label, classes="form-label")
+                        yield Input("" if value is None else str(value), id=f"field-{key}")
+                with Horizontal(classes="form-row"):
+                    yield Label("Password (optional)", classes="form-label")
+                    yield Input(password=True, id="field-password", disabled=self.read_only,
+                                placeholder="read-only: key install disabled"
+                                if self.read_only else "installs a key once; never stored")
+            yield Static(Text(
+                "A password is used once, to add sparktui's key (~/.ssh/sparktui_ed25519) "
+                "to ~/.ssh/authorized_keys on the device; then sparktui logs in by key.",
+                style="dim"), id="device-form-hint")
+            yield Static(id="device-form-errors")
+            with Horizontal(classes="device-buttons"):
+                yield Button("Save (ctrl+s)", id="save", variant="primary")
+                yield Button("Cancel (esc)", id="cancel")
+
+    def values(self) -> dict[str, str]:
+        return {key: self.query_one(f"#field-{key}", Input).value for key, _ in FIELDS}
+
+    def _error(self, text: str) -> None:
+        self.query_one("#device-form-errors", Static).update(Text(text, style="bold"))
+
+    def action_save(self) -> None:
+        try:
+            spec = spec_from_form(self.values())
+        except ValueError as exc:
+            self._error(str(exc))
+            return
+        replaces = self.spec.name if self.editing and self.spec else None
+        if spec.name in self.existing_names and spec.name != replaces:
+            self._error(f"Name: a device called {spec.name!r} is already configured")
+            return
+        password_input = self.query_one("#field-password", Input)
+        password = password_input.value
+        password_input.value = ""  # not kept on screen, nor in the widget, a moment longer
+        self._error("saving…" if not password else "saving, then installing the key…")
+        self.run_worker(self._save(spec, replaces, password or None), name="save-device",
+                        group="config-write", exit_on_error=False)
+
+    async def _save(self, spec: DeviceSpec, replaces: str | None,
+                    password: str | None) -> None:
+        """Save the entry, then (with a password) install the key: in this order, so the
+        identity file the install adds is never overwritten by the first save."""
+        import asyncio
+
+        try:  # save_device_entry takes the config's write lock (services.store)
+            await asyncio.to_thread(save_device_entry, self.config_path, spec, replaces)
+        except (ConfigError, OSError) as exc:
+            self.post_message(DeviceSaveFailed(str(exc)))
+            return
+        self.post_message(DeviceSaved(spec, replaces, key_pending=password is not None))
+        if password is None:
+            return
+        from sparktui.services.keyinstall import KeyInstallError, install_key
+        from sparktui.ui.devices.session import ssh_options
+
+        app = self.app
+        try:
+            result = await install_key(spec, password, options=ssh_options(app),
+                                       prompt=getattr(app, "ask_host_key", None),
+                                       read_only=bool(getattr(app, "read_only", False)))
+        except (KeyInstallError, ReadOnlyError, OSError) as exc:
+            self.post_message(KeyInstallFailed(spec, str(exc)))
+            return
+        finally:
+            password = None  # the last reference to it goes here
+        keyed = replace(spec, identity_file=str(result.key.path))
+        try:
+            await asyncio.to_thread(save_device_entry, self.config_path, keyed, spec.name)
+        except (ConfigError, OSError) as exc:
+            self.post_message(KeyInstallFailed(
+                spec, f"the key was installed, but the config was not updated: {exc}"))
+            return
+        self.post_message(KeyInstalled(keyed, result.key.fingerprint, result.already_present))
+
+    def on_device_saved(self, message: DeviceSaved) -> None:
+        self.saved = message.spec
+        if message.key_pending:
+            self._error("saved; installing the key…")
+            return
+        self.dismiss(message.spec)
+
+    def on_device_save_failed(self, message: DeviceSaveFailed) -> None:
+        self._error(f"Not saved: {message.error}")
+
+    def on_key_installed(self, message: KeyInstalled) -> None:
+        what = "was already" if message.already_present else "is now"
+        self.app.notify(f"sparktui's key ({message.fingerprint}) {what} authorised on "
+                        f"{message.spec.name}; it logs in by key from now on.",
+                        title="devices", markup=False)
+        self.saved = message.spec
+        self.dismiss(message.spec)
+
+    def on_key_install_failed(self, message: KeyInstallFailed) -> None:
+        self._error(f"Key not installed: {message.error}")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id == "save":
+            self.action_save()
+        else:
+            self.action_cancel()
+
+    def action_cancel(self) -> None:
+        self.dismiss(self.saved)

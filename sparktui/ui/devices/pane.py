@@ -1,0 +1,469 @@
+"""The Devices pane: every device of the session, its connection, and live GPU figures.
+
+Besides the state of each link, a row carries a summary of the device's
+telemetry (GPUs, utilisation, memory, temperature, power); with two devices or
+more a fleet total row closes the table. Telemetry ticks for a hidden tab only
+mark the pane stale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from rich.style import Style
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.timer import Timer
+from textual.widget import Widget
+from textual.widgets import DataTable
+
+from sparktui.core.device import LinkState, LinkStatus
+from sparktui.services.devices import Fleet
+from sparktui.services.link import DeviceLink
+from sparktui.services.telemetry import DeviceTelemetry, TelemetryHub
+from sparktui.ui import readings
+from sparktui.ui.devices.first_run import FirstRunGuide
+from sparktui.ui.keys import key_hint
+from sparktui.ui.messages import FleetChanged, LinkStatusChanged
+from sparktui.ui.widgets.nav_table import NavTable
+from sparktui.ui.widgets.pane_common import state_styles
+from sparktui.ui.widgets.repaint import LiveStatic
+
+#: which theme variable colours each state (text-* variants are made readable
+#: against the theme's background, so light themes stay legible)
+STATE_COLOUR_VARIABLE: dict[LinkState, str | None] = {
+    LinkState.CONNECTED: "text-success",
+    LinkState.CONNECTING: "text-warning",
+    LinkState.RECONNECTING: "text-warning",
+    LinkState.FAILED: "text-error",
+    LinkState.CLOSED: None,
+}
+
+COLUMNS = (("name", "Device"), ("address", "Address"), ("gpus", "GPUs"), ("util", "Util"),
+           ("memory", "Memory"), ("temp", "Temp"), ("power", "Power"), ("state", "State"))
+#: a 50-column side pane has no room for the address: the detail line shows it
+COMPACT_COLUMNS = (("name", "Device"), ("util", "Util"), ("memory", "Mem"), ("state", "State"))
+SUMMARY_KEYS = ("gpus", "util", "memory", "temp", "power")
+TOTAL_ROW = "total"
+
+
+def _counting_down(status: LinkStatus) -> bool:
+    return status.state is LinkState.RECONNECTING and status.next_retry_at is not None
+
+
+class DevicesPane(Widget):
+    """A table of the fleet's links, kept live from their status callbacks."""
+
+    HELP_SCOPE = "Devices tab"
+
+    BINDINGS = [
+        Binding("r", "retry", "Retry now", id="devices.retry"),
+        # device management (sparktui.ui.devices.actions); enter opens details too
+        Binding("i", "details", "Details", id="devices.details"),
+        Binding("a", "add", "Add", id="devices.add"),
+        Binding("e", "edit", "Edit device", show=False, id="devices.edit",
+                tooltip="Edit the selected device"),
+        Binding("x", "remove", "Remove device", show=False, id="devices.remove",
+                tooltip="Remove the selected device from the config (asks first)"),
+        Binding("f", "find", "Find devices", show=False, id="devices.find"),
+        Binding("I", "import_hosts", "Import hosts", show=False, id="devices.import",
+                tooltip="Add a host of ~/.ssh/config or NVIDIA Sync"),
+        Binding("D", "demo", "Demo", show=False, id="devices.demo",
+                tooltip="Open the simulated GB10 Spark in this session"),
+        Binding("C", "connect_all", "Connect all", show=False, id="devices.connect_all"),
+    ]
+
+    def __init__(self, fleet: Fleet, hub: TelemetryHub | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.fleet = fleet
+        self.hub = hub
+        self._states: dict[str, DeviceTelemetry] = {}
+        self._stale = False
+        self._links: list[DeviceLink] = []  # in row order; the row key is the index
+        self._unsubscribes: list[Callable[[], None]] = []
+        self._state_styles: dict[LinkState, Style] = {}
+        self._countdown: Timer | None = None
+        self._session_opened = False  # the app has opened the session (FleetChanged)
+
+    def compose(self) -> ComposeResult:
+        # a tick repaints the cells that changed, not the table
+        table = NavTable(id="devices-table")
+        yield FirstRunGuide(id="first-run")
+        yield table
+        yield LiveStatic(id="device-detail")
+
+    def on_mount(self) -> None:
+        self._state_styles = self._resolve_state_styles()
+        self._rebuild_table()
+        self._adopt_new_links()
+        self.watch(self.app, "theme", self._on_theme_changed, init=False)
+        if hasattr(self.app, "compact"):
+            self.watch(self.app, "compact", self._on_compact_changed, init=False)
+        if hasattr(self.app, "focused_device"):
+            self.watch(self.app, "focused_device", self._on_focused_device, init=False)
+
+    def on_unmount(self) -> None:
+        for unsubscribe in self._unsubscribes:
+            unsubscribe()
+        self._unsubscribes.clear()
+        self._stop_countdown()
+
+    # -- links -----------------------------------------------------------------
+    def on_fleet_changed(self, message: FleetChanged) -> None:
+        self._session_opened = True
+        self._adopt_new_links()
+
+    def _adopt_new_links(self) -> None:
+        for link in self.fleet.links:
+            if any(link is known for known in self._links):
+                continue
+            self._links.append(link)
+            self._unsubscribes.append(link.subscribe(self._status_listener(link)))
+            self._add_row(len(self._links) - 1, link)
+        # with --demo the demo's link comes a moment after mount: no guide meanwhile
+        self._show_first_run(not self._links and (
+            self._session_opened or not self.app.demo_requested))
+        # new rows put the cursor on row 0: keep it on the app's focused device instead
+        self._on_focused_device(getattr(self.app, "focused_device", None))
+        self._update_detail()
+        self._update_countdown()
+
+    def _show_first_run(self, empty: bool) -> None:
+        """No device: the ways to add one instead of an empty table."""
+        self.query_one(FirstRunGuide).display = empty
+        self.table.display = not empty
+        self.query_one("#device-detail", LiveStatic).display = not empty
+
+    def _status_listener(self, link: DeviceLink) -> Callable[[LinkStatus], None]:
+        # called by the link on the event loop: only queue a message, draw later
+        def listener(status: LinkStatus) -> None:
+            self.post_message(LinkStatusChanged(link, status))
+
+        return listener
+
+    def on_link_status_changed(self, message: LinkStatusChanged) -> None:
+        index = self._index_of(message.link)
+        if index is None:
+            return
+        self._update_state_cell(index)
+        if TOTAL_ROW in self.table.rows:
+            self.table.set_cell(TOTAL_ROW, "state", Text(self._fleet_state(), style="dim"))
+        if self._selected_index() == index:
+            self._update_detail()
+        self._update_countdown()
+
+    def _index_of(self, link: DeviceLink) -> int | None:
+        return next((i for i, known in enumerate(self._links) if known is link), None)
+
+    # -- the table ---------------------------------------------------------------
+    @property
+    def table(self) -> NavTable:
+        return self.query_one("#devices-table", NavTable)
+
+    def _columns(self) -> tuple[tuple[str, str], ...]:
+        columns = COMPACT_COLUMNS if getattr(self.app, "compact", False) else COLUMNS
+        if not self._states:
+            # no device has reported telemetry yet: columns of dashes would only
+            # take the room the state (and its reason) needs
+            columns = tuple(c for c in columns if c[0] not in SUMMARY_KEYS)
+        return columns
+
+    def _rebuild_table(self) -> None:
+        table = self.table
+        cursor = table.cursor_row
+        table.clear(columns=True)
+        for key, label in self._columns():
+            table.add_column(label, key=key)
+        for index, link in enumerate(self._links):
+            self._add_row(index, link)
+        if self._links:
+            table.move_cursor(row=min(cursor, table.row_count - 1))
+
+    def _cells(self, link: DeviceLink) -> dict[str, Text]:
+        # Text(), never a str: a device name like "[bold]x" must not be read as markup
+        return {
+            "name": self._plain_cell(link, "name"),
+            "address": self._plain_cell(link, "address"),
+            **self._summary_cells(self._states.get(link.name)),
+            "state": self._state_cell(link.status),
+        }
+
+    def _summary_cells(self, state: DeviceTelemetry | None,
+                       summary: readings.Summary | None = None) -> dict[str, Text]:
+        summary = summary or readings.summarise(state)
+        compact = bool(getattr(self.app, "compact", False))
+        cells = readings.summary_cells(summary, compact=compact)
+        return {key: Text(cells[key], justify="left" if key == "memory" else "right")
+                for key in SUMMARY_KEYS}
+
+    def _total_cells(self) -> dict[str, Text]:
+        total = readings.fleet_total(readings.summarise(self._states.get(link.name))
+                                     for link in self._links)
+        cells = self._summary_cells(None, total)
+        return {"name": Text(f"fleet ({len(self._links)})", style="bold"),
+                "address": Text(""), **{k: Text(v.plain, style="bold", justify=v.justify)
+                                        for k, v in cells.items()},
+                "state": Text(self._fleet_state(), style="dim")}
+
+    def _fleet_state(self) -> str:
+        connected = sum(link.status.state is LinkState.CONNECTED for link in self._links)
+        return f"{connected} of {len(self._links)} connected"
+
+    def _add_row(self, index: int, link: DeviceLink) -> None:
+        cells = self._cells(link)
+        table = self.table
+        total_shown = TOTAL_ROW in table.rows
+        if total_shown:
+            table.remove_row(TOTAL_ROW)
+        table.add_row(*(cells[key] for key, _ in self._columns()), key=str(index))
+        self._update_total_row()
+
+    def _update_total_row(self) -> None:
+        """The fleet total row, last, with two devices or more."""
+        table = self.table
+        wanted = len(self._links) >= 2 and bool(self._states)
+        if not wanted:
+            if TOTAL_ROW in table.rows:
+                table.remove_row(TOTAL_ROW)
+            return
+        cells = self._total_cells()
+        if TOTAL_ROW not in table.rows:
+            table.add_row(*(cells[key] for key, _ in self._columns()), key=TOTAL_ROW)
+            return
+        for key, _ in self._columns():
+            self._set_cell(TOTAL_ROW, key, cells[key])
+
+    # -- telemetry ------------------------------------------------------------------
+    def show_telemetry(self, telemetry: DeviceTelemetry) -> None:
+        """Called by the app for every device tick; a hidden tab only marks itself stale."""
+        first = not self._states
+        previous = self._states.get(telemetry.device)
+        self._states[telemetry.device] = telemetry
+        if previous is not None and readings.summarise(previous) == \
+                readings.summarise(telemetry):
+            return
+        if not self._shown():
+            self._stale = True
+        elif first:
+            self._rebuild_table()  # the summary columns appear
+        else:
+            self._update_summary(telemetry.device)
+
+    def _shown(self) -> bool:
+        node: Widget | None = self
+        while isinstance(node, Widget):
+            if not node.display:
+                return False
+            node = node.parent if isinstance(node.parent, Widget) else None
+        return self.is_mounted
+
+    def on_show(self) -> None:
+        if self._stale:
+            self._stale = False
+            self._rebuild_table()
+
+    def _update_summary(self, device: str) -> None:
+        index = next((i for i, link in enumerate(self._links) if link.name == device), None)
+        if index is None:
+            return
+        cells = self._summary_cells(self._states.get(device))
+        shown = {key for key, _ in self._columns()}
+        for key in SUMMARY_KEYS:
+            if key in shown:
+                self._set_cell(str(index), key, cells[key])
+        self._update_total_row()
+
+    def _set_cell(self, row: str, key: str, cell: Text) -> None:
+        self.table.set_cell(row, key, cell)  # only if it looks different; that cell alone
+
+    def _update_state_cell(self, index: int) -> None:
+        self._set_cell(str(index), "state", self._state_cell(self._links[index].status))
+
+    def _state_text(self, status: LinkStatus) -> Text:
+        return Text(status.describe(), style=self._state_styles.get(status.state, Style()))
+
+    def _state_cell(self, status: LinkStatus) -> Text:
+        """The state, cut to the room left in the table: the detail line has it in full."""
+        text = self._state_text(status)
+        room = self._state_column_room()
+        if room is not None and text.cell_len > room:
+            text.truncate(room, overflow="ellipsis")
+        return text
+
+    def _state_column_room(self) -> int | None:
+        width = self.size.width
+        if width == 0:  # not laid out yet: on_resize rebuilds the rows
+            return None
+        padding = 2 * self.table.cell_padding
+        others = 0
+        # from the data, not the table: while rows are (re)added it only knows some of them
+        rows = [self._other_cells(link) for link in self._links]
+        if len(self._links) >= 2 and self._states:
+            rows.append(self._total_cells())
+        for key, label in self._columns():
+            if key == "state":
+                continue
+            cells = [Text(label), *(row[key] for row in rows)]
+            others += max(cell.cell_len for cell in cells) + padding
+        # the state column's own padding, and a vertical scrollbar should one appear
+        return max(12, width - others - padding - 2)
+
+    def _other_cells(self, link: DeviceLink) -> dict[str, Text]:
+        return {"name": self._plain_cell(link, "name"),
+                "address": self._plain_cell(link, "address"),
+                **self._summary_cells(self._states.get(link.name))}
+
+    @staticmethod
+    def _plain_cell(link: DeviceLink, key: str) -> Text:
+        return Text(link.name if key == "name" else link.spec.destination)
+
+    def on_resize(self) -> None:
+        self._rebuild_table()
+
+    def _resolve_state_styles(self) -> dict[LinkState, Style]:
+        return state_styles(self, STATE_COLOUR_VARIABLE)
+
+    def _on_theme_changed(self) -> None:
+        self._state_styles = self._resolve_state_styles()
+        for index in range(len(self._links)):
+            self._update_state_cell(index)
+        self._update_detail()
+
+    def _on_compact_changed(self) -> None:
+        self._rebuild_table()
+
+    # -- selection and detail ------------------------------------------------------
+    def _selected_index(self) -> int | None:
+        if not self._links:
+            return None
+        row = self.table.cursor_row
+        return row if 0 <= row < len(self._links) else None
+
+    @property
+    def selected_link(self) -> DeviceLink | None:
+        index = self._selected_index()
+        return None if index is None else self._links[index]
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._update_detail()
+        link = self.selected_link
+        # a highlight queued before the cursor moved again is stale: following it
+        # would undo a focus change made meanwhile (a restored session, ctrl+n)
+        if link is not None and event.cursor_row == self.table.cursor_row \
+                and hasattr(self.app, "focused_device"):
+            self.app.focused_device = link.name  # the cursor here is the app's focus
+
+    def _on_focused_device(self, name: str | None) -> None:
+        index = next((i for i, link in enumerate(self._links) if link.name == name), None)
+        if index is not None and index != self.table.cursor_row:
+            self.table.move_cursor(row=index)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if self.selected_link is not None:
+            self.action_details()
+
+    def _update_detail(self) -> None:
+        detail = self.query_one("#device-detail", LiveStatic)
+        link = self.selected_link
+        if link is None and self._links:
+            detail.show(Text(f"All {len(self._links)} devices: GPUs summed, utilisation "
+                             "averaged, power summed, temperature the hottest GPU."))
+            return
+        if link is None:
+            detail.show(Text(
+                "No devices yet. Start sparktui with a device (sparktui local, "
+                "sparktui user@host) or --demo, or add [[devices]] to the config file."))
+            return
+        status = link.status
+        text = Text()
+        text.append(link.name, style="bold")
+        text.append(f" · {link.spec.destination}\n")
+        text.append_text(self._state_text(status))
+        if status.state in (LinkState.RECONNECTING, LinkState.FAILED, LinkState.CLOSED):
+            text.append(f"\npress {key_hint(self, 'devices.retry', 'r')} to try again now")
+        detail.show(text)
+
+    # -- the reconnect countdown -----------------------------------------------------
+    def _update_countdown(self) -> None:
+        """Tick once a second only while some device is waiting to retry."""
+        waiting = any(_counting_down(link.status) for link in self._links)
+        if waiting and self._countdown is None:
+            self._countdown = self.set_interval(1.0, self._tick_countdown)
+        elif not waiting:
+            self._stop_countdown()
+
+    def _stop_countdown(self) -> None:
+        if self._countdown is not None:
+            self._countdown.stop()
+            self._countdown = None
+
+    def _tick_countdown(self) -> None:
+        for index, link in enumerate(self._links):
+            if _counting_down(link.status):
+                self._update_state_cell(index)
+        selected = self.selected_link
+        if selected is not None and _counting_down(selected.status):
+            self._update_detail()
+
+    @property
+    def countdown_running(self) -> bool:
+        return self._countdown is not None
+
+    # -- actions -----------------------------------------------------------------------
+    def action_retry(self) -> None:
+        link = self.selected_link
+        if link is None:
+            self.notify("No device selected.", severity="warning")
+            return
+        if link.status.state is LinkState.CONNECTED:
+            self.notify(f"{link.name} is connected; nothing to retry.", markup=False)
+            return
+        link.retry()
+        self.notify(f"Trying {link.name} again now.", markup=False)
+
+    # device management: the screens and their work live in this folder (actions.py and its screens)
+    def _selected_name(self) -> str | None:
+        link = self.selected_link
+        return None if link is None else link.name
+
+    def action_details(self) -> None:
+        from sparktui.ui.devices.actions import show_details
+
+        show_details(self.app, self._selected_name())
+
+    def action_add(self) -> None:
+        from sparktui.ui.devices.actions import add_device
+
+        add_device(self.app)
+
+    def action_edit(self) -> None:
+        from sparktui.ui.devices.actions import edit_device
+
+        edit_device(self.app, self._selected_name())
+
+    def action_remove(self) -> None:
+        from sparktui.ui.devices.actions import remove_device
+
+        remove_device(self.app, self._selected_name())
+
+    def action_find(self) -> None:
+        from sparktui.ui.devices.actions import discover_devices
+
+        discover_devices(self.app)
+
+    def action_import_hosts(self) -> None:
+        from sparktui.ui.devices.actions import discover_devices
+
+        discover_devices(self.app, mdns=False)
+
+    def action_demo(self) -> None:
+        from sparktui.ui.devices.first_run import start_demo_device
+
+        self.run_worker(start_demo_device(self.app), name="demo", group="demo",
+                        exclusive=True, exit_on_error=False)
+
+    def action_connect_all(self) -> None:
+        from sparktui.ui.devices.actions import connect_all_devices
+
+        connect_all_devices(self.app)

@@ -1,0 +1,1 @@
+"""The Telemetry tab: its pane, its screens, its own widgets and stylesheets."""

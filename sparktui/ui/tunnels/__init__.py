@@ -1,0 +1,1 @@
+"""The Tunnels tab: its pane, its screens, its own widgets and stylesheets."""
