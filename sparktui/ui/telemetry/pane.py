@@ -117,6 +117,17 @@ class TelemetryPane(ComponentStyles):
             # the app's focused device (Devices cursor, ctrl+n) is the one shown here
             self.watch(self.app, "focused_device", self._on_focused_device, init=True)
         self._adopt_devices()
+        # a dropped device sends no ticks: the age of its figures moves on by this timer
+        self.set_interval(1.0, self._mark_staleness)
+
+    def _mark_staleness(self) -> None:
+        stale = self.gone_reason is not None and self.focused_state is not None
+        if stale or self.has_class("-stale"):
+            self.set_class(stale, "-stale")
+            self.refresh_bindings()
+            if self.shown:
+                self._show_status(self.focused_state)
+                self._show_processes(self.focused_state)
 
     # -- read-only ----------------------------------------------------------------------
     @property
@@ -125,8 +136,16 @@ class TelemetryPane(ComponentStyles):
             return self.hub.settings.read_only
         return bool(getattr(self.app, "read_only", False))
 
+    @property
+    def gone_reason(self) -> str | None:
+        """Why the shown device cannot be acted on now; None while it is connected."""
+        link = self.fleet.get(self.device) if self.device else None
+        if link is None or link.status.state is LinkState.CONNECTED:
+            return None
+        return f"{self.device} is not connected ({link.status.describe()})"
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "kill_process" and self.read_only:
+        if action == "kill_process" and (self.read_only or self.gone_reason):
             return None  # shown, dimmed: the key is there but refused
         if action == "cycle_device" and len(self.devices) < 2:
             return False  # one device: it is implicit
@@ -134,13 +153,18 @@ class TelemetryPane(ComponentStyles):
 
     def on_key(self, event: events.Key) -> None:
         # a disabled binding does not run: say why instead of ignoring the key
-        if not self.read_only:
+        gone = self.gone_reason
+        if not (self.read_only or gone):
             return
         if any(event.key in keys_of(self, binding_id, default)
                for binding_id, default in KILL_BINDINGS.items()):
             event.stop()
             event.prevent_default()
-            self._refuse_read_only()
+            if self.read_only:
+                self._refuse_read_only()
+            else:
+                self._refuse_read_only(f"no signal sent: {gone}; its process list is "
+                                       "the last one seen, not the processes running now")
 
     def _refuse_read_only(self, detail: str | None = None) -> None:
         self.notify(detail or "read-only mode: sparktui sends no signals to processes "
@@ -270,6 +294,12 @@ class TelemetryPane(ComponentStyles):
                         f" · driver {driver} · nvidia-smi", dim)
         else:
             text.append(f" · {self._waiting_text()}", dim)
+        gone = self.gone_reason
+        if state is not None and gone:
+            # the figures below are the last ones seen: say so, with their age
+            text.append(" · ")
+            text.append(f" STALE: last sample {readings.age_text(state)} ago, {gone} ",
+                        self.component_style("telemetry--warning"))
         text.append(f" · {'' if compact else 'window '}{window_label(self.window_s)}", dim)
         if self.paused:
             text.append(" · ")
@@ -362,6 +392,9 @@ class TelemetryPane(ComponentStyles):
                      f"  sorted by {sort_label} ({sort_key})", dim)
         if self.read_only:
             title.append("  read-only: no kill", self.component_style("telemetry--warning"))
+        elif self.gone_reason and processes:
+            title.append("  last seen; no kill: not connected",
+                         self.component_style("telemetry--warning"))
         elif processes:
             kill, force = (key_hint(self, binding_id, default)
                            for binding_id, default in KILL_BINDINGS.items())
