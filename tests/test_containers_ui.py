@@ -203,6 +203,14 @@ async def test_logs_screen_sanitizes_searches_and_saves(ssh_client, docker_engin
         markup_line = list(view.lines[3])
         assert all(seg.style is None or not seg.style.bold for seg in markup_line)
 
+        # reading older lines pauses follow: new lines no longer yank the view down
+        status = screen.query_one("#logs-status", Static)
+        assert "following" in str(status.render())
+        await pilot.press("k")
+        assert not view.auto_scroll and "paused" in str(status.render())
+        await pilot.press("G")  # the newest line, following again
+        assert view.auto_scroll and "following" in str(status.render())
+
         await pilot.press("t")  # timestamps
         await wait_until(pilot, lambda: view.lines and view.lines[0].text[:2] == "20", 2)
         await pilot.press("t", "w")
