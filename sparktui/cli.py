@@ -28,6 +28,7 @@ subcommands (sparktui SUBCOMMAND --help for details):
   chat        stream one answer from a model: chat --device DEVICE "PROMPT" (--json)
   bench       a small load test: bench --device DEVICE --requests N --concurrency C
   serving     what the inference engines on DEVICE are doing (--json)
+  fit         will MODEL fit on DEVICE now: fit DEVICE MODEL (--context N, --json)
   discover    SSH hosts announced over mDNS, Sparks marked (--json, --timeout S)
   devices     configured devices, and hosts of ~/.ssh/config and NVIDIA Sync (--json)
   forward     ssh -N -L that reconnects: forward DEVICE dashboard|8888|9000:8000 ...
@@ -135,6 +136,7 @@ SUBCOMMANDS: dict[str, str] = {
     "chat": "sparktui.commands.chat:main",
     "bench": "sparktui.commands.bench:main",
     "serving": "sparktui.commands.serving:main",
+    "fit": "sparktui.commands.fit:main",
     "discover": "sparktui.commands.discover:main",
     "devices": "sparktui.commands.devices:main",
     "exporter": "sparktui.commands.exporter:main",

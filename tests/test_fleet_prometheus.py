@@ -113,6 +113,8 @@ async def test_exporter_to_prometheus_and_back(ssh_client: ClientSetup, sshd_fac
             view = telemetry.memory_view(gpu)
             assert view.label == "unified" and view.total_bytes == host.mem_total
 
+        one = await source.history(60, device="spark-two")  # the device on screen only
+        assert set(one) == {"spark-two"} and one["spark-two"].series(("gpu0", "power_w"))
         histories = await source.history(60)
         for name in ("spark-test", "spark-two"):
             points = [v for _, v in histories[name].series(("gpu0", "power_w"))]
@@ -245,7 +247,7 @@ async def test_exporter_serves_the_model_endpoints_figures() -> None:
             text = generate_latest(registry).decode()
             return text if 'sparktui_endpoint_generation_tokens_per_second{' in text else None
 
-        text = await wait_until(endpoint_seen, "the demo's endpoint figures", 60)
+        text = await wait_until(endpoint_seen, "the demo's endpoint figures", 120)
         assert 'sparktui_endpoint_up{device="spark-demo"' in text and 'engine="vllm"' in text
         assert 'stat="p95"' in text
         assert 'sparktui_containers{device="spark-demo",state="running"}' in text

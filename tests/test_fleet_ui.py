@@ -106,6 +106,10 @@ async def test_prometheus_fleet_in_the_app_connects_only_the_selected_device(tmp
             assert app.fleet.get("lab-a").generation > 0 or \
                 app.fleet.get("lab-a").status.state is not LinkState.CLOSED
             assert app.fleet.get("lab-b").status.state is LinkState.CLOSED
+            # the history of a device is read from Prometheus when a chart first asks
+            await pilot.press("2")
+            await wait_until(pilot, lambda: len(hub.fleet_view.histories["lab-a"].series(
+                ("gpu0", "power_w")) or ()) >= 2, 30, "lab-a's history from a range query")
             app.focused_device = "lab-b"
             await wait_until(pilot, lambda: app.fleet.get("lab-b").status.state
                              is not LinkState.CLOSED, 10, "lab-b's link to start")

@@ -153,6 +153,15 @@ async def test_a_wedge_and_reboot_gets_a_postmortem_with_the_minutes_before(tmp_
                                "a boot id")
         old_boot = first.host.boot_id
         await asyncio.sleep(1.5)  # some recorded seconds before the drop
+        from sparktui.core.docker_info import ContainerInfo
+        from sparktui.services.containers import CONTAINER_EVENT_HOOKS, _tell_hooks
+
+        CONTAINER_EVENT_HOOKS.append(flight.record_container)
+        try:  # a container event, as the containers service tells it
+            _tell_hooks("spark-sim", "c0ffee", ContainerInfo(
+                id="c0ffee", name="vllm-70b", image="vllm", state="exited", oom_killed=True))
+        finally:
+            CONTAINER_EVENT_HOOKS.remove(flight.record_container)
         memory.wedge("NV_ERR_NO_MEMORY")
         await wait_for(service, lambda t: any("rebooted:" in e.text for e in t.events),
                        "a post-mortem event", timeout=30)
@@ -162,6 +171,7 @@ async def test_a_wedge_and_reboot_gets_a_postmortem_with_the_minutes_before(tmp_
         assert any("NV_ERR_NO_MEMORY" in line for line in report.verdict.evidence)
         assert len(report.series["t"]) >= 3  # the recorded seconds before the drop
         assert all(v is not None for v in report.series["free_for_cuda_gib"])
+        assert any("container vllm-70b: exited (OOM-killed)" in e for e in report.events)
         saved = latest_postmortem("spark-sim", tmp_path / "pm")
         assert saved is not None and saved.verdict == report.verdict
         await watch.close()

@@ -13,6 +13,7 @@ import asyncio
 import dataclasses
 import json
 import os
+import sys
 import threading
 
 import pytest
@@ -24,6 +25,7 @@ from sparktui.services.config import Settings
 from sparktui.services.containers import ContainerService, ServiceState
 from sparktui.services.devices import make_link
 from sparktui.services.models_disk import ModelDeleteError, ModelStore
+from tests.infra import REPO_ROOT
 from tests.infra.hfhub import HubStandIn
 
 pytestmark = pytest.mark.sshd
@@ -111,6 +113,19 @@ async def test_list_watch_download_fit_and_delete(ssh_client, sshd, docker_engin
                                  mem_free=64 * 2**30, mem_available=100 * 2**30))
         # 2 layers x 2 x 2 KV heads x 16 head_dim x 2 B = 256 B per token
         assert verdict.kv_per_token_bytes == 256 and verdict.verdict == "yes"
+
+        # the same through `sparktui fit`, against the device's MemFree/MemAvailable now
+        fit = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "sparktui", "fit", "spark-test", "acme/used-model",
+            "--context", "1024", "--json", cwd=REPO_ROOT,
+            env={**os.environ, "PYTHONPATH": REPO_ROOT},
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(fit.communicate(), 60)
+        report = json.loads(out)
+        assert report["kv_per_token_bytes"] == 256, err.decode()
+        assert report["mem_free_bytes"] and report["mem_available_bytes"]
+        assert fit.returncode == {"yes": 0, "tight": 3, "no": 4}[report["verdict"]]
+        assert any(line.startswith("MemFree now") for line in report["arithmetic"])
 
         with pytest.raises(ModelDeleteError, match="in use by"):
             await store.delete(used)

@@ -2,12 +2,14 @@
 
     sparktui bench [--endpoint URL | --device DEVICE | --demo] --model M
                    [--requests N] [--concurrency C] [--max-tokens T] [--json]
+    sparktui bench ... --sweep [--depths 0,2048] [--levels 1,2] [--pp 512] [--tg 32]
 
 N streamed requests, C at a time. Reported: TTFT p50/p95, tokens/s per
 stream (p50 and mean) and in total (all tokens over the wall time), errors,
 and, for an endpoint on a device, the GPU energy of the run and tokens per
 joule from the device's telemetry. The same services as the Chat tab do the
-work (sparktui.services.chat), so the figures mean the same thing.
+work (sparktui.services.chat), so the figures mean the same thing. --sweep
+reports pp and tg tokens/s by depth and concurrency (commands/bench_sweep.py).
 """
 
 from __future__ import annotations
@@ -56,6 +58,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="max tokens per answer (default 128)")
     p.add_argument("--prompt", default=DEFAULT_PROMPT, help="the prompt every request sends")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--sweep", action="store_true",
+                   help="prompt processing and generation tokens/s by context depth and "
+                        "concurrency, in the table Spark Arena and llama-benchy publish")
+    p.add_argument("--depths", default="0,2048", metavar="D,D",
+                   help="with --sweep: context tokens before the new prompt (default 0,2048)")
+    p.add_argument("--levels", default="1,2", metavar="C,C",
+                   help="with --sweep: requests at a time, one cell each (default 1,2)")
+    p.add_argument("--pp", type=_positive_int, default=512, metavar="N",
+                   help="with --sweep: new prompt tokens per request (default 512)")
+    p.add_argument("--tg", type=_positive_int, default=32, metavar="N",
+                   help="with --sweep: tokens generated per request (default 32)")
     return p
 
 
@@ -146,12 +159,28 @@ async def _run(args: argparse.Namespace) -> int:
         _say(str(exc))
         return EXIT_FAILED
     try:
+        if args.sweep:
+            return await _sweep(args, target)
         report = await run_bench(target, requests=args.requests, concurrency=args.concurrency,
                                  max_tokens=args.max_tokens, prompt=args.prompt)
     finally:
         await target.close()
     print(json.dumps(report, indent=2) if args.json else render(report))
     return EXIT_FAILED if report["ok"] == 0 else 0
+
+
+async def _sweep(args: argparse.Namespace, target) -> int:
+    from sparktui.commands.bench_sweep import parse_levels, render_table, run_sweep
+
+    try:
+        depths, levels = parse_levels(args.depths), parse_levels(args.levels)
+    except ValueError as exc:
+        _say(str(exc))
+        return EXIT_FAILED
+    rows = await run_sweep(target, depths=depths, concurrencies=tuple(max(1, c) for c in levels),
+                           pp=args.pp, tg=args.tg)
+    print(json.dumps(rows, indent=2) if args.json else render_table(rows))
+    return EXIT_FAILED if all(row["tokens_per_s"] is None for row in rows) else 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -127,7 +127,7 @@ class Latency:
     p95: float | None = None
     mean: float | None = None
     requests: float | None = None  # observations behind the figures
-    scope: str = ""  # "last 60 s", "since start", "mean from counters", "per iteration"
+    scope: str = ""  # "60 s" (the window), "since start", "mean from counters", "per iteration"
 
 
 @dataclass(frozen=True)
@@ -218,7 +218,7 @@ def latency(now: Scrape, window_start: Scrape | None, names: tuple[str, ...],
         earlier = buckets(window_start.samples, base) if window_start is not None else None
         recent = bucket_delta(current, earlier) if window_start is not None else None
         if recent is not None and observations(recent) > 0:
-            chosen, scope = recent, f"last {window_s:.0f} s"
+            chosen, scope = recent, f"{window_s:.0f} s"
         else:
             chosen, scope = current, "since start"
         count = observations(chosen)

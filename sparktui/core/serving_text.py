@@ -45,7 +45,7 @@ def latency(value: Latency | None) -> str:
     about = value.scope
     if value.requests is not None and value.scope != "per iteration":
         about += f", n={value.requests:g}"
-    return f"p50 {seconds(value.p50)}  p95 {seconds(value.p95)} ({about})"
+    return f"p50 {seconds(value.p50)} p95 {seconds(value.p95)} ({about})"
 
 
 def figure_lines(f: ServingFigures) -> list[tuple[str, str]]:
@@ -54,12 +54,11 @@ def figure_lines(f: ServingFigures) -> list[tuple[str, str]]:
     if f.kv_cache_pct is not None and f.kv_scope not in ("", "engine"):
         kv += f" ({f.kv_scope})"
     rows = [
-        ("requests", f"running {count(f.running)}  waiting {count(f.waiting)}  "
+        ("requests", f"run {count(f.running)}  wait {count(f.waiting)}  "
                      f"preempted {count(f.preemptions)}"),
         ("KV cache", kv),
         ("prefix hits", number(f.prefix_hit_pct, 1, "%")),
-        ("tokens/s", f"prompt {number(f.prompt_tps, 1)}  generation "
-                     f"{number(f.generation_tps, 1)}"),
+        ("tokens/s", f"prompt {number(f.prompt_tps, 0)}  gen {number(f.generation_tps, 1)}"),
         ("TTFT", latency(f.ttft)),
         ("inter-token", latency(f.itl)),
         ("end-to-end", latency(f.e2e)),

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import enum
 import logging
 import os
@@ -86,6 +87,17 @@ class Change:
 
 
 Listener = Callable[[Change], None]
+#: told (device, container id, the container or None when it went) on every container
+#: event of every device: the flight recorder keeps them beside the telemetry
+CONTAINER_EVENT_HOOKS: list[Callable[[str, str, ContainerInfo | None], None]] = []
+
+
+def _tell_hooks(device: str, container_id: str, row: ContainerInfo | None) -> None:
+    for hook in list(CONTAINER_EVENT_HOOKS):
+        try:
+            hook(device, container_id, row)
+        except Exception:
+            log.exception("container event hook failed on %s", device)
 
 
 def describe_error(exc: BaseException) -> str:
@@ -388,11 +400,14 @@ class ContainerService:
         if not row.running:
             self.stats.pop(row.id, None)
         self._publish(Change("upsert", row.id, received))
+        _tell_hooks(self.device, row.id, row)
 
     def _apply_remove(self, container_id: str, received: float) -> None:
-        self.containers.pop(container_id, None)
+        gone = self.containers.pop(container_id, None)
         self.stats.pop(container_id, None)
         self._publish(Change("remove", container_id, received))
+        _tell_hooks(self.device, container_id, None if gone is None else
+                    dataclasses.replace(gone, state="removed"))
 
     # -- stats: only for the containers someone is looking at ------------------------------
     def set_watched(self, container_ids: set[str] | frozenset[str]) -> None:

@@ -70,6 +70,8 @@ class DeployLoading:
     answered: bool = False
     #: stops the container (a kill: a load that eats the box's memory gets no grace period)
     stop: Callable[[], Awaitable[object]] | None = None
+    #: told why, when the guard stopped it (the deploy then fails with that reason)
+    stopped_because: Callable[[str], None] | None = None
 
 
 LoadingHook = Callable[[DeployLoading], None]
@@ -168,6 +170,7 @@ class Deployer:
         client = service.require_client()
         secret_names = sorted((secret_values or {}).keys())
         container_id: str | None = None
+        guard_reasons: list[str] = []  # the load guard stopped it, and why
         try:
             on_update(DeployUpdate("prepare", f"preparing {spec.name} on {service.device}"))
             home = await self._home()
@@ -192,7 +195,8 @@ class Deployer:
             except Exception as exc:
                 raise DeployFailed(self._reason("start", exc), container_id) from exc
             _tell_loading(DeployLoading(service.device, container_id, spec.name, True,
-                                        stop=_stopper(service, container_id)))
+                                        stop=_stopper(service, container_id),
+                                        stopped_because=guard_reasons.append))
             try:
                 ready = await self._wait_ready(client, spec, container_id, on_update,
                                                ready_timeout, poll_interval)
@@ -205,6 +209,8 @@ class Deployer:
             cancelled = isinstance(exc, asyncio.CancelledError)
             message = ("deploy cancelled" if cancelled else str(exc)
                        if isinstance(exc, DeployFailed) else describe_error(exc))
+            if guard_reasons and not cancelled:
+                message = f"the load guard stopped {spec.name}: {guard_reasons[-1]}"
             result = await self._fail(spec, container_id or getattr(exc, "container_id", None),
                                       message, on_update)
             service.record("deploy", spec.name, f"failed: {message}", preset=spec.preset,

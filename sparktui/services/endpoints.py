@@ -130,11 +130,26 @@ class Endpoint:
         return self.spec.id
 
 
+@dataclass(frozen=True)
+class PsContainer:
+    """A running container as `docker ps` lists it: what ties a GPU process to a port."""
+
+    id: str  # the short id docker ps prints (the first 12 hex of the full id)
+    name: str  # raw device text: sanitise to show
+    image: str
+    ports: tuple[int, ...]  # published host ports
+    host_network: bool = False
+
+    def matches(self, container_id: str | None) -> bool:
+        return bool(container_id) and container_id.startswith(self.id)  # type: ignore[union-attr]
+
+
 @dataclass
 class DeviceDiscovery:
     device: str
     endpoints: list[Endpoint] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # e.g. "docker: not installed"
+    containers: list[PsContainer] = field(default_factory=list)
 
 
 def key_env_var(endpoint_id: str) -> str:
@@ -176,20 +191,47 @@ def parse_docker_ps(output: str) -> dict[int, str]:
     return found
 
 
+def parse_docker_ps_rows(output: str) -> list[PsContainer]:
+    """`docker ps --format '{{json .}}'` -> one PsContainer per running container."""
+    rows: list[PsContainer] = []
+    for line in output.splitlines():
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(row, dict) or not isinstance(row.get("ID"), str):
+            continue
+        ports = tuple(dict.fromkeys(int(m.group(1)) for m in
+                                    _PUBLISHED.finditer(str(row.get("Ports", "")))))
+        rows.append(PsContainer(row["ID"], str(row.get("Names", "?")),
+                                str(row.get("Image", "?")), ports,
+                                str(row.get("Networks", "")) == "host"))
+    return rows
+
+
 async def docker_ports(link: DeviceLink) -> tuple[dict[int, str], str | None]:
     """Published ports of running containers, and a note when docker could not tell."""
+    output, note = await docker_ps(link)
+    return parse_docker_ps(output), note
+
+
+async def docker_ps(link: DeviceLink) -> tuple[str, str | None]:
+    """`docker ps` output (one exec), and a note when docker could not tell."""
     try:
         result = await link.run(DOCKER_PS, timeout=10)
     except CommandNotFound:
-        return {}, "docker is not installed"
+        return "", "docker is not installed"
     except TransportError as exc:
-        return {}, f"docker ps failed: {exc}"
+        return "", f"docker ps failed: {exc}"
     if result.exit_status == 127:
-        return {}, "docker is not installed"
+        return "", "docker is not installed"
     if not result.ok:
         reason = (result.stderr.strip().splitlines() or [f"exit status {result.exit_status}"])
-        return {}, "docker ps failed: " + strip_control(reason[-1], max_line=160)
-    return parse_docker_ps(result.stdout), None
+        return "", "docker ps failed: " + strip_control(reason[-1], max_line=160)
+    return result.stdout, None
 
 
 # -- manual endpoints in the config ----------------------------------------------------------
@@ -450,7 +492,9 @@ class EndpointConnector:
         found = DeviceDiscovery(link.name)
         published: dict[int, str] = {}
         if docker:
-            published, note = await docker_ports(link)
+            output, note = await docker_ps(link)
+            published = parse_docker_ps(output)
+            found.containers = parse_docker_ps_rows(output)
             if note:
                 found.notes.append(note)
         candidates: dict[int, EndpointSpec] = {}

@@ -78,6 +78,8 @@ class PrometheusHub(TelemetryHub):
         self.fleet_view.subscribe(self._refreshed)
         self.on_problem: Callable[[str | None], None] | None = None
         self._last_problem: str | None = None
+        self._history_asked: set[str] = set()
+        self._loads: set[asyncio.Task[None]] = set()
 
     def attach(self, link: DeviceLink) -> ReplayTelemetry:  # type: ignore[override]
         device = self.services.get(link.name)
@@ -87,6 +89,23 @@ class PrometheusHub(TelemetryHub):
         with contextlib.suppress(RuntimeError):
             self.fleet_view.start()
         return device  # type: ignore[return-value]
+
+    def get(self, name: str):  # type: ignore[override]
+        """The device's telemetry; the first ask (a chart about to be drawn) loads its
+        history from Prometheus in the background."""
+        device = self.services.get(name)
+        if device is not None and name not in self._history_asked:
+            self._history_asked.add(name)
+            with contextlib.suppress(RuntimeError):  # no loop: nothing draws either
+                task = asyncio.get_running_loop().create_task(
+                    self._load_history(name), name=f"prometheus-history:{name}")
+                self._loads.add(task)
+                task.add_done_callback(self._loads.discard)
+        return device
+
+    async def _load_history(self, name: str) -> None:
+        await self.fleet_view.load_history(name)
+        self._refreshed(self.fleet_view)  # hand the new history to the device at once
 
     def _refreshed(self, view: PrometheusFleet) -> None:
         if view.problem != self._last_problem:
@@ -107,6 +126,8 @@ class PrometheusHub(TelemetryHub):
         self._watching_processes = watching
 
     async def close(self) -> None:
+        for task in list(self._loads):
+            task.cancel()
         await self.fleet_view.close()
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -97,6 +98,21 @@ class FlightRecorder:
             recorder.sink.write(Record(KIND_EVENT, event.wall, event.device, {
                 "source": event.kind, "text": event.text, "severity": event.severity.value}))
         self._last_event[telemetry.device] = events[-1]
+
+    def record_container(self, device: str, container_id: str, row) -> None:
+        """A container event of `device` (services.containers.CONTAINER_EVENT_HOOKS)."""
+        recorder = self.recorders.get(device)
+        if recorder is None:
+            return
+        state = "removed" if row is None else row.state
+        detail = {"source": "container", "id": container_id, "state": state}
+        if row is not None:
+            detail.update(name=row.name, image=row.image, exit_code=row.exit_code,
+                          oom_killed=row.oom_killed, health=row.health)
+        name = row.name if row is not None else container_id[:12]
+        detail["text"] = f"container {name}: {state}" + (
+            " (OOM-killed)" if row is not None and row.oom_killed else "")
+        recorder.sink.write(Record(KIND_EVENT, time.time(), device, detail))
 
     async def flush(self) -> None:
         await asyncio.gather(*(r.flush() for r in self.recorders.values()))

@@ -7,6 +7,7 @@ ring) and, on first use, a load guard with its drop-caches/compact actions.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import tempfile
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from sparktui.services.audit import AuditLog
 from sparktui.services.config import Settings
+from sparktui.services.containers import CONTAINER_EVENT_HOOKS
 from sparktui.services.flight import FlightRecorder
 from sparktui.services.loadguard import GuardHub, LoadGuard
 from sparktui.services.memory_actions import MemoryActions
@@ -50,6 +52,7 @@ class Gb10Services:
         self.watches: dict[str, PostmortemWatch] = {}
         #: called with every new post-mortem (the UI offers to show it)
         self.on_report: list[Callable[[PostMortem], None]] = []
+        CONTAINER_EVENT_HOOKS.append(self.flight.record_container)
 
     def attach(self, service: TelemetryService) -> None:
         name = service.link.name
@@ -85,6 +88,8 @@ class Gb10Services:
         return latest_postmortem(device, self.store_root)
 
     async def close(self) -> None:
+        with contextlib.suppress(ValueError):
+            CONTAINER_EVENT_HOOKS.remove(self.flight.record_container)
         for watch in self.watches.values():
             await watch.close()
         await self.guards.close()

@@ -35,6 +35,7 @@ GIB = 1024**3
 RECLAIM_COOLDOWN_S = 10.0  # a load that keeps reading fills the cache again; not every tick
 
 StopContainer = Callable[[], Awaitable[object]]  # stops one loading container
+Told = Callable[[str], None]  # hears why its container was stopped
 
 
 def _gib(value: int) -> str:
@@ -53,7 +54,8 @@ class LoadGuard:
         self.audit = audit
         self.clock = clock
         self.device = telemetry.link.name
-        self.loading: dict[str, tuple[str, StopContainer]] = {}  # id -> (name, stop), loading
+        #: container id -> (name, stop, told why) while it loads
+        self.loading: dict[str, tuple[str, StopContainer, Told | None]] = {}
         #: "auto": guard loads started from sparktui; "on": always; "off": never
         self.mode = "auto"
         self.stopped: list[tuple[str, str]] = []  # (container name, reason), for the UI
@@ -82,7 +84,7 @@ class LoadGuard:
 
     def describe(self) -> str:
         """One line for the UI: what the guard does now."""
-        loads = ", ".join(name for name, _ in self.loading.values())
+        loads = ", ".join(entry[0] for entry in self.loading.values())
         if self.mode == "off":
             return "load guard off" + (f" (not guarding {loads})" if loads else "")
         if not self.active:
@@ -112,11 +114,12 @@ class LoadGuard:
     def set_manual(self, on: bool) -> None:
         self.set_mode("on" if on else "auto")
 
-    def watch_load(self, container_id: str, name: str, stop: StopContainer) -> None:
+    def watch_load(self, container_id: str, name: str, stop: StopContainer,
+                   told: Told | None = None) -> None:
         """A container started loading: guard it until `load_finished`."""
         if self.actions.read_only:
             return  # nothing may be dropped or stopped: a guard would only pretend
-        self.loading[container_id] = (name, stop)
+        self.loading[container_id] = (name, stop, told)
         self._event(f"guarding the load of {name}: {self.floors()}", Severity.INFO)
         self.audit.record(self.device, "guard.watch-load", name, "ok", id=container_id)
 
@@ -197,9 +200,11 @@ class LoadGuard:
                 self.audit.record(self.device, "guard.warn", self.device, "nothing to stop",
                                   reason=reason)
             return
-        for container_id, (name, stop) in list(self.loading.items()):
+        for container_id, (name, stop, told) in list(self.loading.items()):
             why = f"{reason} while {name} was loading: stopped it before the box wedges"
             self._event(f"stopping {name}: {why}", Severity.ALARM)
+            if told is not None:
+                told(why)  # before the stop: the deploy sees the exit right after
             try:
                 await stop()
             except Exception as exc:
@@ -246,7 +251,7 @@ class GuardHub:
         if guard is None:
             return
         if event.loading and event.stop is not None:
-            guard.watch_load(event.container_id, event.name, event.stop)
+            guard.watch_load(event.container_id, event.name, event.stop, event.stopped_because)
         else:
             guard.load_finished(event.container_id, event.answered)
 

@@ -210,6 +210,7 @@ class PostmortemWatch:
         self._loaded = False
         self._saved_at = 0.0
         self._dropped = False
+        self._back = False
         self._busy = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._unsubscribe = [service.subscribe(self._on_telemetry),
@@ -217,7 +218,9 @@ class PostmortemWatch:
 
     def _on_status(self, status: LinkStatus) -> None:
         if status.state is not LinkState.CONNECTED and self._last is not None:
-            self._dropped = True
+            self._dropped, self._back = True, False
+        elif status.state is LinkState.CONNECTED and self._dropped:
+            self._back = True  # blocks from now on come over the new connection
 
     def _on_telemetry(self, telemetry: DeviceTelemetry) -> None:
         host = telemetry.host
@@ -243,12 +246,15 @@ class PostmortemWatch:
         elif previous is not None and previous.boot_id != boot_id:
             self._busy = True
             self._spawn(self._report(previous))
+        elif previous is not None and self._dropped and not self._back:
+            pass  # a block the old connection still delivered: not the verdict yet
         elif previous is not None and self._dropped:
             gap = now - previous.wall
             self.service.post_event(DeviceEvent(
                 self.link.name, "reboot", f"back after {gap:.0f} s: same boot id, the device "
                 "stayed up (network only)", Severity.INFO))
-        self._dropped = False
+        if not self._dropped or self._back or changed:
+            self._dropped = self._back = False
         self._last = LastBoot(boot_id, uptime, now)
         if changed or now - self._saved_at >= SAVE_EVERY_S:
             self._saved_at = now

@@ -213,6 +213,13 @@ class ServingMonitor:
     def latest(self) -> list[EndpointServing]:
         return list(self._latest)
 
+    def last_samples(self, endpoint_id: str) -> dict | None:
+        """The samples of an endpoint's newest Prometheus scrape (as read, for checks)."""
+        scraper = self._scrapers.get(endpoint_id)
+        if scraper is None or not scraper.history.scrapes:
+            return None
+        return scraper.history.scrapes[-1].samples
+
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener) if listener in self._listeners else None

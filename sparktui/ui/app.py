@@ -31,6 +31,8 @@ from textual.worker import Worker, WorkerCancelled
 
 from sparktui import __version__
 from sparktui.core.device import DeviceSpec
+from sparktui.core.events import DeviceEvent, Severity
+from sparktui.core.sanitize import strip_control
 from sparktui.services.config import Config
 from sparktui.services.devices import Fleet, make_link
 from sparktui.services.gb10 import make_gb10
@@ -364,12 +366,30 @@ class SparkApp(App[None]):
 
     def on_telemetry_updated(self, message: TelemetryUpdated) -> None:
         state = message.telemetry
+        previous = self.telemetry_states.get(state.device)
         self.telemetry_states[state.device] = state
         self._update_banner()
+        if previous is not None and state.events is not previous.events:
+            self._announce(previous.events, state.events)
         for pane in self._telemetry_panes:
             # a tick can still be queued while the app tears its screens down
             if pane.is_attached:
                 pane.show_telemetry(state)
+
+    def _announce(self, before: tuple[DeviceEvent, ...], now: tuple[DeviceEvent, ...]) -> None:
+        """Toast the new events worth it (guard steps, Xids, power advice) on any screen."""
+        last = before[-1] if before else None
+        at = next((i for i in range(len(now) - 1, -1, -1) if now[i] is last), -1)
+        for event in now[at + 1:]:
+            # the guard's routine reclaims stay in the memory view; its stops, Xids and
+            # power advice are news wherever the user is
+            if event.severity is Severity.INFO or (event.severity is Severity.WARNING
+                                                   and event.kind == "guard"):
+                continue
+            self.notify(strip_control(event.text, max_line=400),
+                        title=f"{strip_control(event.device, max_line=40)}: {event.kind}",
+                        severity="error" if event.severity is Severity.ALARM else "warning",
+                        timeout=20, markup=False)
 
     def _update_banner(self) -> None:
         lines = readings.alert_lines(self.telemetry_states.values())

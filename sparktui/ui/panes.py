@@ -25,6 +25,7 @@ from sparktui.services.telemetry import TelemetryHub
 from sparktui.ui.chat.pane import ChatPane
 from sparktui.ui.containers.pane import ContainersPane
 from sparktui.ui.devices.pane import DevicesPane
+from sparktui.ui.serving.pane import ServingPane
 from sparktui.ui.telemetry.pane import TelemetryPane
 from sparktui.ui.tunnels.pane import TunnelsPane
 from sparktui.ui.widgets.pane_common import ShowsTelemetry
@@ -59,7 +60,10 @@ PANES: tuple[PaneSpec, ...] = (
     PaneSpec("tunnels", "Tunnels", "Tun", "4", TunnelsPane, _UI / "tunnels/pane.tcss"),
     # the prompt: a sentence typed on entering the tab is text, not keys
     PaneSpec("chat", "Chat", "Chat", "5", ChatPane, _UI / "chat/pane.tcss", focus="#chat-input"),
+    # a tab, not a Chat sub-view: it is where a k9s/nvitop user looks for what a server does
+    PaneSpec("serving", "Serving", "Srv", "6", ServingPane, _UI / "serving/pane.tcss",
+             telemetry=True),
 )
 
-__all__ = ["PANES", "ChatPane", "ContainersPane", "DevicesPane", "PaneSpec", "ShowsTelemetry",
-           "TelemetryPane", "TunnelsPane"]
+__all__ = ["PANES", "ChatPane", "ContainersPane", "DevicesPane", "PaneSpec", "ServingPane",
+           "ShowsTelemetry", "TelemetryPane", "TunnelsPane"]

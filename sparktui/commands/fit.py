@@ -1,0 +1,141 @@
+"""`sparktui fit`: will a model fit on a device now, with the arithmetic shown.
+
+    sparktui fit [--context N] [--concurrency C] [--kv-dtype D] [--json] DEVICE MODEL
+
+MODEL is a Hugging Face id (ORG/NAME) found in the device's HF hub or NIM
+cache, a GGUF file name, or an Ollama tag. Its size on disk and config.json
+come from the device (one exec to list the caches, one to read the config);
+MemFree and MemAvailable from the telemetry host stream as they are now.
+Exit status 0 for yes, 3 for tight, 4 for no, 1 when it could not be weighed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from typing import Any
+
+from sparktui.commands.options import add_connection_options
+
+EXIT_FAILED = 1
+EXIT_BY_VERDICT = {"yes": 0, "tight": 3, "no": 4, "unknown": EXIT_FAILED}
+MEMORY_WAIT_S = 10.0
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be at least 1")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="sparktui fit",
+        description="Say whether MODEL fits in DEVICE's memory now: weights on disk plus the "
+                    "KV cache for the context and concurrency, against MemFree and "
+                    "MemAvailable.")
+    p.add_argument("device", metavar="DEVICE",
+                   help="`local`, [user@]host[:port], an ssh Host alias or a device name")
+    p.add_argument("model", metavar="MODEL",
+                   help="ORG/NAME in the HF or NIM cache, a GGUF file name or an Ollama tag")
+    p.add_argument("--context", type=_positive, default=8192, metavar="N",
+                   help="context length per sequence, in tokens (default 8192)")
+    p.add_argument("--concurrency", type=_positive, default=1, metavar="C",
+                   help="sequences held at once (default 1)")
+    p.add_argument("--kv-dtype", default="bf16", metavar="D",
+                   help="the KV-cache element type: bf16, fp16, fp8 (default bf16)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_connection_options(p)
+    return p
+
+
+async def weigh_on_device(link, model_name: str, *, context: int, concurrency: int,
+                          kv_dtype: str, telemetry=None) -> dict[str, Any]:
+    from sparktui.core.fit import FitInput, weigh
+    from sparktui.services.models_disk import ModelStore
+
+    store = ModelStore(link)
+    listing = await store.refresh()
+    model = next((m for m in listing.models if m.name == model_name), None)
+    if model is None:
+        known = ", ".join(sorted(m.name for m in listing.models)) or "none"
+        raise LookupError(f"{model_name} is not on {link.name}'s disk (found: {known})")
+    config = await store.read_config(model)
+    free = available = None
+    if telemetry is not None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + MEMORY_WAIT_S
+        while loop.time() < deadline:
+            host = telemetry.latest.host
+            if host is not None and host.mem_available is not None:
+                free, available = host.mem_free, host.mem_available
+                break
+            await asyncio.sleep(0.1)
+    verdict = weigh(FitInput(model.name, model.size_bytes, config, context, concurrency,
+                             kv_dtype, free, available))
+    return {"device": link.name, "model": model.name, "source": model.source,
+            "path": model.path, "context": context, "concurrency": concurrency,
+            "kv_dtype": kv_dtype, "mem_free_bytes": free, "mem_available_bytes": available,
+            **verdict.as_dict()}
+
+
+async def _run(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from sparktui.commands.chat import TargetError, _connect, _say
+    from sparktui.services.config import Settings
+    from sparktui.services.telemetry import TelemetryService
+
+    args.demo = False
+    opened: list[Any] = []
+    settings = dataclasses.replace(Settings(), refresh_interval=0.5)
+    try:
+        try:
+            link = await _connect(args, settings, opened)
+        except TargetError as exc:
+            _say(str(exc))
+            return EXIT_FAILED
+        telemetry = TelemetryService(link, settings)
+        telemetry.start()
+        opened.append(telemetry)
+        try:
+            report = await weigh_on_device(link, args.model, context=args.context,
+                                           concurrency=args.concurrency,
+                                           kv_dtype=args.kv_dtype, telemetry=telemetry)
+        except (LookupError, RuntimeError) as exc:
+            _say(str(exc))
+            return EXIT_FAILED
+    finally:
+        for thing in reversed(opened):
+            try:
+                await thing.close()
+            except Exception as exc:  # closing the rest matters more; say what failed
+                _say(f"closing {thing!r}: {exc}")
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        from sparktui.core.sanitize import strip_control
+
+        print(strip_control(f"{report['model']} on {report['device']}: "
+                            f"{report['verdict'].upper()}"))
+        print("\n".join(strip_control(line) for line in report["arithmetic"]))
+    return EXIT_BY_VERDICT.get(report["verdict"], EXIT_FAILED)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    from sparktui.commands.status import quiet_logging
+
+    restore = quiet_logging()
+    try:
+        return asyncio.run(_run(args))
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        restore()

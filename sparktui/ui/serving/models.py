@@ -1,0 +1,179 @@
+"""Models on a device's disk (HF hub, NIM, GGUF, Ollama): size, last use, in use, delete, fit.
+
+The caches are read once when the screen opens and again on `r` (one exec
+each time, never on a timer). A download in progress shows the bytes so far
+and, after a second read, how fast it grows. `d` deletes after a confirmation
+that names the model; one in use or read-only mode is refused. `f` weighs the
+model against the device's memory now (sparktui.ui.serving.fit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from sparktui.core.model_cache import CachedModel
+from sparktui.core.sanitize import strip_control
+from sparktui.core.units import fmt_bytes
+from sparktui.services.audit import AuditLog, ReadOnlyError
+from sparktui.services.containers import ContainerService, ServiceState
+from sparktui.services.endpoints import Endpoint, EndpointConnector
+from sparktui.services.link import DeviceLink
+from sparktui.services.models_disk import ModelDeleteError, ModelStore
+from sparktui.services.telemetry import TelemetryService
+from sparktui.ui.screens.confirm import ConfirmScreen
+
+DOCKER_WAIT_S = 5.0  # for the in-use marks; the list does not wait longer than this
+
+
+def _age(unix: float | None) -> str:
+    if unix is None:
+        return "—"
+    days = (time.time() - unix) / 86400
+    if days < 1:
+        return "today"
+    return f"{days:.0f} d ago"
+
+
+class ModelsScreen(Screen[None]):
+    """The models on one device."""
+
+    CSS_PATH = Path(__file__).with_name("models.tcss")
+    HELP_SCOPE = "Models on disk"
+    BINDINGS = [
+        Binding("escape,q", "app.pop_screen", "Back", id="models.back",
+                tooltip="Back to the Serving tab"),
+        Binding("r", "refresh", "Refresh", id="models.refresh",
+                tooltip="Read the caches again (one command on the device)"),
+        Binding("d,delete", "delete", "Delete", id="models.delete",
+                tooltip="Delete the selected model from disk (asks first; never one in use)"),
+        Binding("f", "fit", "Fit", id="models.fit",
+                tooltip="Will the selected model fit in the device's memory now?"),
+    ]
+
+    def __init__(self, link: DeviceLink, connector: EndpointConnector, ollama: list[Endpoint],
+                 telemetry: TelemetryService | None, *, read_only: bool = False) -> None:
+        super().__init__()
+        self.link = link
+        self.connector = connector
+        self.ollama = ollama
+        self.telemetry = telemetry
+        self.read_only = read_only
+        self.containers = ContainerService(link, read_only=True)
+        self.store = ModelStore(link, containers=self.containers, connector=connector,
+                                audit=AuditLog(), read_only=read_only)
+        self.models: list[CachedModel] = []
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text(f"Models on {self.link.name}", style="bold"), id="models-title")
+        yield DataTable(id="models-table", cursor_type="row")
+        yield Static(id="models-status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        for key, label in (("name", "Model"), ("source", "Cache"), ("size", "Size"),
+                           ("used", "Last used"), ("state", "In use / download")):
+            table.add_column(label, key=key)
+        self.containers.start()
+        self.action_refresh()
+
+    async def on_unmount(self) -> None:
+        await self.containers.close()
+
+    def _say(self, message: str) -> None:
+        self.query_one("#models-status", Static).update(Text(strip_control(message,
+                                                                           max_line=300)))
+
+    def action_refresh(self) -> None:
+        self.refresh_models()
+
+    @work(group="models-refresh", exclusive=True)
+    async def refresh_models(self) -> None:
+        self._say("reading the model caches…")
+        deadline = asyncio.get_running_loop().time() + DOCKER_WAIT_S
+        while (self.containers.state is not ServiceState.READY
+               and asyncio.get_running_loop().time() < deadline):
+            await asyncio.sleep(0.1)  # the in-use marks need Docker's answer
+        try:
+            listing = await self.store.refresh(self.ollama)
+        except Exception as exc:
+            self._say(f"could not read the caches: {exc}")
+            raise
+        self.models = sorted(listing.models, key=lambda m: (-(m.size_bytes or 0), m.name))
+        table = self.query_one(DataTable)
+        table.clear()
+        for model in self.models:
+            table.add_row(*self._cells(model), key=model.id)
+        docker = "" if self.containers.state is ServiceState.READY else \
+            " · Docker not reachable: in-use marks unknown"
+        roots = ", ".join(f"{k} {v}" for k, v in listing.roots.items()) or "no cache found"
+        self._say(f"{len(self.models)} models ({roots}){docker} · d delete · f fit · r again")
+
+    def _cells(self, model: CachedModel) -> tuple[Text, ...]:
+        if model.downloading:
+            rate = self.store.download_rate(model)
+            state = f"downloading: {fmt_bytes(model.downloading_bytes)} so far"
+            if rate is not None:
+                state += f", {fmt_bytes(rate)}/s"
+        elif model.in_use_by:
+            state = "in use: " + ", ".join(model.in_use_by)
+        else:
+            state = "—"
+        values = (model.name, model.source, fmt_bytes(model.size_bytes), _age(model.last_used),
+                  state)
+        return tuple(Text(strip_control(v, max_line=80), no_wrap=True, overflow="ellipsis")
+                     for v in values)
+
+    def _selected(self) -> CachedModel | None:
+        table = self.query_one(DataTable)
+        if not self.models or table.cursor_row < 0:
+            return None
+        return self.models[min(table.cursor_row, len(self.models) - 1)]
+
+    def action_delete(self) -> None:
+        model = self._selected()
+        if model is None:
+            return
+        if self.read_only:
+            self.notify(f"read-only mode: not deleting {model.name}", severity="warning",
+                        markup=False)
+            return
+        if model.in_use_by:
+            self.notify(f"{model.name} is in use by {', '.join(model.in_use_by)}: stop it "
+                        "first", severity="warning", markup=False)
+            return
+        question = Text.assemble("Delete ", (model.name, "bold"), f" ({model.source}, "
+                                 f"{fmt_bytes(model.size_bytes)}) from {self.link.name}?\n",
+                                 (model.path or "via Ollama's API", "dim"))
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.delete_model(model)
+
+        self.app.push_screen(ConfirmScreen("Delete model", question), answered)
+
+    @work(group="models-delete")
+    async def delete_model(self, model: CachedModel) -> None:
+        try:
+            await self.store.delete(model)
+        except (ModelDeleteError, ReadOnlyError) as exc:
+            self.notify(str(exc), severity="error", markup=False)
+            return
+        self.notify(f"deleted {model.name} ({fmt_bytes(model.size_bytes)})", markup=False)
+        self.refresh_models()
+
+    def action_fit(self) -> None:
+        from sparktui.ui.serving.fit import FitScreen
+
+        model = self._selected()
+        if model is not None:
+            self.app.push_screen(FitScreen(self.store, model, self.telemetry))

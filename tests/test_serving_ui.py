@@ -1,0 +1,41 @@
+"""The Serving tab on the live demo: the simulated Spark's model server publishes vLLM's
+metrics (written by prometheus-client's own registry), and the tab's figures move."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sparktui.services.config import Config
+from sparktui.ui.app import SparkApp
+from sparktui.ui.serving.pane import ServingPane
+from sparktui.ui.telemetry.chart import Chart
+from tests.infra.pilot import wait_until
+from tests.test_ui_shell import REPO_THEMES, active_tab
+
+
+async def test_serving_tab_on_the_demo_moves(tmp_path) -> None:
+    app = SparkApp(Config(path=Path("/nonexistent/sparktui.toml")), [], demo=True,
+                   theme_dirs=[REPO_THEMES])
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("6")
+        await wait_until(pilot, lambda: active_tab(app) == "serving", what="Serving tab")
+        pane = app.query_one(ServingPane)
+        await wait_until(pilot, lambda: len(pane.monitor.history.keys()) > 0
+                         and pane.results and pane.results[0].figures is not None,
+                         timeout=60, what="a first scrape of the demo's endpoint")
+        first = pane.results[0]
+        assert first.figures.engine == "vllm"
+        assert first.endpoint.spec.device == "spark-demo"
+        key = (first.id, "running")
+        await wait_until(pilot, lambda: len(pane.monitor.history.series(key)) >= 3,
+                         timeout=60, what="three scrapes")
+        figures = pane.results[0].figures
+        assert figures.running is not None and figures.kv_cache_pct is not None
+        assert figures.ttft is not None and figures.ttft.p95 is not None
+        assert figures.generation_tps is not None  # a rate: two readings were needed
+        detail = str(pane.query_one("#serving-detail").render())
+        assert "TTFT" in detail and "p95" in detail
+        chart = pane.query_one("#chart-queue", Chart)
+        assert chart.data is not None and chart.data.points
+        # the container the demo's endpoint runs in is named in its row
+        assert any(row.container for row in pane.rows)
