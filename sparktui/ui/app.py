@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import events
-from textual.app import App, ComposeResult, SystemCommand
+from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.dom import DOMNode
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, Header, Input, Static, TabbedContent, TabPane, TextArea
+from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerCancelled
 
 from sparktui import __version__
@@ -42,7 +42,6 @@ from sparktui.services.state import SessionState
 from sparktui.services.telemetry import DeviceTelemetry, TelemetryHub
 from sparktui.transport.ssh_types import SSHOptions, UnknownHostKey
 from sparktui.ui import partial_lines, readings
-from sparktui.ui.ask import ask_first, quit_question
 from sparktui.ui.chat.endpoint import ChatEndpointScreen
 from sparktui.ui.chat.history import ChatHistoryScreen
 from sparktui.ui.chat.input import ChatInput
@@ -53,6 +52,7 @@ from sparktui.ui.containers.images import ImagesScreen
 from sparktui.ui.containers.logs import ContainerLogsScreen
 from sparktui.ui.devices.actions import DEVICE_SCREENS, device_commands
 from sparktui.ui.devices.session import restore_view, save_session
+from sparktui.ui.grammar import GrammarApp
 from sparktui.ui.keys import binding_keys
 from sparktui.ui.messages import FleetChanged, TelemetryUpdated
 from sparktui.ui.palette import pane_commands
@@ -97,7 +97,7 @@ def _tab_bindings() -> list[Binding]:
                     tooltip=f"Show the {pane.title} tab") for pane in PANES]
 
 
-class SparkApp(App[None]):
+class SparkApp(GrammarApp):
     """The full-screen shell around the panes."""
 
     CSS_PATH = ["app.tcss", *(pane.css_path for pane in PANES)]
@@ -137,6 +137,7 @@ class SparkApp(App[None]):
         partial_lines.install()
         self.config = config
         self.settings = config.settings
+        self.confirm_quit = self.settings.confirm_quit
         self.specs = list(specs)
         #: links are added by the session worker; injected fleets come prebuilt (tests)
         self.fleet = fleet if fleet is not None else Fleet()
@@ -518,44 +519,7 @@ class SparkApp(App[None]):
     def action_retry_selected(self) -> None:
         self.query_one(DevicesPane).action_retry()
 
-    @property
-    def typing(self) -> bool:
-        """A text field has the focus: printable keys are text (docs/keys.md rule 1)."""
-        return isinstance(self.focused, Input | TextArea)
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "show_tab":
-            return not self.typing
-        if action == "back":
-            return len(self.screen_stack) > 1
-        if action == "quit_asking":
-            return len(self.screen_stack) == 1
-        return True
-
-    async def action_back_or_quit(self) -> None:
-        """ctrl+c: leave a sub-view or dialog as its Esc does; quit only at the top."""
-        if len(self.screen_stack) > 1:
-            await self.action_back()
-        else:
-            await self.action_quit_asking()
-
-    async def action_quit_asking(self) -> None:
-        cut = self._what_quitting_cuts()
-        if cut and self.settings.confirm_quit:
-            ask_first(self, "Quit", quit_question(cut), lambda: self.call_later(self.action_quit))
-        else:
-            await self.action_quit()
-
-    async def action_back(self) -> None:
-        """Do what Esc does on the screen in front (close, cancel, answer no)."""
-        screen = self.screen
-        escape = screen.active_bindings.get("escape")
-        if escape is not None and escape.enabled and escape.binding.action != "back_or_quit":
-            await self.run_action(escape.binding.action, escape.node)
-        else:
-            self.pop_screen()
-
-    def _what_quitting_cuts(self) -> list[str]:
+    def quit_would_end(self) -> list[str]:
         cut = [f"tunnel {name}" for name in self.query_one(TunnelsPane).live_tunnels()]
         if self.query_one(ChatPane).streaming:
             cut.append("the answer being streamed in Chat")
