@@ -102,7 +102,7 @@ def at_top_level(app: Tmux) -> Iterator[None]:
 def test_chat_prompt_takes_every_key_at_human_speed_and_as_a_paste(app: Tmux) -> None:
     # defects: focus landed on the endpoint picker, and `quick question` quit at its q;
     # the first letter of a prompt typed right after the tab key was lost
-    go_tab(app, "1", "Address")
+    go_tab(app, "1", "Power")
     app.send_literal("5")
     time.sleep(HUMAN_KEY_DELAY_S)
     app.type_slowly("quick question: what is FP4?")
@@ -120,7 +120,7 @@ def test_chat_prompt_takes_every_key_at_human_speed_and_as_a_paste(app: Tmux) ->
     app.wait_for_text("quit 2", timeout=10)
     clear_field(app, "quit 2")
     app.send_keys("Tab")  # out of the prompt, to where tab keys work
-    go_tab(app, "1", "Address")
+    go_tab(app, "1", "Power")
 
 
 def test_containers_filter_takes_every_key(app: Tmux) -> None:
@@ -136,12 +136,12 @@ def test_containers_filter_takes_every_key(app: Tmux) -> None:
     app.send_keys("Escape")  # clears the filter, back to the table
     # (wait: ESC and a key right behind it read as alt+key, in every terminal app)
     app.wait_for_gone("filter:")
-    go_tab(app, "1", "Address")
+    go_tab(app, "1", "Power")
 
 
 def test_add_device_form_focuses_its_first_field_and_keeps_each_paste(app: Tmux) -> None:
     # defect: forms did not focus their first field; a paste landed in one field
-    go_tab(app, "1", "Address")
+    go_tab(app, "1", "Power")
     app.send_literal("a")
     # (a letter typed before the form is on screen is still lost: see the report of #10)
     app.wait_for_text("Add a device")
@@ -170,7 +170,7 @@ def test_q_and_escape_go_back_exactly_one_level(app: Tmux) -> None:
             app.send_keys(leave) if leave == "Escape" else app.send_literal(leave)
             app.wait_for_gone(opened)
             assert back in running(app)
-    go_tab(app, "1", "Address")
+    go_tab(app, "1", "Power")
     app.send_literal("i")  # device details
     app.wait_for_text("nvidia-smi -q")
     app.send_literal("q")
@@ -179,7 +179,7 @@ def test_q_and_escape_go_back_exactly_one_level(app: Tmux) -> None:
     app.wait_for_text("Keys in force")
     app.send_literal("q")
     app.wait_for_gone("Keys in force")
-    assert "Address" in running(app)
+    assert "Power" in running(app)
 
 
 @pytest.mark.parametrize(("tab", "ready", "key", "names"), [
@@ -197,4 +197,4 @@ def test_every_destructive_key_asks_naming_its_target(app: Tmux, tab: str, ready
     app.send_literal("q")  # q answers no: back one level
     app.wait_for_gone("No (n)")
     assert ready in running(app)
-    go_tab(app, "1", "Address")
+    go_tab(app, "1", "Power")

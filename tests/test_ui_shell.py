@@ -148,7 +148,8 @@ def active_tab(app: SparkApp) -> str:
 async def test_number_keys_and_clicks_switch_tabs() -> None:
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
-        for pane in PANES:  # Chat last: its prompt takes the focus, and digits are text
+        # Chat last: its prompt takes the focus, and digits typed there are text
+        for pane in sorted(PANES, key=lambda pane: pane.id == "chat"):
             await pilot.press(pane.key)
             assert active_tab(app) == pane.id
         await pilot.press("4")
