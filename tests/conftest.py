@@ -26,6 +26,10 @@ from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 
+# Parsers are fuzzed with hypothesis. In CI the examples come from a fixed seed
+# (derandomize), so a red run is the same run again on the next push.
+from hypothesis import settings as _hypothesis_settings
+
 from tests.infra import (
     SSHD_BINARY,
     ClientSetup,
@@ -39,6 +43,10 @@ from tests.infra import (
 from tests.infra.docker import docker_engine  # noqa: F401 - a fixture
 from tests.infra.llama import llama_factory, llama_server  # noqa: F401 - fixtures
 from tests.infra.netns import netns_support
+
+_hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+if in_ci():
+    _hypothesis_settings.load_profile("ci")
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -244,11 +244,11 @@ async def test_discovery_screen_lists_mdns_and_ssh_config_hosts(tmp_path: Path,
         async with app.run_test(size=(120, 40)) as pilot:
             from sparktui.ui.devices.actions import add_device
 
-            await app.push_screen(DiscoverScreen(timeout=1.0, interfaces=["127.0.0.1"]),
+            await app.push_screen(DiscoverScreen(timeout=4.0, interfaces=["127.0.0.1"]),
                                   callback=lambda spec: spec and add_device(app, spec))
             screen = app.screen
             await wait_until(pilot, lambda: any(r.name == "spark-found" for r in screen.rows),
-                             10)
+                             20)
             await wait_until(pilot, lambda: any(r.name == "spark-sync" for r in screen.rows))
             names = [row.name for row in screen.rows]
             assert "lab-box" in names

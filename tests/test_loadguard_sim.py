@@ -176,3 +176,41 @@ async def test_a_wedge_and_reboot_gets_a_postmortem_with_the_minutes_before(tmp_
         assert saved is not None and saved.verdict == report.verdict
         await watch.close()
         await flight.close()
+
+
+async def test_a_container_started_from_sparktui_is_guarded_until_it_answers(tmp_path):
+    from sparktui.services.containers import ContainerService, ServiceState
+    from sparktui.services.demo import start_demo
+
+    demo = await start_demo()
+    link = make_link(demo.spec, FAST, ssh_options=demo.ssh_options)
+    service = TelemetryService(link, FAST)
+    containers = ContainerService(link, retry_interval=0.3, stats_interval=0.3,
+                                  audit=AuditLog(tmp_path / "audit.jsonl"))
+    hub = GuardHub(FAST, AuditLog(tmp_path / "audit.jsonl"),
+                   lambda name: service if name == link.name else None)
+    link.start()
+    service.start()
+    containers.start()
+    try:
+        memory = demo.server.device.memory  # type: ignore[attr-defined]
+        memory.rate_gib_s = 25.0
+        deadline = time.monotonic() + 20
+        while containers.state is not ServiceState.READY:
+            assert time.monotonic() < deadline, containers.problem
+            await asyncio.sleep(0.05)
+        await wait_for(service, lambda t: t.memory_truth is not None, "memory")
+        made = await containers.call(lambda client: client.api.create_container(
+            "nvcr.io/nvidia/vllm:25.09-py3", ["vllm", "serve", "meta-llama/Llama-3.1-70B"],
+            name="big-load", host_config=client.api.create_host_config(
+                port_bindings={8000: ("127.0.0.1", 8031)})))
+        await containers.run_action("start", made["Id"])
+        await wait_for(service, lambda t: any("big-load stopped by the load guard" in e.text
+                                              for e in t.events), "the guard's stop", 40)
+        assert not memory.down
+    finally:
+        await hub.close()
+        await containers.close()
+        await service.close()
+        await link.close()
+        await demo.close()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from sparktui.services.config import Config
 from sparktui.ui.app import SparkApp
+from sparktui.ui.containers.pane import ContainersPane
 from sparktui.ui.serving.pane import ServingPane
 from sparktui.ui.telemetry.chart import Chart
 from tests.infra.pilot import wait_until
@@ -37,5 +38,18 @@ async def test_serving_tab_on_the_demo_moves(tmp_path) -> None:
         assert "TTFT" in detail and "p95" in detail
         chart = pane.query_one("#chart-queue", Chart)
         assert chart.data is not None and chart.data.points
-        # the container the demo's endpoint runs in is named in its row
-        assert any(row.container for row in pane.rows)
+        # the container the demo's endpoint runs in is named in its row, and the
+        # Containers tab says what that container serves
+        row = next(row for row in pane.rows if row.container)
+        assert app.fleet.models.for_container("spark-demo", row.container_id) is row
+        await pilot.press("3")
+        containers = app.query_one(ContainersPane)
+        await wait_until(pilot, lambda: any(
+            info.name == row.container for s in containers.services
+            for info in s.containers.values()), timeout=30, what="the demo's containers")
+        for _ in range(containers.table.row_count):
+            if "serves" in str(containers.query_one("#container-detail").render()):
+                break
+            await pilot.press("down")
+        assert "nvidia/llama-3.1-8b-instruct-sim on :8000" in str(
+            containers.query_one("#container-detail").render())

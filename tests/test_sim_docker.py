@@ -341,11 +341,11 @@ async def test_demo_containers_through_the_ssh_socket_forward() -> None:
         result = await asyncio.wait_for(Deployer(service).deploy(
             spec, on_update=updates.append, poll_interval=0.2), 15)
         assert result.ok, (result.message, result.log_tail)
-        assert result.ready is not None and result.ready.base_url == "http://127.0.0.1:8080/v1"
+        assert result.ready is not None and result.ready.base_url == "http://127.0.0.1:30000/v1"
         pulls = [u.progress for u in updates if u.phase == "pull" and u.progress]
         assert pulls and pulls[-1].layers_done == 4
         assert any(u.phase == "health" for u in updates)  # it answered 503 while starting
-        status, body = await http_probe(service, 8080, "/v1/models")
+        status, body = await http_probe(service, 30000, "/v1/models")
         assert status == 200 and "data" in body  # relayed to the demo's model server
     finally:
         await service.close()

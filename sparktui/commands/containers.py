@@ -230,6 +230,10 @@ async def _logs(args: argparse.Namespace) -> int:
         follower.start()
         try:
             error = await done
+            if error is None and args.follow:
+                # a followed log ends when the container stops, or when the connection
+                # under the Docker socket forward drops: the second is a failure
+                error = await _dropped(link)
         finally:
             follower.close()
     finally:
@@ -237,6 +241,21 @@ async def _logs(args: argparse.Namespace) -> int:
     if error:
         raise Failed(f"logs of {info.name}: {error}")
     return 0
+
+
+async def _dropped(link) -> str | None:
+    """Why the device connection is gone (given a moment to notice), or None."""
+    import asyncio
+    import contextlib
+
+    transport = link.transport
+    if transport is not None and transport.is_alive():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(transport.wait_closed(), 2.0)
+    if transport is not None and transport.is_alive():
+        return None
+    reason = getattr(transport, "close_reason", None) or link.status.describe()
+    return f"the connection to {link.name} dropped ({reason}); the log may be incomplete"
 
 
 def logs_main(argv: list[str] | None = None) -> int:

@@ -11,6 +11,8 @@ import re
 import time
 from dataclasses import dataclass, field
 
+from sparktui.core.sanitize import clean_reason
+
 LOCAL_HOST = "local"
 
 # [user@]host[:port]; an IPv6 literal must be bracketed to carry a port.
@@ -106,6 +108,12 @@ class LinkStatus:
     reason: str | None = None
     failure: FailureKind | None = None
     since: float = field(default_factory=time.monotonic)
+
+    def __post_init__(self) -> None:
+        # every reason a link publishes crosses here on its way to the Devices tab,
+        # the status line, toasts and the log: no peer text reaches them raw
+        if self.reason is not None:
+            object.__setattr__(self, "reason", clean_reason(self.reason))
 
     def next_retry_in(self, now: float | None = None) -> float | None:
         if self.next_retry_at is None:

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sparktui.core.sanitize import strip_control
+
 #: the oldest Engine API sparktui talks to: 1.40 (Docker 19.03) added DeviceRequests,
 #: which is how a container asks for GPUs
 MIN_API_VERSION = "1.40"
@@ -25,6 +27,44 @@ WATCHED_EVENTS = ("create", "start", "die", "stop", "destroy", "health_status", 
 _ZERO_TIME = "0001-01-01"
 _RFC3339 = re.compile(
     r"^(?P<base>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(?P<frac>\d+))?(?P<tz>Z|[+-]\d\d:\d\d)$")
+
+
+def _clean(value: Any, max_line: int) -> str:
+    """Daemon text, safe to show: no escapes, no controls, one line of sane length."""
+    if value is None:
+        return ""
+    return strip_control(value if isinstance(value, str) else str(value), max_line=max_line)
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError, OverflowError):
+        return 0
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _safe(parse, attrs: dict[str, Any], default):
+    try:
+        return parse(attrs)
+    except (TypeError, ValueError, AttributeError, KeyError):
+        return default
+
+
+def _float(value: Any) -> float:
+    """A stats counter; 0 for anything that is not a finite number."""
+    try:
+        number = float(value or 0)
+    except (TypeError, ValueError, OverflowError):
+        return 0.0
+    return number if math.isfinite(number) else 0.0
 
 
 def version_tuple(version: str) -> tuple[int, ...]:
@@ -175,25 +215,32 @@ class ContainerInfo:
 
     @classmethod
     def from_inspect(cls, attrs: dict[str, Any]) -> ContainerInfo:
-        state = attrs.get("State") or {}
-        config = attrs.get("Config") or {}
-        health = (state.get("Health") or {}).get("Status") or ""
-        labels = config.get("Labels") or {}
+        """One container from `docker inspect`; its strings come out clean.
+
+        The daemon (or whoever answers on its socket) chooses every field: text is
+        passed through strip_control here, once, and a field of the wrong type
+        gives an empty or missing value, never an exception for the whole list.
+        """
+        state = _dict(attrs.get("State"))
+        config = _dict(attrs.get("Config"))
+        health = _dict(state.get("Health")).get("Status") or ""
+        labels = _dict(config.get("Labels"))
         return cls(
-            id=attrs.get("Id", ""),
-            name=(attrs.get("Name") or "").lstrip("/"),
-            image=config.get("Image") or attrs.get("Image") or "",
-            state=state.get("Status") or "unknown",
-            health=health,
-            exit_code=int(state.get("ExitCode") or 0),
-            started_at=parse_docker_time(state.get("StartedAt")),
-            finished_at=parse_docker_time(state.get("FinishedAt")),
-            ports=format_ports(attrs),
-            gpu=gpu_request(attrs),
-            command=command_line(attrs),
-            labels=tuple(sorted((str(k), str(v)) for k, v in labels.items())),
+            id=_clean(attrs.get("Id"), 128),
+            name=_clean(attrs.get("Name"), 256).lstrip("/"),
+            image=_clean(config.get("Image") or attrs.get("Image"), 512),
+            state=_clean(state.get("Status"), 32) or "unknown",
+            health=_clean(health, 32),
+            exit_code=_int(state.get("ExitCode")),
+            started_at=parse_docker_time(_str_or_none(state.get("StartedAt"))),
+            finished_at=parse_docker_time(_str_or_none(state.get("FinishedAt"))),
+            ports=tuple(_clean(p, 128) for p in _safe(format_ports, attrs, ())),
+            gpu=_clean(_safe(gpu_request, attrs, ""), 128),
+            command=_clean(_safe(command_line, attrs, ""), 4096),
+            labels=tuple(sorted((_clean(k, 256), _clean(v, 1024))
+                                for k, v in labels.items())),
             oom_killed=bool(state.get("OOMKilled")),
-            error=state.get("Error") or "",
+            error=_clean(state.get("Error"), 1024),
             tty=bool(config.get("Tty")),
         )
 
@@ -256,24 +303,30 @@ def stats_from_sample(sample: dict[str, Any], previous: ContainerStats | None) -
     (a full, two-cycle request), otherwise the counters of `previous` (the
     cheap one-shot requests sparktui makes every few seconds).
     """
-    cpu = sample.get("cpu_stats") or {}
-    usage = (cpu.get("cpu_usage") or {})
-    total = float(usage.get("total_usage") or 0)
-    system = float(cpu.get("system_cpu_usage") or 0)
-    online = cpu.get("online_cpus") or len(usage.get("percpu_usage") or []) or 1
-    pre = sample.get("precpu_stats") or {}
-    pre_total = float(((pre.get("cpu_usage") or {}).get("total_usage")) or 0)
-    pre_system = float(pre.get("system_cpu_usage") or 0)
+    cpu = _dict(sample.get("cpu_stats"))
+    usage = _dict(cpu.get("cpu_usage"))
+    total = _float(usage.get("total_usage"))
+    system = _float(cpu.get("system_cpu_usage"))
+    percpu = usage.get("percpu_usage")
+    online = _int(cpu.get("online_cpus")) or (len(percpu) if isinstance(percpu, list) else 0) or 1
+    pre = _dict(sample.get("precpu_stats"))
+    pre_total = _float(_dict(pre.get("cpu_usage")).get("total_usage"))
+    pre_system = _float(pre.get("system_cpu_usage"))
     if not pre_system and previous is not None:
         pre_total, pre_system = previous.cpu_total, previous.system_total
     percent: float | None = None
     if pre_system and system > pre_system and total >= pre_total:
         percent = (total - pre_total) / (system - pre_system) * online * 100.0
-    memory = sample.get("memory_stats") or {}
-    limit = memory.get("limit")
-    return ContainerStats(cpu_percent=percent, mem_used=_memory_used(memory),
-                          mem_limit=float(limit) if limit else None,
-                          cpu_total=total, system_total=system)
+        if not 0 <= percent <= 100.0 * online:
+            percent = None  # not a reading: counters from a confused (or lying) daemon
+    memory = _dict(sample.get("memory_stats"))
+    limit = _float(memory.get("limit"))
+    try:
+        used = _memory_used(memory)
+    except (TypeError, ValueError, OverflowError):
+        used = None
+    return ContainerStats(cpu_percent=percent, mem_used=used,
+                          mem_limit=limit or None, cpu_total=total, system_total=system)
 
 
 def format_cpu(stats: ContainerStats | None, *, compact: bool = False) -> str:

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from rich.text import Text
 
-__all__ = ["ansi_to_text", "markup_escape", "safe_text", "strip_control", "to_str"]
+__all__ = ["MAX_REASON_CHARS", "ansi_to_text", "clean_reason", "markup_escape", "safe_text",
+           "strip_control", "to_str"]
 
 # Escape sequences after ECMA-48, 7-bit and 8-bit (C1) introducers alike.
 # Alternatives are tried in order, so the string and CSI forms win over the
@@ -105,6 +106,20 @@ def strip_control(
     text = _ESCAPES.sub("", text)
     text = _clean_plain(text, keep_newlines)
     return _cap_lines(text, max_line, tab_size)
+
+
+#: an error reason is one line a user reads; a server's algorithm list can be kilobytes
+MAX_REASON_CHARS = 400
+
+
+def clean_reason(text: object) -> str:
+    """One line of a peer's error text, safe for any widget, toast, title or log line.
+
+    Used where errors are made (SSHConnectError, TransportError, LinkStatus), so
+    every later use of the message is clean whoever shows it.
+    """
+    return strip_control(text if isinstance(text, str | bytes) else str(text),
+                         max_line=MAX_REASON_CHARS)
 
 
 def _is_sgr(match: re.Match[str]) -> bool:

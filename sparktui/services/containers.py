@@ -45,6 +45,7 @@ from sparktui.core.docker_problems import (
     parse_probe,
 )
 from sparktui.core.docker_problems import api_too_old as api_too_old_problem
+from sparktui.core.sanitize import clean_reason, strip_control
 from sparktui.services.audit import AuditLog, ReadOnlyError
 from sparktui.services.link import DeviceLink
 from sparktui.transport.base import ConnectionLost, Forward, Transport
@@ -92,6 +93,11 @@ Listener = Callable[[Change], None]
 CONTAINER_EVENT_HOOKS: list[Callable[[str, str, ContainerInfo | None], None]] = []
 
 
+#: told (the service, container id) after sparktui itself started or restarted a container:
+#: the load guard watches its load until it answers
+CONTAINER_STARTED_HOOKS: list[Callable[[ContainerService, str], None]] = []
+
+
 def _tell_hooks(device: str, container_id: str, row: ContainerInfo | None) -> None:
     for hook in list(CONTAINER_EVENT_HOOKS):
         try:
@@ -103,9 +109,10 @@ def _tell_hooks(device: str, container_id: str, row: ContainerInfo | None) -> No
 def describe_error(exc: BaseException) -> str:
     """The daemon's own words for an APIError; the exception text otherwise."""
     explanation = getattr(exc, "explanation", None)
+    # the daemon's words go to toasts and the log: cleaned where they are made
     if explanation:
-        return str(explanation)
-    return str(exc) or type(exc).__name__
+        return clean_reason(str(explanation))
+    return clean_reason(str(exc) or type(exc).__name__)
 
 
 class DockerEndpoint:
@@ -303,8 +310,9 @@ class ContainerService:
         except Exception as exc:
             raise DockerUnavailable(await self.diagnose(transport, describe_error(exc))) \
                 from exc
-        self.engine_version = str(version.get("Version") or "")
-        self.api_version = str(version.get("ApiVersion") or client.api.api_version)
+        self.engine_version = strip_control(str(version.get("Version") or ""), max_line=64)
+        self.api_version = strip_control(str(version.get("ApiVersion")
+                                             or client.api.api_version), max_line=16)
         if api_too_old(self.api_version):
             await asyncio.to_thread(client.close)
             raise DockerUnavailable(
@@ -478,6 +486,12 @@ class ContainerService:
             self.record(f"container.{action}", target, f"failed: {reason}", id=container_id)
             raise ContainerActionError(f"{action} {target} failed: {reason}") from exc
         self.record(f"container.{action}", target, "ok", id=container_id)
+        if action in ("start", "restart"):
+            for hook in list(CONTAINER_STARTED_HOOKS):
+                try:
+                    hook(self, container_id)
+                except Exception:  # the guard's trouble must not fail the start
+                    log.exception("container-started hook failed on %s", self.device)
 
     async def remove(self, container_id: str, *, volumes: bool = False,
                      force: bool = True) -> None:

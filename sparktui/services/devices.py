@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from sparktui.core.device import DeviceSpec, FailureKind
 from sparktui.services.config import Config, Settings
 from sparktui.services.link import Backoff, ConnectFailure, DeviceLink
+from sparktui.services.model_directory import ModelDirectory
 from sparktui.transport.base import Transport
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,8 @@ class Fleet:
 
     def __init__(self, links: Iterable[DeviceLink] = ()) -> None:
         self.links: list[DeviceLink] = list(links)
+        #: which GPU process / container serves which model (the Serving tab fills it)
+        self.models = ModelDirectory()
 
     def add(self, link: DeviceLink, *, first: bool = False) -> DeviceLink:
         """Add `link` last, or `first` (the device a session shows at start)."""

@@ -29,6 +29,8 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from sparktui.core.sanitize import strip_control
+
 log = logging.getLogger(__name__)
 
 SSH_SERVICE = "_ssh._tcp.local."
@@ -165,7 +167,7 @@ def _decode_txt(properties: dict[bytes, bytes | None]) -> dict[str, str]:
     for key, value in (properties or {}).items():
         k = key.decode("utf-8", "replace") if isinstance(key, bytes) else str(key)
         v = value.decode("utf-8", "replace") if isinstance(value, bytes) else (value or "")
-        out[k] = v
+        out[strip_control(k, max_line=255)] = strip_control(v, max_line=255)
     return out
 
 
@@ -209,13 +211,14 @@ async def discover(timeout: float = DEFAULT_TIMEOUT, *,
         try:
             found = await info.async_request(azc.zeroconf, resolve_ms)
         except Exception as exc:  # one bad announcement must not end the browse
-            log.warning("mDNS: resolving %s failed: %s", name, exc)
+            log.warning("mDNS: resolving %s failed: %s", strip_control(name), exc)
             return
         if not found or not info.server:
             return
+        # names come from any host on the LAN: clean, and of sane length, from here on
         records[name] = ServiceRecord(
-            instance=_instance_of(name, service_type),
-            hostname=info.server.rstrip("."),
+            instance=strip_control(_instance_of(name, service_type), max_line=255),
+            hostname=strip_control(info.server.rstrip("."), max_line=255),
             port=info.port or 22,
             addresses=tuple(info.parsed_scoped_addresses()),
             txt=_decode_txt(info.properties))

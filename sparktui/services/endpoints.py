@@ -522,10 +522,14 @@ def _remove_socket_dir(socket_path: str) -> None:
 
 
 async def get_bounded(client: httpx.AsyncClient, url: str | httpx.URL,
-                       timeout: float) -> tuple[int, bytes]:
-    """GET with a deadline for the whole answer (not per read: a tarpit ends too)."""
+                      timeout: float, limit_ok: int = MAX_MODELS_BODY) -> tuple[int, bytes]:
+    """GET with a deadline for the whole answer (not per read: a tarpit ends too).
+
+    A 200 body may be `limit_ok` bytes, any other MAX_ERROR_BODY; past it,
+    BodyTooLarge (for a 200) or a placeholder body (for an error).
+    """
     async with asyncio.timeout(timeout), client.stream("GET", url, timeout=timeout) as response:
-        limit = MAX_MODELS_BODY if response.status_code == 200 else MAX_ERROR_BODY
+        limit = limit_ok if response.status_code == 200 else MAX_ERROR_BODY
         try:
             return response.status_code, await read_bounded(response, limit, "the answer")
         except BodyTooLarge:

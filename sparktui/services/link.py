@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from sparktui.core.device import DeviceSpec, FailureKind, LinkState, LinkStatus
+from sparktui.core.sanitize import clean_reason
 from sparktui.transport.base import CommandResult, ConnectionLost, LineStream, Transport
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ class ConnectFailure(Exception):
     """A connection attempt failed for a reason the user can act on."""
 
     def __init__(self, kind: FailureKind, reason: str) -> None:
+        reason = clean_reason(reason)  # it quotes the peer
         super().__init__(reason)
         self.kind = kind
         self.reason = reason

@@ -19,12 +19,14 @@ import asyncio
 import contextlib
 import logging
 import math
+import re
 import time
 from collections.abc import Awaitable, Callable
 
 from sparktui.core.events import DeviceEvent, Severity
 from sparktui.services.audit import AuditLog, ReadOnlyError
 from sparktui.services.config import Settings
+from sparktui.services.containers import CONTAINER_STARTED_HOOKS, ContainerService
 from sparktui.services.deploy import DEPLOY_LOADING_HOOKS, DeployLoading
 from sparktui.services.memory_actions import MemoryActions
 from sparktui.services.telemetry import DeviceTelemetry, TelemetryService
@@ -33,6 +35,18 @@ log = logging.getLogger(__name__)
 
 GIB = 1024**3
 RECLAIM_COOLDOWN_S = 10.0  # a load that keeps reading fills the cache again; not every tick
+STARTED_LOAD_LIMIT_S = 1800.0  # a started container with no port that answers: its load
+PROBE_EVERY_S = 2.0  # ... is guarded this long at most, its port asked this often
+_PUBLISHED = re.compile(r":(\d{1,5})->")
+
+
+def published_port(ports: tuple[str, ...]) -> int | None:
+    """The device port of the first published port (`127.0.0.1:8000->8000/tcp`)."""
+    for spec in ports:
+        match = _PUBLISHED.search(spec)
+        if match:
+            return int(match.group(1))
+    return None
 
 StopContainer = Callable[[], Awaitable[object]]  # stops one loading container
 Told = Callable[[str], None]  # hears why its container was stopped
@@ -233,6 +247,8 @@ class GuardHub:
         self.telemetry_of = telemetry_of
         self.guards: dict[str, LoadGuard] = {}
         DEPLOY_LOADING_HOOKS.append(self._on_deploy)
+        CONTAINER_STARTED_HOOKS.append(self._on_started)
+        self._probes: set[asyncio.Task[None]] = set()
 
     def guard(self, device: str) -> LoadGuard | None:
         guard = self.guards.get(device)
@@ -255,7 +271,54 @@ class GuardHub:
         else:
             guard.load_finished(event.container_id, event.answered)
 
+    def _on_started(self, service: ContainerService, container_id: str) -> None:
+        """A container started from sparktui loads until its first published port answers."""
+        guard = self.guard(service.device)
+        if guard is None or container_id in guard.loading:
+            return
+
+        async def stop() -> None:
+            await service.run_action("kill", container_id)
+
+        guard.watch_load(container_id, service.name_of(container_id), stop)
+        task = asyncio.get_running_loop().create_task(
+            self._until_it_answers(guard, service, container_id),
+            name=f"guard-probe:{container_id[:12]}")
+        self._probes.add(task)
+        task.add_done_callback(self._probes.discard)
+
+    async def _until_it_answers(self, guard: LoadGuard, service: ContainerService,
+                                container_id: str) -> None:
+        from sparktui.services.deploy import http_probe
+
+        deadline = time.monotonic() + STARTED_LOAD_LIMIT_S
+        seen_running = False  # the events stream may still call it "created" for a moment
+        try:
+            while container_id in guard.loading and time.monotonic() < deadline:
+                row = service.containers.get(container_id)
+                entry = guard.loading.get(container_id)
+                if row is not None and entry is not None and entry[0] != row.name:
+                    guard.loading[container_id] = (row.name, *entry[1:])  # known by now
+                seen_running = seen_running or (row is not None and row.running)
+                if seen_running and (row is None or not row.running):
+                    guard.load_finished(container_id, False)
+                    return
+                port = published_port(row.ports) if row is not None else None
+                if port is not None:
+                    status, _ = await http_probe(service, port, "/")
+                    if status is not None and status < 500:
+                        guard.load_finished(container_id, True)
+                        return
+                await asyncio.sleep(PROBE_EVERY_S)
+        except Exception:
+            log.exception("%s: watching %s's load failed", service.device, container_id[:12])
+        guard.load_finished(container_id, False)
+
     async def close(self) -> None:
+        with contextlib.suppress(ValueError):
+            CONTAINER_STARTED_HOOKS.remove(self._on_started)
+        for task in list(self._probes):
+            task.cancel()
         with contextlib.suppress(ValueError):
             DEPLOY_LOADING_HOOKS.remove(self._on_deploy)
         await asyncio.gather(*(g.close() for g in self.guards.values()))

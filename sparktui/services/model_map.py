@@ -11,38 +11,22 @@
   engine, or left without one.
 Endpoints no GPU process accounts for get a row of their own, so every model
 shows up once whatever the device could tell about its processes.
+The rows are kept in the session's ModelDirectory (services/model_directory.py).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 from sparktui.services.endpoints import Endpoint, PsContainer
+from sparktui.services.model_directory import ModelRow
 from sparktui.services.telemetry import GpuProcess
 
 _PORT_FLAG = re.compile(r"--port[= ](\d{2,5})\b")
 #: process name fragments -> the endpoint kind or port they serve on natively
 _NATIVE = (("ollama", "ollama"), ("llama-server", "llamacpp"), ("vllm", "vllm"),
            ("sglang", "sglang"), ("trtllm", "trtllm"))
-
-
-@dataclass(frozen=True)
-class ModelRow:
-    device: str
-    pid: int | None = None
-    process: str | None = None  # raw device text: sanitise to show
-    gpu_memory_mib: float | None = None
-    container: str | None = None  # name
-    container_id: str | None = None
-    port: int | None = None
-    endpoint: str | None = None  # its URL as seen from the device
-    models: tuple[str, ...] = ()
-
-    @property
-    def model_text(self) -> str:
-        return ", ".join(self.models) if self.models else "—"
 
 
 def _port_of(endpoint: Endpoint) -> int:

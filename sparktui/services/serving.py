@@ -13,6 +13,7 @@ round, and the charted ones go into a History like the Telemetry tab's.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -36,11 +37,13 @@ from sparktui.core.serving import (
     parse_slots,
 )
 from sparktui.services.endpoints import (
+    MAX_MODELS_BODY,
     Endpoint,
     EndpointConnector,
     EndpointError,
     EndpointSpec,
     describe_transport_error,
+    get_bounded,
 )
 
 log = logging.getLogger(__name__)
@@ -113,26 +116,26 @@ class EndpointScraper:
 
     async def _ollama(self, client: httpx.AsyncClient, spec: EndpointSpec,
                       timeout: float) -> EndpointServing:
-        response = await client.get(root_url(client, spec, "/api/ps"), timeout=timeout)
-        data = _json(response) if response.status_code == 200 else None
+        status, body = await _get(client, root_url(client, spec, "/api/ps"), timeout)
+        data = _json(body) if status == 200 else None
         figures = from_ollama_ps(data, time.monotonic())
         if figures is None:
-            return EndpointServing(self.endpoint, error=f"GET /api/ps answered "
-                                                        f"{response.status_code}")
+            return EndpointServing(self.endpoint, error=f"GET /api/ps answered {status}")
         return EndpointServing(self.endpoint, figures)
 
     async def _metrics(self, client: httpx.AsyncClient, spec: EndpointSpec,
                        timeout: float) -> EndpointServing:
-        response = await client.get(root_url(client, spec, "/metrics"), timeout=timeout)
+        status, body = await _get(client, root_url(client, spec, "/metrics"), timeout,
+                                  MAX_METRICS_BODY)
         now = time.monotonic()
-        if response.status_code != 200:
+        if status != 200:
             figures = ServingFigures(engine="openai", t=now, models=self.endpoint.models,
-                                     notes=(f"GET /metrics answered {response.status_code}: "
+                                     notes=(f"GET /metrics answered {status}: "
                                             f"{NO_METRICS_HINT}",))
             return EndpointServing(self.endpoint, figures)
-        text = response.text
+        text = body.decode("utf-8", "replace")
         if text.lstrip().startswith(("[", "{")):
-            figures = from_trtllm_stats(_json(response), now)
+            figures = from_trtllm_stats(_json(body), now)
             if figures is None:
                 return EndpointServing(self.endpoint, error="/metrics answered JSON that is "
                                                             "not TRT-LLM iteration stats")
@@ -163,10 +166,10 @@ class EndpointScraper:
     async def _slots(self, client: httpx.AsyncClient, spec: EndpointSpec,
                      timeout: float) -> SlotUse | None:
         try:
-            response = await client.get(root_url(client, spec, "/slots"), timeout=timeout)
-        except httpx.HTTPError:
+            status, body = await _get(client, root_url(client, spec, "/slots"), timeout)
+        except (httpx.HTTPError, EndpointError, TimeoutError):
             return None  # the slots are a bonus: /metrics answered
-        return parse_slots(_json(response)) if response.status_code == 200 else None
+        return parse_slots(_json(body)) if status == 200 else None
 
 
 def _with_models(figures: ServingFigures, endpoint: Endpoint) -> ServingFigures:
@@ -183,10 +186,23 @@ def root_url(client: httpx.AsyncClient, spec: EndpointSpec, path: str) -> httpx.
     return client.base_url.copy_with(path="/" + (root + path).lstrip("/"))
 
 
-def _json(response: httpx.Response) -> object:
+#: a busy vLLM's /metrics with every histogram is a few hundred KB
+MAX_METRICS_BODY = 8 * 1024 * 1024
+
+
+async def _get(client: httpx.AsyncClient, url: httpx.URL, timeout: float,
+               limit: int = MAX_MODELS_BODY) -> tuple[int, bytes]:
+    """Bounded in size and total time (see endpoints.get_bounded); a tarpit times out."""
     try:
-        return response.json()
-    except ValueError:
+        return await get_bounded(client, url, timeout, limit)
+    except TimeoutError as exc:
+        raise EndpointError(f"{url.path}: no complete answer in {timeout:g} s") from exc
+
+
+def _json(body: bytes) -> object:
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
         return None
 
 

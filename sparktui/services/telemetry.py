@@ -53,7 +53,6 @@ from sparktui.transport.base import (
 
 if TYPE_CHECKING:  # services.gb10 builds on this module
     from sparktui.services.gb10 import Gb10Services
-
 log = logging.getLogger(__name__)
 
 GIB = 1024**3
@@ -119,8 +118,7 @@ class DeviceTelemetry:
     temperature_alert_c: float = 85.0
     power_alert_w: float | None = None
     events: tuple[DeviceEvent, ...] = ()  # the newest last; at most MAX_EVENTS
-    #: (GPU index, clock event reason, seconds seen active) since sparktui started
-    reason_seconds: tuple[tuple[int, str, float], ...] = ()
+    reason_seconds: tuple[tuple[int, str, float], ...] = ()  # (GPU, reason, s active)
 
     @property
     def unified_memory(self) -> bool:
@@ -283,7 +281,7 @@ class TelemetryService:
 
     def post_event(self, event: DeviceEvent) -> None:
         """Publish an event (guard step, Xid, power advice) with the device's telemetry."""
-        log.info("%s: %s: %s", event.device, event.kind, event.text)
+        log.info("%s: %s: %s", event.device, event.kind, event.text)  # audit has the rest
         self._update(events=(*self._state.events, event)[-MAX_EVENTS:])
 
     # -- lifecycle -------------------------------------------------------------
@@ -572,8 +570,7 @@ class TelemetryHub:
         self.audit = audit
         self.services: dict[str, TelemetryService] = {}
         self._watching_processes = True
-        #: the GB10 features (guards, flight recorder, post-mortems), when the app wires them
-        self.gb10: Gb10Services | None = None
+        self.gb10: Gb10Services | None = None  # guards, flight recorder, post-mortems
 
     def watch_processes(self, watching: bool) -> None:
         """Tell every device whether a process list is on screen (see PROCESS_POLL_S)."""
@@ -597,6 +594,6 @@ class TelemetryHub:
         return self.services.get(name)
 
     async def close(self) -> None:
-        if self.gb10 is not None:  # its last flush and watches first: they read the streams
-            await self.gb10.close()
+        if self.gb10 is not None:
+            await self.gb10.close()  # its last flush and watches first: they read the streams
         await asyncio.gather(*(s.close() for s in self.services.values()))

@@ -33,12 +33,16 @@ def engine_serves(device: Any, path: str) -> bool:
 
 def probe_line(command: str, device: Any, user: str) -> str:
     """The output of `diagnose_command(path)` (its if/$() script is not interpreted)."""
-    first = command.split(";", 1)[0].strip()
-    try:
-        words = shlex.split(first)
-    except ValueError:
-        words = []
-    path = words[0].removeprefix("p=") if words and words[0].startswith("p=") else ""
+    # the transport prefixes every command (`export SPARKTUI_RUN_TAG=...;`): find the `p=` part
+    path = ""
+    for part in command.split(";"):
+        try:
+            words = shlex.split(part.strip())
+        except ValueError:
+            continue
+        if words and words[0].startswith("p="):
+            path = words[0].removeprefix("p=")
+            break
     if engine_serves(device, path):
         return f"{PROBE_MARK} socket ok yes docker {user}\n"
     return f"{PROBE_MARK} missing - yes - {user}\n"

@@ -13,9 +13,20 @@ import abc
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from sparktui.core.sanitize import clean_reason
+
 
 class TransportError(Exception):
-    """Base class for everything a transport raises on purpose."""
+    """Base class for everything a transport raises on purpose.
+
+    Messages quote the device and its sshd: they are cleaned here, once, so
+    every handler can show or log them as they are.
+    """
+
+    def __init__(self, *args: object) -> None:
+        if len(args) == 1 and isinstance(args[0], str):
+            args = (clean_reason(args[0]),)
+        super().__init__(*args)
 
 
 class ConnectionLost(TransportError):

@@ -21,6 +21,7 @@ from pathlib import Path
 import asyncssh
 
 from sparktui.core.device import DeviceSpec, FailureKind
+from sparktui.core.sanitize import clean_reason
 from sparktui.transport.base import (
     CommandResult,
     ConnectionLost,
@@ -344,7 +345,7 @@ class SSHTransport(Transport):
         exc = self._client.lost
         if exc is None:
             return None
-        reason = getattr(exc, "reason", None) or str(exc) or type(exc).__name__
+        reason = clean_reason(getattr(exc, "reason", None) or str(exc) or type(exc).__name__)
         if "keepalive" in reason.lower() or "timeout" in reason.lower():
             return f"no answer to keepalives ({reason})"
         return reason

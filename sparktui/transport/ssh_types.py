@@ -12,12 +12,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from sparktui.core.device import FailureKind
+from sparktui.core.sanitize import clean_reason
 
 
 class SSHConnectError(Exception):
     """One failed attempt, classified so the UI can say what to do."""
 
     def __init__(self, kind: FailureKind, reason: str) -> None:
+        # the reason quotes the server (its disconnect text, its algorithm lists),
+        # which can say anything before any host key is checked: cleaned here, once
+        reason = clean_reason(reason)
         super().__init__(reason)
         self.kind = kind
         self.reason = reason

@@ -23,6 +23,7 @@ from textual import events
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.dom import DOMNode
+from textual.notifications import SeverityLevel
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widget import Widget
@@ -52,6 +53,7 @@ from sparktui.ui.containers.images import ImagesScreen
 from sparktui.ui.containers.logs import ContainerLogsScreen
 from sparktui.ui.devices.actions import DEVICE_SCREENS, device_commands
 from sparktui.ui.devices.session import restore_view, save_session
+from sparktui.ui.exit_guard import EXIT_TERMINAL_LOST, ExitGuard
 from sparktui.ui.grammar import GrammarApp
 from sparktui.ui.keys import binding_keys
 from sparktui.ui.messages import FleetChanged, TelemetryUpdated
@@ -172,6 +174,8 @@ class SparkApp(GrammarApp):
         self._session_worker: Worker[None] | None = None
         self._session_closed = False
         self._quitting = False
+        #: ends the process if an exit cannot finish (run_tui sets it; tests leave it None)
+        self.exit_guard: ExitGuard | None = None
         self._reported_clashes: set[frozenset[str]] = set()
         self._tabs_ready = False  # until on_mount: a tab key waits for the first frame
 
@@ -239,13 +243,34 @@ class SparkApp(GrammarApp):
         # dir holds a private key, and tunnels must not stay bound.
         loop = asyncio.get_running_loop()
         try:
-            signal.signal(signal.SIGHUP, lambda *_: loop.call_soon_threadsafe(self.exit))
+            signal.signal(signal.SIGHUP,
+                          lambda *_: self._terminal_lost("SIGHUP", loop))
         except ValueError:  # not the main thread (an embedding or a test): nothing to do
             log.debug("no SIGHUP handler: the app runs outside the main thread")
         self._focus_pane(PANES[0].id)
         # the Tabs inside TabbedContent pick their first tab when they mount, after this:
         # a tab key read before the first refresh would be undone by it
         self.call_after_refresh(setattr, self, "_tabs_ready", True)
+
+    def _terminal_lost(self, why: str, loop: asyncio.AbstractEventLoop) -> None:
+        """The terminal is gone: exit, and never wait on it for more than the guard's bound."""
+        if self.exit_guard is not None:
+            self.exit_guard.arm(why, EXIT_TERMINAL_LOST)
+        loop.call_soon_threadsafe(self.exit, None, EXIT_TERMINAL_LOST)
+
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = True) -> None:
+        """Every toast (widgets' notify lands here too) crosses strip_control: toasts
+        quote container names, daemon errors and SSH reasons."""
+        super().notify(strip_control(message, keep_newlines=True), title=strip_control(title),
+                       severity=severity, timeout=timeout, markup=markup)
+
+    def exit(self, result: None = None, return_code: int = 0,
+             message: object | None = None) -> None:
+        # however the exit began (q, the palette, a signal, a crash), it ends in bounded time
+        if self.exit_guard is not None:
+            self.exit_guard.arm("exit", return_code)
+        super().exit(result, return_code, message)  # type: ignore[arg-type]
 
     def on_resize(self, event: events.Resize) -> None:
         self._update_compact(event.size.width)
@@ -572,11 +597,20 @@ def run_tui(config: Config, specs: Sequence[DeviceSpec], *, demo: bool = False,
                    read_only=read_only or None, compact=compact, persist=True,
                    restore=restore, telemetry=telemetry, link_policy=link_policy)
 
+    guard = ExitGuard()
+    app.exit_guard = guard
+
     async def run() -> int:
+        loop = asyncio.get_running_loop()
+        # a closed pty or EIO may come without SIGHUP (the process is not in the tty's
+        # foreground group, or the signal is ignored): watch the descriptors as well
+        guard.watch_terminal(lambda: loop.call_soon_threadsafe(app.exit, None,
+                                                               EXIT_TERMINAL_LOST))
         try:
             await app.run_async()
         finally:
             # the app may also end by a crash: links and the demo still get closed
+            guard.arm("the app ended")
             await app.close_session()
         return app.return_code if app.return_code is not None else 0
 

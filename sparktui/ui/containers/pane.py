@@ -376,6 +376,11 @@ class ContainersPane(Widget):
             text.append("\nlabels   ", style="dim")
             labels = "  ".join(f"{k}={v}" for k, v in info.labels)
             text.append_text(safe_text(labels, max_line=200))
+        serves = self.fleet.models.for_container(service.device, info.id)
+        if serves is not None:  # known once the Serving tab has read the endpoints
+            text.append("\nserves   ", style="dim")
+            text.append_text(safe_text(f"{serves.model_text} on :{serves.port} "
+                                       f"({serves.endpoint})", max_line=200))
         if info.error:
             text.append("\nerror    ", style="dim")
             text.append_text(safe_text(info.error, max_line=200))

@@ -68,7 +68,10 @@ class FitScreen(ModalScreen[None]):
     @work(group="fit-config", exclusive=True)
     async def load_config(self) -> None:
         self.query_one("#fit-result", Static).update("reading config.json…")
-        self.config = await self.store.read_config(self.model)
+        try:
+            self.config = await self.store.read_config(self.model)
+        except Exception as exc:  # weighed without the KV cache, and the verdict says so
+            self.log.warning(f"reading config.json of {self.model.name}: {exc!r}")
         self.show()
 
     def on_input_changed(self, _event: Input.Changed) -> None:

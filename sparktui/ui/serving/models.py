@@ -10,6 +10,7 @@ model against the device's memory now (sparktui.ui.serving.fit).
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from pathlib import Path
 
@@ -30,6 +31,8 @@ from sparktui.services.link import DeviceLink
 from sparktui.services.models_disk import ModelDeleteError, ModelStore
 from sparktui.services.telemetry import TelemetryService
 from sparktui.ui.screens.confirm import ConfirmScreen
+
+log = logging.getLogger(__name__)
 
 DOCKER_WAIT_S = 5.0  # for the in-use marks; the list does not wait longer than this
 
@@ -105,9 +108,10 @@ class ModelsScreen(Screen[None]):
             await asyncio.sleep(0.1)  # the in-use marks need Docker's answer
         try:
             listing = await self.store.refresh(self.ollama)
-        except Exception as exc:
-            self._say(f"could not read the caches: {exc}")
-            raise
+        except Exception as exc:  # a device that cannot list is news, not a crash
+            log.warning("listing models on %s: %r", self.link.name, exc)
+            self._say(f"could not read the model caches: {exc}")
+            return
         self.models = sorted(listing.models, key=lambda m: (-(m.size_bytes or 0), m.name))
         table = self.query_one(DataTable)
         table.clear()
@@ -167,6 +171,11 @@ class ModelsScreen(Screen[None]):
             await self.store.delete(model)
         except (ModelDeleteError, ReadOnlyError) as exc:
             self.notify(str(exc), severity="error", markup=False)
+            return
+        except Exception as exc:  # the connection dropped mid-delete: say so, keep the app
+            log.warning("deleting %s on %s: %r", model.name, self.link.name, exc)
+            self.notify(f"deleting {model.name} failed: {exc}", severity="error",
+                        markup=False)
             return
         self.notify(f"deleted {model.name} ({fmt_bytes(model.size_bytes)})", markup=False)
         self.refresh_models()

@@ -39,7 +39,8 @@ from sparktui.core.serving_text import (
 )
 from sparktui.services.devices import Fleet
 from sparktui.services.endpoints import DeviceDiscovery, Endpoint, EndpointConnector
-from sparktui.services.model_map import ModelRow, model_rows
+from sparktui.services.model_directory import ModelRow
+from sparktui.services.model_map import model_rows
 from sparktui.services.serving import EndpointServing, ServingMonitor
 from sparktui.services.telemetry import DeviceTelemetry, TelemetryHub
 from sparktui.ui.keys import key_hint
@@ -238,7 +239,9 @@ class ServingPane(Widget):
         for device, discovery in self.discoveries.items():
             service = self.hub.get(device) if self.hub is not None else None
             processes = service.latest.processes if service is not None else ()
-            rows += model_rows(device, processes, discovery.containers, endpoints)
+            found = model_rows(device, processes, discovery.containers, endpoints)
+            self.fleet.models.update(device, found)
+            rows += found
         return rows
 
     def _rebuild_columns(self) -> None:

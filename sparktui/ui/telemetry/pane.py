@@ -380,7 +380,11 @@ class TelemetryPane(ComponentStyles):
     def _show_processes(self, state: DeviceTelemetry | None) -> None:
         table = self.query_one(ProcessTable)
         processes = () if state is None else state.processes
-        table.show(processes)
+        serves = {} if state is None else {
+            p.pid: row.describe() for p in processes
+            if (row := self.fleet.models.for_pid(state.device, p.pid)) is not None
+            and row.describe()}
+        table.show(processes, serves)
         title = Text(end="", no_wrap=True, overflow="ellipsis")
         compact = self._compact
         dim = self.component_style("telemetry--dim")

@@ -42,15 +42,21 @@ SORT_MARK = " ▼"
 SORT_MARK_REVERSED = " ▲"
 
 
-def process_cells(process: GpuProcess, max_command: int) -> dict[str, Text]:
-    """Cells as Text: a process name like `[red]x` stays literal, escapes are dropped."""
+def process_cells(process: GpuProcess, max_command: int,
+                  serves: str | None = None) -> dict[str, Text]:
+    """Cells as Text: a process name like `[red]x` stays literal, escapes are dropped.
+
+    `serves` (from the Serving tab: container · port · model) follows the command."""
+    command = _command(process) or NO_VALUE
+    if serves:
+        command = f"{serves} ← {command}"
     return {
         "pid": Text(str(process.pid), justify="right"),
         "user": safe_text(process.user or NO_VALUE, max_line=16),
         "gpu": Text(NO_VALUE if process.gpu_index is None else str(process.gpu_index),
                     justify="right"),
         "memory": Text(fmt_mib(process.used_memory_mib), justify="right"),
-        "command": safe_text(_command(process) or NO_VALUE, max_line=max_command),
+        "command": safe_text(command, max_line=max_command),
     }
 
 
@@ -64,6 +70,7 @@ class ProcessTable(NavTable):
         self.compact = False
         self._processes: tuple[GpuProcess, ...] = ()
         self._columns_shown: tuple[str, ...] = ()
+        self._serves: dict[int, str] = {}  # pid -> what it serves, when the Serving tab knows
 
     @property
     def keys_shown(self) -> tuple[str, ...]:
@@ -83,10 +90,14 @@ class ProcessTable(NavTable):
         key = self.coordinate_to_cell_key((row, 0)).row_key.value
         return next((p for p in self._processes if str(p.pid) == key), None)
 
-    def show(self, processes: Sequence[GpuProcess]) -> None:
+    def show(self, processes: Sequence[GpuProcess],
+             serves: dict[int, str] | None = None) -> None:
         processes = tuple(processes)
-        if processes == self._processes and self._columns_shown == self.keys_shown:
+        serves = serves or {}
+        if processes == self._processes and self._columns_shown == self.keys_shown \
+                and serves == self._serves:
             return
+        self._serves = serves
         rows = [p.pid for p in self._sorted()]
         self._processes = processes
         if self._columns_shown == self.keys_shown and rows == [p.pid for p in self._sorted()]:
@@ -99,7 +110,7 @@ class ProcessTable(NavTable):
         cells are repainted, not the table."""
         max_command = 40 if self.compact else 120
         for process in self._processes:
-            cells = process_cells(process, max_command)
+            cells = process_cells(process, max_command, self._serves.get(process.pid))
             for key in self.keys_shown:
                 self.set_cell(str(process.pid), key, cells[key])
 
@@ -141,7 +152,7 @@ class ProcessTable(NavTable):
             self._columns_shown = keys
             max_command = 40 if self.compact else 120
             for process in self._sorted():
-                cells = process_cells(process, max_command)
+                cells = process_cells(process, max_command, self._serves.get(process.pid))
                 self.add_row(*(cells[k] for k in keys), key=str(process.pid))
 
     def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:

@@ -1,0 +1,206 @@
+"""Fleet scale: 1, 4, 16 and 64 devices, headless and TUI, at 1 Hz.
+
+The machine holds 16 sshds at most here, so 64 devices are 16 sshds with 4 Host
+aliases each (every alias is its own SSH connection, its own streams). Per size:
+
+  headless  bench/headless.py (TelemetryServices over make_link, no UI): CPU % of a
+            core (getrusage) and peak RSS over --window s, and the connect storm:
+            time from the child's start until every device has GPU and host figures,
+            and the devices that had not by then.
+  tui       `sparktui spark-1 ... spark-N` in tmux 120x40: CPU % (app + tmux server),
+            RSS, bytes/s to the terminal.
+  latency   the real SparkApp in this process, headless (Textual's test driver, every
+            frame composed): for each host sample, the device's uptime written into the
+            block header (/proc/uptime, 10 ms steps) against CLOCK_BOOTTIME when the
+            frame after the sample has been composed (call_after_refresh). Device and
+            watcher are one machine here, so the clocks agree. p50/p95 over --window s.
+
+    python bench/fleet.py                         # 1,4,16,64; 20 s windows
+    python bench/fleet.py --sizes 64 --window 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import benchlib
+
+HERE = Path(__file__).resolve().parent
+MAX_SSHDS = 16
+
+
+def boottime() -> float:
+    return time.clock_gettime(time.CLOCK_BOOTTIME)
+
+
+def headless(rig: benchlib.Rig, window: float, connect_timeout: float = 60.0) -> dict:
+    start = time.monotonic()
+    proc = subprocess.Popen([sys.executable, str(HERE / "headless.py"), *rig.aliases,
+                             "--warmup", "3", "--duration", str(window), "--connect-timeout",
+                             str(connect_timeout)], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=rig.env(),
+                            cwd=benchlib.REPO_ROOT)
+    lines, errors = benchlib.read_lines(proc)
+    events: dict[str, dict] = {}
+    while "end" not in events and "error" not in events:
+        line = lines.get(timeout=connect_timeout + window + 90)
+        if line is None:
+            break
+        event = json.loads(line)
+        events[event["event"]] = event
+        if event["event"] == "ready":
+            events["ready"]["live_s"] = time.monotonic() - start - 3  # minus the warm-up
+    if "end" not in events:
+        benchlib.terminate(proc, timeout=60)
+        error = events.get("error") or {"stderr": errors[-5:]}
+        detail = error.get("detail") or {}
+        return {"error": error.get("reason"), "connect_timeout_s": connect_timeout,
+                "not_live": sorted(k for k, v in detail.items() if v[1] or v[2]
+                                   or "connected" not in str(v[0]))}
+    benchlib.terminate(proc, timeout=60)  # closing 64 connections may take a while
+    ready, end = events["ready"], events["end"]
+    cpu = ((end["rusage"]["user"] + end["rusage"]["sys"])
+           - (ready["rusage"]["user"] + ready["rusage"]["sys"]))
+    return {"cpu_pct": 100 * cpu / end["wall"], "rss_mib": end["rusage"]["maxrss_kib"] / 1024,
+            "all_live_s": ready["live_s"],
+            "not_connected": [k for k, v in end["links"].items() if "connected" not in v]}
+
+
+def tui(rig: benchlib.Rig, window: float, tmp: Path) -> dict:
+    tmux = benchlib.Tmux("bench-fleet")
+    meter = benchlib.CpuMeter(None, f"sparktui-bench-{os.getpid()}-fleet-tui")
+    out = tmp / "tui.pty"
+    try:
+        env = rig.env(TERM="tmux-256color", SPARKTUI_CONFIG=str(tmp / "config.toml"),
+                      XDG_CONFIG_HOME=str(tmp / "xdg"), XDG_DATA_HOME=str(tmp / "xdg-data"))
+        command = " ".join(benchlib.shell_quote(a)
+                           for a in [*benchlib.sparktui_command(), *rig.aliases])
+        tmux.new_session("w", f"echo $$ > {meter.procs_file}; exec {command}", env)
+        tmux.pipe_to("w", out)
+        pane = tmux.pane_pid("w")
+        server = int(tmux.cmd("display-message", "-p", "-t", "idle", "#{pid}").strip())
+        time.sleep(20 if len(rig.aliases) > 16 else 12)
+
+        def sample():
+            return (time.monotonic(), meter.seconds(),
+                    benchlib.proc_cpu_seconds(server) or 0.0,
+                    out.stat().st_size if out.exists() else 0)
+
+        load = benchlib_load()
+        a = sample()
+        time.sleep(window)
+        b = sample()
+        wall = b[0] - a[0]
+        return {"cpu_pct": 100 * ((b[1] - a[1]) + (b[2] - a[2])) / wall,
+                "app_cpu_pct": 100 * (b[1] - a[1]) / wall,
+                "rss_mib": (benchlib.proc_rss_bytes(pane) or 0) / 2**20,
+                "output_bytes_per_s": (b[3] - a[3]) / wall, "loadavg": load}
+    finally:
+        tmux.close()
+        meter.close()
+
+
+def benchlib_load() -> str:
+    with open("/proc/loadavg", encoding="ascii") as fh:
+        return " ".join(fh.read().split()[:3])
+
+
+async def latency(rig: benchlib.Rig, window: float, tmp: Path) -> dict:
+    """The real app, headless in this process: device timestamp to composed frame."""
+    os.environ["HOME"] = rig.home
+    os.environ["XDG_DATA_HOME"] = str(tmp / "xdg-data")
+    os.environ.pop("SSH_AUTH_SOCK", None)
+    from sparktui.core.device import DeviceSpec, LinkState
+    from sparktui.services.config import Config
+    from sparktui.ui.app import SparkApp
+
+    app = SparkApp(Config(path=tmp / "config.toml"),
+                   [DeviceSpec.parse(a) for a in rig.aliases],
+                   theme_dirs=[benchlib.REPO_ROOT / "themes"])
+    delays: list[float] = []
+    measuring = [False]
+    async with app.run_test(size=(120, 40)) as pilot:
+        deadline = time.monotonic() + 90
+        while not all(link.status.state is LinkState.CONNECTED for link in app.fleet.links):
+            if time.monotonic() > deadline:
+                break
+            await pilot.pause(0.1)
+        last: dict[str, float] = {}
+
+        def listen(state) -> None:
+            host = state.host
+            if not measuring[0] or host is None or host.uptime_s is None:
+                return
+            if last.get(state.device) == host.uptime_s:
+                return
+            last[state.device] = host.uptime_s
+            stamp = host.uptime_s
+            app.call_after_refresh(lambda s=stamp: delays.append(boottime() - s))
+
+        for service in app.telemetry.services.values():
+            service.subscribe(listen)
+        await pilot.pause(3)
+        measuring[0] = True
+        await pilot.pause(window)
+        measuring[0] = False
+    if not delays:
+        return {"error": "no samples"}
+    ms = [1000 * d for d in delays]
+    return {"samples": len(ms), "p50_ms": benchlib.percentile(ms, 50),
+            "p95_ms": benchlib.percentile(ms, 95), "max_ms": max(ms),
+            "note": "uptime has 10 ms steps: each figure is up to 10 ms high"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="sparktui at fleet scale")
+    p.add_argument("--sizes", default="1,4,16,64")
+    p.add_argument("--window", type=float, default=20.0)
+    p.add_argument("--parts", default="headless,tui,latency")
+    p.add_argument("--connect-timeout", type=float, default=60.0)
+    p.add_argument("--out", default="fleet")
+    args = p.parse_args(argv)
+    parts = set(args.parts.split(","))
+    results = []
+    for size in [int(s) for s in args.sizes.split(",")]:
+        sshds = min(size, MAX_SSHDS)
+        with benchlib.sshd_rig(sshds, aliases_per_server=size // sshds) as rig, \
+                tempfile.TemporaryDirectory(prefix="sparktui-bench-") as tmp_text:
+            tmp = Path(tmp_text)
+            row: dict[str, object] = {"devices": size, "sshds": sshds,
+                                      "loadavg": benchlib_load()}
+            if "headless" in parts:
+                row["headless"] = headless(rig, args.window, args.connect_timeout)
+                print(f"{size:3d} headless {row['headless']}", flush=True)
+            if "tui" in parts:
+                row["tui"] = tui(rig, args.window, tmp)
+                print(f"{size:3d} tui      {row['tui']}", flush=True)
+            if "latency" in parts:
+                row["latency"] = asyncio.run(latency(rig, args.window, tmp))
+                print(f"{size:3d} latency  {row['latency']}", flush=True)
+            results.append(row)
+    rows = []
+    for r in results:
+        h, t, lat = r.get("headless", {}), r.get("tui", {}), r.get("latency", {})
+        rows.append([r["devices"], h.get("cpu_pct"), h.get("rss_mib"), h.get("all_live_s"),
+                     len(h.get("not_connected", [])) if "not_connected" in h else None,
+                     t.get("cpu_pct"), t.get("rss_mib"), t.get("output_bytes_per_s"),
+                     lat.get("p50_ms"), lat.get("p95_ms"), r["loadavg"]])
+    benchlib.print_table(["devices", "headless %core", "headless RSS MiB", "all live s",
+                          "failed", "TUI %core", "TUI RSS MiB", "TUI B/s", "p50 ms", "p95 ms",
+                          "load avg"], rows, title=f"fleet at 1 Hz, {args.window:.0f} s windows")
+    path = benchlib.write_results(args.out, {"window_s": args.window, "results": results})
+    print(f"results: {path.relative_to(benchlib.REPO_ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
