@@ -89,11 +89,8 @@ COMPACT_BELOW_COLUMNS = 80
 
 
 def _tab_bindings() -> list[Binding]:
-    # not in the footer: the tab labels already show their keys.
-    # priority: a tab key switches (and moves the focus) the moment it is read, so the
-    # keys typed right after it reach the new tab's input; a key is forwarded to the
-    # focused widget before a non-priority binding runs, and the first letter of a chat
-    # prompt went to the old tab. check_action refuses them while a text field has focus.
+    # not in the footer: the tab labels show them. priority: switched the moment the key
+    # is read, so what is typed next reaches the new tab (see GrammarApp.check_action)
     return [Binding(pane.key, f"show_tab('{pane.id}')", pane.title, show=False,
                     priority=True, id=f"app.tab.{pane.id}",
                     tooltip=f"Show the {pane.title} tab") for pane in PANES]
@@ -111,16 +108,6 @@ class SparkApp(GrammarApp):
         Binding("ctrl+s", "settings", "Settings", show=False, id="app.settings"),
         Binding("ctrl+p", "command_palette", "Palette", show=False, priority=True,
                 id="app.palette"),
-        # q and ctrl+c go back one level; at the top they quit, asking first when tunnels
-        # or an answer would be cut (docs/keys.md rule 2)
-        # two bindings on q so the footer names what it does: check_action keeps one
-        Binding("q", "back", "Back", id="app.back",
-                tooltip="Leave this view or dialog: back one level"),
-        Binding("q", "quit_asking", "Quit", id="app.quit",
-                tooltip="Quit (asks first while tunnels are up or an answer streams)"),
-        # priority: these work even while a text field has focus
-        Binding("ctrl+c,ctrl+q", "back_or_quit", "Quit", show=False, priority=True,
-                id="app.quit.now", tooltip="Back one level; at the top level, quit"),
     ]
 
     compact: reactive[bool] = reactive(False)
@@ -180,7 +167,7 @@ class SparkApp(GrammarApp):
         self._tabs_ready = False  # until on_mount: a tab key waits for the first frame
 
         self._default_keys = binding_keys(
-            [type(self), *(p.widget for p in PANES if isinstance(p.widget, type)),
+            [type(self), GrammarApp, *(p.widget for p in PANES if isinstance(p.widget, type)),
              HelpScreen, HostKeyScreen, ConfirmScreen, *DEVICE_SCREENS, *PANE_SCREENS])
         self._keymap_problems = [
             f"keymap: no binding has the id {binding_id!r} (known: "
@@ -248,8 +235,7 @@ class SparkApp(GrammarApp):
         except ValueError:  # not the main thread (an embedding or a test): nothing to do
             log.debug("no SIGHUP handler: the app runs outside the main thread")
         self._focus_pane(PANES[0].id)
-        # the Tabs inside TabbedContent pick their first tab when they mount, after this:
-        # a tab key read before the first refresh would be undone by it
+        # the Tabs pick their first tab when they mount, after this (see action_show_tab)
         self.call_after_refresh(setattr, self, "_tabs_ready", True)
 
     def _terminal_lost(self, why: str, loop: asyncio.AbstractEventLoop) -> None:
@@ -476,14 +462,11 @@ class SparkApp(GrammarApp):
     # -- actions ---------------------------------------------------------------------
     def action_show_tab(self, tab_id: str) -> None:
         tabs = self.query_one(TabbedContent)
-        if not self._tabs_ready:
-            # a key read before the tabs have set their first tab would be overridden
+        if not self._tabs_ready:  # the tabs would undo it when they pick their first
             self.call_after_refresh(self.action_show_tab, tab_id)
             return
         tabs.active = tab_id
-        # at once, not when TabActivated arrives: keys typed right after the tab key
-        # (the first letter of a chat prompt) must reach the pane's input
-        self._focus_pane(tab_id)
+        self._focus_pane(tab_id)  # at once: the letters typed next reach the new tab
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         # keys and mouse both land here: give the new pane the focus so its keys work
@@ -497,8 +480,7 @@ class SparkApp(GrammarApp):
 
     def _focus_pane(self, tab_id: str) -> None:
         pane = self.query_one(f"#{tab_id}-pane")
-        spec = next(p for p in PANES if p.id == tab_id)
-        # the pane's own choice (Chat: the prompt), else its first focusable widget
+        spec = next(p for p in PANES if p.id == tab_id)  # its choice (Chat: the prompt)
         chosen = pane.query(spec.focus) if spec.focus else None
         target = chosen.first() if chosen else next(
             (w for w in pane.query("*") if isinstance(w, Widget) and w.focusable), None)

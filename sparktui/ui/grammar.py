@@ -8,13 +8,31 @@ lives here, apart from the session and the panes.
 from __future__ import annotations
 
 from textual.app import App
+from textual.binding import Binding
 from textual.widgets import Input, TextArea
 
 from sparktui.ui.ask import ask_first, quit_question
 
 
 class GrammarApp(App[None]):
-    """Back one level with q / ctrl+c; quit at the top, asking when something would end."""
+    """Back one level with q / ctrl+c; quit at the top, asking when something would end.
+
+    The tab keys are priority bindings (SparkApp): a key is forwarded to the focused
+    widget before a non-priority binding runs, so the letters typed right after a tab
+    key went to the old tab (the q of "quick question" quit). check_action refuses
+    them while a text field has focus, so digits typed there are text.
+    """
+
+    BINDINGS = [
+        # two bindings on q so the footer names what it does: check_action keeps one
+        Binding("q", "back", "Back", id="app.back",
+                tooltip="Leave this view or dialog: back one level"),
+        Binding("q", "quit_asking", "Quit", id="app.quit",
+                tooltip="Quit (asks first while tunnels are up or an answer streams)"),
+        # priority: these work even while a text field has focus
+        Binding("ctrl+c,ctrl+q", "back_or_quit", "Quit", show=False, priority=True,
+                id="app.quit.now", tooltip="Back one level; at the top level, quit"),
+    ]
 
     #: q / ctrl+c at the top level ask first while quit_would_end() names something
     confirm_quit = True
