@@ -48,9 +48,8 @@ async def open_chat(pilot: Pilot, *, token_rate: float = 3000.0) -> ChatPane:
 
 
 async def send(pilot: Pilot, text: str) -> None:
-    await pilot.press("i")
     box = pilot.app.query_one(ChatInput)
-    assert pilot.app.focused is box
+    assert pilot.app.focused is box  # entering the tab, and Esc, leave the prompt focused
     box.insert(text)
     await pilot.press("enter")
 
@@ -82,8 +81,11 @@ async def test_streams_an_answer_with_figures_and_code_block(data_home: Path) ->
         assert "TTFT" in status and "tok/s" in status and "tokens" in status
         assert "≈" not in status.split("tokens")[0]  # the sim sends usage: counted, not guessed
         assert app.query_one(ChatInput).text == ""
-        await pilot.press("escape")  # nothing to stop: leaves the prompt box
-        assert not isinstance(app.focused, ChatInput)
+        # nothing to stop: the focus stays in the prompt, where the next word is text
+        await pilot.press("escape")
+        assert isinstance(app.focused, ChatInput)
+        await pilot.press("q", "2")
+        assert app.query_one(ChatInput).text == "q2" and app.is_running
 
 
 async def test_escape_stops_generation_and_keeps_the_partial_answer(data_home: Path) -> None:
@@ -189,7 +191,8 @@ async def test_help_names_where_each_key_works_in_words(data_home: Path) -> None
     app = demo_app(data_home)
     async with app.run_test(size=(120, 40)) as pilot:
         await open_chat(pilot)
-        await pilot.press("escape", "question_mark")  # from the endpoint menu
+        app.set_focus(app.query_one("#chat-endpoint"))
+        await pilot.press("question_mark")  # from the endpoint menu
         await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen))
         places = {row.where for row in app.screen.rows}
         assert {"Chat tab", "a menu", "everywhere"} <= places

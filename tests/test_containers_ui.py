@@ -28,6 +28,7 @@ from sparktui.ui.containers.dialogs import ConfirmDialog
 from sparktui.ui.containers.images import ImagesScreen
 from sparktui.ui.containers.logs import ContainerLogsScreen
 from sparktui.ui.panes import ContainersPane
+from sparktui.ui.screens.confirm import ConfirmScreen
 from tests.infra.docker import (
     DockerEngine,
     busybox_binary,
@@ -115,7 +116,7 @@ async def test_table_events_and_markup(ssh_client, docker_engine: DockerEngine, 
 
         # sorting by a column and filtering
         await pilot.press("o")
-        assert pane.sort_column == "image"
+        assert pane.order.column == "image"
         await pilot.press("slash")
         await pilot.press(*"note")  # the label only the markup sample carries
         await pilot.press("enter")
@@ -175,6 +176,14 @@ async def test_logs_screen_sanitizes_searches_and_saves(ssh_client, docker_engin
         markup_line = list(view.lines[3])
         assert all(seg.style is None or not seg.style.bold for seg in markup_line)
 
+        # reading older lines pauses follow: new lines no longer yank the view down
+        status = screen.query_one("#logs-status", Static)
+        assert "following" in str(status.render())
+        await pilot.press("k")
+        assert not view.auto_scroll and "paused" in str(status.render())
+        await pilot.press("G")  # the newest line, following again
+        assert view.auto_scroll and "following" in str(status.render())
+
         await pilot.press("t")  # timestamps
         await wait_until(pilot, lambda: view.lines and view.lines[0].text[:2] == "20", 2)
         await pilot.press("t", "w")
@@ -212,7 +221,11 @@ async def test_actions_from_keys_are_audited(ssh_client, docker_engine, samples,
 
         await press_and_wait("p", "paused")
         await press_and_wait("p", "running")
-        await press_and_wait("s", "exited")
+        await pilot.press("s")
+        # stop asks first, naming the container and the device
+        assert isinstance(app.screen, ConfirmScreen)
+        assert box.name in app.screen.question.plain and "spark-test" in app.screen.question.plain
+        await press_and_wait("y", "exited")
         await press_and_wait("S", "running")
         await pilot.press("d")
         assert isinstance(app.screen, ConfirmDialog)
@@ -232,7 +245,7 @@ async def test_read_only_refuses_with_a_message(ssh_client, docker_engine, sampl
     async with app.run_test(size=(160, 45)) as pilot:
         pane = await open_tab(pilot)
         await select(pilot, pane, samples.markup.id)
-        for key in ("s", "d", "E", "n"):
+        for key in ("s", "d", "E", "D"):
             await pilot.press(key)
             await pilot.pause()
             assert app.screen is pane.screen  # no dialog, no form
@@ -279,7 +292,7 @@ async def test_deploy_form_until_ready_and_the_offer(ssh_client, docker_engine, 
     name = f"sp-ui-deploy-{docker_engine.session}"
     async with app.run_test(size=(160, 50)) as pilot:
         pane = await open_tab(pilot)
-        await pilot.press("n")
+        await pilot.press("D")
         screen = app.screen
         assert isinstance(screen, DeployScreen)
         screen.fill("vllm")

@@ -192,7 +192,11 @@ async def test_saved_tunnels_come_back_in_a_fresh_app_and_quitting_frees_them(
         await wait_until(pilot, lambda: len(pane._rows) == 1
                          and pane._rows[0].status.state is TunnelState.UP, timeout=15)
         assert (await fetch(f"http://127.0.0.1:{local}/")).content == BODY
+        # a tunnel is up: q asks first, naming it (docs/keys.md rule 2)
         await pilot.press("q")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert "tunnel web on spark-test" in app.screen.question.plain
+        await pilot.press("y")
         await wait_until(pilot, lambda: not app.is_running, timeout=10)
     assert port_is_bindable(local), "nothing is left listening after quitting"
 

@@ -69,15 +69,17 @@ def test_demo_connected(snap_compare) -> None:
 
 # -- the Telemetry tab, fed exact figures (the live demo's move every second) ------------------
 def _telemetry_app(size: tuple[int, int]):
-    from tests.test_ui_shell import _never_connects, link
+    from tests.test_ui_shell import LocalConnector, link
     from tests.test_ui_telemetry import fill_history, settle_cards, state
 
-    app = make_app([link("spark-01", _never_connects)])
+    # connected: the fed figures are live (a device not connected shows them as stale)
+    app = make_app([link("spark-01", LocalConnector("spark-01"))])
 
     async def fed(pilot: Pilot) -> None:
         from sparktui.ui.messages import TelemetryUpdated
         from sparktui.ui.panes import TelemetryPane
 
+        await wait_until(pilot, lambda: app.fleet.links[0].status.state is LinkState.CONNECTED)
         await pilot.press("2")
         service = app.telemetry.get("spark-01")
         assert service is not None

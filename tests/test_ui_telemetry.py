@@ -183,13 +183,13 @@ async def test_demo_gauges_charts_processes_and_kill() -> None:
         await wait_until(pilot, lambda: pane.chart_render_count > hidden_at)
         assert not pane._stale
 
-        # k, then y: the simulated process gets SIGTERM and leaves the table
+        # x, then y: the simulated process gets SIGTERM and leaves the table
         table = app.query_one(ProcessTable)
         victim = pane.focused_state.processes[0]  # type: ignore[union-attr]
         await wait_until(pilot, lambda: str(victim.pid) in table.rows)
         table.move_cursor(row=table.get_row_index(str(victim.pid)))
         assert table.selected == victim
-        await pilot.press("k")
+        await pilot.press("x")
         assert isinstance(app.screen, ConfirmScreen)
         assert str(victim.pid) in str(app.screen.question)
         await pilot.press("y")
@@ -207,8 +207,8 @@ async def test_demo_read_only_refuses_kills() -> None:
         table = app.query_one(ProcessTable)
         await wait_until(pilot, lambda: table.row_count > 0)
         bindings = app.screen.active_bindings
-        assert bindings["k"].enabled is False and bindings["K"].enabled is False  # dimmed
-        await pilot.press("k")
+        assert bindings["x"].enabled is False and bindings["X"].enabled is False  # dimmed
+        await pilot.press("x")
         await pilot.pause()
         assert not isinstance(app.screen, ConfirmScreen)
         assert any("read-only" in n.message for n in app._notifications)
@@ -358,9 +358,9 @@ async def test_device_keys_cycle_between_devices() -> None:
         await pilot.press("right_square_bracket")
         assert pane.device == "spark-2"
         assert "spark-2 (2/2" in str(app.query_one("#tel-status", Static).render())
-        await pilot.press("d")
+        await pilot.press("right_square_bracket")
         assert pane.device == "spark-1"
-        await pilot.press("D")
+        await pilot.press("left_square_bracket")
         assert pane.device == "spark-2"
         await pilot.press("left_square_bracket")
         assert pane.device == "spark-1"
@@ -383,9 +383,11 @@ async def test_processes_sort_by_key_and_header() -> None:
             return [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
 
         assert table.sort_key == "memory" and pids() == ["114687", "2311"]
-        await pilot.press("s")  # memory -> process name
+        await pilot.press("o")  # memory -> process name
         assert table.sort_key == "command" and pids() == ["114687", "2311"]
-        await pilot.press("s")  # wraps to the pid
+        await pilot.press("O")  # the same column, the other way
+        assert table.sort_key == "command" and pids() == ["2311", "114687"]
+        await pilot.press("o")  # wraps to the pid
         assert table.sort_key == "pid" and pids() == ["2311", "114687"]
         columns = list(table.columns.values())
         x = sum(c.get_render_width(table) for c in columns[:3]) + 2  # into the Memory header

@@ -53,6 +53,8 @@ class Settings:
     compact: bool | None = None  # None: automatic below 80 columns
     read_only: bool = False
     restore_on_start: bool = True
+    #: q / ctrl+c at the top level asks first while tunnels are up or an answer streams
+    confirm_quit: bool = True
     memory_floor_gib: float = 8.0  # warn when MemAvailable drops below this
     temperature_alert_c: float = 85.0
     power_alert_w: float | None = None

@@ -38,6 +38,7 @@ RULES: dict[str, Rule] = {
     "compact": Rule((bool, type(None))),
     "read_only": Rule((bool,)),
     "restore_on_start": Rule((bool,)),
+    "confirm_quit": Rule((bool,)),
     "memory_floor_gib": Rule(_NUM, 0, 4096, why="GiB of available memory"),
     "temperature_alert_c": Rule(_NUM, 0, 200, why="degrees Celsius"),
     "power_alert_w": Rule((*_NUM, type(None)), 0, 100_000, why="watts"),

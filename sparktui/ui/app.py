@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import events
-from textual.app import App, ComposeResult, ScreenStackError, SystemCommand
+from textual.app import ComposeResult, ScreenStackError, SystemCommand
 from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.dom import DOMNode
@@ -52,20 +52,27 @@ from sparktui.ui.chat.endpoint import ChatEndpointScreen
 from sparktui.ui.chat.history import ChatHistoryScreen
 from sparktui.ui.chat.input import ChatInput
 from sparktui.ui.chat.message import ChatMessageView
-from sparktui.ui.chat.pane import ChatPane
 from sparktui.ui.containers.deploy import DeployScreen
 from sparktui.ui.containers.dialogs import ConfirmDialog
 from sparktui.ui.containers.images import ImagesScreen
 from sparktui.ui.containers.logs import ContainerLogsScreen
 from sparktui.ui.devices.actions import DEVICE_SCREENS
 from sparktui.ui.exit_guard import EXIT_TERMINAL_LOST, ExitGuard
+from sparktui.ui.grammar import GrammarApp
 from sparktui.ui.keys import binding_keys
 from sparktui.ui.messages import DeployReady, FleetChanged, TelemetryUpdated
 from sparktui.ui.palette import app_commands
-from sparktui.ui.panes import PANES, DevicesPane, PaneSpec, ShowsTelemetry
+from sparktui.ui.panes import (
+    PANES,
+    ChatPane,
+    DevicesPane,
+    PaneSpec,
+    ShowsTelemetry,
+    TunnelsPane,
+)
 from sparktui.ui.screens import ConfirmScreen, HelpScreen, HostKeyScreen
 from sparktui.ui.screens.help import collect_key_help
-from sparktui.ui.screens.settings import SettingsApplied, SettingsScreen, remember_settings
+from sparktui.ui.screens.settings import AppliesSettings, SettingsScreen, remember_settings
 from sparktui.ui.telemetry.memory import MemoryScreen
 from sparktui.ui.telemetry.postmortem import PostmortemScreen
 from sparktui.ui.themes import DEFAULT_THEME, load_themes
@@ -89,12 +96,14 @@ COMPACT_BELOW_COLUMNS = 80
 
 
 def _tab_bindings() -> list[Binding]:
-    # not in the footer: the tab labels already show their keys
+    # not in the footer: the tab labels show them. priority: switched the moment the key
+    # is read, so what is typed next reaches the new tab (see GrammarApp.check_action)
     return [Binding(pane.key, f"show_tab('{pane.id}')", pane.title, show=False,
-                    id=f"app.tab.{pane.id}") for pane in PANES]
+                    priority=True, id=f"app.tab.{pane.id}",
+                    tooltip=f"Show the {pane.title} tab") for pane in PANES]
 
 
-class SparkApp(LogsWorkerFailures, App[None]):
+class SparkApp(LogsWorkerFailures, AppliesSettings, GrammarApp):
     """The full-screen shell around the panes."""
 
     CSS_PATH = ["app.tcss", *(pane.css_path for pane in PANES)]
@@ -106,9 +115,6 @@ class SparkApp(LogsWorkerFailures, App[None]):
         Binding("ctrl+s", "settings", "Settings", show=False, id="app.settings"),
         Binding("ctrl+p", "command_palette", "Palette", show=False, priority=True,
                 id="app.palette"),
-        Binding("q", "quit", "Quit", id="app.quit"),
-        # priority: these quit even while a text field has focus
-        Binding("ctrl+c,ctrl+q", "quit", "Quit", show=False, priority=True, id="app.quit.now"),
     ]
 
     compact: reactive[bool] = reactive(False)
@@ -133,6 +139,7 @@ class SparkApp(LogsWorkerFailures, App[None]):
             telemetry=telemetry, read_only=read_only,
             accept_new_host_keys=accept_new_host_keys, demo=demo, demo_port=demo_port,
             restore=restore, link_policy=link_policy)
+        self.confirm_quit = self.settings.confirm_quit
         #: remember theme switches and the session on quit (the real app; tests opt in)
         self.persist = persist
         #: None follows the terminal width; True/False forces the layout
@@ -154,9 +161,10 @@ class SparkApp(LogsWorkerFailures, App[None]):
         #: ends the process if an exit cannot finish (run_tui sets it; tests leave it None)
         self.exit_guard: ExitGuard | None = None
         self._reported_clashes: set[frozenset[str]] = set()
+        self._tabs_ready = False  # until on_mount: a tab key waits for the first frame
 
         self._default_keys = binding_keys(
-            [type(self), *(p.widget for p in PANES if isinstance(p.widget, type)),
+            [type(self), GrammarApp, *(p.widget for p in PANES if isinstance(p.widget, type)),
              HelpScreen, HostKeyScreen, ConfirmScreen, *DEVICE_SCREENS, *PANE_SCREENS])
         self._keymap_problems = [
             f"keymap: no binding has the id {binding_id!r} (known: "
@@ -254,6 +262,8 @@ class SparkApp(LogsWorkerFailures, App[None]):
         except ValueError:  # not the main thread (an embedding or a test): nothing to do
             log.debug("no SIGHUP handler: the app runs outside the main thread")
         self._focus_pane(PANES[0].id)
+        # the Tabs pick their first tab when they mount, after this (see action_show_tab)
+        self.call_after_refresh(setattr, self, "_tabs_ready", True)
 
     def _terminal_lost(self, why: str, loop: asyncio.AbstractEventLoop) -> None:
         """The terminal is gone: exit, and never wait on it for more than the guard's bound."""
@@ -490,7 +500,12 @@ class SparkApp(LogsWorkerFailures, App[None]):
 
     # -- actions ---------------------------------------------------------------------
     def action_show_tab(self, tab_id: str) -> None:
-        self.query_one(TabbedContent).active = tab_id
+        tabs = self.query_one(TabbedContent)
+        if not self._tabs_ready:  # the tabs would undo it when they pick their first
+            self.call_after_refresh(self.action_show_tab, tab_id)
+            return
+        tabs.active = tab_id
+        self._focus_pane(tab_id)  # at once: the letters typed next reach the new tab
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         # keys and mouse both land here: give the new pane the focus so its keys work
@@ -504,9 +519,12 @@ class SparkApp(LogsWorkerFailures, App[None]):
 
     def _focus_pane(self, tab_id: str) -> None:
         pane = self.query_one(f"#{tab_id}-pane")
-        target = next((w for w in pane.query("*") if isinstance(w, Widget) and w.focusable),
-                      None)
-        self.set_focus(target)
+        spec = next(p for p in PANES if p.id == tab_id)  # its choice (Chat: the prompt)
+        chosen = pane.query(spec.focus) if spec.focus else None
+        target = chosen.first() if chosen else next(
+            (w for w in pane.query("*") if isinstance(w, Widget) and w.focusable), None)
+        if target is not self.focused:
+            self.set_focus(target)
 
     def action_next_device(self) -> None:
         names = [link.name for link in self.fleet.links]
@@ -522,39 +540,6 @@ class SparkApp(LogsWorkerFailures, App[None]):
             return
         self.push_screen(SettingsScreen(self.settings, self.config.path,
                                         list(self.available_themes)))
-
-    def on_settings_applied(self, message: SettingsApplied) -> None:
-        """Make saved changes take effect where they can without a restart.
-
-        Theme and layout change at once; read-only turns ON at once (it only makes
-        the session safer) but OFF only at the next start, so a session started
-        with --read-only stays read-only. Intervals and thresholds are read by the
-        telemetry services when they start: they apply at the next start.
-        """
-        changes = message.changes
-        settings = self.settings
-        for key, value in changes.items():
-            if key != "read_only":
-                setattr(settings, key, value)
-        if "theme" in changes and changes["theme"] in self.available_themes:
-            self.theme = str(changes["theme"])
-        if "compact" in changes:
-            self.compact_setting = changes["compact"]  # type: ignore[assignment]
-            self._update_compact(self.size.width)
-        if changes.get("read_only") is True:
-            settings.read_only = True
-            self.set_read_only(True)
-        elif changes.get("read_only") is False:
-            settings.read_only = False
-            if self.read_only:
-                self.notify("Read-only stays on until sparktui restarts.", title="settings",
-                            markup=False)
-        restart = sorted(k for k in changes if k in ("refresh_interval", "history_minutes",
-                                                     "memory_floor_gib", "temperature_alert_c",
-                                                     "power_alert_w"))
-        if restart:
-            self.notify(f"{', '.join(restart)}: used from the next start of sparktui.",
-                        title="settings", markup=False)
 
     def set_read_only(self, read_only: bool) -> None:
         """Turn read-only on for the running session (the settings screen's switch)."""
@@ -578,6 +563,12 @@ class SparkApp(LogsWorkerFailures, App[None]):
 
     def action_retry_selected(self) -> None:
         self.query_one(DevicesPane).action_retry()
+
+    def quit_would_end(self) -> list[str]:
+        cut = [f"tunnel {name}" for name in self.query_one(TunnelsPane).live_tunnels()]
+        if self.query_one(ChatPane).streaming:
+            cut.append("the answer being streamed in Chat")
+        return cut
 
     async def action_quit(self) -> None:
         if self._quitting:

@@ -13,6 +13,22 @@ from collections.abc import Iterable
 from textual.binding import Binding
 from textual.dom import DOMNode
 
+#: binding ids of the actions that destroy or interrupt something: each asks first,
+#: naming its target, and none shares a key with navigation or sorting (docs/keys.md)
+DESTRUCTIVE_BINDING_IDS = frozenset({
+    "containers.stop", "containers.restart", "containers.remove",
+    "images.remove", "images.remove_unused",
+    "telemetry.kill", "telemetry.kill.force",
+    "tunnels.remove", "devices.remove", "chat_history.delete",
+})
+#: the keys the table grammar owns, on every tab (sparktui.ui.widgets.nav_table)
+NAVIGATION_KEYS = frozenset({"j", "k", "g", "G", "n", "N", "slash", "up", "down", "home",
+                             "end", "pageup", "pagedown", "escape", "enter",
+                             "left_square_bracket", "right_square_bracket"})
+#: one sort grammar on every sortable table: o cycles the column, O reverses it
+SORT_KEY = "o"
+SORT_REVERSE_KEY = "O"
+
 
 def binding_keys(owners: Iterable[type[DOMNode]]) -> dict[str, str]:
     """Binding id -> its default keys, for every Binding with an id in `owners`."""

@@ -35,6 +35,8 @@ class PaneSpec:
     key: str
     widget: Callable[..., SessionPane]  # called as widget(session, id=...)
     css_path: Path
+    #: what has the focus on entering the tab (a selector); None: the first focusable
+    focus: str | None = None
 
     def build(self, session: Session) -> SessionPane:
         return self.widget(session, id=f"{self.id}-pane")
@@ -45,7 +47,8 @@ PANES: tuple[PaneSpec, ...] = (
     PaneSpec("telemetry", "Telemetry", "Tel", "2", TelemetryPane, _UI / "telemetry/pane.tcss"),
     PaneSpec("containers", "Containers", "Ctr", "3", ContainersPane, _UI / "containers/pane.tcss"),
     PaneSpec("tunnels", "Tunnels", "Tun", "4", TunnelsPane, _UI / "tunnels/pane.tcss"),
-    PaneSpec("chat", "Chat", "Chat", "5", ChatPane, _UI / "chat/pane.tcss"),
+    # the prompt: a sentence typed on entering the tab is text, not keys
+    PaneSpec("chat", "Chat", "Chat", "5", ChatPane, _UI / "chat/pane.tcss", focus="#chat-input"),
     # a tab, not a Chat sub-view: it is where a k9s/nvitop user looks for what a server does
     PaneSpec("serving", "Serving", "Srv", "6", ServingPane, _UI / "serving/pane.tcss"),
 )

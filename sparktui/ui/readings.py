@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import math
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -305,3 +306,13 @@ def summary_cells(summary: Summary, *, compact: bool = False) -> dict[str, str]:
         "temp": fmt_celsius(summary.temp),
         "power": fmt_watts(summary.power, precision=0),
     }
+
+
+def age_text(state: DeviceTelemetry, now: float | None = None) -> str:
+    """How old a device's last sample is, in words: "14 s", "3 min"."""
+    age = max(0.0, (time.monotonic() if now is None else now) - state.t)
+    if age < 120:
+        return f"{age:.0f} s"
+    if age < 7200:
+        return f"{age / 60:.0f} min"
+    return f"{age / 3600:.0f} h"

@@ -49,7 +49,7 @@ class ChatHistoryScreen(LogsWorkerFailures, ModalScreen[HistoryResult]):
         Binding("r", "rename", "Rename", id="chat_history.rename"),
         Binding("d", "delete", "Delete", id="chat_history.delete"),
         Binding("e", "export", "Export .md", id="chat_history.export"),
-        Binding("escape", "close", "Close", id="chat_history.close"),
+        Binding("escape,q", "close", "Close", id="chat_history.close"),
     ]
 
     def __init__(self, store: ConversationStore, current: int | None = None) -> None:

@@ -82,7 +82,8 @@ class ChatPane(SessionPane):
 
     BINDINGS = [
         Binding("escape", "stop", "Stop", id="chat.stop",
-                tooltip="Stop the answer being generated (the partial text is kept)"),
+                tooltip="Stop the answer being generated (the partial text is kept); "
+                "the focus stays in the prompt"),
         Binding("i", "focus_input", "Type", id="chat.focus_input",
                 tooltip="Go to the prompt box"),
         Binding("ctrl+t", "new_chat", "New chat", id="chat.new",
@@ -459,13 +460,17 @@ class ChatPane(SessionPane):
         self.app.push_screen(ChatHistoryScreen(self.store, current), callback=closed)
 
     # -- actions -----------------------------------------------------------------------------
+    @property
+    def streaming(self) -> bool:
+        """An answer is arriving now: quitting cuts it short."""
+        return self.answer is not None and not self.answer.finished.is_set()
+
     async def action_stop(self) -> None:
-        if self.answer is not None and not self.answer.finished.is_set():
+        if self.streaming:
             await self._stop_answer()
             return
-        # nothing to stop: leave the prompt box, so number keys switch tabs again
-        if isinstance(self.app.focused, ChatInput | Input):
-            self.query_one("#chat-log", VerticalScroll).focus()
+        # nothing to stop: the focus stays where it is. Moving it out of the prompt put
+        # it where the next word's letters ran app keys (q quit); Tab leaves the prompt.
 
     def action_focus_input(self) -> None:
         self.query_one(ChatInput).focus()

@@ -25,7 +25,7 @@ class ConfirmDialog(ModalScreen[Answer]):
     CSS_PATH = Path(__file__).with_suffix(".tcss")
     BINDINGS = [
         Binding("y", "answer(True)", "Yes", id="container_confirm.yes"),
-        Binding("n,escape", "answer(False)", "No", id="container_confirm.no"),
+        Binding("n,escape,q", "answer(False)", "No", id="container_confirm.no"),
     ]
 
     def __init__(self, title: str, question: Text, *, checkbox: str | None = None,

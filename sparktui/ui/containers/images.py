@@ -25,7 +25,7 @@ class ImagesScreen(LogsWorkerFailures, Screen[None]):
     CSS_PATH = Path(__file__).with_suffix(".tcss")
     HELP_SCOPE = "Images"
     BINDINGS = [
-        Binding("escape", "close", "Back", id="images.close"),
+        Binding("escape,q", "close", "Back", id="images.close"),
         Binding("d", "remove", "Remove", id="images.remove"),
         Binding("U", "remove_unused", "Remove unused", id="images.remove_unused"),
         Binding("r", "refresh", "Refresh", id="images.refresh"),

@@ -15,9 +15,10 @@ from collections import deque
 from pathlib import Path
 
 from rich.text import Text
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Input, RichLog, Static
 
@@ -37,11 +38,57 @@ MAX_SHOWN = 5_000
 MAX_LINE_CHARS = 2_000
 
 
+
+class FollowLog(RichLog):
+    """A RichLog whose follow mode pauses the moment the user scrolls up to read.
+
+    Following, each new line scrolled to the bottom: that yanked a reader of older
+    lines back down. Scrolling up (keys, wheel, Home, PgUp) pauses it; G, End or f
+    resumes it.
+    """
+
+    BINDINGS = [
+        Binding("G,end", "follow_end", "Follow from the end", show=False, id="logs.end",
+                tooltip="Jump to the newest line and follow again"),
+        Binding("g,home", "read_top", "Oldest line", show=False, id="logs.top",
+                tooltip="Jump to the oldest line (pauses follow)"),
+        Binding("k", "scroll_up", "Up", show=False, id="logs.up"),
+        Binding("j", "scroll_down", "Down", show=False, id="logs.down"),
+    ]
+
+    class FollowChanged(Message):
+        """Follow mode went on or off: the status line says which."""
+
+    def _pause(self) -> None:
+        if self.auto_scroll:
+            self.auto_scroll = False
+            self.post_message(self.FollowChanged())
+
+    def action_scroll_up(self) -> None:
+        self._pause()
+        super().action_scroll_up()
+
+    def action_page_up(self) -> None:
+        self._pause()
+        super().action_page_up()
+
+    def action_read_top(self) -> None:
+        self._pause()
+        self.scroll_home(animate=False)
+
+    def action_follow_end(self) -> None:
+        self.auto_scroll = True
+        self.scroll_end(animate=False)
+        self.post_message(self.FollowChanged())
+
+    def on_mouse_scroll_up(self, _event: events.MouseScrollUp) -> None:
+        self._pause()
+
 class ContainerLogsScreen(LogsWorkerFailures, Screen[None]):
     CSS_PATH = Path(__file__).with_suffix(".tcss")
     HELP_SCOPE = "Container logs"
     BINDINGS = [
-        Binding("escape", "close", "Back", id="logs.close"),
+        Binding("escape,q", "close", "Back", id="logs.close"),
         Binding("slash", "search", "Search", id="logs.search"),
         Binding("t", "toggle_timestamps", "Timestamps", id="logs.timestamps"),
         Binding("w", "toggle_wrap", "Wrap", id="logs.wrap"),
@@ -67,8 +114,8 @@ class ContainerLogsScreen(LogsWorkerFailures, Screen[None]):
         title.append_text(safe_text(self.info.name, style="bold"))
         title.append(f"  {self.info.short_id} on {self.service.device}", style="dim")
         yield Static(title, id="logs-title")
-        yield RichLog(id="logs-view", max_lines=MAX_SHOWN, markup=False, highlight=False,
-                      wrap=False, auto_scroll=True)
+        yield FollowLog(id="logs-view", max_lines=MAX_SHOWN, markup=False, highlight=False,
+                        wrap=False, auto_scroll=True)
         yield Input(placeholder="search (enter: back to the log, escape: clear)",
                     id="logs-search")
         yield Input(id="logs-save-path")
@@ -102,6 +149,9 @@ class ContainerLogsScreen(LogsWorkerFailures, Screen[None]):
         for line in lines:
             if self._shown(line):
                 view.write(self._render_line(line))
+        self._update_status()
+
+    def on_follow_log_follow_changed(self, _message: FollowLog.FollowChanged) -> None:
         self._update_status()
 
     def _on_end(self, error: str | None) -> None:

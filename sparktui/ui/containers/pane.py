@@ -43,10 +43,17 @@ from sparktui.services.containers import (
 )
 from sparktui.services.link import DeviceLink
 from sparktui.services.session import Session
+from sparktui.ui.ask import ask_first, target_question
 from sparktui.ui.messages import FleetChanged
+from sparktui.ui.widgets.nav_table import NavTable, SortOrder, highlight_match
 from sparktui.ui.widgets.pane_common import SessionPane
-from sparktui.ui.widgets.repaint import LiveStatic, LiveTable, same_look
+from sparktui.ui.widgets.repaint import LiveStatic, same_look
 
+#: the actions that interrupt a container ask first (docs/keys.md); what to warn of
+ASK_BEFORE = {
+    "stop": "Whatever it serves goes away until it is started again ({image}).",
+    "restart": "A model server reloads its model, which can take minutes ({image}).",
+}
 #: how often the rows on screen are told to the services (for CPU and memory)
 WATCH_INTERVAL = 2.0
 _STATE_VARIABLES = {"ok": "text-success", "warn": "text-warning", "bad": "text-error"}
@@ -88,9 +95,10 @@ class ContainersPane(SessionPane):
         Binding("S", "container('start')", "Start", id="containers.start",
                 tooltip="Start the selected container"),
         Binding("s", "container('stop')", "Stop", id="containers.stop",
-                tooltip="Stop the selected container"),
+                tooltip="Stop the selected container (asks first)"),
         Binding("r", "container('restart')", "Restart", id="containers.restart",
-                tooltip="Restart the selected container"),
+                tooltip="Restart the selected container (asks first: a model server "
+                "reloads its model)"),
         Binding("p", "pause", "Pause/unpause", id="containers.pause",
                 tooltip="Pause or unpause the selected container"),
         Binding("d", "remove", "Remove", id="containers.remove",
@@ -99,7 +107,8 @@ class ContainersPane(SessionPane):
                 tooltip="A shell in the selected container (docker exec -it ... sh)"),
         Binding("i", "images", "Images", id="containers.images",
                 tooltip="The device's images: sizes, remove unused"),
-        Binding("n", "deploy", "Deploy", id="containers.deploy",
+        # D, not n: n is the next match in every table (docs/keys.md)
+        Binding("D", "deploy", "Deploy", id="containers.deploy",
                 tooltip="Deploy an inference server: Ollama, vLLM, NIM, SGLang, ..."),
         Binding("escape", "clear_filter", "Clear filter", show=False, id="containers.clear",
                 tooltip="Clear the filter"),
@@ -111,8 +120,7 @@ class ContainersPane(SessionPane):
         self._unsubscribes: list[Callable[[], None]] = []
         self.show_all = False
         self.query_text = ""
-        self.sort_column = "name"
-        self.sort_reverse = False
+        self.order = SortOrder("name")
         self._row_keys: list[RowKey] = []
         self._rows: dict[RowKey, tuple[ContainerService, ContainerInfo]] = {}
         self._cells: dict[RowKey, tuple[Text, ...]] = {}
@@ -126,7 +134,7 @@ class ContainersPane(SessionPane):
         yield LiveStatic(id="containers-status")
         # the table first: the shell focuses a pane's first focusable widget
         # stats move every few seconds: LiveTable repaints the changed cells, not the table
-        table = LiveTable(id="containers-table", cursor_type="row")
+        table = NavTable(id="containers-table")
         yield table
         yield Input(placeholder="filter: words in name, image, state, labels…",
                     id="containers-filter")
@@ -199,8 +207,8 @@ class ContainersPane(SessionPane):
 
     # -- the table ------------------------------------------------------------------------
     @property
-    def table(self) -> LiveTable:
-        return self.query_one("#containers-table", LiveTable)
+    def table(self) -> NavTable:
+        return self.query_one("#containers-table", NavTable)
 
     def _wanted_columns(self) -> tuple[tuple[str, str], ...]:
         # a 50-column side pane keeps what tells a container's health; the detail line
@@ -220,7 +228,7 @@ class ContainersPane(SessionPane):
                 if not matches(info, self.query_text, service.device):
                     continue
                 rows.append((f"{service.device}/{info.id}", service, info))
-        column = self.sort_column
+        column = self.order.column
 
         def key(row: tuple[RowKey, ContainerService, ContainerInfo]) -> tuple:
             _, service, info = row
@@ -228,7 +236,7 @@ class ContainersPane(SessionPane):
                 return (service.device, info.name)
             return sort_key(column, info, service.stats.get(info.id), now)
 
-        rows.sort(key=key, reverse=self.sort_reverse)
+        rows.sort(key=key, reverse=self.order.reverse)
         return rows
 
     def _cells_for(self, service: ContainerService, info: ContainerInfo,
@@ -263,22 +271,25 @@ class ContainersPane(SessionPane):
         keys = [key for key, _, _ in rows]
         columns = self._wanted_columns()
         self._rows = {key: (service, info) for key, service, info in rows}
-        fresh = {key: self._cells_for(service, info, now) for key, service, info in rows}
+        fresh = {key: {column: highlight_match(cell, self.query_text) for column, cell
+                       in self._cells_for(service, info, now).items()}
+                 for key, service, info in rows}
         stamp = time.monotonic()
+        table.match_query = self.query_text
         if columns != self._columns or keys != self._row_keys:
-            selected = self.selected_key
-            table.clear(columns=columns != self._columns)
-            if columns != self._columns:
-                for key, label in columns:
-                    table.add_column(self._header(key, label), key=key)
-                self._columns = columns
-            for key in keys:
-                table.add_row(*(fresh[key][c] for c, _ in columns), key=key)
-                self.redrawn_at[key.split("/", 1)[1]] = stamp
-            self._row_keys = keys
-            self._cells = {key: tuple(fresh[key][c] for c, _ in columns) for key in keys}
-            if selected in keys:
-                table.move_cursor(row=keys.index(selected), animate=False)
+            # the cursor stays on its container: a sort must not put the next `s` on
+            # another one
+            with table.keeping_cursor():
+                table.clear(columns=columns != self._columns)
+                if columns != self._columns:
+                    for key, label in columns:
+                        table.add_column(self.order.header(key, label), key=key)
+                    self._columns = columns
+                for key in keys:
+                    table.add_row(*(fresh[key][c] for c, _ in columns), key=key)
+                    self.redrawn_at[key.split("/", 1)[1]] = stamp
+                self._row_keys = keys
+                self._cells = {key: tuple(fresh[key][c] for c, _ in columns) for key in keys}
         else:
             for key in keys:
                 cells = tuple(fresh[key][c] for c, _ in columns)
@@ -291,11 +302,6 @@ class ContainersPane(SessionPane):
                 self.redrawn_at[key.split("/", 1)[1]] = stamp
         self._update_status()
         self._update_detail()
-
-    def _header(self, key: str, label: str) -> Text:
-        if key != self.sort_column:
-            return Text(label)
-        return Text(f"{label} {'▼' if self.sort_reverse else '▲'}", style="bold")
 
     def _relabel_headers(self) -> None:
         self._columns = ()  # the headers carry the sort arrow: rebuild them
@@ -333,10 +339,7 @@ class ContainersPane(SessionPane):
 
     @property
     def selected_key(self) -> RowKey | None:
-        if not self._row_keys:
-            return None
-        row = self.table.cursor_row
-        return self._row_keys[row] if 0 <= row < len(self._row_keys) else None
+        return self.table.cursor_key
 
     @property
     def selected(self) -> tuple[ContainerService, ContainerInfo] | None:
@@ -350,11 +353,7 @@ class ContainersPane(SessionPane):
         self.action_logs()
 
     def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
-        column = str(event.column_key.value)
-        if column == self.sort_column:
-            self.sort_reverse = not self.sort_reverse
-        else:
-            self.sort_column, self.sort_reverse = column, False
+        self.order.click(str(event.column_key.value))
         self._relabel_headers()
 
     def _update_detail(self) -> None:
@@ -425,7 +424,8 @@ class ContainersPane(SessionPane):
     def action_filter(self) -> None:
         field = self.query_one("#containers-filter", Input)
         field.display = True
-        field.focus()
+        # at once (focus() waits a message hop): the keys typed after / are the filter's
+        self.screen.set_focus(field)
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "containers-filter":
@@ -436,26 +436,23 @@ class ContainersPane(SessionPane):
         if event.input.id == "containers-filter":
             if not event.value:
                 event.input.display = False
-            self.table.focus()
+            self.screen.set_focus(self.table)
 
     def action_clear_filter(self) -> None:
         field = self.query_one("#containers-filter", Input)
         field.value = ""
         field.display = False
         self.query_text = ""
-        self.table.focus()
+        self.screen.set_focus(self.table)  # at once: the next key is a table key
         self._redraw()
 
     def action_sort(self) -> None:
         columns = [key for key, _ in self._wanted_columns() if key in SORTABLE or key == "device"]
-        index = columns.index(self.sort_column) if self.sort_column in columns else -1
-        self.sort_column = columns[(index + 1) % len(columns)]
-        self.sort_reverse = False
+        self.notify(f"sorted by {self.order.cycle(columns)}", timeout=2)
         self._relabel_headers()
-        self.notify(f"sorted by {self.sort_column}", timeout=2)
 
     def action_sort_reverse(self) -> None:
-        self.sort_reverse = not self.sort_reverse
+        self.order.flip()
         self._relabel_headers()
 
     # -- container actions ------------------------------------------------------------------------
@@ -479,8 +476,16 @@ class ContainersPane(SessionPane):
         if chosen is None:
             return
         service, info = chosen
-        if not self._refuse_if_read_only(service, action, info):
+        if self._refuse_if_read_only(service, action, info):
+            return
+        note = ASK_BEFORE.get(action)
+        if note is None:  # start, pause, unpause: nothing is lost
             self._run_action(service, info, action)
+            return
+        ask_first(self, f"{action.capitalize()} container",
+                  target_question(action.capitalize(), "container", info.name,
+                                  service.device, note.format(image=info.image)),
+                  lambda: self._run_action(service, info, action))
 
     def action_pause(self) -> None:
         chosen = self._chosen_or_say()

@@ -97,6 +97,8 @@ class DeviceFormScreen(LogsWorkerFailures, ModalScreen[DeviceSpec | None]):
     """Dismisses with the saved DeviceSpec, or None when cancelled."""
 
     CSS_PATH = Path(__file__).with_name("screens.tcss")
+    #: the first field, not the scrolling box around the fields: typing starts at once
+    AUTO_FOCUS = "#field-name"
     BINDINGS = [
         Binding("ctrl+s", "save", "Save", id="device_form.save", priority=True),
         Binding("escape", "cancel", "Cancel", id="device_form.cancel"),

@@ -26,8 +26,9 @@ from sparktui.ui import readings
 from sparktui.ui.devices.first_run import FirstRunGuide
 from sparktui.ui.keys import key_hint
 from sparktui.ui.messages import FleetChanged, LinkStatusChanged
+from sparktui.ui.widgets.nav_table import NavTable
 from sparktui.ui.widgets.pane_common import SessionPane, state_styles
-from sparktui.ui.widgets.repaint import LiveStatic, LiveTable
+from sparktui.ui.widgets.repaint import LiveStatic
 
 #: which theme variable colours each state (text-* variants are made readable
 #: against the theme's background, so light themes stay legible)
@@ -44,6 +45,8 @@ COLUMNS = (("name", "Device"), ("address", "Address"), ("gpus", "GPUs"), ("util"
 #: a 50-column side pane has no room for the address: the detail line shows it
 COMPACT_COLUMNS = (("name", "Device"), ("util", "Util"), ("memory", "Mem"), ("state", "State"))
 SUMMARY_KEYS = ("gpus", "util", "memory", "temp", "power")
+#: narrower than this the Address column goes (80x24 is the size designed for first)
+ADDRESS_FROM_COLUMNS = 100
 TOTAL_ROW = "total"
 
 
@@ -86,7 +89,7 @@ class DevicesPane(SessionPane):
 
     def compose(self) -> ComposeResult:
         # a tick repaints the cells that changed, not the table
-        table = LiveTable(id="devices-table", cursor_type="row")
+        table = NavTable(id="devices-table")
         yield FirstRunGuide(id="first-run")
         yield table
         yield LiveStatic(id="device-detail")
@@ -141,6 +144,7 @@ class DevicesPane(SessionPane):
         if index is None:
             return
         self._update_state_cell(index)
+        self._update_summary(message.link.name)  # figures dim (or light up) with the link
         if TOTAL_ROW in self.table.rows:
             self.table.set_cell(TOTAL_ROW, "state", Text(self._fleet_state(), style="dim"))
         if self._selected_index() == index:
@@ -152,11 +156,14 @@ class DevicesPane(SessionPane):
 
     # -- the table ---------------------------------------------------------------
     @property
-    def table(self) -> LiveTable:
-        return self.query_one("#devices-table", LiveTable)
+    def table(self) -> NavTable:
+        return self.query_one("#devices-table", NavTable)
 
     def _columns(self) -> tuple[tuple[str, str], ...]:
         columns = COMPACT_COLUMNS if self.compact else COLUMNS
+        if 0 < self.size.width < ADDRESS_FROM_COLUMNS:
+            # 80 columns keep State and Power; the detail line below has the address
+            columns = tuple(c for c in columns if c[0] != "address")
         if not self._states:
             # no device has reported telemetry yet: columns of dashes would only
             # take the room the state (and its reason) needs
@@ -179,16 +186,25 @@ class DevicesPane(SessionPane):
         return {
             "name": self._plain_cell(link, "name"),
             "address": self._plain_cell(link, "address"),
-            **self._summary_cells(self._states.get(link.name)),
+            **self._summary_cells(self._states.get(link.name), stale=self._stale_link(link)),
             "state": self._state_cell(link.status),
         }
 
+    @staticmethod
+    def _stale_link(link: DeviceLink) -> bool:
+        """Its figures are old: the device is not connected (they are dimmed, not live)."""
+        return link.status.state is not LinkState.CONNECTED
+
     def _summary_cells(self, state: DeviceTelemetry | None,
-                       summary: readings.Summary | None = None) -> dict[str, Text]:
+                       summary: readings.Summary | None = None, *,
+                       stale: bool = False) -> dict[str, Text]:
         summary = summary or readings.summarise(state)
         compact = self.compact
         cells = readings.summary_cells(summary, compact=compact)
-        return {key: Text(cells[key], justify="left" if key == "memory" else "right")
+        # a dropped device's last figures are dimmed and struck: never shown as live
+        style = Style(dim=True, strike=True) if stale and state is not None else Style()
+        return {key: Text(cells[key], style=style,
+                          justify="left" if key == "memory" else "right")
                 for key in SUMMARY_KEYS}
 
     def _total_cells(self) -> dict[str, Text]:
@@ -261,10 +277,10 @@ class DevicesPane(SessionPane):
         index = next((i for i, link in enumerate(self._links) if link.name == device), None)
         if index is None:
             return
-        cells = self._summary_cells(self._states.get(device))
-        shown = {key for key, _ in self._columns()}
+        cells = self._summary_cells(self._states.get(device),
+                                    stale=self._stale_link(self._links[index]))
         for key in SUMMARY_KEYS:
-            if key in shown:
+            if key in self.table.columns:  # as built: a hidden tab rebuilds when shown
                 self._set_cell(str(index), key, cells[key])
         self._update_total_row()
 
@@ -376,6 +392,10 @@ class DevicesPane(SessionPane):
         text.append(link.name, style="bold")
         text.append(f" · {link.spec.destination}\n")
         text.append_text(self._state_text(status))
+        state = self._states.get(link.name)
+        if state is not None and self._stale_link(link):
+            text.append(f" · figures stale: last sample {readings.age_text(state)} ago",
+                        style="dim")
         if status.state in (LinkState.RECONNECTING, LinkState.FAILED, LinkState.CLOSED):
             text.append(f"\npress {key_hint(self, 'devices.retry', 'r')} to try again now")
         detail.show(text)

@@ -18,7 +18,7 @@ class ConfirmScreen(ModalScreen[bool]):
     CSS_PATH = Path(__file__).with_suffix(".tcss")
     BINDINGS = [
         Binding("y", "answer(True)", "Yes", id="confirm.yes"),
-        Binding("n,escape", "answer(False)", "No", id="confirm.no"),
+        Binding("n,escape,q", "answer(False)", "No", id="confirm.no"),
     ]
     AUTO_FOCUS = "#no"  # a stray enter must not confirm
 

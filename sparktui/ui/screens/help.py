@@ -12,6 +12,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Input, Select, Static, TextArea
 
+from sparktui.ui.widgets.nav_table import NavTable
+
 
 @dataclass(frozen=True)
 class KeyHelp:
@@ -68,13 +70,14 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="help-box"):
             yield Static("Keys in force", id="help-title")
-            table: DataTable[Text] = DataTable(id="help-table", cursor_type="row")
+            table = NavTable(id="help-table")  # j/k, g/G, PgUp/PgDn: it scrolls
             yield table
-            yield Static("escape, ? or q closes · ctrl+p finds any action by name",
+            yield Static("j/k g/G PgUp/PgDn scroll · escape, ? or q closes · "
+                         "ctrl+p finds any action by name",
                          id="help-hint")
 
     def on_mount(self) -> None:
-        table = self.query_one("#help-table", DataTable)
+        table = self.query_one("#help-table", NavTable)
         table.add_columns("Key", "Action", "Where")
         for row in self.rows:
             table.add_row(Text(row.key, style="bold"), Text(row.description), Text(row.where))

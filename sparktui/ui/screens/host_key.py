@@ -25,7 +25,7 @@ class HostKeyScreen(ModalScreen[bool]):
     CSS_PATH = Path(__file__).with_suffix(".tcss")
     BINDINGS = [
         Binding("y", "accept", "Accept key", id="hostkey.accept"),
-        Binding("n,escape", "reject", "Reject", id="hostkey.reject"),
+        Binding("n,escape,q", "reject", "Reject", id="hostkey.reject"),
     ]
     AUTO_FOCUS = "#reject"  # a stray enter must not trust a key
 

@@ -122,6 +122,8 @@ class SettingsScreen(LogsWorkerFailures, ModalScreen[bool]):
     """Every knob of [settings]; ctrl+s saves, escape leaves without saving."""
 
     CSS_PATH = Path(__file__).with_suffix(".tcss")
+    #: the first field, not the scrolling box around the fields: typing starts at once
+    AUTO_FOCUS = "Input"
     BINDINGS = [
         Binding("ctrl+s", "save", "Save", id="settings.save", priority=True),
         Binding("escape", "cancel", "Cancel", id="settings.cancel"),
@@ -233,3 +235,41 @@ class SettingsScreen(LogsWorkerFailures, ModalScreen[bool]):
 
     def action_cancel(self) -> None:
         self.dismiss(False)
+
+
+class AppliesSettings:
+    """Mixed into SparkApp: saved settings take effect where they can without a restart."""
+
+    def on_settings_applied(self, message: SettingsApplied) -> None:
+        """Make saved changes take effect where they can without a restart.
+
+        Theme and layout change at once; read-only turns ON at once (it only makes
+        the session safer) but OFF only at the next start, so a session started
+        with --read-only stays read-only. Intervals and thresholds are read by the
+        telemetry services when they start: they apply at the next start.
+        """
+        changes = message.changes
+        settings = self.settings
+        for key, value in changes.items():
+            if key != "read_only":
+                setattr(settings, key, value)
+        if "theme" in changes and changes["theme"] in self.available_themes:
+            self.theme = str(changes["theme"])  # type: ignore[attr-defined]
+        if "compact" in changes:
+            self.compact_setting = changes["compact"]  # type: ignore[assignment]
+            self._update_compact(self.size.width)
+        if changes.get("read_only") is True:
+            settings.read_only = True
+            self.set_read_only(True)
+        elif changes.get("read_only") is False:
+            settings.read_only = False
+            if self.read_only:
+                self.notify("Read-only stays on until sparktui restarts.", title="settings",
+                            markup=False)
+        restart = sorted(k for k in changes if k in ("refresh_interval", "history_minutes",
+                                                     "memory_floor_gib", "temperature_alert_c",
+                                                     "power_alert_w"))
+        if restart:
+            self.notify(f"{', '.join(restart)}: used from the next start of sparktui.",
+                        title="settings", markup=False)
+

@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 #: chart windows, cycled by `w`
 WINDOWS_S: tuple[float, ...] = (60.0, 600.0, 3600.0)
 #: binding id -> its default key, for the hints and the read-only refusal
-KILL_BINDINGS = {"telemetry.kill": "k", "telemetry.kill.force": "K"}
+KILL_BINDINGS = {"telemetry.kill": "x", "telemetry.kill.force": "X"}
 
 
 class TelemetryPane(SessionPane, ComponentStyles):
@@ -58,19 +58,25 @@ class TelemetryPane(SessionPane, ComponentStyles):
                          "telemetry--label", "telemetry--warning"}
 
     BINDINGS = [
-        Binding("right_square_bracket,d", "cycle_device(1)", "Next device",
-                id="telemetry.device.next"),
-        Binding("left_square_bracket,D", "cycle_device(-1)", "Previous device", show=False,
-                id="telemetry.device.prev"),
+        # [ and ] as in less and k9s: d/D were device keys here and destructive elsewhere
+        Binding("right_square_bracket", "cycle_device(1)", "Next device",
+                id="telemetry.device.next", tooltip="Show the next device"),
+        Binding("left_square_bracket", "cycle_device(-1)", "Previous device", show=False,
+                id="telemetry.device.prev", tooltip="Show the previous device"),
         Binding("w", "cycle_window", "Window", tooltip="Chart window: 1 min, 10 min, 1 h",
                 id="telemetry.window"),
         Binding("p", "toggle_pause", "Pause", tooltip="Freeze the charts; figures are still "
                 "collected", id="telemetry.pause"),
-        # the footer of a 50-column pane is short: these two are in ? and the table's title
-        Binding("s", "cycle_sort", "Sort processes", show=False, id="telemetry.sort"),
-        Binding("K", "kill_process(True)", "Force kill (SIGKILL)", show=False,
-                id="telemetry.kill.force"),
-        Binding("k", "kill_process(False)", "Kill", tooltip="SIGTERM the selected GPU process "
+        # the footer of a 50-column pane is short: these are in ? and the table's title
+        Binding("o", "cycle_sort", "Sort processes", show=False, id="telemetry.sort",
+                tooltip="Sort the GPU processes by the next column"),
+        Binding("O", "sort_reverse", "Reverse sort", show=False, id="telemetry.sort_reverse",
+                tooltip="Reverse the order of the GPU processes"),
+        # x, not k: k moves up in every table (docs/keys.md)
+        Binding("X", "kill_process(True)", "Force kill (SIGKILL)", show=False,
+                id="telemetry.kill.force",
+                tooltip="SIGKILL the selected GPU process (asks first)"),
+        Binding("x", "kill_process(False)", "Kill", tooltip="SIGTERM the selected GPU process "
                 "(asks first)", id="telemetry.kill"),
         Binding("m", "memory", "Memory", tooltip="Memory as the GB10 sees it: free for CUDA, "
                 "reclaim, pressure, the load guard", id="telemetry.memory"),
@@ -105,14 +111,33 @@ class TelemetryPane(SessionPane, ComponentStyles):
     def on_mount(self) -> None:
         self.query_one("#tel-cards").can_focus = False
         self._adopt_devices()
+        # a dropped device sends no ticks: the age of its figures moves on by this timer
+        self.set_interval(1.0, self._mark_staleness)
+
+    def _mark_staleness(self) -> None:
+        stale = self.gone_reason is not None and self.focused_state is not None
+        if stale or self.has_class("-stale"):
+            self.set_class(stale, "-stale")
+            self.refresh_bindings()
+            if self.shown:
+                self._show_status(self.focused_state)
+                self._show_processes(self.focused_state)
 
     # -- read-only ----------------------------------------------------------------------
     @property
     def read_only(self) -> bool:
         return self.session.read_only
 
+    @property
+    def gone_reason(self) -> str | None:
+        """Why the shown device cannot be acted on now; None while it is connected."""
+        link = self.fleet.get(self.device) if self.device else None
+        if link is None or link.status.state is LinkState.CONNECTED:
+            return None
+        return f"{self.device} is not connected ({link.status.describe()})"
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "kill_process" and self.read_only:
+        if action == "kill_process" and (self.read_only or self.gone_reason):
             return None  # shown, dimmed: the key is there but refused
         if action == "cycle_device" and len(self.devices) < 2:
             return False  # one device: it is implicit
@@ -120,13 +145,18 @@ class TelemetryPane(SessionPane, ComponentStyles):
 
     def on_key(self, event: events.Key) -> None:
         # a disabled binding does not run: say why instead of ignoring the key
-        if not self.read_only:
+        gone = self.gone_reason
+        if not (self.read_only or gone):
             return
         if any(event.key in keys_of(self, binding_id, default)
                for binding_id, default in KILL_BINDINGS.items()):
             event.stop()
             event.prevent_default()
-            self._refuse_read_only()
+            if self.read_only:
+                self._refuse_read_only()
+            else:
+                self._refuse_read_only(f"no signal sent: {gone}; its process list is "
+                                       "the last one seen, not the processes running now")
 
     def _refuse_read_only(self, detail: str | None = None) -> None:
         self.notify(detail or "read-only mode: sparktui sends no signals to processes "
@@ -259,6 +289,12 @@ class TelemetryPane(SessionPane, ComponentStyles):
                         f" · driver {driver} · nvidia-smi", dim)
         else:
             text.append(f" · {self._waiting_text()}", dim)
+        gone = self.gone_reason
+        if state is not None and gone:
+            # the figures below are the last ones seen: say so, with their age
+            text.append(" · ")
+            text.append(f" STALE: last sample {readings.age_text(state)} ago, {gone} ",
+                        self.component_style("telemetry--warning"))
         text.append(f" · {'' if compact else 'window '}{window_label(self.window_s)}", dim)
         if self.paused:
             text.append(" · ")
@@ -351,12 +387,15 @@ class TelemetryPane(SessionPane, ComponentStyles):
         dim = self.component_style("telemetry--dim")
         title.append(f"{'GPU procs' if compact else 'GPU processes'} ({len(processes)})",
                      self.component_style("telemetry--label"))
-        sort_key = key_hint(self, "telemetry.sort", "s")
+        sort_key = key_hint(self, "telemetry.sort", "o")
         sort_label = BY_KEY[table.sort_key].label.lower()
         title.append(f" · {sort_key} sort" if compact else
                      f"  sorted by {sort_label} ({sort_key})", dim)
         if self.read_only:
             title.append("  read-only: no kill", self.component_style("telemetry--warning"))
+        elif self.gone_reason and processes:
+            title.append("  last seen; no kill: not connected",
+                         self.component_style("telemetry--warning"))
         elif processes:
             kill, force = (key_hint(self, binding_id, default)
                            for binding_id, default in KILL_BINDINGS.items())
@@ -411,6 +450,10 @@ class TelemetryPane(SessionPane, ComponentStyles):
     def action_cycle_sort(self) -> None:
         label = self.query_one(ProcessTable).cycle_sort()
         self.notify(f"GPU processes sorted by {label}", timeout=2, markup=False)
+        self._show_processes(self.focused_state)
+
+    def action_sort_reverse(self) -> None:
+        self.query_one(ProcessTable).flip_sort()
         self._show_processes(self.focused_state)
 
     def action_kill_process(self, force: bool = False) -> None:

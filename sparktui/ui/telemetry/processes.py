@@ -11,7 +11,7 @@ from textual.widgets import DataTable
 from sparktui.core.sanitize import safe_text
 from sparktui.core.units import NO_VALUE, fmt_mib
 from sparktui.services.telemetry import GpuProcess
-from sparktui.ui.widgets.repaint import LiveTable
+from sparktui.ui.widgets.nav_table import NavTable
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,7 @@ BY_KEY = {c.key: c for c in COLUMNS}
 COMPACT_KEYS = ("pid", "memory", "command")
 WIDE_KEYS = tuple(c.key for c in COLUMNS)
 SORT_MARK = " ▼"
+SORT_MARK_REVERSED = " ▲"
 
 
 def process_cells(process: GpuProcess, max_command: int,
@@ -59,12 +60,13 @@ def process_cells(process: GpuProcess, max_command: int,
     }
 
 
-class ProcessTable(LiveTable):
+class ProcessTable(NavTable):
     """Rows keyed by pid; `sort_by` a column key; the cursor stays on its process."""
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
-        super().__init__(id=id, classes=classes, cursor_type="row", zebra_stripes=False)
+        super().__init__(id=id, classes=classes, zebra_stripes=False)
         self.sort_key = "memory"
+        self.sort_reverse = False  # O: against the column's natural order
         self.compact = False
         self._processes: tuple[GpuProcess, ...] = ()
         self._columns_shown: tuple[str, ...] = ()
@@ -120,7 +122,12 @@ class ProcessTable(LiveTable):
     def sort_by(self, key: str) -> None:
         if key in BY_KEY and key != self.sort_key:
             self.sort_key = key
+            self.sort_reverse = False
             self._fill()
+
+    def flip_sort(self) -> None:
+        self.sort_reverse = not self.sort_reverse
+        self._fill()
 
     def cycle_sort(self) -> str:
         keys = self.keys_shown
@@ -130,26 +137,23 @@ class ProcessTable(LiveTable):
 
     def _sorted(self) -> list[GpuProcess]:
         column = BY_KEY[self.sort_key]
-        return sorted(self._processes, key=column.sort_key, reverse=column.descending)
+        return sorted(self._processes, key=column.sort_key,
+                      reverse=column.descending != self.sort_reverse)
 
     def _fill(self) -> None:
-        selected = self.selected
         keys = self.keys_shown
-        # columns are re-added so the sort mark gets its width: processes change seldom
-        self.clear(columns=True)
-        for key in keys:
-            label = BY_KEY[key].label + (SORT_MARK if key == self.sort_key else "")
-            self.add_column(label, key=key)
-        self._columns_shown = keys
-        max_command = 40 if self.compact else 120
-        for process in self._sorted():
-            cells = process_cells(process, max_command, self._serves.get(process.pid))
-            self.add_row(*(cells[k] for k in keys), key=str(process.pid))
-        if selected is not None:
-            index = next((i for i, p in enumerate(self._sorted()) if p.pid == selected.pid),
-                         None)
-            if index is not None:
-                self.move_cursor(row=index, animate=False)
+        mark = SORT_MARK_REVERSED if self.sort_reverse else SORT_MARK
+        with self.keeping_cursor():
+            # columns are re-added so the sort mark gets its width: processes change seldom
+            self.clear(columns=True)
+            for key in keys:
+                label = BY_KEY[key].label + (mark if key == self.sort_key else "")
+                self.add_column(label, key=key)
+            self._columns_shown = keys
+            max_command = 40 if self.compact else 120
+            for process in self._sorted():
+                cells = process_cells(process, max_command, self._serves.get(process.pid))
+                self.add_row(*(cells[k] for k in keys), key=str(process.pid))
 
     def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
         event.stop()

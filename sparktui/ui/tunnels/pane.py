@@ -31,8 +31,9 @@ from sparktui.ui.messages import FleetChanged
 from sparktui.ui.screens.confirm import ConfirmScreen
 from sparktui.ui.tunnels.form import TunnelForm
 from sparktui.ui.widgets.clipboard import copy_text, not_copied_reason
+from sparktui.ui.widgets.nav_table import NavTable
 from sparktui.ui.widgets.pane_common import SessionPane, state_styles
-from sparktui.ui.widgets.repaint import LiveStatic, LiveTable
+from sparktui.ui.widgets.repaint import LiveStatic
 
 PROBE_INTERVAL_S = 10.0
 COUNTERS_INTERVAL_S = 1.0
@@ -124,7 +125,7 @@ class TunnelsPane(SessionPane):
     def compose(self) -> ComposeResult:
         yield TunnelsIntro(classes="pane-intro")
         # counters tick every second: LiveTable repaints the changed cells, not the table
-        table = LiveTable(id="tunnels-table", cursor_type="row")
+        table = NavTable(id="tunnels-table")
         yield table
         yield LiveStatic(id="tunnel-detail")
 
@@ -198,8 +199,8 @@ class TunnelsPane(SessionPane):
 
     # -- the table ------------------------------------------------------------------------------
     @property
-    def table(self) -> LiveTable:
-        return self.query_one("#tunnels-table", LiveTable)
+    def table(self) -> NavTable:
+        return self.query_one("#tunnels-table", NavTable)
 
     def _columns(self) -> tuple[tuple[str, str], ...]:
         return COMPACT_COLUMNS if self.compact else COLUMNS
@@ -375,6 +376,14 @@ class TunnelsPane(SessionPane):
         if index is not None:
             self.table.move_cursor(row=index)
             self.table.focus()
+
+    def live_tunnels(self) -> list[str]:
+        """The tunnels forwarding (or listening for) traffic now: quitting ends them."""
+        if self.manager is None:
+            return []
+        live = (TunnelState.UP, TunnelState.WAITING)
+        return [f"{tunnel.name} on {tunnel.spec.device}" for tunnel in self.manager.tunnels
+                if tunnel.status.state in live]
 
     def action_toggle(self) -> None:
         tunnel = self.selected
