@@ -23,6 +23,7 @@ from sparktui.services.promsource import PrometheusSource
 from sparktui.services.recordings import RecordingWriter
 from sparktui.services.replay import ReplayPlayer
 from sparktui.ui.app import SparkApp
+from sparktui.ui.devices.pane import DevicesPane
 from sparktui.ui.telemetry.gpu_card import GpuCard
 from tests.infra.pilot import wait_until
 from tests.infra.prometheus import start_prometheus
@@ -64,6 +65,8 @@ async def test_replay_plays_in_the_telemetry_tab_without_connecting(tmp_path) ->
         await wait_until(pilot, lambda: bool(app.query(GpuCard)), 10, "a GPU card")
         link = app.fleet.get("spark-rec")
         assert link.generation == 0 and link.status.state is LinkState.CLOSED
+        await pilot.press("1")  # and the Devices tab says why it is not connected
+        assert "replay" in str(app.query_one(DevicesPane).table.get_cell("0", "state"))
         assert hub.settings.read_only  # nothing recorded can be killed
 
 
@@ -106,6 +109,7 @@ async def test_prometheus_fleet_in_the_app_connects_only_the_selected_device(tmp
             assert app.fleet.get("lab-a").generation > 0 or \
                 app.fleet.get("lab-a").status.state is not LinkState.CLOSED
             assert app.fleet.get("lab-b").status.state is LinkState.CLOSED
+            assert "Prometheus" in str(app.query_one(DevicesPane).table.get_cell("1", "state"))
             # the history of a device is read from Prometheus when a chart first asks
             await pilot.press("2")
             await wait_until(pilot, lambda: len(hub.fleet_view.histories["lab-a"].series(

@@ -54,6 +54,13 @@ def _counting_down(status: LinkStatus) -> bool:
     return status.state is LinkState.RECONNECTING and status.next_retry_at is not None
 
 
+#: the State of a link the session leaves closed, by where its figures come from
+UNOPENED_LINK = {
+    "on_select": "from Prometheus · SSH when selected",
+    "never": "replay · no connection",
+}
+
+
 class DevicesPane(SessionPane):
     """A table of the fleet's links, kept live from their status callbacks."""
 
@@ -291,6 +298,10 @@ class DevicesPane(SessionPane):
         self._set_cell(str(index), "state", self._state_cell(self._links[index].status))
 
     def _state_text(self, status: LinkStatus) -> Text:
+        unopened = UNOPENED_LINK.get(self.session.link_policy)
+        if status.state is LinkState.CLOSED and unopened is not None:
+            # never opened on purpose: its figures come from elsewhere, nothing is wrong
+            return Text(unopened, style="dim")
         return Text(status.describe(), style=self._state_styles.get(status.state, Style()))
 
     def _state_cell(self, status: LinkStatus) -> Text:
