@@ -71,12 +71,18 @@ async def test_replay_plays_in_the_telemetry_tab_without_connecting(tmp_path) ->
 
 
 class TwoSparks(Collector):
-    """An endpoint in sparktui exporter's format with two devices (a watcher's)."""
+    """An endpoint in sparktui exporter's format with two devices (a watcher's); a third
+    joins when `late` is set, as a Spark added to the lab while the TUI runs."""
+
+    def __init__(self) -> None:
+        self.late = False
 
     def collect(self):
-        for name, value, labels in (
-                ("sparktui_gpu_power_watts", 41.5, {"device": "lab-a"}),
-                ("sparktui_gpu_power_watts", 23.0, {"device": "lab-b"})):
+        powers = [("sparktui_gpu_power_watts", 41.5, {"device": "lab-a"}),
+                  ("sparktui_gpu_power_watts", 23.0, {"device": "lab-b"})]
+        if self.late:
+            powers.append(("sparktui_gpu_power_watts", 17.0, {"device": "lab-c"}))
+        for name, value, labels in powers:
             family = GaugeMetricFamily(name, name, labels=["device", "gpu", "uuid", "name"])
             family.add_metric([labels["device"], "0", "GPU-x", "NVIDIA GB10"], value)
             yield family
@@ -88,7 +94,8 @@ class TwoSparks(Collector):
 
 async def test_prometheus_fleet_in_the_app_connects_only_the_selected_device(tmp_path) -> None:
     registry = CollectorRegistry()
-    registry.register(TwoSparks())
+    sparks = TwoSparks()
+    registry.register(sparks)
     httpd, _ = start_http_server(0, "127.0.0.1", registry=registry)
     prom = start_prometheus(tmp_path / "prom", [f"127.0.0.1:{httpd.server_port}"])
     source = PrometheusSource(prom.url, SETTINGS)
@@ -117,6 +124,12 @@ async def test_prometheus_fleet_in_the_app_connects_only_the_selected_device(tmp
             app.focused_device = "lab-b"
             await wait_until(pilot, lambda: app.fleet.get("lab-b").status.state
                              is not LinkState.CLOSED, 10, "lab-b's link to start")
+            # a Spark Prometheus starts to scrape later joins the fleet, unconnected
+            sparks.late = True
+            await wait_until(pilot, lambda: "lab-c" in app.telemetry_states, 30,
+                             "lab-c, scraped after the app started")
+            assert app.telemetry_states["lab-c"].gpus[0].power_w == 17.0
+            assert app.fleet.get("lab-c").status.state is LinkState.CLOSED
     finally:
         prom.close()
         httpd.shutdown()

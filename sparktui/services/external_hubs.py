@@ -115,6 +115,8 @@ class PrometheusHub(TelemetryHub):
             if self.on_problem is not None:
                 self.on_problem(view.problem)
         for name, remote in view.devices.items():
+            if name not in self.services and self.on_device_found is not None:
+                self.on_device_found(name)  # a Spark Prometheus began to scrape after start
             device = self.services.get(name)
             if isinstance(device, ReplayTelemetry):
                 history = view.histories.get(name)

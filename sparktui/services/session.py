@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sparktui.core.device import DeviceSpec, LinkState
+from sparktui.core.device import DestinationError, DeviceSpec, LinkState
 from sparktui.services.audit import AuditLog
 from sparktui.services.config import Config, Settings
 from sparktui.services.devices import Fleet, make_link, remove_device_entry
@@ -78,6 +78,8 @@ class Session:
         #: the UI's answer to an unknown host key (set by the app before `open`)
         self.host_key_prompt: HostKeyPrompt | None = None
         self._fleet_listeners: list[Callable[[], None]] = []
+        if link_policy == "on_select":  # the fleet is whatever Prometheus scrapes, now too
+            self.telemetry.on_device_found = self.adopt_device
         self._telemetry_listeners: list[Callable[[DeviceTelemetry], None]] = []
         self._telemetry_unsubscribes: dict[str, Unsubscribe] = {}
         self._closed = False
@@ -202,6 +204,23 @@ class Session:
             self.specs.append(spec)
         self.fleet_changed()
         return True
+
+    def adopt_device(self, name: str) -> None:
+        """Show a device an external source (Prometheus) found; it connects when selected."""
+        if self.fleet.get(name) is not None:
+            return
+        spec = self.config.device(name)
+        if spec is None:
+            try:
+                spec = DeviceSpec.parse(name)
+            except DestinationError:
+                log.warning("Prometheus names a device %r that is no SSH destination", name)
+                return
+        self.fleet.add(make_link(spec, self.settings, ssh_options=self.ssh_options(),
+                                 host_key_prompt=self.host_key_prompt))
+        self.specs.append(spec)
+        self.attach_telemetry()
+        self.fleet_changed()
 
     def connect_all(self) -> tuple[int, int]:
         """Open every configured device not open yet, retry the failed ones now.

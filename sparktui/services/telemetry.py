@@ -571,6 +571,9 @@ class TelemetryHub:
         self.services: dict[str, TelemetryService] = {}
         self._watching_processes = True
         self.gb10: Gb10Services | None = None  # guards, flight recorder, post-mortems
+        #: a hub fed from elsewhere (Prometheus) names a device the fleet lacks: the
+        #: session adds it (set by the Session; live SSH hubs never call it)
+        self.on_device_found: Callable[[str], None] | None = None
 
     def watch_processes(self, watching: bool) -> None:
         """Tell every device whether a process list is on screen (see PROCESS_POLL_S)."""
