@@ -58,7 +58,7 @@ async def test_figures_move_under_bench_and_match_metrics(ssh_client, llama_cpp)
         bench = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "sparktui", "bench", "--device", "spark-test",
             "--endpoint", f"http://localhost:{llama_cpp.port}/v1", "--model", MODEL_ALIAS,
-            "--requests", "6", "--concurrency", "2", "--max-tokens", "48", "--json",
+            "--requests", "12", "--concurrency", "2", "--max-tokens", "200", "--json",
             cwd=REPO_ROOT, env={**os.environ, "PYTHONPATH": REPO_ROOT},
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         busy = []
@@ -67,7 +67,7 @@ async def test_figures_move_under_bench_and_match_metrics(ssh_client, llama_cpp)
             if result.figures is not None:
                 busy.append(result.figures)
             try:
-                await asyncio.wait_for(bench.wait(), 0.3)
+                await asyncio.wait_for(bench.wait(), 0.05)
             except TimeoutError:
                 pass
         _out, err = await bench.communicate()
