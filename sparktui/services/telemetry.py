@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import math
 import shlex
 import time
 from collections.abc import Callable
@@ -39,9 +38,14 @@ from sparktui.core.history import History
 from sparktui.core.hostscript import hoststat_command
 from sparktui.core.hoststat import HostSample, HostSampler, HostStatBlockParser
 from sparktui.core.memtruth import MemoryTruth, memory_truth
-from sparktui.core.nvsmi import ComputeApp, GpuSample, NvsmiFailure, NvsmiFailureKind
+from sparktui.core.nvsmi import GpuSample, NvsmiFailure, NvsmiFailureKind
 from sparktui.services.audit import AuditLog, ReadOnlyError
 from sparktui.services.config import Settings
+from sparktui.services.gpu_processes import (  # re-exported: the processes' own module
+    GpuProcess,
+    join_processes,
+    mib_to_bytes,
+)
 from sparktui.services.link import DeviceLink
 from sparktui.transport.base import (
     CommandResult,
@@ -67,21 +71,9 @@ RESTART_DELAY_S = 5.0  # before re-issuing a stream that ended by itself
 def stall_bound(period_s: float) -> float:
     """How long a stream of this period may stay silent before it counts as stalled."""
     return 3 * period_s + 5.0
+
+
 MAX_EVENTS = 50  # events kept with the telemetry (the flight recorder keeps them all)
-
-
-@dataclass(frozen=True, slots=True)
-class GpuProcess:
-    pid: int
-    gpu_uuid: str
-    gpu_index: int | None
-    name: str  # raw from the device: sanitise before display
-    used_memory_mib: float | None
-    user: str | None = None  # the name, or the uid as text when /etc/passwd lacks it
-    command: str | None = None  # the command line joined with spaces, as `ps -o args`
-    cmdline: tuple[str, ...] | None = None  # its arguments, None when not readable
-    cgroup: str | None = None  # the cgroup path that places it (see ProcessDetail)
-    container_id: str | None = None  # the 64-hex id when that cgroup is a container's
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,38 +190,6 @@ class Alert:
 
 
 Listener = Callable[[DeviceTelemetry], None]
-
-#: 1 PiB: no figure of one device's memory is larger; beyond it a value is not a reading
-MAX_MEMORY_BYTES = 1 << 50
-
-
-def mib_to_bytes(mib: float | None) -> int | None:
-    """MiB as whole bytes; None for a value that is not a memory size (NaN, inf, absurd)."""
-    if mib is None or not math.isfinite(mib) or not 0 <= mib * 1024**2 <= MAX_MEMORY_BYTES:
-        return None
-    return int(mib * 1024**2)
-
-
-def join_processes(apps: tuple[ComputeApp, ...] | list[ComputeApp],
-                   details: dict[int, ProcessDetail],
-                   gpus: tuple[GpuSample, ...]) -> tuple[GpuProcess, ...]:
-    """Attach user, command line and cgroup (read from /proc by the loop) to compute apps."""
-    index_of = {g.uuid: g.index for g in gpus if g.uuid}
-    out = []
-    for app in apps:
-        detail = details.get(app.pid)
-        user = None
-        if detail is not None:
-            user = detail.user or (str(detail.uid) if detail.uid is not None else None)
-        out.append(GpuProcess(
-            pid=app.pid, gpu_uuid=app.gpu_uuid, gpu_index=index_of.get(app.gpu_uuid),
-            name=app.process_name, used_memory_mib=app.used_memory_mib, user=user,
-            command=detail.command if detail else None,
-            cmdline=detail.cmdline if detail else None,
-            cgroup=detail.cgroup_path if detail else None,
-            container_id=detail.container_id if detail else None))
-    return tuple(out)
-
 
 class TelemetryService:
     """Streams and keeps the telemetry of one device."""
