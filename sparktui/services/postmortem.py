@@ -236,30 +236,32 @@ class PostmortemWatch:
         previous = self._last
         now = time.time()
         changed = previous is None or previous.boot_id != boot_id
-        if previous is not None and previous.boot_id != boot_id and uptime is not None \
-                and uptime > now - previous.wall + UPTIME_SLACK_S:
-            # up for longer than it was away: not a reboot but another machine by that name
-            self.service.post_event(DeviceEvent(
-                self.link.name, "reboot", "another boot id, but the device has been up longer "
-                "than it was away: a different machine under this name (no post-mortem)",
-                Severity.INFO))
-        elif previous is not None and previous.boot_id != boot_id:
-            self._busy = True
-            self._spawn(self._report(previous))
-        elif previous is not None and self._dropped and not self._back:
-            pass  # a block the old connection still delivered: not the verdict yet
-        elif previous is not None and self._dropped:
-            gap = now - previous.wall
-            self.service.post_event(DeviceEvent(
-                self.link.name, "reboot", f"back after {gap:.0f} s: same boot id, the device "
-                "stayed up (network only)", Severity.INFO))
-        if not self._dropped or self._back or changed:
+        dropped, back = self._dropped, self._back
+        # the watch's own state first: posting an event updates the telemetry, which
+        # calls back in here, and must find this block already seen
+        if not dropped or back or changed:
             self._dropped = self._back = False
         self._last = LastBoot(boot_id, uptime, now)
         if changed or now - self._saved_at >= SAVE_EVERY_S:
             self._saved_at = now
             self._spawn(asyncio.to_thread(save_last_boot, self.link.name, self._last,
                                           self.flight_root))
+        if previous is None:
+            return
+        if changed and uptime is not None and uptime > now - previous.wall + UPTIME_SLACK_S:
+            # up for longer than it was away: not a reboot but another machine by that name
+            self.service.post_event(DeviceEvent(
+                self.link.name, "reboot", "another boot id, but the device has been up longer "
+                "than it was away: a different machine under this name (no post-mortem)",
+                Severity.INFO))
+        elif changed:
+            self._busy = True
+            self._spawn(self._report(previous))
+        elif dropped and back:  # dropped but not back: a block the old connection delivered
+            gap = now - previous.wall
+            self.service.post_event(DeviceEvent(
+                self.link.name, "reboot", f"back after {gap:.0f} s: same boot id, the device "
+                "stayed up (network only)", Severity.INFO))
 
     async def _load_then(self, boot_id: str, uptime: float | None) -> None:
         try:
