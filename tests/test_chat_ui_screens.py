@@ -95,7 +95,7 @@ async def test_send_copy_and_scroll_follows_only_at_the_bottom(
         pane = await add_endpoint(pilot, model_server.url)
         model_server.token_rate = 150
         model_server.min_tokens = 3000
-        await pilot.press("i")
+        app.query_one(ChatInput).focus()  # the prompt, whatever had the focus
         app.query_one(ChatInput).insert("scroll test")
         await pilot.press("enter")
         log = app.query_one("#chat-log", VerticalScroll)

@@ -233,8 +233,13 @@ class DevicesPane(SessionPane):
         total_shown = TOTAL_ROW in table.rows
         if total_shown:
             table.remove_row(TOTAL_ROW)
-        table.add_row(*(cells[key] for key, _ in self._columns()), key=str(index))
+        table.add_row(*self._in_table_order(cells), key=str(index))
         self._update_total_row()
+
+    def _in_table_order(self, cells: dict[str, Text]) -> list[Text]:
+        # the table's own columns: they were chosen for the width it was built at, and a
+        # row added since (a device found, telemetry arriving) must match them, not now's
+        return [cells[str(column.value)] for column in self.table.columns]
 
     def _update_total_row(self) -> None:
         """The fleet total row, last, with two devices or more."""
@@ -246,10 +251,10 @@ class DevicesPane(SessionPane):
             return
         cells = self._total_cells()
         if TOTAL_ROW not in table.rows:
-            table.add_row(*(cells[key] for key, _ in self._columns()), key=TOTAL_ROW)
+            table.add_row(*self._in_table_order(cells), key=TOTAL_ROW)
             return
-        for key, _ in self._columns():
-            self._set_cell(TOTAL_ROW, key, cells[key])
+        for key in self.table.columns:
+            self._set_cell(TOTAL_ROW, str(key.value), cells[str(key.value)])
 
     # -- telemetry ------------------------------------------------------------------
     def show_telemetry(self, telemetry: DeviceTelemetry) -> None:
