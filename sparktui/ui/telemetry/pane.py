@@ -117,8 +117,11 @@ class TelemetryPane(SessionPane, ComponentStyles):
     def _mark_staleness(self) -> None:
         stale = self.gone_reason is not None and self.focused_state is not None
         if stale or self.has_class("-stale"):
-            self.set_class(stale, "-stale")
-            self.refresh_bindings()
+            if stale != self.has_class("-stale"):
+                self.set_class(stale, "-stale")
+                # the kill keys follow the state; refreshed on a change only, since every
+                # refresh repaints the footer (over a kilobyte a second while stale)
+                self.refresh_bindings()
             if self.shown:
                 self._show_status(self.focused_state)
                 self._show_processes(self.focused_state)
