@@ -143,7 +143,8 @@ def test_the_terminal_receives_no_escape_from_a_hostile_sshd(tmp_path) -> None:
                                "disconnect"], stdout=subprocess.PIPE, text=True)
     try:
         port = int(server.stdout.readline())
-        app = TmuxApp(tmp_path, clipboard=True, device=f"127.0.0.1:{port}")
+        app = TmuxApp(tmp_path, clipboard=True, device=f"127.0.0.1:{port}",
+                      width=200)  # room for the whole reason in the State cell
         try:
             app.wait_for("go away", timeout=60)  # the failure is on screen, every retry
             app.keys("1")
