@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import re
 import struct
 import time
@@ -175,6 +176,10 @@ class SimDockerEngine:
         """
         for path in ("/var/run/docker.sock", "/run/docker.sock"):
             server.map_unix(path, self.path)
+            # where the device's shell (the containers service's probe) looks for it
+            link = os.path.join(server.root.path, path.lstrip("/"))
+            os.makedirs(os.path.dirname(link), exist_ok=True)
+            os.symlink(self.path, link)
         server.device.docker_engine = self  # the shell's docker probe asks it
         self.state.memory = server.device.memory  # deployed models load into its memory
         server.device.memory.on_reboot.append(self._rebooted)

@@ -210,6 +210,7 @@ class SimDevice:
         base = self._host_util(self._grid_t) * NCPU + 0.2
         self._loadavg = [base, base, base]
         self.memory = SimMemory(clock, self.seed)  # loads, reclaim, wedges and reboots
+        self.cx7_peer: SimDevice | None = None  # the Spark cabled to our first CX-7 port
 
     # --- time ------------------------------------------------------------------
     def now(self) -> float:
