@@ -38,9 +38,15 @@ async def test_serving_tab_on_the_demo_moves(tmp_path) -> None:
         assert "TTFT" in detail and "p95" in detail
         chart = pane.query_one("#chart-queue", Chart)
         assert chart.data is not None and chart.data.points
-        # the container the demo's endpoint runs in is named in its row, and the
-        # Containers tab says what that container serves
-        row = next(row for row in pane.rows if row.container)
+        # the container the demo's endpoint runs in is named in its row, with its GPU
+        # process (found by the process's cgroup), and the Containers tab says what that
+        # container serves
+        await wait_until(pilot, lambda: any(r.pid and r.container for r in pane.rows),
+                         timeout=30, what="a GPU process joined to its container")
+        row = next(row for row in pane.rows if row.pid and row.container)
+        assert row.container == "vllm-llama31-8b" and row.port == 8000
+        assert row.models == ("nvidia/llama-3.1-8b-instruct-sim",)
+        assert app.fleet.models.for_pid("spark-demo", row.pid) is row
         assert app.fleet.models.for_container("spark-demo", row.container_id) is row
         await pilot.press("3")
         containers = app.query_one(ContainersPane)
@@ -53,3 +59,8 @@ async def test_serving_tab_on_the_demo_moves(tmp_path) -> None:
             await pilot.press("down")
         assert "nvidia/llama-3.1-8b-instruct-sim on :8000" in str(
             containers.query_one("#container-detail").render())
+        # the process's pid is the container's own, as Docker reports it
+        service = containers.services[0]
+        state = await service.call(lambda client: client.api.inspect_container(
+            row.container_id)["State"])
+        assert state["Pid"] == row.pid
