@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sparktui.sim.memory_model import SimMemory
+from sparktui.sim.model_disk import SimModelDisk
 
 KINDS = ("gb10", "discrete")
 NCPU = 20
@@ -215,6 +216,7 @@ class SimDevice:
         self.memory = SimMemory(clock, self.seed)  # loads, reclaim, wedges and reboots
         #: the CUDA processes of running containers (set by the simulated Docker engine)
         self.container_processes: Callable[[], list[SimProcess]] = list
+        self.model_disk = SimModelDisk(self.wall_time)  # the models in its caches
 
     # --- time ------------------------------------------------------------------
     def now(self) -> float:

@@ -384,6 +384,7 @@ class ServingPane(SessionPane):
                   if r.endpoint.kind == "ollama" and r.endpoint.spec.device == device]
         self.app.push_screen(ModelsScreen(link, self.connector, ollama,
                                           self.hub.get(device) if self.hub else None,
+                                          audit=self.session.audit,
                                           read_only=self.session.read_only))
 
     def watch_compact(self) -> None:
