@@ -64,7 +64,8 @@ class ModelsScreen(LogsWorkerFailures, Screen[None]):
     ]
 
     def __init__(self, link: DeviceLink, connector: EndpointConnector, ollama: list[Endpoint],
-                 telemetry: TelemetryService | None, *, read_only: bool = False) -> None:
+                 telemetry: TelemetryService | None, *, audit: AuditLog,
+                 read_only: bool = False) -> None:
         super().__init__()
         self.link = link
         self.connector = connector
@@ -73,7 +74,7 @@ class ModelsScreen(LogsWorkerFailures, Screen[None]):
         self.read_only = read_only
         self.containers = ContainerService(link, read_only=True)
         self.store = ModelStore(link, containers=self.containers, connector=connector,
-                                audit=AuditLog(), read_only=read_only)
+                                audit=audit, read_only=read_only)
         self.models: list[CachedModel] = []
 
     def compose(self) -> ComposeResult:
