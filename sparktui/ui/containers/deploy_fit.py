@@ -25,6 +25,7 @@ from sparktui.services.link import DeviceLink
 from sparktui.services.models_disk import ModelStore
 from sparktui.services.telemetry import TelemetryService
 from sparktui.ui.widgets.repaint import LiveStatic
+from sparktui.ui.widgets.worker_log import LogsWorkerFailures
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ VERDICT_STYLE = {"yes": "bold green", "tight": "bold yellow", "no": "bold red",
                  "unknown": "bold"}
 
 
-class DeployFit(LiveStatic):
+class DeployFit(LogsWorkerFailures, LiveStatic):
     """One line: the verdict for the form's command on the chosen device."""
 
     @dataclass

@@ -25,12 +25,13 @@ from sparktui.core.sanitize import strip_control
 from sparktui.services.fit_check import memory_now
 from sparktui.services.models_disk import ModelStore
 from sparktui.services.telemetry import TelemetryService
+from sparktui.ui.widgets.worker_log import LogsWorkerFailures
 
 VERDICT_STYLE = {"yes": "bold green", "tight": "bold yellow", "no": "bold red",
                  "unknown": "bold"}
 
 
-class FitScreen(ModalScreen[None]):
+class FitScreen(LogsWorkerFailures, ModalScreen[None]):
     CSS_PATH = Path(__file__).with_name("fit.tcss")
     BINDINGS = [Binding("escape", "dismiss", "Back", id="fit.back", tooltip="Close")]
 
@@ -58,7 +59,7 @@ class FitScreen(ModalScreen[None]):
     def on_mount(self) -> None:
         self.load_config()
 
-    @work(group="fit-config", exclusive=True)
+    @work(group="fit-config", exclusive=True, exit_on_error=False)
     async def load_config(self) -> None:
         self.query_one("#fit-result", Static).update("reading config.json…")
         try:

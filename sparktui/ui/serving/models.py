@@ -31,6 +31,7 @@ from sparktui.services.link import DeviceLink
 from sparktui.services.models_disk import ModelDeleteError, ModelStore
 from sparktui.services.telemetry import TelemetryService
 from sparktui.ui.screens.confirm import ConfirmScreen
+from sparktui.ui.widgets.worker_log import LogsWorkerFailures
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ def _age(unix: float | None) -> str:
     return f"{days:.0f} d ago"
 
 
-class ModelsScreen(Screen[None]):
+class ModelsScreen(LogsWorkerFailures, Screen[None]):
     """The models on one device."""
 
     CSS_PATH = Path(__file__).with_name("models.tcss")
@@ -100,7 +101,7 @@ class ModelsScreen(Screen[None]):
     def action_refresh(self) -> None:
         self.refresh_models()
 
-    @work(group="models-refresh", exclusive=True)
+    @work(group="models-refresh", exclusive=True, exit_on_error=False)
     async def refresh_models(self) -> None:
         self._say("reading the model caches…")
         deadline = asyncio.get_running_loop().time() + DOCKER_WAIT_S
@@ -166,7 +167,7 @@ class ModelsScreen(Screen[None]):
 
         self.app.push_screen(ConfirmScreen("Delete model", question), answered)
 
-    @work(group="models-delete")
+    @work(group="models-delete", exit_on_error=False)
     async def delete_model(self, model: CachedModel) -> None:
         try:
             await self.store.delete(model)
