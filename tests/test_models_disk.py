@@ -24,6 +24,7 @@ from sparktui.services.audit import AuditLog, ReadOnlyError
 from sparktui.services.config import Settings
 from sparktui.services.containers import ContainerService, ServiceState
 from sparktui.services.devices import make_link
+from sparktui.services.fit_check import FitCheck
 from sparktui.services.models_disk import ModelDeleteError, ModelStore
 from tests.infra import REPO_ROOT
 from tests.infra.hfhub import HubStandIn
@@ -126,6 +127,22 @@ async def test_list_watch_download_fit_and_delete(ssh_client, sshd, docker_engin
         assert report["mem_free_bytes"] and report["mem_available_bytes"]
         assert fit.returncode == {"yes": 0, "tight": 3, "no": 4}[report["verdict"]]
         assert any(line.startswith("MemFree now") for line in report["arithmetic"])
+
+        # the deploy form's check weighs a server's command the same way: the model found
+        # in the command, its config read once, the context from --max-model-len
+        check = FitCheck(store)
+        await check.load()
+        command = "vllm serve acme/used-model --max-model-len 1024 --host 0.0.0.0"
+        first_look = check.for_command(command)
+        assert first_look.cached is not None and first_look.cached.name == "acme/used-model"
+        assert first_look.verdict.kv_bytes is None  # config.json not read yet: said missing
+        await check.config(first_look.cached)
+        weighed = check.for_command(command)
+        assert weighed.verdict.need_bytes == report["need_bytes"]  # as `sparktui fit` said
+        assert weighed.verdict.verdict == "unknown"  # no telemetry handed in: no memory
+        assert "context 1024 tokens, from --max-model-len" in weighed.arithmetic
+        absent = check.for_command("vllm serve acme/not-here")
+        assert absent.model == "acme/not-here" and absent.verdict.weights_bytes is None
 
         with pytest.raises(ModelDeleteError, match="in use by"):
             await store.delete(used)

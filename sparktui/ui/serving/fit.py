@@ -22,20 +22,13 @@ from textual.widgets import Input, Label, Static
 from sparktui.core.fit import FitInput, weigh
 from sparktui.core.model_cache import CachedModel
 from sparktui.core.sanitize import strip_control
+from sparktui.services.fit_check import memory_now
 from sparktui.services.models_disk import ModelStore
 from sparktui.services.telemetry import TelemetryService
 from sparktui.ui.widgets.worker_log import LogsWorkerFailures
 
 VERDICT_STYLE = {"yes": "bold green", "tight": "bold yellow", "no": "bold red",
                  "unknown": "bold"}
-
-
-def memory_now(telemetry: TelemetryService | None) -> tuple[int | None, int | None]:
-    """(MemFree, MemAvailable) from the device's host stream, None when not known yet."""
-    host = telemetry.latest.host if telemetry is not None else None
-    if host is None:
-        return None, None
-    return host.mem_free, host.mem_available
 
 
 class FitScreen(LogsWorkerFailures, ModalScreen[None]):
