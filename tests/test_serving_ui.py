@@ -117,7 +117,15 @@ async def test_demo_models_on_disk_fit_and_delete(tmp_path) -> None:
         assert not isinstance(app.screen, ConfirmScreen)  # in use: refused, not asked
         assert any("in use by vllm-llama31-8b" in n.message for n in app._notifications)
 
+        # read-only mode switched on while the screen is open: the delete is refused
         select("Qwen/Qwen2.5-7B-Instruct")
+        session.set_read_only(True)
+        await pilot.press("d")
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert any("read-only mode: not deleting Qwen/Qwen2.5-7B-Instruct" in n.message
+                   for n in app._notifications)
+        session.set_read_only(False)
         await pilot.press("d")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen),
                          what="the delete's confirmation")

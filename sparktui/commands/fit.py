@@ -83,37 +83,17 @@ async def weigh_on_device(link, model_name: str, *, context: int, concurrency: i
 
 
 async def _run(args: argparse.Namespace) -> int:
-    import dataclasses
-
-    from sparktui.commands.chat import TargetError, _connect, _say
-    from sparktui.services.config import Settings
-    from sparktui.services.telemetry import TelemetryService
+    from sparktui.commands.target import TargetError, device_session, say
 
     args.demo = False
-    opened: list[Any] = []
-    settings = dataclasses.replace(Settings(), refresh_interval=0.5)
     try:
-        try:
-            link = await _connect(args, settings, opened)
-        except TargetError as exc:
-            _say(str(exc))
-            return EXIT_FAILED
-        telemetry = TelemetryService(link, settings)
-        telemetry.start()
-        opened.append(telemetry)
-        try:
-            report = await weigh_on_device(link, args.model, context=args.context,
+        async with device_session(args, refresh_interval=0.5, telemetry=True) as device:
+            report = await weigh_on_device(device.link, args.model, context=args.context,
                                            concurrency=args.concurrency,
-                                           kv_dtype=args.kv_dtype, telemetry=telemetry)
-        except (LookupError, RuntimeError) as exc:
-            _say(str(exc))
-            return EXIT_FAILED
-    finally:
-        for thing in reversed(opened):
-            try:
-                await thing.close()
-            except Exception as exc:  # closing the rest matters more; say what failed
-                _say(f"closing {thing!r}: {exc}")
+                                           kv_dtype=args.kv_dtype, telemetry=device.telemetry)
+    except (TargetError, LookupError, RuntimeError) as exc:
+        say(str(exc))
+        return EXIT_FAILED
     if args.json:
         print(json.dumps(report, indent=2))
     else:

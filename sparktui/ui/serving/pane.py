@@ -346,8 +346,7 @@ class ServingPane(RediscoveringPane):
                   if r.endpoint.kind == "ollama" and r.endpoint.spec.device == device]
         self.app.push_screen(ModelsScreen(link, self.connector, ollama,
                                           self.hub.get(device) if self.hub else None,
-                                          audit=self.session.audit,
-                                          read_only=self.session.read_only))
+                                          session=self.session))
 
     def watch_compact(self) -> None:
         if self.is_mounted:
