@@ -57,28 +57,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 async def weigh_on_device(link, model_name: str, *, context: int, concurrency: int,
                           kv_dtype: str, telemetry=None) -> dict[str, Any]:
-    from sparktui.core.fit import FitInput, weigh
+    """The same weighing as the deploy form's (services.fit_check), for one named model."""
+    from sparktui.services.fit_check import FitCheck, memory_now
     from sparktui.services.models_disk import ModelStore
 
-    store = ModelStore(link)
-    listing = await store.refresh()
-    model = next((m for m in listing.models if m.name == model_name), None)
+    check = FitCheck(ModelStore(link), telemetry)
+    listing = await check.load()
+    model = check.find(model_name)
     if model is None:
         known = ", ".join(sorted(m.name for m in listing.models)) or "none"
         raise LookupError(f"{model_name} is not on {link.name}'s disk (found: {known})")
-    config = await store.read_config(model)
-    free = available = None
+    config = await check.config(model)
     if telemetry is not None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + MEMORY_WAIT_S
-        while loop.time() < deadline:
-            host = telemetry.latest.host
-            if host is not None and host.mem_available is not None:
-                free, available = host.mem_free, host.mem_available
-                break
+        while memory_now(telemetry)[1] is None and loop.time() < deadline:
             await asyncio.sleep(0.1)
-    verdict = weigh(FitInput(model.name, model.size_bytes, config, context, concurrency,
-                             kv_dtype, free, available))
+    free, available = memory_now(telemetry)
+    verdict = check.weigh(model.name, model, config, context=context,
+                          concurrency=concurrency, kv_dtype=kv_dtype)
     return {"device": link.name, "model": model.name, "source": model.source,
             "path": model.path, "context": context, "concurrency": concurrency,
             "kv_dtype": kv_dtype, "mem_free_bytes": free, "mem_available_bytes": available,
@@ -86,44 +83,25 @@ async def weigh_on_device(link, model_name: str, *, context: int, concurrency: i
 
 
 async def _run(args: argparse.Namespace) -> int:
-    import dataclasses
-
-    from sparktui.commands.chat import TargetError, _connect, _say
-    from sparktui.services.config import Settings
-    from sparktui.services.telemetry import TelemetryService
+    from sparktui.commands.target import TargetError, device_session, say
 
     args.demo = False
-    opened: list[Any] = []
-    settings = dataclasses.replace(Settings(), refresh_interval=0.5)
     try:
-        try:
-            link = await _connect(args, settings, opened)
-        except TargetError as exc:
-            _say(str(exc))
-            return EXIT_FAILED
-        telemetry = TelemetryService(link, settings)
-        telemetry.start()
-        opened.append(telemetry)
-        try:
-            report = await weigh_on_device(link, args.model, context=args.context,
+        async with device_session(args, refresh_interval=0.5, telemetry=True) as device:
+            report = await weigh_on_device(device.link, args.model, context=args.context,
                                            concurrency=args.concurrency,
-                                           kv_dtype=args.kv_dtype, telemetry=telemetry)
-        except (LookupError, RuntimeError) as exc:
-            _say(str(exc))
-            return EXIT_FAILED
-    finally:
-        for thing in reversed(opened):
-            try:
-                await thing.close()
-            except Exception as exc:  # closing the rest matters more; say what failed
-                _say(f"closing {thing!r}: {exc}")
+                                           kv_dtype=args.kv_dtype, telemetry=device.telemetry)
+    except (TargetError, LookupError, RuntimeError) as exc:
+        say(str(exc))
+        return EXIT_FAILED
     if args.json:
         print(json.dumps(report, indent=2))
     else:
+        from sparktui.core.fit import VERDICT_WORDS
         from sparktui.core.sanitize import strip_control
 
-        print(strip_control(f"{report['model']} on {report['device']}: "
-                            f"{report['verdict'].upper()}"))
+        word = VERDICT_WORDS.get(report["verdict"], report["verdict"]).upper()
+        print(strip_control(f"{report['model']} on {report['device']}: {word}"))
         print("\n".join(strip_control(line) for line in report["arithmetic"]))
     return EXIT_BY_VERDICT.get(report["verdict"], EXIT_FAILED)
 

@@ -30,6 +30,10 @@ KV_DTYPE_BYTES = {"fp16": 2, "bf16": 2, "auto": 2, "fp8": 1, "fp8_e4m3": 1, "fp8
                   "int8": 1, "fp32": 4, "q8_0": 1, "q4_0": 0.5}
 
 
+#: the verdict in words, as the deploy form and `sparktui fit` say it
+VERDICT_WORDS = {"yes": "fits", "tight": "tight", "no": "won't fit", "unknown": "can't tell"}
+
+
 class FitError(ValueError):
     """The config lacks what the KV arithmetic needs (the message names the key)."""
 
@@ -86,7 +90,7 @@ def kv_shape(config: dict[str, Any]) -> KvShape:
 @dataclass(frozen=True)
 class FitInput:
     model: str
-    weights_bytes: int
+    weights_bytes: int | None  # None: not on the device's disk (said in the verdict)
     config: dict[str, Any] | None  # None: KV cannot be weighed (said in the verdict)
     context_tokens: int
     concurrency: int = 1
@@ -99,9 +103,9 @@ class FitInput:
 
 @dataclass(frozen=True)
 class FitVerdict:
-    verdict: str  # "yes", "tight", "no", or "unknown" (no memory figures)
-    need_bytes: int
-    weights_bytes: int
+    verdict: str  # "yes", "tight", "no", or "unknown" (no memory or weights figures)
+    need_bytes: int | None
+    weights_bytes: int | None
     kv_bytes: int | None
     kv_per_token_bytes: float | None
     reason: str
@@ -120,7 +124,11 @@ def gib(value: float | None) -> str:
 
 def weigh(item: FitInput) -> FitVerdict:
     """The verdict and every line of its arithmetic."""
-    lines = [f"weights on disk       {gib(item.weights_bytes)}  ({item.model})"]
+    if item.weights_bytes is None:
+        lines = [f"weights on disk       —  ({item.model} is not on the device's disk: "
+                 "its size is missing)"]
+    else:
+        lines = [f"weights on disk       {gib(item.weights_bytes)}  ({item.model})"]
     kv_bytes: int | None = None
     per_token: float | None = None
     kv_problem = ""
@@ -144,7 +152,8 @@ def weigh(item: FitInput) -> FitVerdict:
                          f"{gib(kv_bytes)}")
     if kv_problem:
         lines.append(f"KV cache              — ({kv_problem})")
-    need = item.weights_bytes + (kv_bytes or 0) + item.overhead_bytes
+    need = None if item.weights_bytes is None else \
+        item.weights_bytes + (kv_bytes or 0) + item.overhead_bytes
     lines.append(f"runtime overhead      {gib(item.overhead_bytes)} (assumed: CUDA context, "
                  "activations)")
     lines.append(f"needed                {gib(need)}")
@@ -154,7 +163,9 @@ def weigh(item: FitInput) -> FitVerdict:
                  "caches)")
     lines.append(f"headroom kept         {gib(item.headroom_bytes)} (the OS and desktop)")
     free, available = item.mem_free, item.mem_available
-    if free is None and available is None:
+    if need is None:
+        verdict, reason = "unknown", f"{item.model} is not on disk: its size is missing"
+    elif free is None and available is None:
         verdict, reason = "unknown", "no memory figures from the device yet"
     elif free is not None and need + item.headroom_bytes <= free:
         verdict = "yes"

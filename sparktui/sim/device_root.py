@@ -21,7 +21,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from sparktui.sim import standin
+from sparktui.sim import model_disk, standin
 from sparktui.sim.gpu_model import NCPU, THERMAL_ZONES, SimDevice
 
 KERNEL_RELEASE = "6.17.0-1029-nvidia"
@@ -53,6 +53,7 @@ Vendor ID:                ARM
     Core(s) per socket:   10
     CPU max MHz:          2808.0000
 """
+DOCKER_VERSION = "28.3.3"
 DISK_TOTAL_KB, DISK_USED_KB = 3_750_738_000, 412_861_440  # a 4 TB NVMe, formatted
 # ConnectX-7: two RDMA ports; the first is cabled and ACTIVE, the second DOWN
 IB_DEVICES = (("rocep1s0f0", "enp1s0f0np0"), ("rocep1s0f1", "enp1s0f1np1"))
@@ -85,6 +86,7 @@ exit 1""",
     # the login name is the user's (uid 1000, in the docker group, as DGX OS sets it up)
     "whoami": 'echo "$USER"',
     "id": """case $1 in -u) echo 1000 ;; -un|-nu) echo "$USER" ;; -g) echo 1000 ;;
+  -nG|-Gn) echo "$USER sudo docker" ;;
   *) echo "uid=1000($USER) gid=1000($USER) groups=1000($USER),27(sudo),988(docker)" ;; esac""",
     # the simulated user may sudo without a password
     "sudo": '[ "$1" = -n ] && shift; exec "$@"',
@@ -167,7 +169,8 @@ class DeviceRoot:
             files[f"{SPBM_HWMON}/power{rail}_label"] = label + "\n"
         for relative, text in files.items():
             self.write(relative, text)
-        (self.home / ".cache" / "huggingface" / "hub").mkdir(parents=True, exist_ok=True)
+        self._models_at = device.wall_time()
+        model_disk.write_models(self.home, self._models_at)
         (self.path / "var" / "run").mkdir(parents=True, exist_ok=True)
         self._write_stand_ins()
 
@@ -221,6 +224,7 @@ class DeviceRoot:
             self.write(f"{counters}/port_rcv_data", f"{words if index == 0 else 0}\n")
             self.write(f"{counters}/port_xmit_data", f"{int(words * 0.93) if index == 0 else 0}\n")
         self._write_network()
+        model_disk.grow_downloads(self.home, device.wall_time(now) - self._models_at)
         self._write_processes(now)
         self._write_previous_boot()
         # last, so a reader's uptime is never newer than the jiffies it pairs with
@@ -253,8 +257,12 @@ class DeviceRoot:
             if pid in self._gpu_pids:
                 continue
             uid = {"root": 0, "ollama": 998}.get(process.user, UID)
-            scope = ("system.slice/ollama.service" if process.user == "ollama"
-                     else f"user.slice/user-{uid}.slice/session-1.scope")
+            if process.container_id:  # Docker with systemd, as on DGX OS
+                scope = f"system.slice/docker-{process.container_id}.scope"
+            elif process.user == "ollama":
+                scope = "system.slice/ollama.service"
+            else:
+                scope = f"user.slice/user-{uid}.slice/session-1.scope"
             self.write(f"proc/{pid}/status", f"Name:\t{process.exe.rsplit('/', 1)[-1][:15]}\n"
                        f"Pid:\t{pid}\nUid:\t{uid}\t{uid}\t{uid}\t{uid}\n")
             self.write(f"proc/{pid}/cgroup", f"0::/{scope}\n")

@@ -71,6 +71,9 @@ class SimProcess:
     gpu: int | None = None
     used_memory_mib: int | None = None
     start: float = 0.0  # device time it started
+    container_id: str | None = None  # set: it runs in this (simulated Docker) container
+    #: its memory is not in SimMemory's loads (a seeded container): counted as resident here
+    resident_mib: int = 0
 
     @property
     def exe(self) -> str:
@@ -211,6 +214,8 @@ class SimDevice:
         self._loadavg = [base, base, base]
         self.memory = SimMemory(clock, self.seed)  # loads, reclaim, wedges and reboots
         self.cx7_peer: SimDevice | None = None  # the Spark cabled to our first CX-7 port
+        #: the CUDA processes of running containers (set by the simulated Docker engine)
+        self.container_processes: Callable[[], list[SimProcess]] = list
 
     # --- time ------------------------------------------------------------------
     def now(self) -> float:
@@ -433,6 +438,7 @@ class SimDevice:
             if pid is not None:
                 procs.append(SimProcess(pid, "spark", "/usr/bin/python3 serve.py --port 8000",
                                         gpu=g, used_memory_mib=6_144))
+        procs.extend(self.container_processes())
         return sorted(procs, key=lambda p: p.pid)
 
     def compute_apps(self, now: float | None = None) -> list[SimProcess]:
@@ -444,7 +450,7 @@ class SimDevice:
         alive = {p.pid: p for p in self.processes(now)}
         if pid not in alive:
             raise ProcessLookupError(pid)
-        if pid == 1:
+        if pid == 1 or alive[pid].container_id:  # a container's process is root's
             raise PermissionError(pid)
         for g in range(self.gpus):
             if self._manual_pid[g] == pid:
@@ -461,7 +467,7 @@ class SimDevice:
             return 0.0
         total = sum(self._gpu_load(g, t)[1] for g in range(self.gpus))
         total += sum(6_144 for pid in self._manual_pid if pid is not None)
-        return total
+        return total + sum(p.resident_mib for p in self.container_processes())
 
     def meminfo(self, now: float | None = None) -> str:
         t = self._t(now)

@@ -14,14 +14,16 @@ import asyncio
 import json
 import logging
 import struct
+from typing import Any
 
-from sparktui.sim import docker_host, nvsmi
+from sparktui.sim import nvsmi
 from sparktui.sim.container_shell import exec_target, serve_container_shell
+from sparktui.sim.device_root import DOCKER_VERSION
+from sparktui.sim.docker_views import container_summary
 from sparktui.sim.gpu_model import SimDevice
 
 log = logging.getLogger(__name__)
 
-DOCKER_VERSION = "28.3.3"
 SIGNALS = {"HUP", "INT", "QUIT", "KILL", "USR1", "USR2", "TERM", "CONT", "STOP"}
 
 
@@ -157,13 +159,54 @@ async def _docker(args: list[str], io: RelayIO, device: SimDevice) -> int:
         return await serve_container_shell(io, device, target[0])
     if args[:1] == ["version"]:
         if not running:
-            io.stderr.write(docker_host.NO_DAEMON)
+            io.stderr.write(NO_DAEMON)
             return 1
         io.stdout.write(DOCKER_VERSION + "\n")
         return 0
-    out, err, status = docker_host.docker_cli(args, device)
+    out, err, status = docker_cli(args, device)
     io.stdout.write(out)
     io.stderr.write(err)
     return status
 
 
+NO_DAEMON = ("Cannot connect to the Docker daemon at unix:///var/run/docker.sock. "
+             "Is the docker daemon running?\n")
+
+
+def _ports_text(summary_ports: list[dict[str, Any]]) -> str:
+    """The PORTS column as the docker CLI prints it: `0.0.0.0:8000->8000/tcp, ...`."""
+    parts = []
+    for port in summary_ports:
+        private = f"{port['PrivatePort']}/{port.get('Type', 'tcp')}"
+        if "PublicPort" not in port:
+            parts.append(private)
+            continue
+        ip = port.get("IP") or "0.0.0.0"
+        host = f"[{ip}]" if ":" in ip else ip
+        parts.append(f"{host}:{port['PublicPort']}->{private}")
+    return ", ".join(parts)
+
+
+def docker_cli(args: list[str], device: Any) -> tuple[str, str, int]:
+    """`docker ps [-a] --format '{{json .}}'`, what chat's endpoint discovery runs:
+    (stdout, stderr, status). Other subcommands are not simulated."""
+    if not args or args[0] != "ps":
+        verb = args[0] if args else ""
+        return "", f"docker: '{verb}' is not simulated here (only `docker ps`)\n", 1
+    engine = getattr(device, "docker_engine", None)
+    if engine is None or not getattr(engine, "running", False):
+        return "", NO_DAEMON, 1
+    everything = "-a" in args or "--all" in args
+    lines = []
+    for container in engine.state.containers.values():
+        if not (container.running or everything):
+            continue
+        summary = container_summary(container)
+        lines.append(json.dumps({
+            "ID": container.id[:12], "Names": container.name, "Image": container.image,
+            "Command": json.dumps(summary["Command"]), "State": summary["State"],
+            "Status": summary["Status"], "Ports": _ports_text(summary["Ports"]),
+            "Labels": ",".join(f"{k}={v}" for k, v in summary["Labels"].items()),
+            "Networks": next(iter(summary["NetworkSettings"]["Networks"]), ""),
+        }) + "\n")
+    return "".join(lines), "", 0

@@ -7,8 +7,8 @@ line shows time to first token, tokens/s and the device's GPU while they do,
 and energy per answer at the end. Conversations are kept in SQLite
 (sparktui.services.conversations) and reopened with ctrl+o.
 
-The shell builds `ChatPane(fleet, id="chat-pane")`; links added later arrive
-with a FleetChanged. Nothing is probed until the tab is first shown.
+The shell builds `ChatPane(session, id="chat-pane")`. Endpoints are searched when the
+tab is first shown, then as links join and devices (re)connect (RediscoveringPane).
 """
 
 from __future__ import annotations
@@ -22,11 +22,9 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.message import Message as TextualMessage
 from textual.widgets import Input, Select
 from textual.worker import WorkerCancelled
 
-from sparktui.core.device import LinkState, LinkStatus
 from sparktui.core.sanitize import strip_control
 from sparktui.services.chat import AnswerStream, ChatRequest, ChatService
 from sparktui.services.conversations import (
@@ -52,8 +50,7 @@ from sparktui.ui.chat.history import ChatHistoryScreen, HistoryResult
 from sparktui.ui.chat.input import ChatInput
 from sparktui.ui.chat.message import ChatMessageView
 from sparktui.ui.chat.status import ChatStatus, final_text, gpu_text, live_text
-from sparktui.ui.messages import FleetChanged
-from sparktui.ui.widgets.pane_common import PaneIntro, SessionPane
+from sparktui.ui.widgets.pane_common import PaneIntro, RediscoveringPane
 
 log = logging.getLogger(__name__)
 
@@ -67,15 +64,7 @@ DETAILS = ("Pick an endpoint and a model above, type below and press enter. "
 STATUS_HZ = 4  # the live figures need no more; more would only cost CPU
 
 
-class _DeviceUp(TextualMessage):
-    """A device link (re)connected: look for its endpoints again."""
-
-    def __init__(self, device: str) -> None:
-        super().__init__()
-        self.device = device
-
-
-class ChatPane(SessionPane):
+class ChatPane(RediscoveringPane):
     """Endpoints and models on top, the conversation in the middle, the prompt below."""
 
     HELP_SCOPE = "Chat tab"
@@ -103,7 +92,7 @@ class ChatPane(SessionPane):
         super().__init__(session, **kwargs)
         history = session.data_dir / DB_NAME if session.data_dir else None
         self.store = store or ConversationStore(history)
-        self.secrets = secrets or SecretStore()
+        self.secrets = secrets or session.secrets
         self.connector = EndpointConnector(self.fleet.get, self.secrets)
         self.chat = ChatService(self.connector)
         self.endpoints: dict[str, Endpoint] = {}
@@ -111,9 +100,6 @@ class ChatPane(SessionPane):
         self.conversation: Conversation | None = None
         self.answer: AnswerStream | None = None
         self._answer_worker = None
-        self._activated = False
-        self._watched: set[str] = set()
-        self._unsubscribe: list = []
         self._wanted: tuple[str | None, str | None] = (None, None)  # endpoint id, model
         self._status_timer = None
         self._discover_notes: list[str] = []
@@ -137,7 +123,6 @@ class ChatPane(SessionPane):
 
     def on_mount(self) -> None:
         self.query_one("#chat-log", VerticalScroll).anchor()
-        self._watch_links()
         self._load_manual_endpoints()
 
     async def _ready_store(self) -> ConversationStore:
@@ -154,7 +139,7 @@ class ChatPane(SessionPane):
             self.store = await ConversationStore(_memory_path()).open()
         return self.store
 
-    @work(group="chat-config")
+    @work(group="chat-config", exit_on_error=False)
     async def _load_manual_endpoints(self) -> None:
         try:
             self.manual, problems = await asyncio.to_thread(load_manual_endpoints,
@@ -165,8 +150,6 @@ class ChatPane(SessionPane):
             self.notify(problem, title="configuration", severity="warning", markup=False)
 
     async def on_unmount(self) -> None:
-        for unsubscribe in self._unsubscribe:
-            unsubscribe()
         await self._stop_answer()
         worker = self._answer_worker
         if worker is not None and not worker.is_finished:
@@ -182,34 +165,8 @@ class ChatPane(SessionPane):
     def _config_path(self) -> Path:
         return self.session.config.path
 
-    # -- devices and endpoints --------------------------------------------------------
-    def on_show(self) -> None:
-        if not self._activated:
-            self._activated = True
-            self.discover()
-
-    def on_fleet_changed(self, _message: FleetChanged) -> None:
-        self._watch_links()
-        if self._activated:
-            self.discover()
-
-    def _watch_links(self) -> None:
-        for link in self.fleet.links:
-            if link.name in self._watched:
-                continue
-            self._watched.add(link.name)
-
-            def changed(status: LinkStatus, name: str = link.name) -> None:
-                if status.state is LinkState.CONNECTED:
-                    self.post_message(_DeviceUp(name))
-
-            self._unsubscribe.append(link.subscribe(changed))
-
-    def on__device_up(self, message: _DeviceUp) -> None:
-        if self._activated:
-            self.discover()
-
-    @work(group="chat-discover", exclusive=True)
+    # -- devices and endpoints (searched when shown and as devices connect) -----------
+    @work(group="chat-discover", exclusive=True, exit_on_error=False)
     async def discover(self) -> None:
         status = self.query_one(ChatStatus)
         status.show("looking for model endpoints…")
@@ -476,7 +433,7 @@ class ChatPane(SessionPane):
         self.query_one(ChatInput).focus()
 
     def action_discover(self) -> None:
-        self._activated = True
+        self.activated = True
         self.discover()
 
     def action_copy_last(self) -> None:
@@ -485,14 +442,15 @@ class ChatPane(SessionPane):
             views[-1].action_copy()
 
     def action_endpoint(self) -> None:
-        self.run_worker(self._endpoint_screen(), group="chat-endpoint-screen", exclusive=True)
+        self.run_worker(self._endpoint_screen(), group="chat-endpoint-screen", exclusive=True,
+                        exit_on_error=False)
 
     async def _endpoint_screen(self) -> None:
         endpoint = self.selected_endpoint()
         keyring_problem = await self.secrets.problem()
         devices = [link.name for link in self.fleet.links]
         screen = ChatEndpointScreen(devices, endpoint.spec if endpoint else None,
-                                    keyring_problem)
+                                    keyring_problem, kept_in=self.secrets.kept_in)
         form = await self.app.push_screen_wait(screen)
         if form is not None:
             await self._apply_endpoint_form(form)
@@ -533,8 +491,8 @@ class ChatPane(SessionPane):
             self.notify(f"{exc}; the key is kept for this session only", severity="warning",
                         timeout=15, markup=False)
         else:
-            self.notify("API key removed" if not key else "API key saved in the keyring",
-                        timeout=5)
+            self.notify("API key removed" if not key else
+                        f"API key saved in {self.secrets.kept_in}", timeout=5)
         await self.connector.forget(spec.id)  # the next request carries the new key
         endpoint = await self.connector.probe(spec)
         self.endpoints[spec.id] = endpoint

@@ -479,7 +479,7 @@ class TelemetryPane(SessionPane, ComponentStyles):
         def answered(yes: bool | None) -> None:
             if yes:
                 self.run_worker(self._kill(service, process, force), group="kill",
-                                name=f"kill {process.pid}")
+                                name=f"kill {process.pid}", exit_on_error=False)
 
         self.app.push_screen(ConfirmScreen(f"Kill a GPU process ({signal})", question),
                              callback=answered)
