@@ -61,6 +61,7 @@ class SimServer:
         self._relay: Relay | None = None
         self._refresher: asyncio.Task[None] | None = None
         self._refreshing = asyncio.Lock()
+        self._groups: set[int] = set()  # the process groups of the commands running
         self.host_key = host_key
         self.host_key_fingerprint: str = host_key.get_fingerprint("sha256")
         self.client_key = client_key
@@ -123,7 +124,9 @@ class SimServer:
         return identity, known_hosts
 
     async def close(self) -> None:
-        """Stop listening and drop every connection."""
+        """Stop listening, end every command and drop every connection."""
+        for group in list(self._groups):
+            shell.signal_group(group, "KILL")
         if self._acceptor is not None:
             self._acceptor.close()
             with contextlib.suppress(Exception):
@@ -173,7 +176,7 @@ class SimServer:
         try:
             # a command reads the state of the moment it starts, as on a real box
             await self.refresh()
-            await shell.serve_process(process, self.root)
+            await shell.serve_process(process, self.root, self._groups)
         finally:
             self._active -= 1
             if self._active == 0:

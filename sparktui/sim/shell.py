@@ -37,8 +37,11 @@ def find_sh() -> str:
     return sh
 
 
-async def serve_process(process: Any, root: DeviceRoot) -> None:
-    """asyncssh `process_factory` body (bytes mode): run the command, report how it ended."""
+async def serve_process(process: Any, root: DeviceRoot, groups: set[int]) -> None:
+    """asyncssh `process_factory` body (bytes mode): run the command, report how it ended.
+
+    `groups` holds the process group of every command still running, so the server
+    can end them all when it stops, whatever state their sessions are in."""
     import asyncssh  # only the server needs it
 
     command = process.command
@@ -60,7 +63,7 @@ async def serve_process(process: Any, root: DeviceRoot) -> None:
             try:
                 data = await process.stdin.read(65536)
             except asyncssh.SignalReceived as exc:
-                _signal_group(child.pid, exc.signal)
+                signal_group(child.pid, exc.signal)
                 continue
             except (asyncssh.BreakReceived, asyncssh.TerminalSizeChanged) as exc:
                 if master is not None and isinstance(exc, asyncssh.TerminalSizeChanged):
@@ -81,6 +84,7 @@ async def serve_process(process: Any, root: DeviceRoot) -> None:
             except (OSError, ConnectionError):
                 return
 
+    groups.add(child.pid)
     feeder = asyncio.ensure_future(feed())
     closed = asyncio.ensure_future(process.wait_closed())
     pumps = asyncio.ensure_future(asyncio.gather(*outputs))
@@ -88,11 +92,12 @@ async def serve_process(process: Any, root: DeviceRoot) -> None:
         ended = asyncio.ensure_future(child.wait())
         await asyncio.wait({ended, closed}, return_when=asyncio.FIRST_COMPLETED)
         if not ended.done():  # the client went away: so does everything it started
-            _signal_group(child.pid, "KILL")
+            signal_group(child.pid, "KILL")
         status = await ended
         await asyncio.wait({pumps}, timeout=2)
     finally:
-        _signal_group(child.pid, "KILL")  # a background job the command left behind
+        signal_group(child.pid, "KILL")  # a background job the command left behind
+        groups.discard(child.pid)
         for task in (feeder, closed, pumps):
             task.cancel()
         if master is not None:
@@ -105,7 +110,7 @@ async def serve_process(process: Any, root: DeviceRoot) -> None:
             process.exit(status)
 
 
-def _signal_group(pid: int, name: str) -> None:
+def signal_group(pid: int, name: str) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError, KeyError, ValueError):
         os.killpg(pid, signal.Signals["SIG" + name.removeprefix("SIG")])
 
@@ -132,16 +137,11 @@ async def _spawn_on_pty(argv: list[str], env: dict[str, str], cwd: str,
     try:
         child = await asyncio.create_subprocess_exec(
             *argv, stdin=slave, stdout=slave, stderr=slave, env=env, cwd=cwd,
-            start_new_session=True, preexec_fn=_take_terminal)
+            start_new_session=True)
     finally:
         os.close(slave)
     os.set_blocking(master, False)
     return child, master
-
-
-def _take_terminal() -> None:
-    # in the child, after setsid: the pty becomes its controlling terminal (job control, ^C)
-    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
 def _wake(waiter: asyncio.Future[None]) -> None:
