@@ -93,6 +93,7 @@ class TelemetryPane(SessionPane, ComponentStyles):
         self._frozen_at: float | None = None  # the chart time frozen by pause
         self._states: dict[str, DeviceTelemetry] = {}
         self._stale = True
+        self._bindings_changed_hidden = False  # refresh the footer's keys when shown
         self._cards: dict[int, GpuCard] = {}
         self._compact = False
         #: full redraws of the focused device (tests read it)
@@ -119,9 +120,7 @@ class TelemetryPane(SessionPane, ComponentStyles):
         if stale or self.has_class("-stale"):
             if stale != self.has_class("-stale"):
                 self.set_class(stale, "-stale")
-                # the kill keys follow the state; refreshed on a change only, since every
-                # refresh repaints the footer (over a kilobyte a second while stale)
-                self.refresh_bindings()
+                self._refresh_bindings_when_shown()  # the kill keys follow the state
             if self.shown:
                 self._show_status(self.focused_state)
                 self._show_processes(self.focused_state)
@@ -179,7 +178,7 @@ class TelemetryPane(SessionPane, ComponentStyles):
         devices = self.devices
         if self.device not in devices:
             self.device = devices[0] if devices else None
-        self.refresh_bindings()
+        self._refresh_bindings_when_shown()  # ctrl+n follows the number of devices
         self._refresh_or_mark()
 
     def watch_focused_device(self, name: str | None) -> None:
@@ -236,7 +235,18 @@ class TelemetryPane(SessionPane, ComponentStyles):
         """Taller charts when the terminal has the rows and there are few GPUs to show."""
         self.set_class(self.size.height >= 34 and 0 < len(self._cards) <= 2, "-tall")
 
+    def _refresh_bindings_when_shown(self) -> None:
+        """Refresh the keys on a change only, and only while on screen (else when shown
+        again): every refresh repaints the whole footer, 1.3 KB to the terminal."""
+        if self.shown:
+            self.refresh_bindings()
+        else:
+            self._bindings_changed_hidden = True
+
     def on_show(self) -> None:
+        if self._bindings_changed_hidden:
+            self._bindings_changed_hidden = False
+            self.refresh_bindings()
         if self._stale:
             self._refresh_view(charts=True, at_once=True)
 
