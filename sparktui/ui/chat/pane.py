@@ -92,7 +92,7 @@ class ChatPane(RediscoveringPane):
         super().__init__(session, **kwargs)
         history = session.data_dir / DB_NAME if session.data_dir else None
         self.store = store or ConversationStore(history)
-        self.secrets = secrets or SecretStore()
+        self.secrets = secrets or session.secrets
         self.connector = EndpointConnector(self.fleet.get, self.secrets)
         self.chat = ChatService(self.connector)
         self.endpoints: dict[str, Endpoint] = {}
@@ -450,7 +450,7 @@ class ChatPane(RediscoveringPane):
         keyring_problem = await self.secrets.problem()
         devices = [link.name for link in self.fleet.links]
         screen = ChatEndpointScreen(devices, endpoint.spec if endpoint else None,
-                                    keyring_problem)
+                                    keyring_problem, kept_in=self.secrets.kept_in)
         form = await self.app.push_screen_wait(screen)
         if form is not None:
             await self._apply_endpoint_form(form)
@@ -491,8 +491,8 @@ class ChatPane(RediscoveringPane):
             self.notify(f"{exc}; the key is kept for this session only", severity="warning",
                         timeout=15, markup=False)
         else:
-            self.notify("API key removed" if not key else "API key saved in the keyring",
-                        timeout=5)
+            self.notify("API key removed" if not key else
+                        f"API key saved in {self.secrets.kept_in}", timeout=5)
         await self.connector.forget(spec.id)  # the next request carries the new key
         endpoint = await self.connector.probe(spec)
         self.endpoints[spec.id] = endpoint

@@ -223,8 +223,8 @@ class DeployScreen(LogsWorkerFailures, Screen[None]):
                 line = Text(f"{name} ({need}): {no_backend_message(name, found.keyring_problem)}",
                             style="yellow")
             else:
-                line = Text(f"{name} ({need}): not set; type it once, it is kept in the "
-                            "keyring", style="yellow" if required else "dim")
+                line = Text(f"{name} ({need}): not set; type it once, it is kept in "
+                            f"{self.secrets.kept_in}", style="yellow" if required else "dim")
             self.query_one(f"#status-secret-{name}", Static).update(line)
 
     def _text(self, field_id: str) -> str:

@@ -571,7 +571,8 @@ class ContainersPane(SessionPane):
         if self._refuse_if_read_only(service, "deploy", ContainerInfo("", "a server", "", "")):
             return
         self.app.push_screen(DeployScreen(self.services, service,
-                                          telemetry=self.session.telemetry))
+                                          telemetry=self.session.telemetry,
+                                          secrets=self.session.secrets))
 
     def _current_service(self) -> ContainerService | None:
         chosen = self.selected
