@@ -114,7 +114,10 @@ class DeployFit(LogsWorkerFailures, LiveStatic):
                            style=VERDICT_STYLE[verdict.verdict])
         line += Text(f" · {_safe(result.model or '')}: needs {gib(verdict.need_bytes)} "
                      f"(weights {weights} + KV {kv} for {result.shape.context_tokens} x "
-                     f"{result.shape.concurrency}) · MemFree {gib(free)}, MemAvailable "
+                     f"{result.shape.concurrency})"
+                     + (f", vLLM takes {gib(verdict.reserve_bytes)}"
+                        if verdict.reserve_bytes is not None else "")
+                     + f" · MemFree {gib(free)}, MemAvailable "
                      f"{gib(available)} · {_safe(verdict.reason)}")
         self._show(line, result.arithmetic)
 
