@@ -155,6 +155,13 @@ async def test_the_deploy_form_says_whether_the_model_fits(tmp_path) -> None:
         assert "context 32768 tokens, from --max-model-len" in log
         assert "the engine takes" in log and "vLLM: 0.9 x MemTotal" in log
 
+        # /dev/shm is the same memory: a shared-memory size is said, not counted
+        screen.query_one("#field-shm_size", Input).value = "16g"
+        await wait_until(pilot, lambda: "shared memory up to 16g comes from the same memory"
+                         in "\n".join(str(line.text) for line in
+                                      screen.query_one("#deploy-log", RichLog).lines),
+                         what="the shared-memory note")
+
         # a model the command asks for that is not on the device: its size is missing
         command.value = "vllm serve Qwen/Qwen3-8B --max-model-len 8192"
         await wait_until(pilot, lambda: "Qwen/Qwen3-8B" in shown(), what="the absent model")
