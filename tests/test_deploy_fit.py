@@ -134,6 +134,15 @@ async def test_the_deploy_form_says_whether_the_model_fits(tmp_path) -> None:
                          is not None, timeout=30, what="the models listed")
         assert "can't tell" in shown() and "names no model" in shown()
 
+        # the vLLM preset's own model is on the demo's disk: weighed for real, with the
+        # share of memory vLLM takes when the command does not say
+        await pilot.press("down")
+        await wait_until(pilot, lambda: "Qwen/Qwen2.5-0.5B-Instruct: needs" in shown()
+                         and "KV —" not in shown(), what="the vLLM preset's verdict")
+        assert ", vLLM takes " in shown()
+        # Qwen2.5-0.5B: 24 layers x 2 x 2 KV heads x 64 x 2 B = 12 KiB a token; 8192 x 1
+        assert "KV 0.09 GiB for 8192 x 1" in shown()
+
         command = screen.query_one("#field-command", Input)
         command.value = ("vllm serve meta-llama/Llama-3.1-8B-Instruct --max-model-len 32768 "
                          "--max-num-seqs 4")

@@ -67,6 +67,11 @@ def demo_models() -> list[SimModel]:
                  {"num_hidden_layers": 48, "num_attention_heads": 32,
                   "num_key_value_heads": 4, "head_dim": 128, "hidden_size": 2048},
                  downloading_from=1_200_000_000),
+        # the vLLM, SGLang and TRT-LLM presets' model: the deploy form weighs it for real
+        SimModel("hf", "Qwen/Qwen2.5-0.5B-Instruct", (988_097_824,), 1.0,
+                 {"architectures": ["Qwen2ForCausalLM"], "num_hidden_layers": 24,
+                  "num_attention_heads": 14, "num_key_value_heads": 2, "hidden_size": 896,
+                  "max_position_embeddings": 32768, "torch_dtype": "bfloat16"}),
         SimModel("gguf", "gpt-oss-20b-mxfp4.gguf", (12_109_566_560,), 3.0),
     ]
 
