@@ -176,3 +176,8 @@ async def test_the_deploy_form_says_whether_the_model_fits(tmp_path) -> None:
         await wait_until(pilot, lambda: "Qwen/Qwen3-8B" in shown(), what="the absent model")
         assert shown().startswith("Fit now: CAN'T TELL")
         assert "weights — (not on disk)" in shown() and "its size is missing" in shown()
+
+        # whatever the command holds reaches the terminal without its escapes
+        command.value = "vllm serve acme/\x1b]0;pwned\x07evil\x1b[31m"
+        await wait_until(pilot, lambda: "evil" in shown(), what="the hostile name")
+        assert "\x1b" not in shown() and "\x07" not in shown()
