@@ -6,15 +6,21 @@ for the models below, under the login user's home. `head -c N FILE` reads a
 snapshot's config.json (the fit arithmetic) and `rm -rf -- PATH` deletes a
 model, so the Models screen works end to end on the demo. The Llama model is
 the one the seeded vLLM container mounts (sim.docker_seed), so it is in use.
+
+`seed_files(home)` writes the same models as real files (sparse: no disk used)
+in the Hugging Face hub's own layout, for a simulated device whose real `sh`
+runs the script itself; `grow_download(home)` moves the download on.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 GB = 1000**3
@@ -61,6 +67,11 @@ def demo_models() -> list[SimModel]:
                  {"num_hidden_layers": 48, "num_attention_heads": 32,
                   "num_key_value_heads": 4, "head_dim": 128, "hidden_size": 2048},
                  downloading_from=1_200_000_000),
+        # the vLLM, SGLang and TRT-LLM presets' model: the deploy form weighs it for real
+        SimModel("hf", "Qwen/Qwen2.5-0.5B-Instruct", (988_097_824,), 1.0,
+                 {"architectures": ["Qwen2ForCausalLM"], "num_hidden_layers": 24,
+                  "num_attention_heads": 14, "num_key_value_heads": 2, "hidden_size": 896,
+                  "max_position_embeddings": 32768, "torch_dtype": "bfloat16"}),
         SimModel("gguf", "gpt-oss-20b-mxfp4.gguf", (12_109_566_560,), 3.0),
     ]
 
@@ -124,3 +135,55 @@ class SimModelDisk:
         # nothing else on the simulated disk is modelled: `rm -f` of the rest is quiet
         self.models = [m for m in self.models if self.path(m, home) not in paths]
         return "", "", 0
+
+    # -- the same models as files, for a real sh ------------------------------------------
+    def seed_files(self, home: Path) -> None:
+        """Write every model under `home` as the hub (or llama.cpp) would leave it."""
+        now = self.clock()
+        for model in self.models:
+            used = now - model.last_used_days * 86_400
+            path = Path(self.path(model, str(home)))
+            if model.source == "gguf":
+                _sparse(path, model.shards[0], used)
+                continue
+            rev = _sha(model.name, "rev")[:40]
+            (path / "refs").mkdir(parents=True, exist_ok=True)
+            (path / "refs" / "main").write_text(rev)
+            snapshot = path / "snapshots" / rev
+            snapshot.mkdir(parents=True, exist_ok=True)
+            files = [(f"model-{i + 1:05d}-of-{len(model.shards):05d}.safetensors",
+                      _sha(model.name, i), size) for i, size in enumerate(model.shards)]
+            for name, blob, size in files:
+                _sparse(path / "blobs" / blob, size, used)
+                _link(snapshot / name, f"../../blobs/{blob}")
+            if model.config is not None:
+                blob = path / "blobs" / _sha(model.name, "config")
+                blob.write_text(json.dumps(model.config))
+                os.utime(blob, (used, used))
+                _link(snapshot / "config.json", f"../../blobs/{blob.name}")
+            if model.downloading_from is not None:
+                self.grow_download(home)
+
+    def grow_download(self, home: Path) -> None:
+        """The unfinished blob at the size it has reached by now."""
+        now = self.clock()
+        for model in self.models:
+            if model.downloading_from is None:
+                continue
+            size = model.downloading_from + int((now - (self.started or now))
+                                                * DOWNLOAD_BYTES_S)
+            blob = Path(self.path(model, str(home))) / "blobs" / \
+                f"{_sha(model.name, 'next')}.incomplete"
+            _sparse(blob, size, now)
+
+
+def _sparse(path: Path, size: int, when: float) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "ab") as fh:
+        fh.truncate(size)  # a hole: the apparent size, no blocks
+    os.utime(path, (when, when))
+
+
+def _link(path: Path, target: str) -> None:
+    if not path.is_symlink():
+        path.symlink_to(target)
