@@ -12,6 +12,7 @@ every widget repaints only the cells that changed.
 from __future__ import annotations
 
 import logging
+import time
 
 from rich.text import Text
 from textual import events
@@ -124,6 +125,8 @@ class TelemetryPane(SessionPane, ComponentStyles):
             if self.shown:
                 self._show_status(self.focused_state)
                 self._show_processes(self.focused_state)
+                if stale:  # the charts' right edge moves on: the gap grows with the age
+                    self._show_cards(self.focused_state, charts=not self.paused)
 
     # -- read-only ----------------------------------------------------------------------
     @property
@@ -133,10 +136,7 @@ class TelemetryPane(SessionPane, ComponentStyles):
     @property
     def gone_reason(self) -> str | None:
         """Why the shown device cannot be acted on now; None while it is connected."""
-        link = self.fleet.get(self.device) if self.device else None
-        if link is None or link.status.state is LinkState.CONNECTED:
-            return None
-        return f"{self.device} is not connected ({link.status.describe()})"
+        return readings.gone_reason(self.fleet.get(self.device) if self.device else None)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "kill_process" and (self.read_only or self.gone_reason):
@@ -306,7 +306,7 @@ class TelemetryPane(SessionPane, ComponentStyles):
         if state is not None and gone:
             # the figures below are the last ones seen: say so, with their age
             text.append(" · ")
-            text.append(f" STALE: last sample {readings.age_text(state)} ago, {gone} ",
+            text.append(readings.stale_label("last sample", state.t, gone),
                         self.component_style("telemetry--warning"))
         text.append(f" · {'' if compact else 'window '}{window_label(self.window_s)}", dim)
         if self.paused:
@@ -384,8 +384,18 @@ class TelemetryPane(SessionPane, ComponentStyles):
                 continue
             card.show_numbers(state, gpu)
             if charts:
-                card.show_charts(state, gpu, history, self.window_s,
-                                 self._frozen_at if self.paused else None, at_once=at_once)
+                card.show_charts(state, gpu, history, self.window_s, self._chart_now(),
+                                 at_once=at_once)
+
+    def _chart_now(self) -> float | None:
+        """The charts' right edge: where pause froze it; the clock while the device is
+        gone (its last sample moves left, the gap after it grows); else None (each
+        series' newest sample)."""
+        if self.paused:
+            return self._frozen_at
+        link = self.fleet.get(self.device) if self.device else None
+        lost = link is not None and link.lost_at is not None and self.gone_reason is not None
+        return time.monotonic() if lost else None
 
     def _show_processes(self, state: DeviceTelemetry | None) -> None:
         table = self.query_one(ProcessTable)
@@ -489,7 +499,7 @@ class TelemetryPane(SessionPane, ComponentStyles):
         def answered(yes: bool | None) -> None:
             if yes:
                 self.run_worker(self._kill(service, process, force), group="kill",
-                                name=f"kill {process.pid}")
+                                name=f"kill {process.pid}", exit_on_error=False)
 
         self.app.push_screen(ConfirmScreen(f"Kill a GPU process ({signal})", question),
                              callback=answered)
