@@ -37,6 +37,14 @@ class GrammarApp(App[None]):
     #: q / ctrl+c at the top level ask first while quit_would_end() names something
     confirm_quit = True
 
+    def keys_for(self, binding_id: str) -> list[str]:
+        """Every key bound to `binding_id` now, after the user's keymap (SparkApp's)."""
+        return []
+
+    def key_for(self, binding_id: str) -> str | None:
+        """The key that runs `binding_id` now, as the footer shows it (SparkApp's)."""
+        return None
+
     def quit_would_end(self) -> list[str]:
         """What quitting now would cut short ("tunnel web on spark-01", ...)."""
         return []
