@@ -133,6 +133,19 @@ async def test_list_watch_download_fit_and_delete(ssh_client, sshd, docker_engin
         assert fit.returncode == {"yes": 0, "tight": 3, "no": 4}[report["verdict"]]
         assert any(line.startswith("MemFree now") for line in report["arithmetic"])
 
+        # a server's command line, weighed as the deploy form weighs it: vLLM by its share
+        served = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "sparktui", "fit", "spark-test", "--json", "--serve",
+            "vllm serve acme/used-model --max-model-len 1024 --gpu-memory-utilization 0.5",
+            cwd=REPO_ROOT, env={**os.environ, "PYTHONPATH": REPO_ROOT},
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(served.communicate(), 60)
+        by_command = json.loads(out)
+        assert by_command["model"] == "acme/used-model", err.decode()
+        assert by_command["need_bytes"] == report["need_bytes"]  # the model's own need
+        assert by_command["reserve_bytes"] == int(0.5 * by_command["mem_total_bytes"])
+        assert "context 1024 tokens, from --max-model-len" in by_command["arithmetic"]
+
         # the deploy form's check weighs a server's command the same way: the model found
         # in the command, its config read once, the context from --max-model-len
         check = FitCheck(store)

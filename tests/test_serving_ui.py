@@ -94,10 +94,10 @@ async def test_demo_models_on_disk_fit_and_delete(tmp_path) -> None:
         by_name = {m.name: m for m in screen.models}
         assert set(by_name) == {"meta-llama/Llama-3.1-8B-Instruct", "Qwen/Qwen2.5-7B-Instruct",
                                 "deepseek-ai/DeepSeek-V2-Lite-Chat", "Qwen/Qwen3-30B-A3B",
-                                "gpt-oss-20b-mxfp4.gguf"}
+                                "Qwen/Qwen2.5-0.5B-Instruct", "gpt-oss-20b-mxfp4.gguf"}
         assert by_name["meta-llama/Llama-3.1-8B-Instruct"].in_use_by == ("vllm-llama31-8b",)
         assert by_name["Qwen/Qwen3-30B-A3B"].downloading
-        assert "5 models" in str(screen.query_one("#models-status").render())
+        assert "6 models" in str(screen.query_one("#models-status").render())
 
         def select(name: str) -> None:
             screen.query_one(DataTable).move_cursor(
@@ -132,7 +132,7 @@ async def test_demo_models_on_disk_fit_and_delete(tmp_path) -> None:
         assert "Qwen/Qwen2.5-7B-Instruct" in str(app.screen.question)
         await pilot.press("y")
         await wait_until(pilot, lambda: "Qwen/Qwen2.5-7B-Instruct" not in
-                         {m.name for m in screen.models} and len(screen.models) == 4,
+                         {m.name for m in screen.models} and len(screen.models) == 5,
                          timeout=30, what="the deleted model gone from the list")
         audit = (tmp_path / "data" / "audit.log").read_text()
         assert '"model.delete"' in audit and "Qwen/Qwen2.5-7B-Instruct" in audit

@@ -15,6 +15,9 @@ MemAvailable is what the kernel could hand over after dropping caches. So:
 - yes:   weights + KV + overhead fit in MemFree, with the headroom left;
 - tight: they fit only in MemAvailable (drop caches first), or eat the headroom;
 - no:    they do not fit even in MemAvailable.
+An engine that takes a fixed share of the whole memory at start (vLLM's
+--gpu-memory-utilization, 0.9 unless told) is weighed by that share instead, and
+is "no" when the model needs more than the share holds.
 Every step of the arithmetic is kept, so the verdict can be shown with it.
 """
 
@@ -99,6 +102,10 @@ class FitInput:
     mem_available: int | None = None
     overhead_bytes: int = DEFAULT_OVERHEAD_BYTES
     headroom_bytes: int = DEFAULT_HEADROOM_BYTES
+    #: what the engine takes at start whatever the model needs (vLLM: a share of
+    #: MemTotal), and how that was worked out; None: it takes what the model needs
+    reserve_bytes: int | None = None
+    reserve_detail: str = ""
 
 
 @dataclass(frozen=True)
@@ -110,9 +117,11 @@ class FitVerdict:
     kv_per_token_bytes: float | None
     reason: str
     arithmetic: tuple[str, ...] = field(default_factory=tuple)
+    reserve_bytes: int | None = None  # what the engine takes at start, when it says
 
     def as_dict(self) -> dict[str, Any]:
         return {"verdict": self.verdict, "need_bytes": self.need_bytes,
+                "reserve_bytes": self.reserve_bytes,
                 "weights_bytes": self.weights_bytes, "kv_bytes": self.kv_bytes,
                 "kv_per_token_bytes": self.kv_per_token_bytes, "reason": self.reason,
                 "arithmetic": list(self.arithmetic)}
@@ -157,32 +166,43 @@ def weigh(item: FitInput) -> FitVerdict:
     lines.append(f"runtime overhead      {gib(item.overhead_bytes)} (assumed: CUDA context, "
                  "activations)")
     lines.append(f"needed                {gib(need)}")
+    take = need
+    if item.reserve_bytes is not None:
+        lines.append(f"the engine takes      {gib(item.reserve_bytes)} ({item.reserve_detail}; "
+                     "its start-up check wants this much free)")
+        take = item.reserve_bytes if need is not None else None
     lines.append(f"MemFree now           {gib(item.mem_free)}  (what CUDA sees as free on "
                  "a GB10)")
     lines.append(f"MemAvailable now      {gib(item.mem_available)}  (after dropping "
                  "caches)")
     lines.append(f"headroom kept         {gib(item.headroom_bytes)} (the OS and desktop)")
     free, available = item.mem_free, item.mem_available
-    if need is None:
+    if need is None or take is None:
         verdict, reason = "unknown", f"{item.model} is not on disk: its size is missing"
+    elif item.reserve_bytes is not None and need > item.reserve_bytes:
+        verdict = "no"
+        reason = (f"the model needs {gib(need)}, more than the {gib(item.reserve_bytes)} the "
+                  "engine takes: raise its share or shorten the context")
     elif free is None and available is None:
         verdict, reason = "unknown", "no memory figures from the device yet"
-    elif free is not None and need + item.headroom_bytes <= free:
+    elif free is not None and take + item.headroom_bytes <= free:
         verdict = "yes"
-        reason = f"fits in MemFree with {gib(free - need)} to spare"
-    elif available is not None and need <= available:
+        reason = f"fits in MemFree with {gib(free - take)} to spare"
+    elif available is not None and take <= available:
         verdict = "tight"
-        if free is not None and need <= free:
+        if free is not None and take <= free:
             reason = f"fits in MemFree but eats the {gib(item.headroom_bytes)} headroom"
         else:
             reason = ("fits only in MemAvailable: drop caches first, or vLLM's start-up "
                       "check (which reads MemFree through CUDA) may refuse")
     else:
         verdict = "no"
-        short = need - (available if available is not None else free or 0)
+        short = take - (available if available is not None else free or 0)
         reason = f"{gib(short)} more than MemAvailable"
+        if item.reserve_bytes is not None and available is not None and need <= available:
+            reason += f"; the model itself needs {gib(need)}: a smaller share would do"
     if kv_problem and verdict in ("yes", "tight"):
         reason += f"; {kv_problem}"
     lines.append(f"verdict               {verdict}: {reason}")
     return FitVerdict(verdict, need, item.weights_bytes, kv_bytes, per_token, reason,
-                      tuple(lines))
+                      tuple(lines), item.reserve_bytes)

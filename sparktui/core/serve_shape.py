@@ -8,7 +8,10 @@ element type, each read from the engine's own flag:
                llama.cpp -c/--ctx-size (one pool its -np slots share);
 - concurrency: vLLM --max-num-seqs, SGLang --max-running-requests, TRT-LLM
                --max_batch_size (llama.cpp's slots split -c, so they add nothing);
-- KV dtype:    --kv-cache-dtype (vLLM, SGLang), -ctk/--cache-type-k (llama.cpp).
+- KV dtype:    --kv-cache-dtype (vLLM, SGLang), -ctk/--cache-type-k (llama.cpp);
+- vLLM's share: --gpu-memory-utilization (0.9 when absent): vLLM takes that share of
+               the device's whole memory at start, and its start-up check refuses to
+               start unless as much is free (on a GB10, free follows MemFree).
 A figure the command does not give is assumed, and the shape says so in words.
 Pure functions: no I/O.
 """
@@ -23,6 +26,7 @@ from dataclasses import dataclass
 DEFAULT_CONTEXT = 8192
 DEFAULT_CONCURRENCY = 1
 DEFAULT_KV_DTYPE = "bf16"
+VLLM_DEFAULT_UTILIZATION = 0.9
 
 CONTEXT_FLAGS = ("--max-model-len", "--context-length", "--max_seq_len", "--max-seq-len",
                  "-c", "--ctx-size")
@@ -42,6 +46,9 @@ class ServeShape:
     concurrency: int
     kv_dtype: str
     notes: tuple[str, ...]  # where each figure came from, one line each
+    #: vLLM: the share of MemTotal it takes at start; None for the other engines
+    reserve_fraction: float | None = None
+    reserve_source: str = ""
 
 
 def words_of(command: str) -> list[str]:
@@ -75,9 +82,23 @@ def tokens(text: str) -> int | None:
     return int(value) if value >= 1 else None
 
 
+def _is_vllm(words: list[str]) -> bool:
+    return any(w == "vllm" or w.rsplit("/", 1)[-1] == "vllm" or w.startswith("vllm.")
+               for w in words)
+
+
+def _fraction(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if 0 < value <= 1 else None
+
+
 def serve_shape(command: str) -> ServeShape:
-    flags = _flags(words_of(command))
-    notes = []
+    words = words_of(command)
+    flags = _flags(words)
+    notes: list[str] = []
     context, concurrency = DEFAULT_CONTEXT, DEFAULT_CONCURRENCY
     flag = next((f for f in CONTEXT_FLAGS if f in flags and tokens(flags[f])), None)
     if flag is not None:
@@ -98,7 +119,13 @@ def serve_shape(command: str) -> ServeShape:
     kv_dtype = flags[flag] if flag is not None else DEFAULT_KV_DTYPE
     if flag is None:
         notes.append(f"KV cache in {kv_dtype}: assumed")
-    return ServeShape(context, concurrency, kv_dtype, tuple(notes))
+    reserve, source = None, ""
+    if _is_vllm(words):
+        given = _fraction(flags.get("--gpu-memory-utilization", ""))
+        reserve = given or VLLM_DEFAULT_UTILIZATION
+        source = "--gpu-memory-utilization" if given else "vLLM's default share"
+        notes.append(f"vLLM takes {reserve:g} of the device's memory at start, from {source}")
+    return ServeShape(context, concurrency, kv_dtype, tuple(notes), reserve, source)
 
 
 def requested_model(command: str, env: Mapping[str, str] | None = None) -> str | None:

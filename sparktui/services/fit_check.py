@@ -15,10 +15,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sparktui.core.fit import FitInput, FitVerdict, weigh
+from sparktui.core.fit import FitInput, FitVerdict, gib, weigh
 from sparktui.core.model_cache import CachedModel, ModelListing
 from sparktui.core.serve_shape import ServeShape, find_model, requested_model, serve_shape
 from sparktui.services.models_disk import ModelStore
+
+
+def mem_total(telemetry: Any) -> int | None:
+    host = telemetry.latest.host if telemetry is not None else None
+    return host.mem_total if host is not None else None
 
 
 def memory_now(telemetry: Any) -> tuple[int | None, int | None]:
@@ -73,10 +78,18 @@ class FitCheck:
         return model.id in self._configs, self._configs.get(model.id)
 
     def weigh(self, model_name: str, model: CachedModel | None, config: dict[str, Any] | None,
-              *, context: int, concurrency: int, kv_dtype: str) -> FitVerdict:
+              *, context: int, concurrency: int, kv_dtype: str,
+              shape: ServeShape | None = None) -> FitVerdict:
         free, available = memory_now(self.telemetry)
+        reserve, detail = None, ""
+        total = mem_total(self.telemetry)
+        if shape is not None and shape.reserve_fraction is not None and total is not None:
+            reserve = int(shape.reserve_fraction * total)
+            detail = (f"vLLM: {shape.reserve_fraction:g} x MemTotal {gib(total)}, "
+                      f"{shape.reserve_source}")
         return weigh(FitInput(model_name, model.size_bytes if model is not None else None,
-                              config, context, concurrency, kv_dtype, free, available))
+                              config, context, concurrency, kv_dtype, free, available,
+                              reserve_bytes=reserve, reserve_detail=detail))
 
     def for_command(self, command: str, env: Mapping[str, str] | None = None) -> CommandFit:
         """Weigh what `command` serves with the configs read so far (no I/O)."""
@@ -89,5 +102,6 @@ class FitCheck:
         cached = self.find(found) if found is not None else None
         config = self.known_config(cached)[1] if cached is not None else None
         verdict = self.weigh(name, cached, config, context=shape.context_tokens,
-                             concurrency=shape.concurrency, kv_dtype=shape.kv_dtype)
+                             concurrency=shape.concurrency, kv_dtype=shape.kv_dtype,
+                             shape=shape)
         return CommandFit(name, cached, shape, verdict)

@@ -169,8 +169,8 @@ class DeviceRoot:
             files[f"{SPBM_HWMON}/power{rail}_label"] = label + "\n"
         for relative, text in files.items():
             self.write(relative, text)
-        self._models_at = device.wall_time()
-        model_disk.write_models(self.home, self._models_at)
+        self.models = model_disk.SimModelDisk(device.wall_time)
+        self.models.seed_files(self.home)
         (self.path / "var" / "run").mkdir(parents=True, exist_ok=True)
         self._write_stand_ins()
 
@@ -224,7 +224,7 @@ class DeviceRoot:
             self.write(f"{counters}/port_rcv_data", f"{words if index == 0 else 0}\n")
             self.write(f"{counters}/port_xmit_data", f"{int(words * 0.93) if index == 0 else 0}\n")
         self._write_network()
-        model_disk.grow_downloads(self.home, device.wall_time(now) - self._models_at)
+        self.models.grow_download(self.home)
         self._write_processes(now)
         self._write_previous_boot()
         # last, so a reader's uptime is never newer than the jiffies it pairs with

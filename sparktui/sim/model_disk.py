@@ -1,12 +1,11 @@
 """The models on the simulated Spark's disk: a Hugging Face cache, a GGUF file, a download.
 
-Real files under the device root's home, laid out as the Hugging Face hub
-lays them out (refs/main, blobs, snapshots/REV/config.json -> ../../blobs/SHA),
-the weights as sparse files of their true size with the access and change
-times of their last use, so the product's MODELS_SCRIPT (core.model_cache),
-its `head -c` of a config.json and its `rm -rf` of a model run as on a Spark.
-The Llama model is the one the seeded vLLM container mounts
-(sim.docker_seed), so it is in use. The Qwen3 download grows as time passes.
+Real files under the device root's home, in the Hugging Face hub's own layout
+(refs/main, blobs, snapshots/REV/* -> ../../blobs/SHA), the weights sparse files
+of their true size dated by their last use, so the product's MODELS_SCRIPT
+(core.model_cache), its `head -c` of a config.json and its `rm -rf` of a model
+run as on a Spark. The Llama model is the one the seeded vLLM container mounts
+(sim.docker_seed), so it is in use; the Qwen3 download grows as time passes.
 """
 
 from __future__ import annotations
@@ -14,7 +13,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,11 @@ def demo_models() -> list[SimModel]:
                  {"num_hidden_layers": 48, "num_attention_heads": 32,
                   "num_key_value_heads": 4, "head_dim": 128, "hidden_size": 2048},
                  downloading_from=1_200_000_000),
+        # the vLLM, SGLang and TRT-LLM presets' model: the deploy form weighs it for real
+        SimModel("hf", "Qwen/Qwen2.5-0.5B-Instruct", (988_097_824,), 1.0,
+                 {"architectures": ["Qwen2ForCausalLM"], "num_hidden_layers": 24,
+                  "num_attention_heads": 14, "num_key_value_heads": 2, "hidden_size": 896,
+                  "max_position_embeddings": 32768, "torch_dtype": "bfloat16"}),
         SimModel("gguf", "gpt-oss-20b-mxfp4.gguf", (12_109_566_560,), 3.0),
     ]
 
@@ -70,48 +76,71 @@ def _sha(*parts: object) -> str:
     return hashlib.sha256(" ".join(map(str, parts)).encode()).hexdigest()
 
 
-def _sparse(path: Path, size: int, used: float) -> None:
+@dataclass
+class SimModelDisk:
+    """The models of one simulated device; deletes stick for the life of the device."""
+
+    clock: Callable[[], float] = time.time  # wall time
+    models: list[SimModel] = field(default_factory=demo_models)
+    started: float | None = None  # when the download in progress was at its first size
+
+    def __post_init__(self) -> None:
+        if self.started is None:
+            self.started = self.clock()
+
+    def path(self, model: SimModel, home: str) -> str:
+        if model.source == "gguf":
+            return f"{home}/{model.folder}/{model.name}"
+        return f"{home}/.cache/huggingface/hub/{model.hf_folder()}"
+
+    # -- the same models as files, for a real sh ------------------------------------------
+    def seed_files(self, home: Path) -> None:
+        """Write every model under `home` as the hub (or llama.cpp) would leave it."""
+        now = self.clock()
+        for model in self.models:
+            used = now - model.last_used_days * 86_400
+            path = Path(self.path(model, str(home)))
+            if model.source == "gguf":
+                _sparse(path, model.shards[0], used)
+                continue
+            rev = _sha(model.name, "rev")[:40]
+            (path / "refs").mkdir(parents=True, exist_ok=True)
+            (path / "refs" / "main").write_text(rev)
+            snapshot = path / "snapshots" / rev
+            snapshot.mkdir(parents=True, exist_ok=True)
+            files = [(f"model-{i + 1:05d}-of-{len(model.shards):05d}.safetensors",
+                      _sha(model.name, i), size) for i, size in enumerate(model.shards)]
+            for name, blob, size in files:
+                _sparse(path / "blobs" / blob, size, used)
+                _link(snapshot / name, f"../../blobs/{blob}")
+            if model.config is not None:
+                blob = path / "blobs" / _sha(model.name, "config")
+                blob.write_text(json.dumps(model.config))
+                os.utime(blob, (used, used))
+                _link(snapshot / "config.json", f"../../blobs/{blob.name}")
+            if model.downloading_from is not None:
+                self.grow_download(home)
+
+    def grow_download(self, home: Path) -> None:
+        """The unfinished blob at the size it has reached by now."""
+        now = self.clock()
+        for model in self.models:
+            if model.downloading_from is None:
+                continue
+            size = model.downloading_from + int((now - (self.started or now))
+                                                * DOWNLOAD_BYTES_S)
+            blobs = Path(self.path(model, str(home))) / "blobs"
+            if blobs.is_dir():  # not when the user deleted the model
+                _sparse(blobs / f"{_sha(model.name, 'next')}.incomplete", size, now)
+
+
+def _sparse(path: Path, size: int, when: float) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "ab") as fh:
-        fh.truncate(size)  # a hole: no disk space, the true apparent size
-    os.utime(path, (used, used))
+        fh.truncate(size)  # a hole: the apparent size, no blocks
+    os.utime(path, (when, when))
 
 
-def write_models(home: Path, now: float, models: list[SimModel] | None = None) -> None:
-    """Put the demo's models under `home` (wall time `now` dates their last use)."""
-    for model in demo_models() if models is None else models:
-        used = now - model.last_used_days * 86_400
-        if model.source == "gguf":
-            _sparse(home / model.folder / model.name, model.shards[0], used)
-            continue
-        repo = home / ".cache" / "huggingface" / "hub" / model.hf_folder()
-        revision = _sha(model.name, "rev")[:40]
-        (repo / "refs").mkdir(parents=True, exist_ok=True)
-        (repo / "refs" / "main").write_text(revision, encoding="utf-8")
-        for index, size in enumerate(model.shards):
-            _sparse(repo / "blobs" / _sha(model.name, index), size, used)
-        if model.downloading_from is not None:
-            _sparse(repo / "blobs" / f"{_sha(model.name, 'next')}.incomplete",
-                    model.downloading_from, now)
-        if model.config is not None:
-            blob = repo / "blobs" / _sha(model.name, "config")
-            blob.write_text(json.dumps(model.config, indent=2) + "\n", encoding="utf-8")
-            os.utime(blob, (used, used))
-            snapshot = repo / "snapshots" / revision
-            snapshot.mkdir(parents=True, exist_ok=True)
-            (snapshot / "config.json").symlink_to(f"../../blobs/{blob.name}")
-
-
-def grow_downloads(home: Path, seconds: float) -> None:
-    """The download in progress has gone on for `seconds` since the models were written."""
-    for model in demo_models():
-        if model.downloading_from is None:
-            continue
-        blob = (home / ".cache" / "huggingface" / "hub" / model.hf_folder() / "blobs"
-                / f"{_sha(model.name, 'next')}.incomplete")
-        size = model.downloading_from + int(seconds * DOWNLOAD_BYTES_S)
-        try:
-            with open(blob, "r+b") as fh:  # gone when the user deleted the model
-                fh.truncate(size)
-        except FileNotFoundError:
-            pass
+def _link(path: Path, target: str) -> None:
+    if not path.is_symlink():
+        path.symlink_to(target)

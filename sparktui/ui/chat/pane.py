@@ -45,6 +45,7 @@ from sparktui.services.endpoints import (
 from sparktui.services.secrets import SecretStore, SecretsUnavailable
 from sparktui.services.session import Session
 from sparktui.services.telemetry import TelemetryService
+from sparktui.ui import readings
 from sparktui.ui.chat.endpoint import ChatEndpointScreen, EndpointForm
 from sparktui.ui.chat.history import ChatHistoryScreen, HistoryResult
 from sparktui.ui.chat.input import ChatInput
@@ -124,6 +125,7 @@ class ChatPane(RediscoveringPane):
     def on_mount(self) -> None:
         self.query_one("#chat-log", VerticalScroll).anchor()
         self._load_manual_endpoints()
+        self.set_interval(1.0, self._show_staleness)  # the age moves on; nothing when live
 
     async def _ready_store(self) -> ConversationStore:
         """The store, opened on first use: a session that never chats writes no file."""
@@ -196,11 +198,31 @@ class ChatPane(RediscoveringPane):
         label = Text(f"{strip_control(spec.name, max_line=40)}")
         if spec.name != f"{where}:{spec.base.host_port[1]}":
             label.append(f" ({where})", style="dim")
-        if endpoint.error:
+        if self._stale_label(endpoint):
+            label.append(" · STALE: device not connected", style="dim")
+        elif endpoint.error:
             label.append(" - no answer", style="dim")
         elif spec.note:
             label.append(f" · {strip_control(spec.note, max_line=40)}", style="dim")
         return label
+
+    def _stale_label(self, endpoint: Endpoint) -> str | None:
+        """STALE with the age, while the endpoint's device is not connected."""
+        link = self.fleet.get(endpoint.spec.device) if endpoint.spec.device else None
+        return None if link is None else readings.link_stale_label(link, "last seen")
+
+    def device_dropped(self) -> None:
+        self._fill_endpoints()  # the labels say which endpoints' devices are gone
+        self._show_staleness()
+
+    def _show_staleness(self) -> None:
+        """The selected endpoint's device is gone: say so, with the age (every second)."""
+        endpoint = self.selected_endpoint()
+        stale = None if endpoint is None or self.streaming else self._stale_label(endpoint)
+        if endpoint is not None and stale is not None:
+            text = Text(f"{strip_control(endpoint.spec.name, max_line=40)}: ")
+            text.append(stale, style="bold")
+            self.query_one(ChatStatus).show(text)
 
     def _fill_endpoints(self) -> None:
         select = self.query_one("#chat-endpoint", Select)
@@ -230,7 +252,9 @@ class ChatPane(RediscoveringPane):
         self._wanted = (None, None)  # the user's own choice wins from now on
         endpoint = self.endpoints.get(str(event.value)) if event.value is not Select.NULL else None
         self._fill_models(endpoint)
-        if endpoint is not None and endpoint.error:
+        if endpoint is not None and self._stale_label(endpoint):
+            self._show_staleness()
+        elif endpoint is not None and endpoint.error:
             self.query_one(ChatStatus).show(Text(f"{endpoint.spec.describe()}: "
                                                  f"{endpoint.error}"))
 
@@ -274,6 +298,10 @@ class ChatPane(RediscoveringPane):
             self.notify("still answering: esc stops it", timeout=3)
             return
         endpoint, model = self.selected_endpoint(), self.selected_model()
+        if endpoint is not None and (stale := self._stale_label(endpoint)):
+            self.notify(f"Not sent ({stale.strip()}); the text stays in the box.",
+                        severity="warning", markup=False)
+            return
         if endpoint is None or model is None:
             # the text stays in the box: nothing was sent
             self.notify("pick an endpoint and a model first (ctrl+r finds endpoints, "

@@ -162,7 +162,7 @@ class DeployScreen(LogsWorkerFailures, Screen[None]):
         self._weigh()
 
     def on_input_changed(self, event: Input.Changed) -> None:
-        if event.input.id in ("field-command", "field-env"):
+        if event.input.id in ("field-command", "field-env", "field-shm_size"):
             self._weigh()
 
     def _weigh(self) -> None:
@@ -170,7 +170,7 @@ class DeployScreen(LogsWorkerFailures, Screen[None]):
             env = parse_env(self._text("env"))
         except SpecError:
             env = {}  # the deploy says what is wrong; the fit weighs the command alone
-        self.query_one(DeployFit).weigh(self._text("command"), env)
+        self.query_one(DeployFit).weigh(self._text("command"), env, self._text("shm_size"))
 
     def on_deploy_fit_weighed(self, event: DeployFit.Weighed) -> None:
         """Before any deploy, the log shows the fit's arithmetic (a deploy clears it)."""

@@ -48,6 +48,7 @@ class DeployFit(LogsWorkerFailures, LiveStatic):
         self.check: FitCheck | None = None
         self.command = ""
         self.env: dict[str, str] = {}
+        self.shm_size = ""
         self.problem: str | None = None  # why the models could not be listed
         self.result: CommandFit | None = None
         self._lines: tuple[str, ...] | None = None
@@ -61,8 +62,8 @@ class DeployFit(LogsWorkerFailures, LiveStatic):
         self.show_verdict()
         self.list_models()
 
-    def weigh(self, command: str, env: dict[str, str]) -> None:
-        self.command, self.env = command, env
+    def weigh(self, command: str, env: dict[str, str], shm_size: str = "") -> None:
+        self.command, self.env, self.shm_size = command, env, shm_size
         self.show_verdict()
 
     @work(group="deploy-fit-list", exclusive=True, exit_on_error=False)
@@ -104,7 +105,7 @@ class DeployFit(LogsWorkerFailures, LiveStatic):
         if verdict is None:
             self._show(head + Text("can't tell", style="bold") + Text(
                 " · the command names no model (this image picks its own): weigh one with "
-                "`sparktui fit` or m on the Serving tab"), result.arithmetic)
+                "`sparktui fit` or m on the Serving tab"), self._arithmetic(result))
             return
         free, available = memory_now(check.telemetry)
         kv = gib(verdict.kv_bytes) if verdict.kv_bytes is not None else "— (missing)"
@@ -114,9 +115,19 @@ class DeployFit(LogsWorkerFailures, LiveStatic):
                            style=VERDICT_STYLE[verdict.verdict])
         line += Text(f" · {_safe(result.model or '')}: needs {gib(verdict.need_bytes)} "
                      f"(weights {weights} + KV {kv} for {result.shape.context_tokens} x "
-                     f"{result.shape.concurrency}) · MemFree {gib(free)}, MemAvailable "
+                     f"{result.shape.concurrency})"
+                     + (f", vLLM takes {gib(verdict.reserve_bytes)}"
+                        if verdict.reserve_bytes is not None else "")
+                     + f" · MemFree {gib(free)}, MemAvailable "
                      f"{gib(available)} · {_safe(verdict.reason)}")
-        self._show(line, result.arithmetic)
+        self._show(line, self._arithmetic(result))
+
+    def _arithmetic(self, result: CommandFit) -> tuple[str, ...]:
+        if not self.shm_size:
+            return result.arithmetic
+        # /dev/shm is tmpfs in the same unified memory: it costs what is written to it
+        return (*result.arithmetic, f"shared memory up to {_safe(self.shm_size)} comes from "
+                "the same memory when used (not counted above)")
 
     def _show(self, line: Text, lines: tuple[str, ...]) -> None:
         self.show(line)

@@ -43,6 +43,7 @@ from sparktui.services.containers import (
 )
 from sparktui.services.link import DeviceLink
 from sparktui.services.session import Session
+from sparktui.ui import readings
 from sparktui.ui.ask import ask_first, target_question
 from sparktui.ui.messages import FleetChanged
 from sparktui.ui.widgets.nav_table import NavTable, SortOrder, highlight_match
@@ -58,6 +59,8 @@ ASK_BEFORE = {
 WATCH_INTERVAL = 2.0
 _STATE_VARIABLES = {"ok": "text-success", "warn": "text-warning", "bad": "text-error"}
 COMPACT_COLUMNS = (("name", "Name"), ("state", "State"), ("cpu", "CPU"), ("memory", "Mem"))
+#: a row from a device that dropped (its state may have changed since): as Devices shows it
+STALE_CELL = Style(dim=True, strike=True)
 
 
 class ContainersChanged(Message):
@@ -243,7 +246,7 @@ class ContainersPane(SessionPane):
                    now: float) -> dict[str, Text]:
         stats = service.stats.get(info.id)
         compact = self.compact  # 50 columns must hold a row
-        return {
+        cells = {
             "device": safe_text(service.device),
             "name": safe_text(info.name, max_line=20 if compact else 48),
             "image": safe_text(info.image, max_line=48),
@@ -254,6 +257,10 @@ class ContainersPane(SessionPane):
             "cpu": Text(format_cpu(stats, compact=compact), justify="right"),
             "memory": Text(format_memory(stats, compact=compact), justify="right"),
         }
+        if readings.link_stale_label(service.link, "") is not None:
+            for cell in cells.values():  # the last list seen: dimmed and struck, never live
+                cell.stylize(STALE_CELL)
+        return cells
 
     def _state_style(self, info: ContainerInfo) -> Style:
         if info.health == "unhealthy" or (info.state in ("exited", "dead") and info.exit_code):
@@ -315,7 +322,9 @@ class ContainersPane(SessionPane):
             if text:
                 text.append("\n")
             text.append(f"{service.device}: ", style="bold")
-            if service.state is ServiceState.READY:
+            if stale := readings.link_stale_label(service.link, "list from"):
+                text.append(stale, style=self._styles.get("warn", Style()))
+            elif service.state is ServiceState.READY:
                 running = sum(1 for c in service.containers.values() if c.running)
                 text.append(f"Docker {service.engine_version} (API {service.api_version}) · "
                             f"{running} running, {len(service.containers)} in all")
@@ -366,6 +375,8 @@ class ContainersPane(SessionPane):
         text = Text()
         text.append_text(safe_text(info.name, style="bold"))
         text.append(f"  {info.short_id} on {service.device}\n", style="dim")
+        if stale := readings.link_stale_label(service.link, "last seen"):
+            text.append(f"{stale}\n", style=self._styles.get("warn", Style()))
         text.append("command  ", style="dim")
         text.append_text(safe_text(info.command, max_line=200))
         if info.labels:
@@ -460,6 +471,10 @@ class ContainersPane(SessionPane):
         chosen = self.selected
         if chosen is None:
             self.notify("No container selected.", severity="warning")
+        elif gone := readings.gone_reason(chosen[0].link):
+            self.notify(f"Not done: {gone}; this list is the last one seen.",
+                        severity="warning", markup=False)
+            return None
         return chosen
 
     def _refuse_if_read_only(self, service: ContainerService, what: str,

@@ -22,7 +22,6 @@ from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.message import Message
 from textual.timer import Timer
 
 from sparktui.core.sanitize import strip_control
@@ -69,15 +68,6 @@ CHARTS: tuple[tuple[str, str, str, tuple[float, float] | None,
 )
 
 
-class ServingUpdated(Message):
-    def __init__(self, results: list[EndpointServing]) -> None:
-        super().__init__()
-        self.results = results
-
-    def can_replace(self, message: Message) -> bool:
-        return isinstance(message, ServingUpdated)
-
-
 class ServingPane(RediscoveringPane):
     """Engines' figures per endpoint, charts of the selected one, and the model rows."""
 
@@ -100,7 +90,6 @@ class ServingPane(RediscoveringPane):
         self.rows: list[ModelRow] = []
         self._row_ids: list[str] = []
         self._ticker: Timer | None = None
-        self._unsubscribe: Callable[[], None] | None = None
         self._status = "looking for model endpoints when first shown"
 
     def compose(self) -> ComposeResult:
@@ -114,15 +103,11 @@ class ServingPane(RediscoveringPane):
                     yield Chart(title, id=chart_id, classes="serving-chart")
 
     def on_mount(self) -> None:
-        self._unsubscribe = self.monitor.subscribe(
-            lambda results: self.post_message(ServingUpdated(results)))
         self._rebuild_columns()
         self._show_intro()
         self._say_status()
 
     async def on_unmount(self) -> None:
-        if self._unsubscribe is not None:
-            self._unsubscribe()
         self._stop()
         await self.monitor.close()
         await self.connector.close()
@@ -171,18 +156,19 @@ class ServingPane(RediscoveringPane):
 
     def _scrape(self) -> None:
         if self.monitor.latest or self._has_endpoints():
-            self.run_worker(self.monitor.scrape_all(), group="serving-scrape", exclusive=True,
-                            exit_on_error=False)
+            self.scrape()
 
-    def _has_endpoints(self) -> bool:
-        return any(d.endpoints for d in self.discoveries.values())
-
-    def on_serving_updated(self, message: ServingUpdated) -> None:
-        self.results = message.results
+    @work(group="serving-scrape", exclusive=True, exit_on_error=False)
+    async def scrape(self) -> None:
+        """One round over every endpoint; the table and charts show it at once."""
+        self.results = await self.monitor.scrape_all()
         self._show_intro()
         self.rows = self._model_rows()
         self._fill_table()
         self._show_selected()
+
+    def _has_endpoints(self) -> bool:
+        return any(d.endpoints for d in self.discoveries.values())
 
     def on_resize(self, event: events.Resize) -> None:
         self.set_class(event.size.height >= 30, "-tall")

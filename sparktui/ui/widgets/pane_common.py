@@ -103,11 +103,18 @@ class RediscoveringPane(SessionPane):
             self._watched.add(link.name)
             self._link_unsubscribes.append(link.subscribe(self._link_changed))
 
+    def device_dropped(self) -> None:
+        """A device's connection went: mark what was found on it stale (subclasses)."""
+
     def _link_changed(self, status: LinkStatus) -> None:
         # called by the link on the event loop; discover() is exclusive: a flapping
         # link leaves one search running, the newest
-        if status.state is LinkState.CONNECTED and self.activated and self.is_attached:
+        if not (self.activated and self.is_attached):
+            return
+        if status.state is LinkState.CONNECTED:
             self.discover()
+        else:
+            self.device_dropped()
 
 
 class PaneIntro(Static):
