@@ -343,8 +343,10 @@ async def test_devices_tab_live_columns_and_fleet_total() -> None:
         app.post_message(TelemetryUpdated(state("spark-1")))
         app.post_message(TelemetryUpdated(state(
             "spark-2", gpus=(gb10(util_gpu=20.0, temp_c=71.0, power_w=30.0),))))
+        # the total row follows within a second (it is redrawn once a second at most)
         await wait_until(pilot, lambda: "total" in table.rows
-                         and table.get_cell("1", "util").plain == "20%")
+                         and table.get_cell("1", "util").plain == "20%"
+                         and table.get_cell("total", "util").plain == "41%")
         assert table.get_cell("0", "gpus").plain == "1"
         assert table.get_cell("0", "memory").plain == "42 / 122 GiB unified"
         assert table.get_cell("0", "temp").plain == "58 °C"

@@ -473,8 +473,14 @@ class ContainerService:
         row = self.containers.get(container_id)
         return row.name if row is not None else container_id[:12]
 
-    async def run_action(self, action: str, container_id: str) -> None:
-        """start, stop, restart, pause, unpause or kill one container."""
+    async def run_action(self, action: str, container_id: str) -> ContainerInfo | None:
+        """start, stop, restart, pause, unpause or kill one container.
+
+        Returns the container as docker reports it afterwards (None when it cannot
+        be read back), so a caller says what is true, not what was asked. A stop
+        whose answer came too late (a StopTimeout past the HTTP timeout) but that
+        did stop the container counts as done.
+        """
         if action not in ("start", "stop", "restart", "pause", "unpause", "kill"):
             raise ValueError(f"unknown container action {action!r}")
         target = self.name_of(container_id)
@@ -483,9 +489,17 @@ class ContainerService:
         try:
             await asyncio.to_thread(getattr(client.api, action), container_id)
         except Exception as exc:
-            reason = describe_error(exc)
-            self.record(f"container.{action}", target, f"failed: {reason}", id=container_id)
-            raise ContainerActionError(f"{action} {target} failed: {reason}") from exc
+            after = await self._read_back(client, container_id) \
+                if action in ("stop", "kill") else None
+            if after is None or after.running:
+                reason = describe_error(exc)
+                self.record(f"container.{action}", target, f"failed: {reason}",
+                            id=container_id)
+                raise ContainerActionError(f"{action} {target} failed: {reason}") from exc
+            log.info("%s %s on %s: docker's answer failed (%s), but it is %s", action, target,
+                     self.device, describe_error(exc), after.state)
+        else:
+            after = await self._read_back(client, container_id)
         self.record(f"container.{action}", target, "ok", id=container_id)
         if action in ("start", "restart"):
             for hook in list(CONTAINER_STARTED_HOOKS):
@@ -493,6 +507,16 @@ class ContainerService:
                     hook(self, container_id)
                 except Exception:  # the guard's trouble must not fail the start
                     log.exception("container-started hook failed on %s", self.device)
+        return after
+
+    async def _read_back(self, client: Any, container_id: str) -> ContainerInfo | None:
+        try:
+            attrs = await asyncio.to_thread(client.api.inspect_container, container_id)
+        except Exception as exc:  # gone (auto-removed), or the daemon went away
+            log.info("reading back %s on %s: %s", container_id[:12], self.device,
+                     describe_error(exc))
+            return None
+        return ContainerInfo.from_inspect(attrs) if isinstance(attrs, dict) else None
 
     async def remove(self, container_id: str, *, volumes: bool = False,
                      force: bool = True) -> None:

@@ -26,6 +26,7 @@ from sparktui.core.docker_info import (
     COLUMNS,
     SORTABLE,
     ContainerInfo,
+    action_outcome,
     format_cpu,
     format_memory,
     matches,
@@ -508,15 +509,15 @@ class ContainersPane(SessionPane):
             self.action_container("unpause" if chosen[1].state == "paused" else "pause")
 
     @work(group="container-actions", exit_on_error=False)
-    async def _run_action(self, service: ContainerService, info: ContainerInfo,
-                          action: str) -> None:
+    async def _run_action(self, service: ContainerService, info: ContainerInfo, action: str):
         self.notify(f"{action} {info.name} on {service.device}…", timeout=3, markup=False)
         try:
-            await service.run_action(action, info.id)
+            after = await service.run_action(action, info.id)
         except (ReadOnlyError, ContainerActionError, DockerUnavailable) as exc:
             self.notify(str(exc), title=f"{action} failed", severity="error", markup=False)
             return
-        self.notify(f"{action}: {info.name} done", timeout=3, markup=False)
+        message, as_asked = action_outcome(action, info.name, after)  # what is true now
+        self.notify(message, severity="information" if as_asked else "warning", markup=False)
 
     def action_remove(self) -> None:
         from sparktui.ui.containers.dialogs import ConfirmDialog
@@ -542,8 +543,7 @@ class ContainersPane(SessionPane):
                              callback=answered)
 
     @work(group="container-actions", exit_on_error=False)
-    async def _remove(self, service: ContainerService, info: ContainerInfo,
-                      volumes: bool) -> None:
+    async def _remove(self, service: ContainerService, info: ContainerInfo, volumes: bool) -> None:
         try:
             await service.remove(info.id, volumes=volumes)
         except (ReadOnlyError, ContainerActionError, DockerUnavailable) as exc:
