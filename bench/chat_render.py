@@ -146,6 +146,32 @@ async def measure(rates: list[float], seconds: float, runs: int,
     return rows
 
 
+async def markdown_floor(tokens: int) -> dict[str, object]:
+    """CPU of building the finished answer's Markdown once, in a bare app: a floor under
+    any way of streaming it into Textual's Markdown widget (each block is widgets)."""
+    from textual.app import App, ComposeResult
+    from textual.containers import VerticalScroll
+    from textual.widgets import Markdown
+
+    from sparktui.sim.openai_server import tokens_for
+
+    text = "".join(tokens_for("bench", tokens))
+
+    class Bare(App):
+        def compose(self) -> ComposeResult:
+            yield VerticalScroll(id="log")
+
+    app = Bare()
+    async with app.run_test(size=(120, 40)) as pilot:
+        cpu0 = time.process_time()
+        markdown = Markdown(text)
+        await app.query_one("#log").mount(markdown)
+        await pilot.pause()
+        cpu = time.process_time() - cpu0
+        widgets = len(list(markdown.query("*")))
+    return {"tokens": tokens, "chars": len(text), "widgets": widgets, "cpu_s": round(cpu, 3)}
+
+
 def medians(rows: list[dict[str, object]]) -> list[dict[str, object]]:
     """One row per rate with the median of each figure over its runs (load varies)."""
     out = []
@@ -170,8 +196,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs", type=int, default=1, help="answers per rate and mode (1)")
     p.add_argument("--profile", type=float, default=None, metavar="RATE",
                    help="profile the rendered answer at this rate with pyinstrument")
+    p.add_argument("--floor", type=int, default=None, metavar="TOKENS",
+                   help="only: CPU of mounting a finished answer of TOKENS as Markdown")
     p.add_argument("--out", default="chat_render")
     args = p.parse_args(argv)
+    if args.floor is not None:
+        floor = asyncio.run(markdown_floor(args.floor))
+        print(f"Markdown of {floor['tokens']} tokens ({floor['chars']} characters): "
+              f"{floor['widgets']} widgets, {floor['cpu_s']} s CPU to mount and lay out")
+        return 0
     rates = [float(r) for r in args.rates.split(",") if r.strip()]
     load = open("/proc/loadavg", encoding="ascii").read().split()[:3]
     rows = asyncio.run(measure(rates, args.seconds, args.runs, args.profile))

@@ -218,9 +218,10 @@ def one_round(rig: benchlib.Rig, sparkrun: Path, args, tmp: Path, reverse: bool)
 
 def bashrc_cost(rig: benchlib.Rig) -> float:
     """CPU s of one login shell start with the rig's .bashrc, measured here."""
-    home = rig.servers[0].remote_home
+    bashrc = Path(rig.servers[0].remote_home or "", ".bashrc")
+    script = f". {bashrc}" if bashrc.is_file() else ":"  # --bashrc-cpu 0: no .bashrc
     before = benchlib.resource.getrusage(benchlib.resource.RUSAGE_CHILDREN)
-    subprocess.run(["bash", "-c", f". {home}/.bashrc"], env=dict(os.environ, HOME=str(tmp_home())),
+    subprocess.run(["bash", "-c", script], env=dict(os.environ, HOME=str(tmp_home())),
                    check=True)
     after = benchlib.resource.getrusage(benchlib.resource.RUSAGE_CHILDREN)
     return (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
