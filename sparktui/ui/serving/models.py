@@ -18,7 +18,6 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from sparktui.core.model_cache import CachedModel
@@ -31,6 +30,7 @@ from sparktui.services.link import DeviceLink
 from sparktui.services.models_disk import ModelDeleteError, ModelStore
 from sparktui.services.telemetry import TelemetryService
 from sparktui.ui.screens.confirm import ConfirmScreen
+from sparktui.ui.widgets.footer_order import HelpKeyFirst
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def _age(unix: float | None) -> str:
     return f"{days:.0f} d ago"
 
 
-class ModelsScreen(Screen[None]):
+class ModelsScreen(HelpKeyFirst):
     """The models on one device."""
 
     CSS_PATH = Path(__file__).with_name("models.tcss")
