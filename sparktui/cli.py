@@ -116,17 +116,19 @@ def run_tui(argv: list[str]) -> int:
     from sparktui.services.logs import log_to_file
     from sparktui.ui.run import run_tui as run_app
 
-    log_to_file()
     read_only = args.read_only or config.settings.read_only
     session = None
     if args.demo:
         # --demo plays in a sandbox: it reads the user's settings and theme, and
-        # writes its tunnels, endpoints, history and session only to its own temp dir
+        # writes its tunnels, endpoints, history, session and log only to its own temp
+        # dir; its API keys stay in memory (Session.secrets)
         from sparktui.services.session import Session
 
         session = Session.sandboxed_demo(config.path, specs, read_only=read_only or None,
                                          accept_new_host_keys=args.accept_new_host_keys)
         config = session.config
+    sandbox = session.sandbox if session is not None else None
+    log_to_file(sandbox.root / "sparktui.log" if sandbox is not None else None)
 
     return run_app(config, specs, demo=demo,
                    accept_new_host_keys=args.accept_new_host_keys,

@@ -4,7 +4,10 @@ The cache is made by `huggingface_hub.hf_hub_download` itself, from a local
 stand-in for the Hub (tests/infra/hfhub.py), into the test device's $HOME, so
 its layout is exactly the library's. One model is mounted by a running
 busybox container on the shared dockerd: deleting it must be refused; an
-unused one is deleted, audited; read-only mode refuses every delete.
+unused one is deleted, audited; read-only mode refuses every delete. Ollama's
+models are listed and deleted through its API (a stand-in of its documented
+/api/tags, /api/ps and DELETE /api/delete, tests/infra/engines.py: there is no
+real `ollama` here), reached through the device connection.
 """
 
 from __future__ import annotations
@@ -24,8 +27,11 @@ from sparktui.services.audit import AuditLog, ReadOnlyError
 from sparktui.services.config import Settings
 from sparktui.services.containers import ContainerService, ServiceState
 from sparktui.services.devices import make_link
+from sparktui.services.endpoints import EndpointConnector
+from sparktui.services.fit_check import FitCheck
 from sparktui.services.models_disk import ModelDeleteError, ModelStore
 from tests.infra import REPO_ROOT
+from tests.infra.engines import OllamaStandIn
 from tests.infra.hfhub import HubStandIn
 
 pytestmark = pytest.mark.sshd
@@ -127,6 +133,35 @@ async def test_list_watch_download_fit_and_delete(ssh_client, sshd, docker_engin
         assert fit.returncode == {"yes": 0, "tight": 3, "no": 4}[report["verdict"]]
         assert any(line.startswith("MemFree now") for line in report["arithmetic"])
 
+        # a server's command line, weighed as the deploy form weighs it: vLLM by its share
+        served = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "sparktui", "fit", "spark-test", "--json", "--serve",
+            "vllm serve acme/used-model --max-model-len 1024 --gpu-memory-utilization 0.5",
+            cwd=REPO_ROOT, env={**os.environ, "PYTHONPATH": REPO_ROOT},
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(served.communicate(), 60)
+        by_command = json.loads(out)
+        assert by_command["model"] == "acme/used-model", err.decode()
+        assert by_command["need_bytes"] == report["need_bytes"]  # the model's own need
+        assert by_command["reserve_bytes"] == int(0.5 * by_command["mem_total_bytes"])
+        assert "context 1024 tokens, from --max-model-len" in by_command["arithmetic"]
+
+        # the deploy form's check weighs a server's command the same way: the model found
+        # in the command, its config read once, the context from --max-model-len
+        check = FitCheck(store)
+        await check.load()
+        command = "vllm serve acme/used-model --max-model-len 1024 --host 0.0.0.0"
+        first_look = check.for_command(command)
+        assert first_look.cached is not None and first_look.cached.name == "acme/used-model"
+        assert first_look.verdict.kv_bytes is None  # config.json not read yet: said missing
+        await check.config(first_look.cached)
+        weighed = check.for_command(command)
+        assert weighed.verdict.need_bytes == report["need_bytes"]  # as `sparktui fit` said
+        assert weighed.verdict.verdict == "unknown"  # no telemetry handed in: no memory
+        assert "context 1024 tokens, from --max-model-len" in weighed.arithmetic
+        absent = check.for_command("vllm serve acme/not-here")
+        assert absent.model == "acme/not-here" and absent.verdict.weights_bytes is None
+
         with pytest.raises(ModelDeleteError, match="in use by"):
             await store.delete(used)
         assert os.path.isdir(used_path)
@@ -151,3 +186,58 @@ async def test_list_watch_download_fit_and_delete(ssh_client, sshd, docker_engin
 
 async def _ready(service: ContainerService) -> bool:
     return service.state is ServiceState.READY
+
+
+@pytest.fixture
+def ollama():
+    # no real `ollama` here (it needs its models and, for anything useful, a GPU): a
+    # stand-in serving its documented model API, behind the test sshd like a device's
+    stand_in = OllamaStandIn({"gpt-oss:20b": 13_780_173_724, "qwen3:8b": 5_225_388_164,
+                              "llama3.2:1b": 1_321_098_329}, loaded=("gpt-oss:20b",)).start()
+    yield stand_in
+    stand_in.stop()
+
+
+async def test_ollama_models_listed_and_deleted_through_its_api(ssh_client, ollama, tmp_path):
+    link = make_link(DeviceSpec.parse("spark-test"), dataclasses.replace(Settings()))
+    link.start()
+    connector = EndpointConnector(lambda name: link if name == link.name else None)
+    audit = AuditLog(tmp_path / "audit.jsonl")
+    store = ModelStore(link, connector=connector, audit=audit)
+    try:
+        await asyncio.wait_for(link.wait_connected(), 15)
+        found = await connector.discover_device(link, ports=(ollama.port,), docker=False)
+        assert [e.kind for e in found.endpoints] == ["ollama"]
+        listing = await store.refresh(found.endpoints)
+        by_name = {m.name: m for m in listing.models if m.source == "ollama"}
+        assert set(by_name) == {"gpt-oss:20b", "qwen3:8b", "llama3.2:1b"}
+        assert by_name["qwen3:8b"].size_bytes == 5_225_388_164
+        assert by_name["gpt-oss:20b"].in_use_by == ("loaded in Ollama",)
+
+        # loaded: refused before any request; read-only: refused too
+        with pytest.raises(ModelDeleteError, match="in use"):
+            await store.delete(by_name["gpt-oss:20b"])
+        readonly = ModelStore(link, connector=connector, audit=audit, read_only=True)
+        readonly.listing, readonly.ollama_endpoints = store.listing, store.ollama_endpoints
+        with pytest.raises(ReadOnlyError):
+            await readonly.delete(by_name["qwen3:8b"])
+        assert ollama.deletes == []
+
+        # an unused one goes through Ollama's DELETE /api/delete, through the device
+        await store.delete(by_name["qwen3:8b"])
+        assert ollama.deletes == [{"model": "qwen3:8b"}]
+        again = await store.refresh(found.endpoints)
+        assert "qwen3:8b" not in {m.name for m in again.models}
+
+        # gone meanwhile (someone ran `ollama rm`): Ollama's 404 is said, not hidden
+        stale = next(m for m in again.models if m.name == "llama3.2:1b")
+        del ollama.models["llama3.2:1b"]
+        with pytest.raises(ModelDeleteError, match="HTTP 404"):
+            await store.delete(stale)
+        records = [(e["action"], e["target"], e["result"]) for e in audit.entries()]
+        assert ("model.delete", "gpt-oss:20b", "refused: in use by loaded in Ollama") in records
+        assert ("model.delete", "qwen3:8b", "ok") in records
+        assert ("model.delete", "llama3.2:1b", "failed: HTTP 404") in records
+    finally:
+        await connector.close()
+        await link.close()

@@ -22,8 +22,7 @@ from sparktui.services.devices import make_link
 from sparktui.services.endpoints import EndpointConnector
 from sparktui.services.serving import ServingMonitor
 from tests.infra import REPO_ROOT
-from tests.infra.llama import MODEL_ALIAS
-from tests.infra.llama_server import LlamaCppServer, require_llama_server
+from tests.infra.llama import MODEL_ALIAS, LlamaCppServer, require_llama_server
 
 pytestmark = pytest.mark.sshd
 
@@ -33,7 +32,7 @@ COUNTERS = ("llamacpp:prompt_tokens_total", "llamacpp:tokens_predicted_total",
 
 @pytest.fixture
 def llama_cpp(tmp_path):
-    server = LlamaCppServer(require_llama_server(), str(tmp_path)).start()
+    server = LlamaCppServer(require_llama_server(), str(tmp_path)).start(timeout=60.0)
     yield server
     server.stop()
 

@@ -347,6 +347,16 @@ async def test_demo_containers_through_the_ssh_socket_forward() -> None:
         assert any(u.phase == "health" for u in updates)  # it answered 503 while starting
         status, body = await http_probe(service, 30000, "/v1/models")
         assert status == 200 and "data" in body  # relayed to the demo's model server
+        # its CUDA process is the container's own pid, placed in the container's cgroup
+        pid = (await service.call(lambda client: client.api.inspect_container(
+            result.container_id)))["State"]["Pid"]
+        process = next(p for p in demo.server.device.compute_apps()  # type: ignore[attr-defined]
+                       if p.pid == pid)
+        assert process.container_id == result.container_id and process.used_memory_mib
+        from sparktui.sim.gpuprocs import gpuprocs_block
+
+        assert f"cgroup {pid} 0::/system.slice/docker-{result.container_id}.scope" in \
+            gpuprocs_block(demo.server.device)  # type: ignore[attr-defined]
     finally:
         await service.close()
         await link.close()

@@ -183,9 +183,18 @@ async def test_demo_gauges_charts_processes_and_kill() -> None:
         await wait_until(pilot, lambda: pane.chart_render_count > hidden_at)
         assert not pane._stale
 
-        # x, then y: the simulated process gets SIGTERM and leaves the table
+        # x, then y: the simulated process gets SIGTERM and leaves the table (the
+        # user's own workload: the demo's vLLM container runs as root, out of reach)
         table = app.query_one(ProcessTable)
-        victim = pane.focused_state.processes[0]  # type: ignore[union-attr]
+
+        def own_process():
+            state = pane.focused_state
+            return next((p for p in state.processes if p.container_id is None), None) \
+                if state is not None else None
+
+        await wait_until(pilot, lambda: own_process() is not None, timeout=30)
+        victim = own_process()
+        assert victim is not None
         await wait_until(pilot, lambda: str(victim.pid) in table.rows)
         table.move_cursor(row=table.get_row_index(str(victim.pid)))
         assert table.selected == victim

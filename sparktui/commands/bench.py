@@ -21,14 +21,9 @@ import sys
 import time
 from typing import Any
 
-from sparktui.commands.chat import (
-    EXIT_FAILED,
-    EXIT_INTERRUPTED,
-    TargetError,
-    _say,
-    add_target_arguments,
-    open_target,
-)
+from sparktui.commands.chat import EXIT_FAILED, EXIT_INTERRUPTED, add_target_arguments
+from sparktui.commands.target import TargetError, open_target
+from sparktui.commands.target import say as _say
 
 DEFAULT_PROMPT = ("Explain in a few paragraphs what unified memory means on a DGX Spark, "
                   "with a short Python example.")

@@ -116,28 +116,17 @@ def _rebuild(data: dict[str, Any], cls):
 
 
 async def _run(args: argparse.Namespace) -> int:
-    import dataclasses
-
-    from sparktui.commands.chat import TargetError, _connect, _say
-    from sparktui.services.config import Settings
+    from sparktui.commands.target import TargetError, device_session, say
 
     if not args.device and not args.demo:
-        _say("give DEVICE (or --demo)")
+        say("give DEVICE (or --demo)")
         return EXIT_FAILED
-    opened: list[Any] = []
     try:
-        try:
-            link = await _connect(args, dataclasses.replace(Settings()), opened)
-        except TargetError as exc:
-            _say(str(exc))
-            return EXIT_FAILED
-        report = await collect(link, ports=tuple(args.port), interval=args.interval)
-    finally:
-        for thing in reversed(opened):
-            try:
-                await thing.close()
-            except Exception as exc:  # closing the rest matters more; say what failed
-                _say(f"closing {thing!r}: {exc}")
+        async with device_session(args) as device:
+            report = await collect(device.link, ports=tuple(args.port), interval=args.interval)
+    except TargetError as exc:
+        say(str(exc))
+        return EXIT_FAILED
     print(json.dumps(report, indent=2) if args.json else render(report))
     return 0 if report["endpoints"] else EXIT_FAILED
 

@@ -15,6 +15,9 @@ MemAvailable is what the kernel could hand over after dropping caches. So:
 - yes:   weights + KV + overhead fit in MemFree, with the headroom left;
 - tight: they fit only in MemAvailable (drop caches first), or eat the headroom;
 - no:    they do not fit even in MemAvailable.
+An engine that takes a fixed share of the whole memory at start (vLLM's
+--gpu-memory-utilization, 0.9 unless told) is weighed by that share instead, and
+is "no" when the model needs more than the share holds.
 Every step of the arithmetic is kept, so the verdict can be shown with it.
 """
 
@@ -28,6 +31,10 @@ DEFAULT_OVERHEAD_BYTES = 2 * GIB  # CUDA context, activations, the server's own 
 DEFAULT_HEADROOM_BYTES = 4 * GIB  # left for the OS and the user's desktop
 KV_DTYPE_BYTES = {"fp16": 2, "bf16": 2, "auto": 2, "fp8": 1, "fp8_e4m3": 1, "fp8_e5m2": 1,
                   "int8": 1, "fp32": 4, "q8_0": 1, "q4_0": 0.5}
+
+
+#: the verdict in words, as the deploy form and `sparktui fit` say it
+VERDICT_WORDS = {"yes": "fits", "tight": "tight", "no": "won't fit", "unknown": "can't tell"}
 
 
 class FitError(ValueError):
@@ -86,7 +93,7 @@ def kv_shape(config: dict[str, Any]) -> KvShape:
 @dataclass(frozen=True)
 class FitInput:
     model: str
-    weights_bytes: int
+    weights_bytes: int | None  # None: not on the device's disk (said in the verdict)
     config: dict[str, Any] | None  # None: KV cannot be weighed (said in the verdict)
     context_tokens: int
     concurrency: int = 1
@@ -95,20 +102,26 @@ class FitInput:
     mem_available: int | None = None
     overhead_bytes: int = DEFAULT_OVERHEAD_BYTES
     headroom_bytes: int = DEFAULT_HEADROOM_BYTES
+    #: what the engine takes at start whatever the model needs (vLLM: a share of
+    #: MemTotal), and how that was worked out; None: it takes what the model needs
+    reserve_bytes: int | None = None
+    reserve_detail: str = ""
 
 
 @dataclass(frozen=True)
 class FitVerdict:
-    verdict: str  # "yes", "tight", "no", or "unknown" (no memory figures)
-    need_bytes: int
-    weights_bytes: int
+    verdict: str  # "yes", "tight", "no", or "unknown" (no memory or weights figures)
+    need_bytes: int | None
+    weights_bytes: int | None
     kv_bytes: int | None
     kv_per_token_bytes: float | None
     reason: str
     arithmetic: tuple[str, ...] = field(default_factory=tuple)
+    reserve_bytes: int | None = None  # what the engine takes at start, when it says
 
     def as_dict(self) -> dict[str, Any]:
         return {"verdict": self.verdict, "need_bytes": self.need_bytes,
+                "reserve_bytes": self.reserve_bytes,
                 "weights_bytes": self.weights_bytes, "kv_bytes": self.kv_bytes,
                 "kv_per_token_bytes": self.kv_per_token_bytes, "reason": self.reason,
                 "arithmetic": list(self.arithmetic)}
@@ -120,7 +133,11 @@ def gib(value: float | None) -> str:
 
 def weigh(item: FitInput) -> FitVerdict:
     """The verdict and every line of its arithmetic."""
-    lines = [f"weights on disk       {gib(item.weights_bytes)}  ({item.model})"]
+    if item.weights_bytes is None:
+        lines = [f"weights on disk       —  ({item.model} is not on the device's disk: "
+                 "its size is missing)"]
+    else:
+        lines = [f"weights on disk       {gib(item.weights_bytes)}  ({item.model})"]
     kv_bytes: int | None = None
     per_token: float | None = None
     kv_problem = ""
@@ -144,34 +161,48 @@ def weigh(item: FitInput) -> FitVerdict:
                          f"{gib(kv_bytes)}")
     if kv_problem:
         lines.append(f"KV cache              — ({kv_problem})")
-    need = item.weights_bytes + (kv_bytes or 0) + item.overhead_bytes
+    need = None if item.weights_bytes is None else \
+        item.weights_bytes + (kv_bytes or 0) + item.overhead_bytes
     lines.append(f"runtime overhead      {gib(item.overhead_bytes)} (assumed: CUDA context, "
                  "activations)")
     lines.append(f"needed                {gib(need)}")
+    take = need
+    if item.reserve_bytes is not None:
+        lines.append(f"the engine takes      {gib(item.reserve_bytes)} ({item.reserve_detail}; "
+                     "its start-up check wants this much free)")
+        take = item.reserve_bytes if need is not None else None
     lines.append(f"MemFree now           {gib(item.mem_free)}  (what CUDA sees as free on "
                  "a GB10)")
     lines.append(f"MemAvailable now      {gib(item.mem_available)}  (after dropping "
                  "caches)")
     lines.append(f"headroom kept         {gib(item.headroom_bytes)} (the OS and desktop)")
     free, available = item.mem_free, item.mem_available
-    if free is None and available is None:
+    if need is None or take is None:
+        verdict, reason = "unknown", f"{item.model} is not on disk: its size is missing"
+    elif item.reserve_bytes is not None and need > item.reserve_bytes:
+        verdict = "no"
+        reason = (f"the model needs {gib(need)}, more than the {gib(item.reserve_bytes)} the "
+                  "engine takes: raise its share or shorten the context")
+    elif free is None and available is None:
         verdict, reason = "unknown", "no memory figures from the device yet"
-    elif free is not None and need + item.headroom_bytes <= free:
+    elif free is not None and take + item.headroom_bytes <= free:
         verdict = "yes"
-        reason = f"fits in MemFree with {gib(free - need)} to spare"
-    elif available is not None and need <= available:
+        reason = f"fits in MemFree with {gib(free - take)} to spare"
+    elif available is not None and take <= available:
         verdict = "tight"
-        if free is not None and need <= free:
+        if free is not None and take <= free:
             reason = f"fits in MemFree but eats the {gib(item.headroom_bytes)} headroom"
         else:
             reason = ("fits only in MemAvailable: drop caches first, or vLLM's start-up "
                       "check (which reads MemFree through CUDA) may refuse")
     else:
         verdict = "no"
-        short = need - (available if available is not None else free or 0)
+        short = take - (available if available is not None else free or 0)
         reason = f"{gib(short)} more than MemAvailable"
+        if item.reserve_bytes is not None and available is not None and need <= available:
+            reason += f"; the model itself needs {gib(need)}: a smaller share would do"
     if kv_problem and verdict in ("yes", "tight"):
         reason += f"; {kv_problem}"
     lines.append(f"verdict               {verdict}: {reason}")
     return FitVerdict(verdict, need, item.weights_bytes, kv_bytes, per_token, reason,
-                      tuple(lines))
+                      tuple(lines), item.reserve_bytes)

@@ -171,6 +171,14 @@ class History:
         for i, pct in enumerate(sample.per_core_pct):
             self.record((source, f"core{i}"), sample.t, pct)
 
+    def mark_gap(self, t: float) -> None:
+        """End every line at `t` (the device dropped): the charts show the time until
+        the next sample as a gap, never a line drawn across it."""
+        for buffer in self._series.values():
+            last = buffer.last
+            if last is not None and last[1] is not None and last[0] <= t:
+                buffer.append(t, None)
+
     def forget(self, source: str) -> None:
         """Drop every series of a source (a device removed from the config)."""
         for key in [k for k in self._series if isinstance(k, tuple) and k and k[0] == source]:

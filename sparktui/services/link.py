@@ -72,6 +72,7 @@ class DeviceLink:
         self._listeners: list[StatusListener] = []
         self._transport: Transport | None = None
         self._generation = 0  # bumps on every successful connect
+        self._lost_at: float | None = None
         self._changed = asyncio.Condition()
         self._retry_now = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -93,6 +94,12 @@ class DeviceLink:
     @property
     def generation(self) -> int:
         return self._generation
+
+    @property
+    def lost_at(self) -> float | None:
+        """time.monotonic() when the last connection was lost; None while connected or
+        before the first one. What was read over it is this old (shown as stale)."""
+        return self._lost_at
 
     def subscribe(self, listener: StatusListener) -> Callable[[], None]:
         """Call `listener(status)` on every change (on the event loop). Returns an unsubscribe."""
@@ -175,9 +182,11 @@ class DeviceLink:
             attempt, lost_reason = 0, None
             self._transport = transport
             self._generation += 1
+            self._lost_at = None
             self._publish(LinkStatus(LinkState.CONNECTED))
             await transport.wait_closed()
             self._transport = None
+            self._lost_at = time.monotonic()
             if self._closing:
                 break
             lost_reason = getattr(transport, "close_reason", None) or "connection lost"

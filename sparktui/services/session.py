@@ -21,6 +21,7 @@ from sparktui.services.audit import AuditLog
 from sparktui.services.config import Config, Settings
 from sparktui.services.devices import Fleet, make_link, remove_device_entry
 from sparktui.services.facts import FactsService
+from sparktui.services.secrets import SecretStore
 from sparktui.services.state import SessionState
 from sparktui.services.store import ConfigStore
 from sparktui.services.telemetry import DeviceTelemetry, TelemetryHub
@@ -72,6 +73,9 @@ class Session:
         self.telemetry = telemetry if telemetry is not None else TelemetryHub(
             dataclasses.replace(self.settings, read_only=self._read_only), audit=self.audit)
         self.facts = FactsService()
+        #: API keys and deploy tokens: the system keyring, or (the demo's sandbox) a dict
+        #: that goes with the process, so nothing typed in the demo reaches the keyring
+        self.secrets = SecretStore.in_memory() if sandbox is not None else SecretStore()
         self.tunnels = TunnelManager(self.fleet, config_path=config.path,
                                      restore=self.settings.restore_on_start,
                                      read_only=self._read_only, audit=self.audit)

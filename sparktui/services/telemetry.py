@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sparktui.core import nvsmi
+from sparktui.core.device import LinkStatus
 from sparktui.core.events import DeviceEvent, Severity
 from sparktui.core.gpuhealth import ReasonCounter, StuckLowPower, parse_xid
 from sparktui.core.gpuprocs import (
@@ -206,6 +207,8 @@ class TelemetryService:
         self.fields = list(nvsmi.DEFAULT_FIELDS)
         self._listeners: list[Listener] = []
         self._tasks: list[asyncio.Task[None]] = []
+        self._unsubscribe_link: Callable[[], None] | None = None
+        self._gap_for: float | None = None  # the link's lost_at the history's gap marks
         self._watching_processes = True  # the UI says when it is not; the CLI always is
         self._process_control = asyncio.Event()  # a control line is due on the process loop
         self._process_period_sent: int | None = None  # the period the running loop has
@@ -250,13 +253,24 @@ class TelemetryService:
             return
         loop = asyncio.get_running_loop()
         name = self.link.name
+        self._unsubscribe_link = self.link.subscribe(self._link_changed)
         self._tasks = [
             loop.create_task(self._own(self._gpu_stream), name=f"gpu:{name}"),
             loop.create_task(self._own(self._host_stream), name=f"host:{name}"),
             loop.create_task(self._own(self._process_stream), name=f"procs:{name}"),
         ]
 
+    def _link_changed(self, _status: LinkStatus) -> None:
+        lost = self.link.lost_at
+        if lost is not None and lost != self._gap_for:
+            # the connection went: no figure is known from here until the next sample
+            self._gap_for = lost
+            self.history.mark_gap(self._clock())
+
     async def close(self) -> None:
+        unsubscribe, self._unsubscribe_link = self._unsubscribe_link, None
+        if unsubscribe is not None:
+            unsubscribe()
         tasks, self._tasks = self._tasks, []
         for task in tasks:
             task.cancel()

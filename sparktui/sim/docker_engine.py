@@ -177,6 +177,7 @@ class SimDockerEngine:
             server.map_unix(path, self.path)
         server.device.docker_engine = self  # the shell's docker probe asks it
         self.state.memory = server.device.memory  # deployed models load into its memory
+        server.device.container_processes = self.state.gpu_processes  # its GPU processes
         server.device.memory.on_reboot.append(self._rebooted)
         self._front = await AppFront(self.state, model_server_port).start()
         self._sim, self._reserved = server, set(server.port_map)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sparktui.sim import docker_seed as seed
-from sparktui.sim.gpu_model import NCPU
+from sparktui.sim.gpu_model import NCPU, SimProcess
 
 MAX_LOG_LINES = 5_000
 TICK_S = 0.25
@@ -307,6 +307,32 @@ class DockerState:
                          rng=random.Random(f"{name}:{self.rng.random()}"))
         self.containers[cid] = c
         return c
+
+    def gpu_processes(self) -> list[SimProcess]:
+        """The CUDA process of every running container that asked for GPUs to serve a model.
+
+        Its pid is the container's (what `docker inspect` says as State.Pid) and the
+        device's GPU-process loop names the container in its cgroup, as on a real
+        Spark, so a process joins up with its container, port and model. An API-made
+        container's memory is its load in SimMemory; a seeded one's is its weights,
+        resident from before the demo began.
+        """
+        from sparktui.sim.memory_model import model_gib
+
+        out = []
+        for c in self.containers.values():
+            model = c.context.get("model") or _model_from(c.cmd)
+            if not (c.running and c.pid and model and c.host_config.get("DeviceRequests")):
+                continue
+            weights_mib = int(model_gib(model) * 1024)
+            if c.seeded or self.memory is None:
+                used, resident = weights_mib, weights_mib if c.seeded else 0
+            else:
+                used, resident = self.memory.placed_kb(c.id) // 1024, 0
+            out.append(SimProcess(c.pid, "root", " ".join(c.cmd) or c.image, gpu=0,
+                                  used_memory_mib=max(1, used), start=0.0,
+                                  container_id=c.id, resident_mib=resident))
+        return out
 
     def next_pid(self) -> int:
         self._pid += self.rng.randint(40, 900)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from sparktui.core.hostscript import BLOCK_BEGIN, BLOCK_END, THERMAL_PREFIX
 from sparktui.core.postmortem import EVIDENCE_MARKER
 
 if TYPE_CHECKING:
@@ -27,6 +28,23 @@ def run_marker(marker: str, device: SimDevice) -> str:
         return postmortem_evidence(device)
     getattr(device.memory, _MEMORY_ACTIONS[marker])()
     return ""
+
+
+def hoststat_block(device: SimDevice, now: float | None = None) -> str:
+    """One block of the host-statistics stream (core.hostscript) for the simulated device.
+
+    The simulator answers the very command the telemetry service sends to real
+    devices: `--- sparktui-hoststat <uptime>`, the cpu lines of /proc/stat, all of
+    /proc/meminfo, the /proc/loadavg line, `thermal <zone> <millidegrees>` per
+    zone, the GB10 lines below, `--- end`.
+    """
+    now = device.clock() if now is None else now
+    lines = [f"{BLOCK_BEGIN}{device.uptime_s(now):.2f}", f"boot {device.memory.boot_id}"]
+    lines += device.cpu_stat_lines(now)
+    meminfo = device.meminfo(now)
+    text = "\n".join(lines) + "\n" + meminfo + device.loadavg(now)
+    text += "".join(f"{THERMAL_PREFIX}{name} {milli}\n" for name, milli in device.thermal(now))
+    return text + gb10_lines(device, meminfo, now) + BLOCK_END + "\n"
 
 
 def gb10_lines(device: SimDevice, meminfo: str, now: float) -> str:

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sparktui.sim.memory_model import SimMemory
+from sparktui.sim.model_disk import SimModelDisk
 
 KINDS = ("gb10", "discrete")
 NCPU = 20
@@ -71,6 +72,9 @@ class SimProcess:
     gpu: int | None = None
     used_memory_mib: int | None = None
     start: float = 0.0  # device time it started
+    container_id: str | None = None  # set: it runs in this (simulated Docker) container
+    #: its memory is not in SimMemory's loads (a seeded container): counted as resident here
+    resident_mib: int = 0
 
     @property
     def exe(self) -> str:
@@ -210,6 +214,9 @@ class SimDevice:
         base = self._host_util(self._grid_t) * NCPU + 0.2
         self._loadavg = [base, base, base]
         self.memory = SimMemory(clock, self.seed)  # loads, reclaim, wedges and reboots
+        #: the CUDA processes of running containers (set by the simulated Docker engine)
+        self.container_processes: Callable[[], list[SimProcess]] = list
+        self.model_disk = SimModelDisk(self.wall_time)  # the models in its caches
 
     # --- time ------------------------------------------------------------------
     def now(self) -> float:
@@ -432,6 +439,7 @@ class SimDevice:
             if pid is not None:
                 procs.append(SimProcess(pid, "spark", "/usr/bin/python3 serve.py --port 8000",
                                         gpu=g, used_memory_mib=6_144))
+        procs.extend(self.container_processes())
         return sorted(procs, key=lambda p: p.pid)
 
     def compute_apps(self, now: float | None = None) -> list[SimProcess]:
@@ -443,7 +451,7 @@ class SimDevice:
         alive = {p.pid: p for p in self.processes(now)}
         if pid not in alive:
             raise ProcessLookupError(pid)
-        if pid == 1:
+        if pid == 1 or alive[pid].container_id:  # a container's process is root's
             raise PermissionError(pid)
         for g in range(self.gpus):
             if self._manual_pid[g] == pid:
@@ -460,7 +468,7 @@ class SimDevice:
             return 0.0
         total = sum(self._gpu_load(g, t)[1] for g in range(self.gpus))
         total += sum(6_144 for pid in self._manual_pid if pid is not None)
-        return total
+        return total + sum(p.resident_mib for p in self.container_processes())
 
     def meminfo(self, now: float | None = None) -> str:
         t = self._t(now)

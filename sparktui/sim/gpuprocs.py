@@ -46,8 +46,12 @@ def gpuprocs_block(device: SimDevice) -> str:
         lines.append(f"app {uuid}, {p.pid}, {p.exe}, {p.used_memory_mib}")
         uid = 0 if p.user == "root" else 1000
         lines.append(f"proc {p.pid} {uid} {p.user}")
-        scope = ("system.slice/ollama.service" if p.user == "ollama"
-                 else f"user.slice/user-{uid}.slice/session-1.scope")
+        if p.container_id:  # Docker with systemd, as on DGX OS
+            scope = f"system.slice/docker-{p.container_id}.scope"
+        elif p.user == "ollama":
+            scope = "system.slice/ollama.service"
+        else:
+            scope = f"user.slice/user-{uid}.slice/session-1.scope"
         lines.append(f"cgroup {p.pid} 0::/{scope}")
         lines.append(f"cmdline {p.pid} {ARG_SEPARATOR.join(p.args.split(' '))}")
     return "\n".join([*lines, "--- end"]) + "\n"

@@ -90,6 +90,11 @@ class SimMemory:
     def _read_kb(self, load: _Load) -> int:
         return min(load.size_kb, int((self.clock() - load.start) * self.rate_gib_s * GIB_KB))
 
+    def placed_kb(self, key: str) -> int:
+        """What one load has placed in memory so far (0 when there is no such load)."""
+        load = self.loads.get(key)
+        return self._read_kb(load) if load is not None else 0
+
     def anon_kb(self) -> int:
         return sum(self._read_kb(load) for load in self.loads.values())
 

@@ -27,36 +27,18 @@ from sparktui.core.hostscript import (
     HOSTSTAT_MARKER,
     THERMAL_PREFIX,
 )
+from sparktui.core.model_cache import MODELS_MARKER
 from sparktui.sim import docker_host, gb10_shell, hostfiles, nvsmi
 from sparktui.sim.container_shell import exec_target, serve_container_shell
+from sparktui.sim.gb10_shell import hoststat_block
 from sparktui.sim.gpu_model import NCPU, SimDevice
 from sparktui.sim.gpuprocs import StdinLines, serve_gpuprocs
 
-# --- the host-statistics stream ----------------------------------------------------------
-# Invocation: sh -c HOSTSTAT_SCRIPT sparktui-hoststat INTERVAL_MS
-# Each block:
-#   --- sparktui-hoststat <unix time, float>
-#   cpu  ... / cpuN ...        (the cpu lines of /proc/stat)
-#   <all of /proc/meminfo>
-#   <the /proc/loadavg line>
-#   thermal <zone type> <millidegrees C>   (one per readable zone)
-#   --- end
-# One source of truth for the framing and the script: the simulator answers
-# the very command the telemetry service sends to real devices.
+# The host-statistics stream's framing, as the telemetry service reads it (the blocks
+# are written by sim.gb10_shell.hoststat_block).
 HOSTSTAT_BEGIN = BLOCK_BEGIN
 HOSTSTAT_END = BLOCK_END
 HOSTSTAT_THERMAL = THERMAL_PREFIX
-
-
-def hoststat_block(device: SimDevice, now: float | None = None) -> str:
-    """One block of the stream, for the simulated device."""
-    now = device.clock() if now is None else now
-    lines = [f"{HOSTSTAT_BEGIN}{device.uptime_s(now):.2f}", f"boot {device.memory.boot_id}"]
-    lines += device.cpu_stat_lines(now)
-    meminfo = device.meminfo(now)
-    text = "\n".join(lines) + "\n" + meminfo + device.loadavg(now)
-    text += "".join(f"{HOSTSTAT_THERMAL}{name} {milli}\n" for name, milli in device.thermal(now))
-    return text + gb10_shell.gb10_lines(device, meminfo, now) + HOSTSTAT_END + "\n"
 
 
 # --- the process-like side ---------------------------------------------------------------
@@ -335,6 +317,24 @@ async def _mkdir(args: list[str], io: ShellIO, ctx: Context) -> int:
     return 0  # files are not modelled: the directories (a deploy's volumes) "exist"
 
 
+@command("head")
+async def _head(args: list[str], io: ShellIO, ctx: Context) -> int:
+    return _on_model_disk("head", args, io, ctx)
+
+
+@command("rm")
+async def _rm(args: list[str], io: ShellIO, ctx: Context) -> int:
+    return _on_model_disk("rm", args, io, ctx)
+
+
+def _on_model_disk(name: str, args: list[str], io: ShellIO, ctx: Context) -> int:
+    """A model's config.json or its delete: the only files modelled (sim.model_disk)."""
+    out, err, status = ctx.device.model_disk.command(name, args, f"/home/{ctx.user}")
+    io.out(out)
+    io.err(err)
+    return status
+
+
 @command("ps")
 async def _ps(args: list[str], io: ShellIO, ctx: Context) -> int:
     out, err, status = hostfiles.ps_command(args, ctx.device)
@@ -385,6 +385,9 @@ async def _sh(args: list[str], io: ShellIO, ctx: Context) -> int:
         if len(args) >= 3 and args[2] in gb10_shell.MARKERS:
             # stands for the post-mortem and memory-action scripts (sim.gb10_shell)
             io.out(gb10_shell.run_marker(args[2], ctx.device))
+            return 0
+        if len(args) >= 3 and args[2] == MODELS_MARKER:  # stands for MODELS_SCRIPT
+            io.out(ctx.device.model_disk.listing(f"/home/{ctx.user}"))
             return 0
         if len(args) >= 3 and args[2] == FACTS_MARKER:
             # stands for FACTS_SCRIPT, as _hoststat does for the host-stat script

@@ -539,7 +539,8 @@ class SparkApp(LogsWorkerFailures, AppliesSettings, GrammarApp):
         if isinstance(self.screen, SettingsScreen):
             return
         self.push_screen(SettingsScreen(self.settings, self.config.path,
-                                        list(self.available_themes)))
+                                        list(self.available_themes)),
+                         callback=self.apply_settings)
 
     def set_read_only(self, read_only: bool) -> None:
         """Turn read-only on for the running session (the settings screen's switch)."""

@@ -99,6 +99,14 @@ class GrammarApp(App[None]):
         # its footer leads with `? Help`, which a 50-column side pane would cut off last
         return ShellScreen(id="_default")
 
+    def keys_for(self, binding_id: str) -> list[str]:
+        """Every key bound to `binding_id` now, after the user's keymap (SparkApp's)."""
+        return []
+
+    def key_for(self, binding_id: str) -> str | None:
+        """The key that runs `binding_id` now, as the footer shows it (SparkApp's)."""
+        return None
+
     def quit_would_end(self) -> list[str]:
         """What quitting now would cut short ("tunnel web on spark-01", ...)."""
         return []

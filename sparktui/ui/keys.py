@@ -43,17 +43,20 @@ def binding_keys(owners: Iterable[type[DOMNode]]) -> dict[str, str]:
 def key_hint(node: DOMNode, binding_id: str, default: str) -> str:
     """The key (as the footer shows it) that runs `binding_id` in `node`'s app.
 
-    Falls back to `default` when the pane is hosted by an app other than
-    SparkApp (a test harness, another engineer's playground).
+    Falls back to `default` when the binding has no key in the keymap (or the
+    app is not sparktui's).
     """
-    key_for = getattr(node.app, "key_for", None)
-    if key_for is None:
-        return default
-    return key_for(binding_id) or default
+    from sparktui.ui.grammar import GrammarApp  # it imports the dialogs, which use this
+
+    app = node.app
+    key = app.key_for(binding_id) if isinstance(app, GrammarApp) else None
+    return key or default
 
 
 def keys_of(node: DOMNode, binding_id: str, default: str) -> tuple[str, ...]:
     """Every key (Textual key names) bound to `binding_id` now, after the user's keymap."""
-    keys_for = getattr(node.app, "keys_for", None)
-    keys = keys_for(binding_id) if keys_for is not None else None
+    from sparktui.ui.grammar import GrammarApp
+
+    app = node.app
+    keys = app.keys_for(binding_id) if isinstance(app, GrammarApp) else None
     return tuple(keys) if keys else tuple(k.strip() for k in default.split(",") if k.strip())

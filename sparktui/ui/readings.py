@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from sparktui.core import nvsmi
+from sparktui.core.device import LinkState
 from sparktui.core.nvsmi import GpuSample, ReasonSeverity
 from sparktui.core.sanitize import strip_control
 from sparktui.core.units import (
@@ -24,6 +25,7 @@ from sparktui.core.units import (
     fmt_percent,
     fmt_watts,
 )
+from sparktui.services.link import DeviceLink
 from sparktui.services.telemetry import GIB, DeviceTelemetry, MemoryView
 
 UNIFIED_LABEL = "Unified memory (host RAM shared with GPU)"
@@ -310,9 +312,34 @@ def summary_cells(summary: Summary, *, compact: bool = False) -> dict[str, str]:
 
 def age_text(state: DeviceTelemetry, now: float | None = None) -> str:
     """How old a device's last sample is, in words: "14 s", "3 min"."""
-    age = max(0.0, (time.monotonic() if now is None else now) - state.t)
+    return age_since(state.t, now)
+
+
+def age_since(t: float, now: float | None = None) -> str:
+    """How long ago time.monotonic() was `t`, in words: "14 s", "3 min"."""
+    age = max(0.0, (time.monotonic() if now is None else now) - t)
     if age < 120:
         return f"{age:.0f} s"
     if age < 7200:
         return f"{age / 60:.0f} min"
     return f"{age / 3600:.0f} h"
+
+
+# -- staleness: one wording on every tab -------------------------------------------------
+def gone_reason(link: DeviceLink | None) -> str | None:
+    """Why `link`'s device cannot be acted on now; None while it is connected."""
+    if link is None or link.status.state is LinkState.CONNECTED:
+        return None
+    return f"{link.name} is not connected ({link.status.describe()})"
+
+
+def stale_label(what: str, since: float, gone: str) -> str:
+    """The mark on figures from a device that dropped: "STALE: last sample 14 s ago, ..."."""
+    return f" STALE: {what} {age_since(since)} ago, {gone} "
+
+
+def link_stale_label(link: DeviceLink, what: str) -> str | None:
+    """`stale_label` for what was read over `link`'s last connection (it is as old as the
+    connection's loss); None while connected, or when it never was."""
+    gone, lost = gone_reason(link), link.lost_at
+    return None if gone is None or lost is None else stale_label(what, lost, gone)

@@ -1,4 +1,4 @@
-"""A real OpenAI-compatible model server for tests: llama.cpp (llama-cpp-python) on loopback.
+"""Real llama.cpp model servers for tests, on loopback: llama-cpp-python's and llama-server.
 
 The model is a tiny random-weight llama written here with `gguf.GGUFWriter`
 (2 layers, 64 dims, ~330 tokens, about 0.5 MB; a fixed seed so every run
@@ -139,45 +139,52 @@ def write_tiny_llama(path: str, seed: int = SEED) -> str:
     return path
 
 
-class LlamaServer:
-    """`python -m llama_cpp.server` on a random loopback port, in its own process group."""
+class ServerProcess:
+    """A model server in its own process group on a random loopback port, its output in a
+    log file; `start` waits until `ready_path` answers (or the process dies)."""
 
-    def __init__(self, model_path: str, port: int | None = None) -> None:
-        self.model_path = model_path
-        self.port = port or free_port()
+    name = "server"
+    ready_path = "/health"
+
+    def __init__(self, directory: str, port: int | None = None) -> None:
         self.host = "127.0.0.1"
-        self.log_path = os.path.join(os.path.dirname(model_path), f"llama-{self.port}.log")
+        self.port = port or free_port()
+        self.log_path = os.path.join(directory, f"{self.name}-{self.port}.log")
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}/v1"
+    def root(self) -> str:
+        return f"http://{self.host}:{self.port}"
 
-    def start(self, timeout: float = 90.0) -> LlamaServer:
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def ready(self, body: bytes) -> bool:
+        return True
+
+    def start(self, timeout: float = 90.0):
         with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "llama_cpp.server", "--model", self.model_path,
-                 "--model_alias", MODEL_ALIAS, "--host", self.host, "--port", str(self.port),
-                 "--n_ctx", "512", "--n_threads", "2", "--verbose", "False",
-                 # queue concurrent requests (bench) instead of cutting the running one off
-                 "--interrupt_requests", "False"],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True)
+            self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"llama_cpp.server exited ({self.proc.returncode}):\n"
+                raise RuntimeError(f"{self.name} exited ({self.proc.returncode}):\n"
                                    + self.log_text()[-3000:])
             try:
-                with urllib.request.urlopen(f"{self.url}/models", timeout=2) as response:
-                    if response.status == 200 and json.loads(response.read())["data"]:
+                with urllib.request.urlopen(self.root + self.ready_path, timeout=2) as response:
+                    if response.status == 200 and self.ready(response.read()):
                         return self
             except OSError:
                 pass
             time.sleep(0.2)
         self.stop()
-        raise RuntimeError(f"llama_cpp.server did not answer within {timeout} s:\n"
+        raise RuntimeError(f"{self.name} did not answer {self.ready_path} within {timeout} s:\n"
                            + self.log_text()[-3000:])
+
+    def get(self, path: str) -> bytes:
+        with urllib.request.urlopen(self.root + path, timeout=5) as response:
+            return response.read()
 
     def log_text(self) -> str:
         try:
@@ -200,6 +207,76 @@ class LlamaServer:
             self.proc.wait(10)
         except subprocess.TimeoutExpired:
             self.kill()
+
+
+class LlamaServer(ServerProcess):
+    """`python -m llama_cpp.server` (llama-cpp-python): OpenAI's API, no /metrics."""
+
+    name = "llama"
+    ready_path = "/v1/models"
+
+    def __init__(self, model_path: str, port: int | None = None) -> None:
+        super().__init__(os.path.dirname(model_path), port)
+        self.model_path = model_path
+
+    @property
+    def url(self) -> str:
+        return f"{self.root}/v1"
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "llama_cpp.server", "--model", self.model_path,
+                "--model_alias", MODEL_ALIAS, "--host", self.host, "--port", str(self.port),
+                "--n_ctx", "512", "--n_threads", "2", "--verbose", "False",
+                # queue concurrent requests (bench) instead of cutting the running one off
+                "--interrupt_requests", "False"]
+
+    def ready(self, body: bytes) -> bool:
+        return bool(json.loads(body)["data"])
+
+
+# llama.cpp's own C++ `llama-server` has /metrics and /slots, which the Python server
+# lacks. CI builds it once from the llama.cpp source vendored in the llama-cpp-python
+# sdist (.ci/build-llama-server) into CACHE/llama-server-VERSION/bin/llama-server,
+# where this finds it ($SPARKTUI_LLAMA_SERVER overrides). Under CI=true a missing
+# binary FAILS the test.
+LLAMA_VERSION = "0.3.36"  # the llama-cpp-python release .ci/run pins
+CACHE = os.environ.get("SPARKTUI_CI_CACHE", "/var/cache/sparktui-ci")
+
+
+def llama_server_binary() -> str | None:
+    path = os.environ.get("SPARKTUI_LLAMA_SERVER") or os.path.join(
+        CACHE, f"llama-server-{LLAMA_VERSION}", "bin", "llama-server")
+    return path if os.access(path, os.X_OK) else None
+
+
+def require_llama_server() -> str:
+    binary = llama_server_binary()
+    require(binary, f"llama-server built by .ci/build-llama-server {LLAMA_VERSION} {CACHE}")
+    require(importlib.util.find_spec("gguf"), "gguf (pip install gguf)")
+    return binary  # type: ignore[return-value]
+
+
+class LlamaCppServer(ServerProcess):
+    """`llama-server --metrics --slots` on the tiny model, with `slots` parallel slots."""
+
+    name = "llama-server"
+
+    def __init__(self, binary: str, directory: str, *, slots: int = 2) -> None:
+        super().__init__(directory)
+        self.binary = binary
+        self.model = write_tiny_llama(os.path.join(directory, "tiny-llama.gguf"))
+        self.slots = slots
+
+    def command(self) -> list[str]:
+        return [self.binary, "-m", self.model, "--host", self.host, "--port", str(self.port),
+                "--metrics", "--slots", "-c", str(256 * self.slots), "-np", str(self.slots),
+                "-t", "1", "-a", MODEL_ALIAS, "--no-warmup"]
+
+    def metrics_text(self) -> str:
+        return self.get("/metrics").decode()
+
+    def slots_json(self) -> object:
+        return json.loads(self.get("/slots"))
 
 
 def start_llama(directory: str | None = None) -> LlamaServer:

@@ -39,8 +39,9 @@ class ChatEndpointScreen(ModalScreen[EndpointForm | None]):
     BINDINGS = [Binding("escape", "cancel", "Close", id="chat_endpoint.close")]
 
     def __init__(self, devices: list[str], current: EndpointSpec | None,
-                 keyring_problem: str | None) -> None:
+                 keyring_problem: str | None, *, kept_in: str = "the system keyring") -> None:
         super().__init__()
+        self.kept_in = kept_in
         self.devices = devices
         self.current = current
         self.keyring_problem = keyring_problem
@@ -63,7 +64,7 @@ class ChatEndpointScreen(ModalScreen[EndpointForm | None]):
                 yield Static(Text(f"API key for {self.current.describe()}"),
                              classes="chat-endpoint-heading")
                 if self.keyring_problem is None:
-                    note = ("Kept in the system keyring, sent only to this endpoint. "
+                    note = (f"Kept in {self.kept_in}, sent only to this endpoint. "
                             "Enter an empty key to remove it.")
                 else:
                     note = (f"No keyring to keep it in ({self.keyring_problem}). Set "

@@ -72,7 +72,7 @@ class ChatHistoryScreen(LogsWorkerFailures, ModalScreen[HistoryResult]):
     def on_mount(self) -> None:
         self.load()
 
-    @work(exclusive=True, group="chat-history-load")
+    @work(exclusive=True, group="chat-history-load", exit_on_error=False)
     async def load(self) -> None:
         self.conversations = await self.store.list_conversations()
         options = self.query_one(OptionList)
@@ -136,7 +136,7 @@ class ChatHistoryScreen(LogsWorkerFailures, ModalScreen[HistoryResult]):
 
         self.app.push_screen(ConfirmScreen("Delete conversation", question), callback=answered)
 
-    @work(group="chat-history-edit")
+    @work(group="chat-history-edit", exit_on_error=False)
     async def delete(self, conversation_id: int) -> None:
         await self.store.delete(conversation_id)
         self.result.deleted.add(conversation_id)
@@ -161,7 +161,7 @@ class ChatHistoryScreen(LogsWorkerFailures, ModalScreen[HistoryResult]):
         if chosen is not None and kind is not None:
             self.apply(kind, chosen, event.value)
 
-    @work(group="chat-history-edit")
+    @work(group="chat-history-edit", exit_on_error=False)
     async def apply(self, kind: str, chosen: Conversation, value: str) -> None:
         if kind == "rename":
             await self.store.rename(chosen.id, value)

@@ -7,8 +7,8 @@ line shows time to first token, tokens/s and the device's GPU while they do,
 and energy per answer at the end. Conversations are kept in SQLite
 (sparktui.services.conversations) and reopened with ctrl+o.
 
-The shell builds `ChatPane(fleet, id="chat-pane")`; links added later arrive
-with a FleetChanged. Nothing is probed until the tab is first shown.
+The shell builds `ChatPane(session, id="chat-pane")`. Endpoints are searched when the
+tab is first shown, then as links join and devices (re)connect (RediscoveringPane).
 """
 
 from __future__ import annotations
@@ -22,11 +22,9 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.message import Message as TextualMessage
 from textual.widgets import Input, Select
 from textual.worker import WorkerCancelled
 
-from sparktui.core.device import LinkState, LinkStatus
 from sparktui.core.sanitize import strip_control
 from sparktui.services.chat import AnswerStream, ChatRequest, ChatService
 from sparktui.services.conversations import (
@@ -47,13 +45,13 @@ from sparktui.services.endpoints import (
 from sparktui.services.secrets import SecretStore, SecretsUnavailable
 from sparktui.services.session import Session
 from sparktui.services.telemetry import TelemetryService
+from sparktui.ui import readings
 from sparktui.ui.chat.endpoint import ChatEndpointScreen, EndpointForm
 from sparktui.ui.chat.history import ChatHistoryScreen, HistoryResult
 from sparktui.ui.chat.input import ChatInput
 from sparktui.ui.chat.message import ChatMessageView
 from sparktui.ui.chat.status import ChatStatus, final_text, gpu_text, live_text
-from sparktui.ui.messages import FleetChanged
-from sparktui.ui.widgets.pane_common import PaneIntro, SessionPane
+from sparktui.ui.widgets.pane_common import PaneIntro, RediscoveringPane
 
 log = logging.getLogger(__name__)
 
@@ -67,15 +65,7 @@ DETAILS = ("Pick an endpoint and a model above, type below and press enter. "
 STATUS_HZ = 4  # the live figures need no more; more would only cost CPU
 
 
-class _DeviceUp(TextualMessage):
-    """A device link (re)connected: look for its endpoints again."""
-
-    def __init__(self, device: str) -> None:
-        super().__init__()
-        self.device = device
-
-
-class ChatPane(SessionPane):
+class ChatPane(RediscoveringPane):
     """Endpoints and models on top, the conversation in the middle, the prompt below."""
 
     HELP_SCOPE = "Chat tab"
@@ -103,7 +93,7 @@ class ChatPane(SessionPane):
         super().__init__(session, **kwargs)
         history = session.data_dir / DB_NAME if session.data_dir else None
         self.store = store or ConversationStore(history)
-        self.secrets = secrets or SecretStore()
+        self.secrets = secrets or session.secrets
         self.connector = EndpointConnector(self.fleet.get, self.secrets)
         self.chat = ChatService(self.connector)
         self.endpoints: dict[str, Endpoint] = {}
@@ -111,9 +101,6 @@ class ChatPane(SessionPane):
         self.conversation: Conversation | None = None
         self.answer: AnswerStream | None = None
         self._answer_worker = None
-        self._activated = False
-        self._watched: set[str] = set()
-        self._unsubscribe: list = []
         self._wanted: tuple[str | None, str | None] = (None, None)  # endpoint id, model
         self._status_timer = None
         self._discover_notes: list[str] = []
@@ -137,8 +124,8 @@ class ChatPane(SessionPane):
 
     def on_mount(self) -> None:
         self.query_one("#chat-log", VerticalScroll).anchor()
-        self._watch_links()
         self._load_manual_endpoints()
+        self.set_interval(1.0, self._show_staleness)  # the age moves on; nothing when live
 
     async def _ready_store(self) -> ConversationStore:
         """The store, opened on first use: a session that never chats writes no file."""
@@ -154,7 +141,7 @@ class ChatPane(SessionPane):
             self.store = await ConversationStore(_memory_path()).open()
         return self.store
 
-    @work(group="chat-config")
+    @work(group="chat-config", exit_on_error=False)
     async def _load_manual_endpoints(self) -> None:
         try:
             self.manual, problems = await asyncio.to_thread(load_manual_endpoints,
@@ -165,8 +152,6 @@ class ChatPane(SessionPane):
             self.notify(problem, title="configuration", severity="warning", markup=False)
 
     async def on_unmount(self) -> None:
-        for unsubscribe in self._unsubscribe:
-            unsubscribe()
         await self._stop_answer()
         worker = self._answer_worker
         if worker is not None and not worker.is_finished:
@@ -182,34 +167,8 @@ class ChatPane(SessionPane):
     def _config_path(self) -> Path:
         return self.session.config.path
 
-    # -- devices and endpoints --------------------------------------------------------
-    def on_show(self) -> None:
-        if not self._activated:
-            self._activated = True
-            self.discover()
-
-    def on_fleet_changed(self, _message: FleetChanged) -> None:
-        self._watch_links()
-        if self._activated:
-            self.discover()
-
-    def _watch_links(self) -> None:
-        for link in self.fleet.links:
-            if link.name in self._watched:
-                continue
-            self._watched.add(link.name)
-
-            def changed(status: LinkStatus, name: str = link.name) -> None:
-                if status.state is LinkState.CONNECTED:
-                    self.post_message(_DeviceUp(name))
-
-            self._unsubscribe.append(link.subscribe(changed))
-
-    def on__device_up(self, message: _DeviceUp) -> None:
-        if self._activated:
-            self.discover()
-
-    @work(group="chat-discover", exclusive=True)
+    # -- devices and endpoints (searched when shown and as devices connect) -----------
+    @work(group="chat-discover", exclusive=True, exit_on_error=False)
     async def discover(self) -> None:
         status = self.query_one(ChatStatus)
         status.show("looking for model endpoints…")
@@ -239,11 +198,31 @@ class ChatPane(SessionPane):
         label = Text(f"{strip_control(spec.name, max_line=40)}")
         if spec.name != f"{where}:{spec.base.host_port[1]}":
             label.append(f" ({where})", style="dim")
-        if endpoint.error:
+        if self._stale_label(endpoint):
+            label.append(" · STALE: device not connected", style="dim")
+        elif endpoint.error:
             label.append(" - no answer", style="dim")
         elif spec.note:
             label.append(f" · {strip_control(spec.note, max_line=40)}", style="dim")
         return label
+
+    def _stale_label(self, endpoint: Endpoint) -> str | None:
+        """STALE with the age, while the endpoint's device is not connected."""
+        link = self.fleet.get(endpoint.spec.device) if endpoint.spec.device else None
+        return None if link is None else readings.link_stale_label(link, "last seen")
+
+    def device_dropped(self) -> None:
+        self._fill_endpoints()  # the labels say which endpoints' devices are gone
+        self._show_staleness()
+
+    def _show_staleness(self) -> None:
+        """The selected endpoint's device is gone: say so, with the age (every second)."""
+        endpoint = self.selected_endpoint()
+        stale = None if endpoint is None or self.streaming else self._stale_label(endpoint)
+        if endpoint is not None and stale is not None:
+            text = Text(f"{strip_control(endpoint.spec.name, max_line=40)}: ")
+            text.append(stale, style="bold")
+            self.query_one(ChatStatus).show(text)
 
     def _fill_endpoints(self) -> None:
         select = self.query_one("#chat-endpoint", Select)
@@ -273,7 +252,9 @@ class ChatPane(SessionPane):
         self._wanted = (None, None)  # the user's own choice wins from now on
         endpoint = self.endpoints.get(str(event.value)) if event.value is not Select.NULL else None
         self._fill_models(endpoint)
-        if endpoint is not None and endpoint.error:
+        if endpoint is not None and self._stale_label(endpoint):
+            self._show_staleness()
+        elif endpoint is not None and endpoint.error:
             self.query_one(ChatStatus).show(Text(f"{endpoint.spec.describe()}: "
                                                  f"{endpoint.error}"))
 
@@ -317,6 +298,10 @@ class ChatPane(SessionPane):
             self.notify("still answering: esc stops it", timeout=3)
             return
         endpoint, model = self.selected_endpoint(), self.selected_model()
+        if endpoint is not None and (stale := self._stale_label(endpoint)):
+            self.notify(f"Not sent ({stale.strip()}); the text stays in the box.",
+                        severity="warning", markup=False)
+            return
         if endpoint is None or model is None:
             # the text stays in the box: nothing was sent
             self.notify("pick an endpoint and a model first (ctrl+r finds endpoints, "
@@ -476,7 +461,7 @@ class ChatPane(SessionPane):
         self.query_one(ChatInput).focus()
 
     def action_discover(self) -> None:
-        self._activated = True
+        self.activated = True
         self.discover()
 
     def action_copy_last(self) -> None:
@@ -485,14 +470,15 @@ class ChatPane(SessionPane):
             views[-1].action_copy()
 
     def action_endpoint(self) -> None:
-        self.run_worker(self._endpoint_screen(), group="chat-endpoint-screen", exclusive=True)
+        self.run_worker(self._endpoint_screen(), group="chat-endpoint-screen", exclusive=True,
+                        exit_on_error=False)
 
     async def _endpoint_screen(self) -> None:
         endpoint = self.selected_endpoint()
         keyring_problem = await self.secrets.problem()
         devices = [link.name for link in self.fleet.links]
         screen = ChatEndpointScreen(devices, endpoint.spec if endpoint else None,
-                                    keyring_problem)
+                                    keyring_problem, kept_in=self.secrets.kept_in)
         form = await self.app.push_screen_wait(screen)
         if form is not None:
             await self._apply_endpoint_form(form)
@@ -533,8 +519,8 @@ class ChatPane(SessionPane):
             self.notify(f"{exc}; the key is kept for this session only", severity="warning",
                         timeout=15, markup=False)
         else:
-            self.notify("API key removed" if not key else "API key saved in the keyring",
-                        timeout=5)
+            self.notify("API key removed" if not key else
+                        f"API key saved in {self.secrets.kept_in}", timeout=5)
         await self.connector.forget(spec.id)  # the next request carries the new key
         endpoint = await self.connector.probe(spec)
         self.endpoints[spec.id] = endpoint

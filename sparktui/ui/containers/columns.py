@@ -62,6 +62,17 @@ def columns_for(layout: Layout, width: int, *, devices: int) -> Columns:
     return (("device", "Device"), *columns) if devices > 1 else columns
 
 
+def state_style(info: ContainerInfo, styles: dict[str, Style]) -> Style:
+    """The State cell's colour: `styles` has the theme's "ok", "warn" and "bad"."""
+    if info.health == "unhealthy" or (info.state in ("exited", "dead") and info.exit_code):
+        return styles.get("bad", Style())
+    if info.state in ("paused", "restarting") or info.health == "starting":
+        return styles.get("warn", Style())
+    if info.state == "running":
+        return styles.get("ok", Style())
+    return Style(dim=True)
+
+
 def row_cells(device: str, info: ContainerInfo, stats: ContainerStats | None, now: float,
               layout: Layout, state_style: Style) -> dict[str, Text]:
     """Every column's cell for one container; device text stays literal (safe_text)."""

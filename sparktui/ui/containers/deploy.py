@@ -42,11 +42,13 @@ from sparktui.core.docker_presets import (
     spec_from_preset,
     validate,
 )
-from sparktui.core.sanitize import ansi_to_text, safe_text
+from sparktui.core.sanitize import ansi_to_text, safe_text, strip_control
 from sparktui.services.audit import ReadOnlyError
 from sparktui.services.containers import ContainerService, DockerUnavailable
 from sparktui.services.deploy import Deployer, DeployResult, DeployUpdate
 from sparktui.services.secrets import SecretStore, SecretsUnavailable
+from sparktui.services.telemetry import TelemetryHub
+from sparktui.ui.containers.deploy_fit import DeployFit
 from sparktui.ui.messages import DeployReady
 from sparktui.ui.widgets.footer_order import HelpKeyFirst
 from sparktui.ui.widgets.tickbox import TickBox
@@ -85,10 +87,11 @@ class DeployScreen(LogsWorkerFailures, HelpKeyFirst):
 
     def __init__(self, services: list[ContainerService], service: ContainerService, *,
                  secrets: SecretStore | None = None, ready_timeout: float = 1800.0,
-                 poll_interval: float = 1.0) -> None:
+                 poll_interval: float = 1.0, telemetry: TelemetryHub | None = None) -> None:
         super().__init__()
         self.services = services
         self.service = service
+        self.telemetry = telemetry  # the devices' memory now, for the fit verdict
         self.secrets = secrets or SecretStore()
         self.ready_timeout = ready_timeout
         self.poll_interval = poll_interval
@@ -127,6 +130,7 @@ class DeployScreen(LogsWorkerFailures, HelpKeyFirst):
                 yield Button("Deploy (ctrl+s)", id="deploy-run", variant="success")
                 yield Button("Open tunnel + chat endpoint", id="deploy-offer",
                              variant="primary")
+            yield DeployFit(id="deploy-fit")
             yield Static(id="deploy-phase")
             yield ProgressBar(id="deploy-progress", show_eta=False)
             yield RichLog(id="deploy-log", max_lines=500, markup=False, highlight=False,
@@ -137,6 +141,7 @@ class DeployScreen(LogsWorkerFailures, HelpKeyFirst):
         self.query_one("#deploy-offer", Button).display = False
         self.query_one("#deploy-progress", ProgressBar).display = False
         self.fill(PRESETS[0].key)
+        self._fit_device()
         self.query_one("#deploy-presets", OptionList).focus()
 
     # -- the form -----------------------------------------------------------------------------
@@ -148,6 +153,36 @@ class DeployScreen(LogsWorkerFailures, HelpKeyFirst):
         chosen = next((s for s in self.services if s.device == event.value), None)
         if chosen is not None:
             self.service = chosen
+            self._fit_device()
+
+    # -- will it fit ------------------------------------------------------------------------
+    def _fit_device(self) -> None:
+        hub = self.telemetry
+        self.query_one(DeployFit).set_device(
+            self.service.link, hub.get(self.service.device) if hub is not None else None)
+        self._weigh()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id in ("field-command", "field-env", "field-shm_size"):
+            self._weigh()
+
+    def _weigh(self) -> None:
+        try:
+            env = parse_env(self._text("env"))
+        except SpecError:
+            env = {}  # the deploy says what is wrong; the fit weighs the command alone
+        self.query_one(DeployFit).weigh(self._text("command"), env, self._text("shm_size"))
+
+    def on_deploy_fit_weighed(self, event: DeployFit.Weighed) -> None:
+        """Before any deploy, the log shows the fit's arithmetic (a deploy clears it)."""
+        if self.deploying or self.result is not None:
+            return
+        log = self.query_one("#deploy-log", RichLog)
+        log.clear()
+        if event.lines:
+            log.write(Text("Will it fit, before you deploy:", style="bold"))
+        for line in event.lines:
+            log.write(Text(strip_control(line, max_line=300), style="dim"))
 
     def fill(self, key: str) -> None:
         item = preset(key)
@@ -189,8 +224,8 @@ class DeployScreen(LogsWorkerFailures, HelpKeyFirst):
                 line = Text(f"{name} ({need}): {no_backend_message(name, found.keyring_problem)}",
                             style="yellow")
             else:
-                line = Text(f"{name} ({need}): not set; type it once, it is kept in the "
-                            "keyring", style="yellow" if required else "dim")
+                line = Text(f"{name} ({need}): not set; type it once, it is kept in "
+                            f"{self.secrets.kept_in}", style="yellow" if required else "dim")
             self.query_one(f"#status-secret-{name}", Static).update(line)
 
     def _text(self, field_id: str) -> str:

@@ -35,8 +35,15 @@ from sparktui.services.containers import (
 )
 from sparktui.services.link import DeviceLink
 from sparktui.services.session import Session
+from sparktui.ui import readings
 from sparktui.ui.ask import ask_first, target_question
-from sparktui.ui.containers.columns import Layout, columns_for, layout_for, row_cells
+from sparktui.ui.containers.columns import (
+    Layout,
+    columns_for,
+    layout_for,
+    row_cells,
+    state_style,
+)
 from sparktui.ui.messages import FleetChanged
 from sparktui.ui.widgets.nav_table import NavTable, SortOrder, highlight_match
 from sparktui.ui.widgets.pane_common import SessionPane
@@ -50,6 +57,8 @@ ASK_BEFORE = {
 #: how often the rows on screen are told to the services (for CPU and memory)
 WATCH_INTERVAL = 2.0
 _STATE_VARIABLES = {"ok": "text-success", "warn": "text-warning", "bad": "text-error"}
+#: a row from a device that dropped (its state may have changed since): as Devices shows it
+STALE_CELL = Style(dim=True, strike=True)
 
 
 class ContainersChanged(Message):
@@ -242,17 +251,13 @@ class ContainersPane(SessionPane):
 
     def _cells_for(self, service: ContainerService, info: ContainerInfo,
                    now: float) -> dict[str, Text]:
-        return row_cells(service.device, info, service.stats.get(info.id), now,
-                         layout_for(self.size.width, self.compact), self._state_style(info))
-
-    def _state_style(self, info: ContainerInfo) -> Style:
-        if info.health == "unhealthy" or (info.state in ("exited", "dead") and info.exit_code):
-            return self._styles.get("bad", Style())
-        if info.state in ("paused", "restarting") or info.health == "starting":
-            return self._styles.get("warn", Style())
-        if info.state == "running":
-            return self._styles.get("ok", Style())
-        return Style(dim=True)
+        cells = row_cells(service.device, info, service.stats.get(info.id), now,
+                          layout_for(self.size.width, self.compact),
+                          state_style(info, self._styles))
+        if readings.link_stale_label(service.link, "") is not None:
+            for cell in cells.values():  # the last list seen: dimmed and struck, never live
+                cell.stylize(STALE_CELL)
+        return cells
 
     def _redraw(self) -> None:
         table = self.table
@@ -305,7 +310,9 @@ class ContainersPane(SessionPane):
             if text:
                 text.append("\n")
             text.append(f"{service.device}: ", style="bold")
-            if service.state is ServiceState.READY:
+            if stale := readings.link_stale_label(service.link, "list from"):
+                text.append(stale, style=self._styles.get("warn", Style()))
+            elif service.state is ServiceState.READY:
                 running = sum(1 for c in service.containers.values() if c.running)
                 text.append(f"Docker {service.engine_version} (API {service.api_version}) · "
                             f"{running} running, {len(service.containers)} in all")
@@ -361,6 +368,8 @@ class ContainersPane(SessionPane):
             text.append("  ")
             text.append_text(safe_text(info.image, max_line=120))
         text.append("\n")
+        if stale := readings.link_stale_label(service.link, "last seen"):
+            text.append(f"{stale}\n", style=self._styles.get("warn", Style()))
         if info.ports and self.table_layout is not Layout.WIDE:  # the table shows them short
             text.append("ports    ", style="dim")
             text.append_text(safe_text(", ".join(info.ports), max_line=200))
@@ -459,6 +468,10 @@ class ContainersPane(SessionPane):
         chosen = self.selected
         if chosen is None:
             self.notify("No container selected.", severity="warning")
+        elif gone := readings.gone_reason(chosen[0].link):
+            self.notify(f"Not done: {gone}; this list is the last one seen.",
+                        severity="warning", markup=False)
+            return None
         return chosen
 
     def _refuse_if_read_only(self, service: ContainerService, what: str,
@@ -569,7 +582,9 @@ class ContainersPane(SessionPane):
             return
         if self._refuse_if_read_only(service, "deploy", ContainerInfo("", "a server", "", "")):
             return
-        self.app.push_screen(DeployScreen(self.services, service))
+        self.app.push_screen(DeployScreen(self.services, service,
+                                          telemetry=self.session.telemetry,
+                                          secrets=self.session.secrets))
 
     def _current_service(self) -> ContainerService | None:
         chosen = self.selected

@@ -3,9 +3,9 @@
 Facts are read with one combined command and cached (services.facts): the
 screen shows the cached reading at once and reads again only on `r`. Health
 (`h`) runs DCGM where it is installed and says so where it is not; `n` opens
-`nvidia-smi -q` with a section picker. Every read runs in a worker that posts
-a message (FactsLoaded / FactsFailed, HealthLoaded / HealthFailed); device
-text is shown through safe_text, never as markup.
+`nvidia-smi -q` with a section picker. Every read is a `@work` method that
+updates the screen's widgets itself; device text is shown through safe_text,
+never as markup.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ import time
 from pathlib import Path
 
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
-from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
@@ -34,32 +34,6 @@ from sparktui.ui.keys import key_hint
 from sparktui.ui.widgets.worker_log import LogsWorkerFailures
 
 log = logging.getLogger(__name__)
-
-
-class FactsLoaded(Message):
-    def __init__(self, reading: FactsReading) -> None:
-        super().__init__()
-        self.reading = reading
-
-
-class FactsFailed(Message):
-    def __init__(self, device: str, error: str) -> None:
-        super().__init__()
-        self.device = device
-        self.error = error
-
-
-class HealthLoaded(Message):
-    def __init__(self, report: HealthReport) -> None:
-        super().__init__()
-        self.report = report
-
-
-class HealthFailed(Message):
-    def __init__(self, device: str, error: str) -> None:
-        super().__init__()
-        self.device = device
-        self.error = error
 
 
 def _row(text: Text, label: str, value: object) -> None:
@@ -233,14 +207,18 @@ class DeviceDetailsScreen(LogsWorkerFailures, ModalScreen[None]):
 
     def action_refresh(self) -> None:
         self._draw("reading…")
-        self.run_worker(self._read(), name="facts", group="facts", exclusive=True,
-                        exit_on_error=False)
+        self.read_facts()
 
-    async def _read(self) -> None:
+    @work(name="facts", group="facts", exclusive=True, exit_on_error=False)
+    async def read_facts(self) -> None:
         try:
             reading = await self.facts.read(self.link, refresh=True)
         except FactsError as exc:
-            self.post_message(FactsFailed(self.link.name, str(exc)))
+            self._draw("not read")
+            self.notify(str(exc), title="device facts", severity="error", timeout=15,
+                        markup=False)
+            if self.reading is None:
+                self.query_one("#details-facts", Static).update(safe_text(str(exc)))
             return
         # the other end of a ConnectX-7 cable is found by comparing devices: read the
         # connected ones never read yet, so the links show their peers
@@ -254,38 +232,23 @@ class DeviceDetailsScreen(LogsWorkerFailures, ModalScreen[None]):
         for link, result in zip(others, results, strict=True):
             if isinstance(result, Exception):  # only this device's peer stays unknown
                 log.warning("facts of %s (for ConnectX-7 peers): %s", link.name, result)
-        self.post_message(FactsLoaded(reading))
-
-    def on_facts_loaded(self, message: FactsLoaded) -> None:
-        self.reading = message.reading
+        self.reading = reading
         self._draw()
-
-    def on_facts_failed(self, message: FactsFailed) -> None:
-        self._draw("not read")
-        self.notify(message.error, title="device facts", severity="error", timeout=15,
-                    markup=False)
-        if self.reading is None:
-            self.query_one("#details-facts", Static).update(safe_text(message.error))
 
     def action_health(self) -> None:
         self.query_one("#details-health", Static).update(Text("running DCGM checks…",
                                                               style="dim"))
-        self.run_worker(self._health(), name="health", group="health", exclusive=True,
-                        exit_on_error=False)
+        self.check_health()
 
-    async def _health(self) -> None:
+    @work(name="health", group="health", exclusive=True, exit_on_error=False)
+    async def check_health(self) -> None:
+        health = self.query_one("#details-health", Static)
         try:
             report = await self.facts.health(self.link)
         except FactsError as exc:
-            self.post_message(HealthFailed(self.link.name, str(exc)))
+            health.update(safe_text(str(exc)))
             return
-        self.post_message(HealthLoaded(report))
-
-    def on_health_loaded(self, message: HealthLoaded) -> None:
-        self.query_one("#details-health", Static).update(render_health(message.report))
-
-    def on_health_failed(self, message: HealthFailed) -> None:
-        self.query_one("#details-health", Static).update(safe_text(message.error))
+        health.update(render_health(report))
 
     def action_nvsmi(self) -> None:
         from sparktui.ui.devices.nvsmi import NvsmiScreen

@@ -1,21 +1,22 @@
 """Finding devices to add: mDNS on this network, ~/.ssh/config and NVIDIA Sync's hosts.
 
-Discovery runs in an async worker (AsyncZeroconf lives on the event loop);
-the ssh_config import reads files in a thread worker. Each posts one message
-(DiscoveryFinished, HostsImported). Enter on a row dismisses with a DeviceSpec
+Discovery is an async `@work` method (AsyncZeroconf lives on the event loop);
+the ssh_config import reads its files in a thread (asyncio.to_thread) from
+another. Each fills the table itself. Enter on a row dismisses with a DeviceSpec
 for the add form; `o` opens the row in this session without saving it.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Static
 
@@ -24,18 +25,6 @@ from sparktui.core.sanitize import safe_text
 from sparktui.services.discovery import DiscoveryResult, discover
 from sparktui.services.sshconfig import ImportResult, import_hosts
 from sparktui.ui.widgets.worker_log import LogsWorkerFailures
-
-
-class DiscoveryFinished(Message):
-    def __init__(self, result: DiscoveryResult) -> None:
-        super().__init__()
-        self.result = result
-
-
-class HostsImported(Message):
-    def __init__(self, result: ImportResult) -> None:
-        super().__init__()
-        self.result = result
 
 
 class DiscoverScreen(LogsWorkerFailures, ModalScreen[DeviceSpec | None]):
@@ -80,36 +69,34 @@ class DiscoverScreen(LogsWorkerFailures, ModalScreen[DeviceSpec | None]):
         else:
             self.query_one("#discover-status", Static).update(
                 Text("reading ~/.ssh/config and NVIDIA Sync's ssh_config…", style="dim"))
-        self.run_worker(lambda: self.post_message(HostsImported(import_hosts())),
-                        name="import-hosts", thread=True, exit_on_error=False)
+        self.read_ssh_configs()
 
     def action_rescan(self) -> None:
         if not self.mdns:
-            self.run_worker(lambda: self.post_message(HostsImported(import_hosts())),
-                            name="import-hosts", thread=True, exit_on_error=False)
+            self.read_ssh_configs()
             return
         self.query_one("#discover-status", Static).update(
             Text(f"listening for _ssh._tcp for {self.timeout:g} s…", style="dim"))
-        self.run_worker(self._discover(), name="discover", group="discover", exclusive=True,
-                        exit_on_error=False)
+        self.listen_mdns()
 
-    async def _discover(self) -> None:
-        self.post_message(DiscoveryFinished(
-            await discover(self.timeout, interfaces=self.interfaces)))
-
-    def on_discovery_finished(self, message: DiscoveryFinished) -> None:
-        self._mdns = message.result
-        self.query_one("#discover-status", Static).update(safe_text(message.result.summary()))
+    @work(name="discover", group="discover", exclusive=True, exit_on_error=False)
+    async def listen_mdns(self) -> None:
+        result = await discover(self.timeout, interfaces=self.interfaces)
+        self._mdns = result
+        self.query_one("#discover-status", Static).update(safe_text(result.summary()))
         self._fill()
 
-    def on_hosts_imported(self, message: HostsImported) -> None:
-        self._imported = message.result
+    @work(name="import-hosts", group="import-hosts", exclusive=True, exit_on_error=False)
+    async def read_ssh_configs(self) -> None:
+        # small files, but read off the event loop: a home on NFS can stall
+        result: ImportResult = await asyncio.to_thread(import_hosts)
+        self._imported = result
         if not self.mdns:
-            found = len(message.result.hosts)
+            found = len(result.hosts)
             self.query_one("#discover-status", Static).update(Text(
                 f"{found} host(s) found" if found else "no Host entries in ~/.ssh/config, "
                 "and no NVIDIA Sync ssh_config", style="dim"))
-        for problem in message.result.problems:
+        for problem in result.problems:
             self.notify(problem, title="ssh config", severity="warning", markup=False)
         self._fill()
 

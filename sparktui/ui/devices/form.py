@@ -7,20 +7,21 @@ the field is emptied the moment it is read, the value lives only for that
 one connection and is never written anywhere. In read-only mode the password
 field is disabled: installing a key changes the device.
 
-Message flow: DeviceSaved | DeviceSaveFailed, then (with a password)
-KeyInstalled | KeyInstallFailed.
+`save_device` (a `@work` method) saves, then installs the key, and says how
+each step went on the form itself; the form closes with the saved spec.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from pathlib import Path
 
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Input, Label, Static
 
@@ -34,36 +35,6 @@ from sparktui.ui.widgets.worker_log import LogsWorkerFailures
 FIELDS = (("name", "Name"), ("host", "Host (name or address)"), ("user", "User"),
           ("port", "Port"), ("identity_file", "Identity file"),
           ("proxy_jump", "Jump host (ProxyJump)"), ("tags", "Tags (comma separated)"))
-
-
-class DeviceSaved(Message):
-    def __init__(self, spec: DeviceSpec, replaces: str | None, *,
-                 key_pending: bool = False) -> None:
-        super().__init__()
-        self.spec = spec
-        self.replaces = replaces
-        self.key_pending = key_pending
-
-
-class DeviceSaveFailed(Message):
-    def __init__(self, error: str) -> None:
-        super().__init__()
-        self.error = error
-
-
-class KeyInstalled(Message):
-    def __init__(self, spec: DeviceSpec, fingerprint: str, already_present: bool) -> None:
-        super().__init__()
-        self.spec = spec
-        self.fingerprint = fingerprint
-        self.already_present = already_present
-
-
-class KeyInstallFailed(Message):
-    def __init__(self, spec: DeviceSpec, error: str) -> None:
-        super().__init__()
-        self.spec = spec
-        self.error = error
 
 
 def spec_from_form(values: dict[str, str]) -> DeviceSpec:
@@ -91,6 +62,22 @@ def spec_from_form(values: dict[str, str]) -> DeviceSpec:
                       or parsed.user, port=port,
                       identity_file=values.get("identity_file", "").strip() or None,
                       proxy_jump=values.get("proxy_jump", "").strip() or None, tags=tags)
+
+
+class _TakenOnce:
+    """A password handed to the save worker: read once, then gone (never in a repr)."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str | None) -> None:
+        self._value = value
+
+    def take(self) -> str | None:
+        value, self._value = self._value, None
+        return value
+
+    def __repr__(self) -> str:
+        return "<password>" if self._value else "<no password>"
 
 
 class DeviceFormScreen(LogsWorkerFailures, ModalScreen[DeviceSpec | None]):
@@ -172,29 +159,32 @@ class DeviceFormScreen(LogsWorkerFailures, ModalScreen[DeviceSpec | None]):
         password = password_input.value
         password_input.value = ""  # not kept on screen, nor in the widget, a moment longer
         self._error("saving…" if not password else "saving, then installing the key…")
-        self.run_worker(self._save(spec, replaces, password or None), name="save-device",
-                        group="config-write", exit_on_error=False)
+        self.save_device(spec, replaces, _TakenOnce(password or None))
 
-    async def _save(self, spec: DeviceSpec, replaces: str | None,
-                    password: str | None) -> None:
+    # the description is given: by default Textual writes the arguments' repr into it
+    @work(name="save-device", group="config-write", exit_on_error=False,
+          description="save-device")
+    async def save_device(self, spec: DeviceSpec, replaces: str | None,
+                          secret: _TakenOnce) -> None:
         """Save the entry, then (with a password) install the key: in this order, so the
         identity file the install adds is never overwritten by the first save."""
-        import asyncio
-
+        password = secret.take()  # the worker's arguments keep the holder, not the value
         try:  # save_device_entry takes the config's write lock (services.store)
             await asyncio.to_thread(save_device_entry, self.config_path, spec, replaces)
         except (ConfigError, OSError) as exc:
-            self.post_message(DeviceSaveFailed(str(exc)))
+            self._error(f"Not saved: {exc}")
             return
-        self.post_message(DeviceSaved(spec, replaces, key_pending=password is not None))
+        self.saved = spec
         if password is None:
+            self.dismiss(spec)
             return
+        self._error("saved; installing the key…")
         from sparktui.services.keyinstall import KeyInstallError, install_key
         try:
             result = await install_key(spec, password, options=self.ssh_options,
                                        prompt=self.host_key_prompt, read_only=self.read_only)
         except (KeyInstallError, ReadOnlyError, OSError) as exc:
-            self.post_message(KeyInstallFailed(spec, str(exc)))
+            self._error(f"Key not installed: {exc}")
             return
         finally:
             password = None  # the last reference to it goes here
@@ -202,31 +192,15 @@ class DeviceFormScreen(LogsWorkerFailures, ModalScreen[DeviceSpec | None]):
         try:
             await asyncio.to_thread(save_device_entry, self.config_path, keyed, spec.name)
         except (ConfigError, OSError) as exc:
-            self.post_message(KeyInstallFailed(
-                spec, f"the key was installed, but the config was not updated: {exc}"))
+            self._error("Key not installed: the key was installed, but the config was not "
+                        f"updated: {exc}")
             return
-        self.post_message(KeyInstalled(keyed, result.key.fingerprint, result.already_present))
-
-    def on_device_saved(self, message: DeviceSaved) -> None:
-        self.saved = message.spec
-        if message.key_pending:
-            self._error("saved; installing the key…")
-            return
-        self.dismiss(message.spec)
-
-    def on_device_save_failed(self, message: DeviceSaveFailed) -> None:
-        self._error(f"Not saved: {message.error}")
-
-    def on_key_installed(self, message: KeyInstalled) -> None:
-        what = "was already" if message.already_present else "is now"
-        self.app.notify(f"sparktui's key ({message.fingerprint}) {what} authorised on "
-                        f"{message.spec.name}; it logs in by key from now on.",
+        what = "was already" if result.already_present else "is now"
+        self.app.notify(f"sparktui's key ({result.key.fingerprint}) {what} authorised on "
+                        f"{keyed.name}; it logs in by key from now on.",
                         title="devices", markup=False)
-        self.saved = message.spec
-        self.dismiss(message.spec)
-
-    def on_key_install_failed(self, message: KeyInstallFailed) -> None:
-        self._error(f"Key not installed: {message.error}")
+        self.saved = keyed
+        self.dismiss(keyed)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()

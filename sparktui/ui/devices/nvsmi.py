@@ -1,7 +1,7 @@
 """`nvidia-smi -q` of one device, a section at a time (a picker on the left).
 
-Read once when the screen opens (in a worker that posts NvsmiLoaded or
-NvsmiFailed), again on `r`. The report is device text: shown via safe_text.
+Read once when the screen opens, again on `r`, by a `@work` method that fills
+the picker itself. The report is device text: shown via safe_text.
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
@@ -23,18 +23,6 @@ from sparktui.core.sanitize import safe_text
 from sparktui.services.facts import FactsError
 from sparktui.services.link import DeviceLink
 from sparktui.ui.widgets.worker_log import LogsWorkerFailures
-
-
-class NvsmiLoaded(Message):
-    def __init__(self, sections: list[NvsmiSection]) -> None:
-        super().__init__()
-        self.sections = sections
-
-
-class NvsmiFailed(Message):
-    def __init__(self, error: str) -> None:
-        super().__init__()
-        self.error = error
 
 
 class NvsmiScreen(LogsWorkerFailures, ModalScreen[None]):
@@ -66,19 +54,16 @@ class NvsmiScreen(LogsWorkerFailures, ModalScreen[None]):
         self.action_reload()
 
     def action_reload(self) -> None:
-        self.run_worker(self._read(), name="nvsmi", group="nvsmi", exclusive=True,
-                        exit_on_error=False)
+        self.read_sections()
 
-    async def _read(self) -> None:
+    @work(name="nvsmi", group="nvsmi", exclusive=True, exit_on_error=False)
+    async def read_sections(self) -> None:
         try:
             sections = await self.facts.nvsmi_sections(self.link)
         except FactsError as exc:
-            self.post_message(NvsmiFailed(str(exc)))
+            self.query_one("#nvsmi-body", Static).update(safe_text(str(exc)))
             return
-        self.post_message(NvsmiLoaded(sections))
-
-    def on_nvsmi_loaded(self, message: NvsmiLoaded) -> None:
-        self.sections = message.sections
+        self.sections = sections
         picker = self.query_one("#nvsmi-sections", OptionList)
         picker.clear_options()
         picker.add_options([Option(safe_text(s.title), id=str(i))
@@ -87,9 +72,6 @@ class NvsmiScreen(LogsWorkerFailures, ModalScreen[None]):
             picker.highlighted = 0
             self.show_section(0)
         picker.focus()
-
-    def on_nvsmi_failed(self, message: NvsmiFailed) -> None:
-        self.query_one("#nvsmi-body", Static).update(safe_text(message.error))
 
     def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
         if event.option_index is not None:

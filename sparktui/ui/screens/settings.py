@@ -5,22 +5,24 @@ comments and layout stay, the write is atomic, and a file that is not valid
 TOML is left untouched (the error names its line). After a save the file is
 read back with `load_config`, so a problem elsewhere in it is shown too.
 
-Writes run in thread workers that post messages (SettingsSaved /
-SettingsSaveFailed); the config store (sparktui.services.store) serialises
+The save is a `@work` method that writes in a thread and then updates the
+form itself; the screen closes with the saved changes, which the app applies
+(its push_screen callback). The config store (sparktui.services.store) serialises
 every config write, so a theme switched from the palette cannot race a save
 from this screen, nor a tunnel or an endpoint being saved.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 from rich.text import Text
+from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Input, Label, Select, Static
 
@@ -33,27 +35,6 @@ from sparktui.ui.widgets.worker_log import LogsWorkerFailures
 def write_settings(path: Path, **changes: object) -> list[str]:
     """Save `changes`, then read the file back; returns its problems. Blocking."""
     return ConfigStore(path).save_settings(**changes)
-
-
-class SettingsSaved(Message):
-    def __init__(self, changes: dict[str, object], problems: list[str]) -> None:
-        super().__init__()
-        self.changes = changes
-        self.problems = problems
-
-
-class SettingsApplied(Message):
-    """Saved settings, for the app to apply where they take effect at once."""
-
-    def __init__(self, changes: dict[str, object]) -> None:
-        super().__init__()
-        self.changes = changes
-
-
-class SettingsSaveFailed(Message):
-    def __init__(self, error: str) -> None:
-        super().__init__()
-        self.error = error
 
 
 def remember_settings(app: App, path: Path, **changes: object) -> None:
@@ -119,8 +100,10 @@ def _show_number(value: object) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-class SettingsScreen(LogsWorkerFailures, ModalScreen[bool]):
-    """Every knob of [settings]; ctrl+s saves, escape leaves without saving."""
+class SettingsScreen(LogsWorkerFailures, ModalScreen[dict[str, object]]):
+    """Every knob of [settings]; ctrl+s saves, escape leaves without saving.
+
+    Dismisses with the changes saved ({} when none were)."""
 
     CSS_PATH = Path(__file__).with_suffix(".tcss")
     #: the first field, not the scrolling box around the fields: typing starts at once
@@ -197,36 +180,26 @@ class SettingsScreen(LogsWorkerFailures, ModalScreen[bool]):
         self.changes = {k: v for k, v in values.items()
                         if k in known and getattr(self.settings, k) != v}
         if not self.changes:
-            self.dismiss(False)
+            self.dismiss({})
             return
         errors.update(Text("saving…", style="dim"))
-        changes = dict(self.changes)
-        path = self.config_path
+        self.save_changes(dict(self.changes))
 
-        def work() -> None:
-            try:
-                problems = write_settings(path, **changes)
-            except (ConfigError, OSError) as exc:
-                self.post_message(SettingsSaveFailed(str(exc)))
-                return
-            self.post_message(SettingsSaved(changes, problems))
-
-        self.run_worker(work, name="save-settings", group="config-write", thread=True,
-                        exit_on_error=False)
-
-    def on_settings_saved(self, message: SettingsSaved) -> None:
-        self.app.post_message(SettingsApplied(message.changes))
-        for problem in message.problems:
+    @work(name="save-settings", group="config-write", exit_on_error=False)
+    async def save_changes(self, changes: dict[str, object]) -> None:
+        try:
+            problems = await asyncio.to_thread(write_settings, self.config_path, **changes)
+        except (ConfigError, OSError) as exc:
+            # the file is untouched; say where the problem is and keep the form open
+            self.query_one("#settings-errors", Static).update(
+                Text(f"Not saved: {exc}", style="bold"))
+            return
+        for problem in problems:
             self.app.notify(problem, title="configuration", severity="warning", timeout=20,
                             markup=False)
         self.app.notify(f"Settings saved to {self.config_path}", title="settings",
                         markup=False)
-        self.dismiss(True)
-
-    def on_settings_save_failed(self, message: SettingsSaveFailed) -> None:
-        # the file is untouched; say where the problem is and keep the form open
-        self.query_one("#settings-errors", Static).update(
-            Text(f"Not saved: {message.error}", style="bold"))
+        self.dismiss(changes)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
@@ -236,21 +209,23 @@ class SettingsScreen(LogsWorkerFailures, ModalScreen[bool]):
             self.action_cancel()
 
     def action_cancel(self) -> None:
-        self.dismiss(False)
+        self.dismiss({})
 
 
 class AppliesSettings:
     """Mixed into SparkApp: saved settings take effect where they can without a restart."""
 
-    def on_settings_applied(self, message: SettingsApplied) -> None:
-        """Make saved changes take effect where they can without a restart.
+    def apply_settings(self, changes: dict[str, object] | None) -> None:
+        """Make saved changes (the SettingsScreen's result) take effect where they can
+        without a restart.
 
         Theme and layout change at once; read-only turns ON at once (it only makes
         the session safer) but OFF only at the next start, so a session started
         with --read-only stays read-only. Intervals and thresholds are read by the
         telemetry services when they start: they apply at the next start.
         """
-        changes = message.changes
+        if not changes:
+            return
         settings = self.settings
         for key, value in changes.items():
             if key != "read_only":

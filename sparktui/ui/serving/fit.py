@@ -22,22 +22,16 @@ from textual.widgets import Footer, Input, Label, Static
 from sparktui.core.fit import FitInput, weigh
 from sparktui.core.model_cache import CachedModel
 from sparktui.core.sanitize import strip_control
+from sparktui.services.fit_check import memory_now
 from sparktui.services.models_disk import ModelStore
 from sparktui.services.telemetry import TelemetryService
+from sparktui.ui.widgets.worker_log import LogsWorkerFailures
 
 VERDICT_STYLE = {"yes": "bold green", "tight": "bold yellow", "no": "bold red",
                  "unknown": "bold"}
 
 
-def memory_now(telemetry: TelemetryService | None) -> tuple[int | None, int | None]:
-    """(MemFree, MemAvailable) from the device's host stream, None when not known yet."""
-    host = telemetry.latest.host if telemetry is not None else None
-    if host is None:
-        return None, None
-    return host.mem_free, host.mem_available
-
-
-class FitScreen(ModalScreen[None]):
+class FitScreen(LogsWorkerFailures, ModalScreen[None]):
     CSS_PATH = Path(__file__).with_name("fit.tcss")
     BINDINGS = [Binding("escape", "dismiss", "Back", id="fit.back", tooltip="Close")]
 
@@ -66,7 +60,7 @@ class FitScreen(ModalScreen[None]):
     def on_mount(self) -> None:
         self.load_config()
 
-    @work(group="fit-config", exclusive=True)
+    @work(group="fit-config", exclusive=True, exit_on_error=False)
     async def load_config(self) -> None:
         self.query_one("#fit-result", Static).update("reading config.json…")
         try:

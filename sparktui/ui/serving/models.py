@@ -23,14 +23,16 @@ from textual.widgets import DataTable, Footer, Static
 from sparktui.core.model_cache import CachedModel
 from sparktui.core.sanitize import strip_control
 from sparktui.core.units import fmt_bytes
-from sparktui.services.audit import AuditLog, ReadOnlyError
+from sparktui.services.audit import ReadOnlyError
 from sparktui.services.containers import ContainerService, ServiceState
 from sparktui.services.endpoints import Endpoint, EndpointConnector
 from sparktui.services.link import DeviceLink
 from sparktui.services.models_disk import ModelDeleteError, ModelStore
+from sparktui.services.session import Session
 from sparktui.services.telemetry import TelemetryService
 from sparktui.ui.screens.confirm import ConfirmScreen
 from sparktui.ui.widgets.footer_order import HelpKeyFirst
+from sparktui.ui.widgets.worker_log import LogsWorkerFailures
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +48,7 @@ def _age(unix: float | None) -> str:
     return f"{days:.0f} d ago"
 
 
-class ModelsScreen(HelpKeyFirst):
+class ModelsScreen(LogsWorkerFailures, HelpKeyFirst):
     """The models on one device."""
 
     CSS_PATH = Path(__file__).with_name("models.tcss")
@@ -63,16 +65,16 @@ class ModelsScreen(HelpKeyFirst):
     ]
 
     def __init__(self, link: DeviceLink, connector: EndpointConnector, ollama: list[Endpoint],
-                 telemetry: TelemetryService | None, *, read_only: bool = False) -> None:
+                 telemetry: TelemetryService | None, *, session: Session) -> None:
         super().__init__()
         self.link = link
         self.connector = connector
         self.ollama = ollama
         self.telemetry = telemetry
-        self.read_only = read_only
+        self.session = session  # read-only mode as it is now, and the session's audit log
         self.containers = ContainerService(link, read_only=True)
         self.store = ModelStore(link, containers=self.containers, connector=connector,
-                                audit=AuditLog(), read_only=read_only)
+                                audit=session.audit, read_only=session.read_only)
         self.models: list[CachedModel] = []
 
     def compose(self) -> ComposeResult:
@@ -99,7 +101,7 @@ class ModelsScreen(HelpKeyFirst):
     def action_refresh(self) -> None:
         self.refresh_models()
 
-    @work(group="models-refresh", exclusive=True)
+    @work(group="models-refresh", exclusive=True, exit_on_error=False)
     async def refresh_models(self) -> None:
         self._say("reading the model caches…")
         deadline = asyncio.get_running_loop().time() + DOCKER_WAIT_S
@@ -147,7 +149,8 @@ class ModelsScreen(HelpKeyFirst):
         model = self._selected()
         if model is None:
             return
-        if self.read_only:
+        self.store.read_only = self.session.read_only  # it may have changed meanwhile
+        if self.store.read_only:
             self.notify(f"read-only mode: not deleting {model.name}", severity="warning",
                         markup=False)
             return
@@ -165,7 +168,7 @@ class ModelsScreen(HelpKeyFirst):
 
         self.app.push_screen(ConfirmScreen("Delete model", question), answered)
 
-    @work(group="models-delete")
+    @work(group="models-delete", exit_on_error=False)
     async def delete_model(self, model: CachedModel) -> None:
         try:
             await self.store.delete(model)

@@ -22,10 +22,8 @@ from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.message import Message
 from textual.timer import Timer
 
-from sparktui.core.device import LinkState, LinkStatus
 from sparktui.core.sanitize import strip_control
 from sparktui.core.serving_text import (
     MISSING,
@@ -43,9 +41,8 @@ from sparktui.services.serving import EndpointServing, ServingMonitor
 from sparktui.services.session import Session
 from sparktui.services.telemetry import DeviceTelemetry, TelemetryHub
 from sparktui.ui.keys import key_hint
-from sparktui.ui.messages import FleetChanged
 from sparktui.ui.telemetry.chart import Chart, ChartData
-from sparktui.ui.widgets.pane_common import PaneIntro, SessionPane
+from sparktui.ui.widgets.pane_common import PaneIntro, RediscoveringPane
 from sparktui.ui.widgets.repaint import LiveStatic, LiveTable
 
 PURPOSE = ("What every inference engine on the devices is doing: queue, KV cache, "
@@ -71,22 +68,7 @@ CHARTS: tuple[tuple[str, str, str, tuple[float, float] | None,
 )
 
 
-class ServingUpdated(Message):
-    def __init__(self, results: list[EndpointServing]) -> None:
-        super().__init__()
-        self.results = results
-
-    def can_replace(self, message: Message) -> bool:
-        return isinstance(message, ServingUpdated)
-
-
-class _DeviceUp(Message):
-    def __init__(self, device: str) -> None:
-        super().__init__()
-        self.device = device
-
-
-class ServingPane(SessionPane):
+class ServingPane(RediscoveringPane):
     """Engines' figures per endpoint, charts of the selected one, and the model rows."""
 
     HELP_SCOPE = "Serving tab"
@@ -107,11 +89,7 @@ class ServingPane(SessionPane):
         self.results: list[EndpointServing] = []
         self.rows: list[ModelRow] = []
         self._row_ids: list[str] = []
-        self._activated = False
         self._ticker: Timer | None = None
-        self._unsubscribe: Callable[[], None] | None = None
-        self._link_unsubscribes: list[Callable[[], None]] = []
-        self._watched: set[str] = set()
         self._status = "looking for model endpoints when first shown"
 
     def compose(self) -> ComposeResult:
@@ -125,27 +103,18 @@ class ServingPane(SessionPane):
                     yield Chart(title, id=chart_id, classes="serving-chart")
 
     def on_mount(self) -> None:
-        self._unsubscribe = self.monitor.subscribe(
-            lambda results: self.post_message(ServingUpdated(results)))
         self._rebuild_columns()
-        self._watch_links()
         self._show_intro()
         self._say_status()
 
     async def on_unmount(self) -> None:
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-        for unsubscribe in self._link_unsubscribes:
-            unsubscribe()
         self._stop()
         await self.monitor.close()
         await self.connector.close()
 
     # -- when it runs ----------------------------------------------------------------------
     def on_show(self, _event: events.Show) -> None:
-        if not self._activated:
-            self._activated = True
-            self.discover()
+        # (the first show also starts the search: RediscoveringPane)
         if self._ticker is None:
             self._ticker = self.set_interval(SCRAPE_PERIOD_S, self._scrape)
 
@@ -157,32 +126,10 @@ class ServingPane(SessionPane):
             self._ticker.stop()
             self._ticker = None
 
-    def on_fleet_changed(self, _message: FleetChanged) -> None:
-        self._watch_links()
-        if self._activated:
-            self.discover()
-
-    def _watch_links(self) -> None:
-        """A device that connects (or comes back) is searched again, once the tab was seen."""
-        for link in self.fleet.links:
-            if link.name in self._watched:
-                continue
-            self._watched.add(link.name)
-
-            def changed(status: LinkStatus, name: str = link.name) -> None:
-                if status.state is LinkState.CONNECTED:
-                    self.post_message(_DeviceUp(name))
-
-            self._link_unsubscribes.append(link.subscribe(changed))
-
-    def on__device_up(self, _message: _DeviceUp) -> None:
-        if self._activated:
-            self.discover()
-
     def action_rediscover(self) -> None:
         self.discover()
 
-    @work(group="serving-discover", exclusive=True)
+    @work(group="serving-discover", exclusive=True, exit_on_error=False)
     async def discover(self) -> None:
         self._status = "looking for model endpoints…"
         self._say_status()
@@ -209,18 +156,19 @@ class ServingPane(SessionPane):
 
     def _scrape(self) -> None:
         if self.monitor.latest or self._has_endpoints():
-            self.run_worker(self.monitor.scrape_all(), group="serving-scrape", exclusive=True,
-                            exit_on_error=False)
+            self.scrape()
 
-    def _has_endpoints(self) -> bool:
-        return any(d.endpoints for d in self.discoveries.values())
-
-    def on_serving_updated(self, message: ServingUpdated) -> None:
-        self.results = message.results
+    @work(group="serving-scrape", exclusive=True, exit_on_error=False)
+    async def scrape(self) -> None:
+        """One round over every endpoint; the table and charts show it at once."""
+        self.results = await self.monitor.scrape_all()
         self._show_intro()
         self.rows = self._model_rows()
         self._fill_table()
         self._show_selected()
+
+    def _has_endpoints(self) -> bool:
+        return any(d.endpoints for d in self.discoveries.values())
 
     def on_resize(self, event: events.Resize) -> None:
         self.set_class(event.size.height >= 30, "-tall")
@@ -384,7 +332,7 @@ class ServingPane(SessionPane):
                   if r.endpoint.kind == "ollama" and r.endpoint.spec.device == device]
         self.app.push_screen(ModelsScreen(link, self.connector, ollama,
                                           self.hub.get(device) if self.hub else None,
-                                          read_only=self.session.read_only))
+                                          session=self.session))
 
     def watch_compact(self) -> None:
         if self.is_mounted:

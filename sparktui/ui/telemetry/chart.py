@@ -5,6 +5,8 @@ caller; each Chart owns a figure of its own instead (plotext 6 makes one per
 `terminal` object), builds it to colourless text only when its data, window or
 size changed (a tick's data at most every MIN_REDRAW_S), styles that text itself
 from the theme's component classes, and repaints only the cells that changed.
+The title's figure is not held back with the line: it follows every tick, in
+step with the gauges above the chart.
 """
 
 from __future__ import annotations
@@ -149,6 +151,7 @@ class Chart(RepaintsChanges, ComponentStyles):
         self._flush: Timer | None = None
         self._built_key: tuple[object, ...] | None = None
         self._text = Text()
+        self._head = Text()  # the title line of _text
         self._figure_object: object | None = None  # this chart's own plotext figure
 
     # -- data in ------------------------------------------------------------------
@@ -161,8 +164,22 @@ class Chart(RepaintsChanges, ComponentStyles):
         if at_once or wait <= 0 or shown is None or not shown.points \
                 or shown.window_s != data.window_s:
             self._draw_pending()
-        elif self._flush is None:
+            return
+        if self._flush is None:
             self._flush = self.set_timer(wait, self._flush_pending)
+        # only the line waits: the figure in the title moves with the gauges
+        self._show_head(data)
+
+    def _show_head(self, data: ChartData) -> None:
+        if self._built_key is None:
+            return  # nothing drawn yet (hidden, or not laid out): the next build has it
+        head = self._head_text(data)
+        if head.plain == self._head.plain:
+            return
+        body = self._text[len(self._head):]
+        self._head = head
+        self._text = head + body
+        self.repaint_changed()
 
     def _flush_pending(self) -> None:
         self._flush = None
@@ -209,11 +226,16 @@ class Chart(RepaintsChanges, ComponentStyles):
         return self._text
 
     # -- drawing ------------------------------------------------------------------
-    def _draw(self, data: ChartData, width: int, height: int) -> Text:
+    def _head_text(self, data: ChartData) -> Text:
         text = Text(no_wrap=True, overflow="crop", end="")
         text.append(self.title, self.component_style("chart--title"))
         text.append(" ")
         text.append(data.value_text, self.component_style("chart--value"))
+        return text
+
+    def _draw(self, data: ChartData, width: int, height: int) -> Text:
+        text = self._head_text(data)
+        self._head = text.copy()
         plot_height = height - 1
         segments = downsample(data.points, data.now, data.window_s, buckets=2 * width)
         if not segments:

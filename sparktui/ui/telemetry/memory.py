@@ -188,7 +188,7 @@ class MemoryScreen(LogsWorkerFailures, ModalScreen[None]):
         def answered(yes: bool | None) -> None:
             if yes:
                 self.run_worker(self._run(action), group="memory-action",
-                                name=f"{action} {self.device}")
+                                name=f"{action} {self.device}", exit_on_error=False)
 
         self.app.push_screen(ConfirmScreen(f"{what} on {self.device}", question),
                              callback=answered)

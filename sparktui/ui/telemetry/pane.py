@@ -12,6 +12,7 @@ every widget repaints only the cells that changed.
 from __future__ import annotations
 
 import logging
+import time
 
 from rich.text import Text
 from textual import events
@@ -93,6 +94,7 @@ class TelemetryPane(SessionPane, ComponentStyles):
         self._frozen_at: float | None = None  # the chart time frozen by pause
         self._states: dict[str, DeviceTelemetry] = {}
         self._stale = True
+        self._bindings_changed_hidden = False  # refresh the footer's keys when shown
         self._cards: dict[int, GpuCard] = {}
         self._compact = False
         #: full redraws of the focused device (tests read it)
@@ -119,12 +121,12 @@ class TelemetryPane(SessionPane, ComponentStyles):
         if stale or self.has_class("-stale"):
             if stale != self.has_class("-stale"):
                 self.set_class(stale, "-stale")
-                # the kill keys follow the state; refreshed on a change only, since every
-                # refresh repaints the footer (over a kilobyte a second while stale)
-                self.refresh_bindings()
+                self._refresh_bindings_when_shown()  # the kill keys follow the state
             if self.shown:
                 self._show_status(self.focused_state)
                 self._show_processes(self.focused_state)
+                if stale:  # the charts' right edge moves on: the gap grows with the age
+                    self._show_cards(self.focused_state, charts=not self.paused)
 
     # -- read-only ----------------------------------------------------------------------
     @property
@@ -134,10 +136,7 @@ class TelemetryPane(SessionPane, ComponentStyles):
     @property
     def gone_reason(self) -> str | None:
         """Why the shown device cannot be acted on now; None while it is connected."""
-        link = self.fleet.get(self.device) if self.device else None
-        if link is None or link.status.state is LinkState.CONNECTED:
-            return None
-        return f"{self.device} is not connected ({link.status.describe()})"
+        return readings.gone_reason(self.fleet.get(self.device) if self.device else None)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "kill_process" and (self.read_only or self.gone_reason):
@@ -179,7 +178,7 @@ class TelemetryPane(SessionPane, ComponentStyles):
         devices = self.devices
         if self.device not in devices:
             self.device = devices[0] if devices else None
-        self.refresh_bindings()
+        self._refresh_bindings_when_shown()  # ctrl+n follows the number of devices
         self._refresh_or_mark()
 
     def watch_focused_device(self, name: str | None) -> None:
@@ -236,7 +235,18 @@ class TelemetryPane(SessionPane, ComponentStyles):
         """Taller charts when the terminal has the rows and there are few GPUs to show."""
         self.set_class(self.size.height >= 34 and 0 < len(self._cards) <= 2, "-tall")
 
+    def _refresh_bindings_when_shown(self) -> None:
+        """Refresh the keys on a change only, and only while on screen (else when shown
+        again): every refresh repaints the whole footer, 1.3 KB to the terminal."""
+        if self.shown:
+            self.refresh_bindings()
+        else:
+            self._bindings_changed_hidden = True
+
     def on_show(self) -> None:
+        if self._bindings_changed_hidden:
+            self._bindings_changed_hidden = False
+            self.refresh_bindings()
         if self._stale:
             self._refresh_view(charts=True, at_once=True)
 
@@ -296,7 +306,7 @@ class TelemetryPane(SessionPane, ComponentStyles):
         if state is not None and gone:
             # the figures below are the last ones seen: say so, with their age
             text.append(" · ")
-            text.append(f" STALE: last sample {readings.age_text(state)} ago, {gone} ",
+            text.append(readings.stale_label("last sample", state.t, gone),
                         self.component_style("telemetry--warning"))
         text.append(f" · {'' if compact else 'window '}{window_label(self.window_s)}", dim)
         if self.paused:
@@ -374,8 +384,18 @@ class TelemetryPane(SessionPane, ComponentStyles):
                 continue
             card.show_numbers(state, gpu)
             if charts:
-                card.show_charts(state, gpu, history, self.window_s,
-                                 self._frozen_at if self.paused else None, at_once=at_once)
+                card.show_charts(state, gpu, history, self.window_s, self._chart_now(),
+                                 at_once=at_once)
+
+    def _chart_now(self) -> float | None:
+        """The charts' right edge: where pause froze it; the clock while the device is
+        gone (its last sample moves left, the gap after it grows); else None (each
+        series' newest sample)."""
+        if self.paused:
+            return self._frozen_at
+        link = self.fleet.get(self.device) if self.device else None
+        lost = link is not None and link.lost_at is not None and self.gone_reason is not None
+        return time.monotonic() if lost else None
 
     def _show_processes(self, state: DeviceTelemetry | None) -> None:
         table = self.query_one(ProcessTable)
@@ -479,7 +499,7 @@ class TelemetryPane(SessionPane, ComponentStyles):
         def answered(yes: bool | None) -> None:
             if yes:
                 self.run_worker(self._kill(service, process, force), group="kill",
-                                name=f"kill {process.pid}")
+                                name=f"kill {process.pid}", exit_on_error=False)
 
         self.app.push_screen(ConfirmScreen(f"Kill a GPU process ({signal})", question),
                              callback=answered)

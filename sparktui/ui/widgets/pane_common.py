@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from typing import Protocol, TypeVar, runtime_checkable
 
 from rich.style import Style
@@ -13,9 +13,11 @@ from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Static
 
+from sparktui.core.device import LinkState, LinkStatus
 from sparktui.services.session import Session
 from sparktui.services.telemetry import DeviceTelemetry
 from sparktui.ui.keys import key_hint
+from sparktui.ui.messages import FleetChanged
 from sparktui.ui.widgets.worker_log import LogsWorkerFailures
 
 
@@ -56,6 +58,63 @@ class SessionPane(LogsWorkerFailures, Widget):
 
     def focus_device(self, device: str) -> None:
         self.post_message(self.FocusDevice(device))
+
+
+class RediscoveringPane(SessionPane):
+    """A pane that looks for something on the devices (Chat's and Serving's model
+    endpoints): first when it is shown, then whenever links join the fleet and each
+    time a device connects or comes back. Nothing is probed before the tab is seen.
+
+    A subclass implements `discover()` (a `@work` method).
+    """
+
+    def __init__(self, session: Session, **kwargs) -> None:
+        super().__init__(session, **kwargs)
+        #: the tab has been shown: from now on, devices are searched as they connect
+        self.activated = False
+        self._watched: set[str] = set()
+        self._link_unsubscribes: list[Callable[[], None]] = []
+
+    def discover(self) -> object:
+        raise NotImplementedError
+
+    def on_mount(self) -> None:
+        self._watch_links()
+
+    def on_unmount(self) -> None:
+        for unsubscribe in self._link_unsubscribes:
+            unsubscribe()
+        self._link_unsubscribes.clear()
+
+    def on_show(self) -> None:
+        if not self.activated:
+            self.activated = True
+            self.discover()
+
+    def on_fleet_changed(self, _message: FleetChanged) -> None:
+        self._watch_links()
+        if self.activated:
+            self.discover()
+
+    def _watch_links(self) -> None:
+        for link in self.fleet.links:
+            if link.name in self._watched:
+                continue
+            self._watched.add(link.name)
+            self._link_unsubscribes.append(link.subscribe(self._link_changed))
+
+    def device_dropped(self) -> None:
+        """A device's connection went: mark what was found on it stale (subclasses)."""
+
+    def _link_changed(self, status: LinkStatus) -> None:
+        # called by the link on the event loop; discover() is exclusive: a flapping
+        # link leaves one search running, the newest
+        if not (self.activated and self.is_attached):
+            return
+        if status.state is LinkState.CONNECTED:
+            self.discover()
+        else:
+            self.device_dropped()
 
 
 class PaneIntro(Static):
