@@ -24,9 +24,8 @@ from sparktui.ui.devices.form import DeviceFormScreen
 from sparktui.ui.screens.confirm import ConfirmScreen
 from sparktui.ui.screens.settings import SettingsScreen
 from sparktui.ui.tunnels.form import TunnelForm
-from tests.infra.fed import feed_containers
+from tests.infra.fed import fed_app, feed_containers
 from tests.infra.pilot import wait_until
-from tests.test_ui_shell import _never_connects, link, make_app
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((50, 40), id="50x40"),
          pytest.param((200, 50), id="200x50")]
@@ -72,5 +71,5 @@ VIEWS = {
 @pytest.mark.parametrize("view", VIEWS)
 @pytest.mark.parametrize("size", SIZES)
 def test_view(snap_compare, size: tuple[int, int], view: str) -> None:
-    app = make_app([link("spark-01", _never_connects)])
+    app = fed_app()
     assert snap_compare(app, terminal_size=size, run_before=VIEWS[view])

@@ -18,9 +18,9 @@ from sparktui.ui.panes import PANES
 from sparktui.ui.screens.confirm import ConfirmScreen
 from sparktui.ui.widgets.nav_table import MATCH_STYLE
 from sparktui.ui.widgets.tickbox import TickBox
-from tests.infra.fed import feed_containers
+from tests.infra.fed import fed_app, feed_containers
 from tests.infra.pilot import wait_until
-from tests.test_ui_shell import _never_connects, fixed_fleet, link, make_app
+from tests.test_ui_shell import fixed_fleet, make_app
 
 
 def footer_keys(screen) -> list[tuple[str, str]]:
@@ -31,7 +31,7 @@ def footer_keys(screen) -> list[tuple[str, str]]:
 
 async def test_confirm_dialogs_show_only_their_own_keys() -> None:
     # defect: a question showed the keys of the tab behind it (s Stop, r Restart, ...)
-    app = make_app([link("spark-01", _never_connects)])
+    app = fed_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await feed_containers(pilot)
         for key, kind in (("s", ConfirmScreen), ("r", ConfirmScreen), ("d", ConfirmDialog)):
@@ -45,7 +45,7 @@ async def test_confirm_dialogs_show_only_their_own_keys() -> None:
 
 
 async def test_logs_footer_shows_the_logs_keys() -> None:
-    app = make_app([link("spark-01", _never_connects)])
+    app = fed_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await feed_containers(pilot)
         tab_keys = {description for _, description in footer_keys(app.screen)}
@@ -78,7 +78,7 @@ async def test_help_leads_every_footer_in_a_side_pane() -> None:
 
 async def test_a_checkbox_shows_its_state_in_its_glyph() -> None:
     # defect: ticked and unticked differed in colour only
-    app = make_app([link("spark-01", _never_connects)])
+    app = fed_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await feed_containers(pilot)
         await pilot.press("d")
@@ -97,7 +97,7 @@ async def test_a_checkbox_shows_its_state_in_its_glyph() -> None:
 
 
 async def test_n_and_shift_n_move_between_the_rows_showing_the_filter() -> None:
-    app = make_app([link("spark-01", _never_connects)])
+    app = fed_app()
     async with app.run_test(size=(200, 50)) as pilot:
         pane, _ = await feed_containers(pilot)
         await pilot.press("a")  # every container, by name
@@ -129,7 +129,7 @@ async def test_n_and_shift_n_move_between_the_rows_showing_the_filter() -> None:
 
 async def test_sort_keeps_the_cursor_on_the_same_container() -> None:
     # defect: `o` moved the cursor to another container, and the next `s` hit it
-    app = make_app([link("spark-01", _never_connects)])
+    app = fed_app()
     async with app.run_test(size=(200, 50)) as pilot:
         pane, _ = await feed_containers(pilot)
         pane.table.move_cursor(row=pane._row_keys.index(next(

@@ -1,8 +1,10 @@
 """Fixed containers fed to the real Containers pane, for pictures and table-grammar tests.
 
-The pane's ContainerService is the real one, on a link that never connects, so
-nothing but the fed list ever reaches it; uptimes are set relative to now, in
-whole days and hours, so a picture shows the same text on every run. Tests of
+The app's one device is connected (to this machine: actions need a connected
+device) and its Docker socket path leads nowhere; the pane's ContainerService is
+the real one, closed once made, so nothing but the fed list reaches it. Uptimes
+are set relative to now, in whole days and hours, so a picture shows the same
+text on every run. Tests of
 Docker itself (events, actions, logs) use the real dockerd: tests/test_containers_ui.py.
 """
 
@@ -12,8 +14,11 @@ import time
 
 from textual.pilot import Pilot
 
+from sparktui.core.device import LinkState
 from sparktui.core.docker_info import ContainerInfo, ContainerStats
+from sparktui.services.config import Settings
 from sparktui.services.containers import Change, ContainerService, ServiceState
+from sparktui.ui.app import SparkApp
 from sparktui.ui.containers.pane import ContainersChanged, ContainersPane
 from tests.infra.pilot import wait_until
 
@@ -49,13 +54,25 @@ def sample_containers(now: float) -> list[tuple[ContainerInfo, ContainerStats | 
     ]
 
 
+def fed_app() -> SparkApp:
+    """The real shell on one connected device, spark-01, whose Docker is never reached."""
+    from tests.test_ui_shell import LocalConnector, link, make_app
+
+    return make_app([link("spark-01", LocalConnector("spark-01"))],
+                    settings=Settings(docker_socket="/nonexistent/sparktui-fed.sock"))
+
+
 async def feed_containers(pilot: Pilot) -> tuple[ContainersPane, ContainerService]:
-    """Open the Containers tab and hand its first device's service the sample list."""
+    """Open the Containers tab and hand its device's (closed) service the sample list."""
     app = pilot.app
+    assert isinstance(app, SparkApp)
+    await wait_until(pilot, lambda: app.fleet.links[0].status.state is LinkState.CONNECTED,
+                     what="spark-01 connected")
     await pilot.press("3")
     pane = app.query_one(ContainersPane)
     await wait_until(pilot, lambda: bool(pane.services), what="a container service")
     service = pane.services[0]
+    await service.close()  # its Docker is nowhere: nothing but the fed list may reach it
     now = time.time()
     samples = sample_containers(now)
     service.containers = {info.id: info for info, _ in samples}

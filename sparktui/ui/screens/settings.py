@@ -153,8 +153,8 @@ class SettingsScreen(LogsWorkerFailures, ModalScreen[dict[str, object]]):
                     yield TickBox("", s.read_only, id="read_only")
             yield Static(id="settings-errors")
             with Horizontal(id="settings-buttons"):
-                yield Button("Save (ctrl+s)", id="save", variant="primary")
-                yield Button("Cancel (esc)", id="cancel")
+                yield Button("Save (ctrl+s)", id="save", variant="primary", compact=True)
+                yield Button("Cancel (esc)", id="cancel", compact=True)
         yield Footer()  # this dialog's own keys, not the screen's behind it
 
     def collect(self) -> dict[str, object]:
