@@ -15,7 +15,9 @@ from collections.abc import Awaitable, Callable
 import pytest
 from textual.pilot import Pilot
 from textual.screen import Screen
+from textual.widgets import Input
 
+from sparktui.core.device import LinkState
 from sparktui.ui.containers.deploy import DeployScreen
 from sparktui.ui.containers.dialogs import ConfirmDialog
 from sparktui.ui.containers.images import ImagesScreen
@@ -36,6 +38,8 @@ Opener = Callable[[Pilot], Awaitable[None]]
 async def _opened(pilot: Pilot, keys: tuple[str, ...], kind: type[Screen]) -> None:
     await pilot.press(*keys)
     await wait_until(pilot, lambda: isinstance(pilot.app.screen, kind), what=kind.__name__)
+    for field in pilot.app.screen.query(Input):
+        field.cursor_blink = False  # a blinking caret would be in one picture and not the next
     await pilot.pause()
 
 
@@ -49,6 +53,9 @@ def on_containers(*keys: str, kind: type[Screen] | None = None) -> Opener:
 
 def on_tab(tab_key: str, *keys: str, kind: type[Screen]) -> Opener:
     async def opener(pilot: Pilot) -> None:
+        link = pilot.app.fleet.links[0]  # type: ignore[attr-defined]
+        # the tab behind the dialog shows the device connected, on every run
+        await wait_until(pilot, lambda: link.status.state is LinkState.CONNECTED)
         await pilot.press(tab_key)
         await pilot.pause()
         await _opened(pilot, keys, kind)
