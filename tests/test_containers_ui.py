@@ -207,7 +207,8 @@ async def test_logs_screen_sanitizes_searches_and_saves(ssh_client, docker_engin
         assert not isinstance(app.screen, ContainerLogsScreen)
 
 
-async def test_actions_from_keys_are_audited(ssh_client, docker_engine, samples, tmp_path):
+async def test_actions_from_keys_are_audited(ssh_client, docker_engine, samples, tmp_path,
+                                             caplog, monkeypatch):
     box = docker_engine.run(["sleep", "600"], init=True, network_mode="none",
                             name=f"sp-ui-act-{docker_engine.session}")
     app = make_app(tmp_path)
@@ -228,7 +229,22 @@ async def test_actions_from_keys_are_audited(ssh_client, docker_engine, samples,
         assert isinstance(app.screen, ConfirmScreen)
         assert box.name in app.screen.question.plain and "spark-test" in app.screen.question.plain
         await press_and_wait("y", "exited")
+        # the toast says what docker reports after the stop, not what was asked
+        await wait_until(pilot, lambda: any(f"{box.name} stopped (exited" in n.message
+                                            for n in app._notifications), 10, "stopped toast")
         await press_and_wait("S", "running")
+        # a surprise inside the action's worker reaches the log file's logger
+        service = pane.services[0]
+
+        async def broken(action: str, container_id: str):
+            raise RuntimeError("a surprise from the action")
+
+        monkeypatch.setattr(service, "run_action", broken)
+        with caplog.at_level("ERROR", logger="sparktui.workers"):
+            await pilot.press("p")
+            await wait_until(pilot, lambda: "a surprise from the action" in caplog.text, 10,
+                             "the worker's failure logged")
+        monkeypatch.undo()
         await pilot.press("d")
         assert isinstance(app.screen, ConfirmDialog)
         app.screen.query_one("#dialog-check", Checkbox).value = True

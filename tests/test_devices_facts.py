@@ -22,12 +22,30 @@ from sparktui.services.config import Settings
 from sparktui.services.devices import make_link
 from sparktui.services.facts import FactsService
 from sparktui.sim.gpu_model import SimDevice
-from sparktui.sim.hostfacts import facts_output
 from sparktui.sim.nvsmi import detail_report
+from sparktui.sim.server import start_sim
 
 
-def test_simulated_spark_facts() -> None:
-    facts = parse_facts(facts_output(SimDevice(hostname="spark-a1")))
+async def facts_output(*devices: SimDevice) -> list[str]:
+    """What the product's facts script prints on each simulated Spark (a real sh runs it)."""
+    import tempfile
+
+    import asyncssh
+
+    outputs = []
+    for device in devices:
+        async with await start_sim(device=device) as server:
+            with tempfile.TemporaryDirectory() as workdir:
+                key, known_hosts = server.write_client_files(workdir)
+                async with asyncssh.connect(server.host, server.port, username="spark",
+                                            client_keys=[key], known_hosts=known_hosts,
+                                            agent_path=None, config=None) as conn:
+                    outputs.append((await conn.run(facts_command())).stdout)
+    return outputs
+
+
+async def test_simulated_spark_facts() -> None:
+    facts = parse_facts((await facts_output(SimDevice(hostname="spark-a1")))[0])
     assert facts.complete and facts.problems == ()
     assert facts.is_spark and facts.product == "NVIDIA DGX Spark"
     assert (facts.hostname, facts.dgx_os, facts.os_name) == (
@@ -40,8 +58,12 @@ def test_simulated_spark_facts() -> None:
     assert facts.cpu_cores == 20
     assert 120 * 2**30 < facts.mem_total_bytes < 123 * 2**30
     assert facts.root_disk is not None and facts.root_disk.mount == "/"
-    assert facts.cache_bytes == 96_468_992 * 1024
-    assert facts.docker_version == "28.3.3" and facts.ctk_version == "1.17.8"
+    # the demo's models (sim.model_disk): sparse files as big as the real ones
+    assert 60 * 10**9 < facts.cache_bytes < 75 * 10**9
+    # no engine attached to this device (the demo attaches one): the daemon is not running
+    assert facts.docker_version is None and "Is the docker daemon running?" in (
+        facts.docker_problem or "")
+    assert facts.ctk_version == "1.17.8"
     assert facts.dcgmi_path is None
     assert [(p.device, p.state) for p in facts.ib_ports] == [
         ("rocep1s0f0", "ACTIVE"), ("rocep1s0f1", "DOWN")]
@@ -74,8 +96,8 @@ def test_a_plain_linux_box_is_not_a_spark() -> None:
     assert facts.ib_ports == ()
 
 
-def test_a_cut_off_read_is_said_to_be_incomplete() -> None:
-    text = facts_output(SimDevice())
+async def test_a_cut_off_read_is_said_to_be_incomplete() -> None:
+    text = (await facts_output(SimDevice()))[0]
     facts = parse_facts(text[: text.index(f"{SECTION}docker")])
     assert not facts.complete and facts.problems
     assert facts.driver_version == "580.126.09"
@@ -116,11 +138,11 @@ def test_parsers_never_raise_on_noise(text: str) -> None:
         parser(text)
 
 
-def test_cabled_sparks_find_each_other() -> None:
+async def test_cabled_sparks_find_each_other() -> None:
     a, b, c = (SimDevice(hostname=n) for n in ("spark-a", "spark-b", "spark-c"))
-    a.cx7_peer, b.cx7_peer = b, a  # type: ignore[attr-defined]
-    facts = {name: parse_facts(facts_output(dev)) for name, dev in
-             (("A", a), ("B", b), ("C", c))}
+    a.cx7_peer, b.cx7_peer = b, a
+    facts = {name: parse_facts(text) for name, text in
+             zip("ABC", await facts_output(a, b, c), strict=True)}
     peers = match_links(facts)
     assert peers[("A", "rocep1s0f0")].device == "B"
     assert peers[("B", "rocep1s0f0")].device == "A"
@@ -129,8 +151,9 @@ def test_cabled_sparks_find_each_other() -> None:
     assert ("C", "rocep1s0f0") not in peers  # its neighbour table names nobody here
 
 
-def test_two_lone_active_links_are_probably_each_other() -> None:
-    facts = {name: parse_facts(facts_output(SimDevice(hostname=name))) for name in ("x", "y")}
+async def test_two_lone_active_links_are_probably_each_other() -> None:
+    texts = await facts_output(SimDevice(hostname="x"), SimDevice(hostname="y"))
+    facts = {name: parse_facts(text) for name, text in zip("xy", texts, strict=True)}
     peers = match_links(facts)
     assert peers[("x", "rocep1s0f0")].device == "y"
     assert not peers[("x", "rocep1s0f0")].certain

@@ -280,7 +280,7 @@ async def test_two_cabled_sparks_show_each_other(tmp_path: Path) -> None:
     from sparktui.transport.ssh_types import SSHOptions
 
     devices = [SimDevice(hostname="spark-a"), SimDevice(hostname="spark-b")]
-    devices[0].cx7_peer, devices[1].cx7_peer = devices[1], devices[0]  # type: ignore[attr-defined]
+    devices[0].cx7_peer, devices[1].cx7_peer = devices[1], devices[0]
     servers = [await start_sim(device=device) for device in devices]
     links = []
     try:

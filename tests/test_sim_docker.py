@@ -28,10 +28,10 @@ from sparktui.core.docker_presets import (
     preset,
     spec_from_preset,
 )
+from sparktui.sim.device_root import DOCKER_VERSION
 from sparktui.sim.docker_engine import SimDockerEngine, start_docker_engine
 from sparktui.sim.docker_seed import OUT
 from sparktui.sim.gpu_model import MEM_TOTAL_KB
-from sparktui.sim.hostfacts import DOCKER_VERSION
 
 SEEDED = {"ollama", "vllm-llama31-8b", "open-webui", "comfyui-old"}
 
@@ -247,54 +247,78 @@ async def test_anything_else_is_a_clear_404(client) -> None:
     assert "not supported by the simulated engine" in str(caught.value.explanation)
 
 
-# -- the simulated shell agrees: Docker installed, socket there, user in the docker group ------
-async def test_the_shell_answers_the_docker_probe(engine) -> None:
-    from sparktui.core.docker_problems import ProblemKind, classify, diagnose_command, parse_probe
-    from sparktui.sim import shell
+# -- the simulated device's shell agrees: Docker installed, socket there, user in the group ----
+async def _device_shell(engine: SimDockerEngine | None):
+    """A simulated Spark (its Docker engine attached when given) and an SSH login as ann."""
+    import asyncssh
+
     from sparktui.sim.gpu_model import SimDevice
-    from tests.test_sim_shell import FakeProcess
+    from sparktui.sim.server import start_sim
 
-    device = SimDevice(seed=5, auto=False)
+    server = await start_sim(device=SimDevice(seed=5, auto=False))
+    workdir = tempfile.mkdtemp(prefix="sim-shell-")
+    key, known_hosts = server.write_client_files(workdir)
+    if engine is not None:
+        await engine.attach(server)
+    conn = await asyncssh.connect(server.host, server.port, username="ann", client_keys=[key],
+                                  known_hosts=known_hosts, agent_path=None, config=None)
 
-    async def run(command: str) -> tuple[str, int]:
-        proc = FakeProcess()
-        status = await shell.execute(command, shell.ShellIO(proc), shell.Context(device, "ann"))
-        return proc.stdout.text, status
+    async def run(command: str) -> tuple[str, str, int]:
+        result = await conn.run(command)
+        return str(result.stdout), str(result.stderr), result.exit_status or 0
 
-    probe = diagnose_command("/var/run/docker.sock")
-    bare = parse_probe((await run(probe))[0])  # no engine: installed, daemon not running
-    assert bare is not None and (bare.socket, bare.docker_cli) == ("missing", True)
-    assert classify("d", "/var/run/docker.sock", bare, "x").kind is ProblemKind.DAEMON_DOWN
-    device.docker_engine = engine  # what SimDockerEngine.attach does
-    found = parse_probe((await run(probe))[0])
-    assert found is not None and (found.socket, found.access, found.group, found.user) == (
-        "socket", "ok", "docker", "ann")
-    assert await run("test -S /var/run/docker.sock && command -v docker") == (
-        "/usr/bin/docker\n", 0)
-    assert "docker" in (await run("id -nG"))[0].split()
-    assert await run('printf "%s" "$HOME"') == ("/home/ann", 0)
+    async def close() -> None:
+        conn.close()
+        await server.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    return run, close
+
+
+@pytest.mark.parametrize("attached", [False, True])
+async def test_the_shell_answers_the_docker_probe(engine, attached: bool) -> None:
+    from sparktui.core.docker_problems import ProblemKind, classify, diagnose_command, parse_probe
+
+    run, close = await _device_shell(engine if attached else None)
+    try:
+        probe = parse_probe((await run(diagnose_command("/var/run/docker.sock")))[0])
+        if not attached:  # installed, daemon not running
+            assert probe is not None and (probe.socket, probe.docker_cli) == ("missing", True)
+            kind = classify("d", "/var/run/docker.sock", probe, "x").kind
+            assert kind is ProblemKind.DAEMON_DOWN
+            return
+        assert probe is not None and (probe.socket, probe.access, probe.user) == (
+            "socket", "ok", "ann")
+        assert "docker" in (await run("id -nG"))[0].split()
+        assert (await run('printf "%s" "$HOME"'))[0].endswith("/home/spark")
+    finally:
+        await close()
 
 
 async def test_the_shell_answers_docker_ps_as_the_cli_does(engine) -> None:
     """Chat's endpoint discovery runs `docker ps --format '{{json .}}'` over SSH."""
     from sparktui.services.endpoints import DOCKER_PS, parse_docker_ps
-    from sparktui.sim.gpu_model import SimDevice
-    from tests.test_sim_shell import run
 
-    device = SimDevice(seed=5, auto=False)
-    out, err, status = await run(DOCKER_PS, device)  # installed, daemon not running
-    assert (out, status) == ("", 1) and "Is the docker daemon running?" in err
-    device.docker_engine = engine
-    out, err, status = await run(DOCKER_PS, device)
-    assert (err, status) == ("", 0)
-    running = {c.name for c in engine.state.containers.values() if c.running}
-    assert {json.loads(line)["Names"] for line in out.splitlines()} == running
-    published = parse_docker_ps(out)
-    assert published[11434].startswith("ollama (") and 8000 in published
-    everything, _, _ = await run("docker ps -a --format '{{json .}}'", device)
-    assert len(everything.splitlines()) == len(engine.state.containers) > len(running)
-    _, err, status = await run("docker rm -f ollama", device)
-    assert status == 1 and "not simulated" in err
+    run, close = await _device_shell(None)
+    try:
+        out, err, status = await run(DOCKER_PS)  # installed, daemon not running
+        assert (out, status) == ("", 1) and "Is the docker daemon running?" in err
+    finally:
+        await close()
+    run, close = await _device_shell(engine)
+    try:
+        out, err, status = await run(DOCKER_PS)
+        assert (err, status) == ("", 0)
+        running = {c.name for c in engine.state.containers.values() if c.running}
+        assert {json.loads(line)["Names"] for line in out.splitlines()} == running
+        published = parse_docker_ps(out)
+        assert published[11434].startswith("ollama (") and 8000 in published
+        everything, _, _ = await run("docker ps -a --format '{{json .}}'")
+        assert len(everything.splitlines()) == len(engine.state.containers) > len(running)
+        _, err, status = await run("docker rm -f ollama")
+        assert status == 1 and "not simulated" in err
+    finally:
+        await close()
 
 
 # -- end to end: the demo device, its SSH socket forward, and the containers service ------------
@@ -353,10 +377,8 @@ async def test_demo_containers_through_the_ssh_socket_forward() -> None:
         process = next(p for p in demo.server.device.compute_apps()  # type: ignore[attr-defined]
                        if p.pid == pid)
         assert process.container_id == result.container_id and process.used_memory_mib
-        from sparktui.sim.gpuprocs import gpuprocs_block
-
-        assert f"cgroup {pid} 0::/system.slice/docker-{result.container_id}.scope" in \
-            gpuprocs_block(demo.server.device)  # type: ignore[attr-defined]
+        cgroup = await link.run(f'cat "$SPARKTUI_ROOT/proc/{pid}/cgroup"')  # what the loop reads
+        assert cgroup.stdout == f"0::/system.slice/docker-{result.container_id}.scope\n"
     finally:
         await service.close()
         await link.close()

@@ -1,4 +1,7 @@
-"""The simulated Spark over real SSH: asyncssh and OpenSSH clients, forwards, the CLI."""
+"""The simulated Spark over real SSH: asyncssh and OpenSSH clients, forwards, the CLI.
+
+Its shell is a real `sh` running the product's own scripts over the device's root:
+what is checked here is that they read what a Spark would show them."""
 
 from __future__ import annotations
 
@@ -14,9 +17,8 @@ import asyncssh
 import pytest
 
 from sparktui.core import hostscript
-from sparktui.sim import shell
+from sparktui.core.hoststat import HostStatBlockParser
 from sparktui.sim.server import SimServer, start_sim
-from tests.test_sim_shell import parse_hoststat
 
 
 @pytest.fixture
@@ -67,7 +69,7 @@ async def test_stream_stops_when_the_connection_drops(sim: SimServer, tmp_path):
     connection = await asyncssh.connect(sim.host, sim.port, username="u", client_keys=[key],
                                         known_hosts=known_hosts, agent_path=None, config=None)
     proc = await connection.create_process(hostscript.hoststat_command(50))
-    assert (await asyncio.wait_for(proc.stdout.readline(), 5)).startswith(shell.HOSTSTAT_BEGIN)
+    assert (await asyncio.wait_for(proc.stdout.readline(), 5)).startswith(hostscript.BLOCK_BEGIN)
     connection.abort()  # no goodbye, as when a laptop sleeps
     assert await sim.wait_idle(3)
     assert sim.active_sessions == 0
@@ -82,31 +84,39 @@ async def test_signal_stops_a_stream(sim: SimServer, conn):
     assert await sim.wait_idle(2)
 
 
-async def test_files_and_unknown_commands(conn):
-    meminfo = await conn.run("cat /proc/meminfo")
+async def test_files_under_the_root_and_the_login_environment(conn):
+    meminfo = await conn.run('cat "$SPARKTUI_ROOT/proc/meminfo"')
     assert meminfo.exit_status == 0
     assert re.search(r"^MemTotal:\s+127\d{6} kB$", meminfo.stdout, re.M)
     assert re.search(r"^MemAvailable:\s+\d+ kB$", meminfo.stdout, re.M)
-    missing = await conn.run("systemctl status ollama")
+    home = await conn.run('echo "$HOME"; hostname; uname -srm')
+    assert home.stdout.split("\n")[0].endswith("/home/spark")
+    assert home.stdout.split("\n")[1:3] == ["spark-demo", "Linux 6.17.0-1029-nvidia aarch64"]
+    missing = await conn.run("no-such-tool-here")
     assert missing.exit_status == 127
-    assert missing.stderr == "sh: 1: systemctl: not found\n"
 
 
 async def test_hoststat_stream_over_ssh(conn):
-    proc = await conn.create_process(hostscript.hoststat_command(100))
-    text = ""
-    while text.count(shell.HOSTSTAT_END + "\n") < 2:
-        text += await asyncio.wait_for(proc.stdout.readline(), 5)
+    # the product's script and parser: every figure a Spark's block carries is there
+    proc = await conn.create_process(hostscript.hoststat_command(300))
+    parser, blocks = HostStatBlockParser(), []
+    while len(blocks) < 2:
+        line = await asyncio.wait_for(proc.stdout.readline(), 5)
+        if (block := parser.feed_line(line.rstrip("\n"))) is not None:
+            blocks.append(block)
     proc.close()
-    blocks = parse_hoststat(text)
-    assert len(blocks) == 2
-    assert len(blocks[0]["cpu"]) == 21 and blocks[0]["thermal"]
-    assert blocks[1]["time"] > blocks[0]["time"]
+    first, second = blocks
+    assert len(first.cores) == 20 and first.thermal and first.load is not None
+    assert first.mem.total is not None and first.mem.available is not None
+    assert first.boot_id and first.pressure is not None and first.buddy
+    assert first.rails and first.prochot is False
+    assert second.t > first.t
 
 
-async def test_gpuprocs_loop_over_ssh_obeys_its_control_lines(conn):
+async def test_gpuprocs_loop_over_ssh_obeys_its_control_lines(sim: SimServer, conn):
     from sparktui.core.gpuprocs import GpuProcsBlockParser, control_line, gpuprocs_command
 
+    sim.device.set_load(0.5)  # a compute process: the loop's first block comes at once
     proc = await conn.create_process(gpuprocs_command(60_000))
     parser = GpuProcsBlockParser()
 
@@ -141,7 +151,7 @@ async def test_many_concurrent_channels(sim: SimServer, conn):
 
 async def test_interactive_shell(conn):
     proc = await conn.create_process(stdin=asyncssh.PIPE)  # no command: a shell request
-    proc.stdin.write("hostname\nexit 3\n")
+    proc.stdin.write("hostname; exit 3\n")
     result = await asyncio.wait_for(proc.wait(), 5)
     assert "spark-demo\n" in result.stdout
     assert result.exit_status == 3

@@ -413,3 +413,14 @@ def sort_key(column: str, info: ContainerInfo, stats: ContainerStats | None,
     if column == "image":
         return (0, info.image.lower(), info.name)
     return (0, info.name.lower(), info.id)
+
+
+def action_outcome(action: str, name: str, after: ContainerInfo | None) -> tuple[str, bool]:
+    """What to tell the user after `action`, from docker's state afterwards; and whether
+    that state is what was asked. Never "stopped" unless docker says it is."""
+    if after is None:
+        return f"{action}: {name} asked; its state could not be read back", False
+    if action in ("stop", "kill") and after.running:
+        return f"{action}: docker answered, but {name} is still {after.state_text()}", False
+    done = {"stop": "stopped", "kill": "killed"}.get(action, f"{action}: done")
+    return f"{name} {done} ({after.state_text()})", True

@@ -54,7 +54,7 @@ def diagnose_command(socket_path: str) -> str:
     """
     path = shlex.quote(socket_path)
     return (
-        f"p={path}; "
+        f'p="${{SPARKTUI_ROOT-}}"{path}; '
         'if [ -S "$p" ]; then s=socket; elif [ -e "$p" ]; then s=other; else s=missing; fi; '
         'a=-; if [ "$s" = socket ]; then '
         'if [ -r "$p" ] && [ -w "$p" ]; then a=ok; else a=denied; fi; fi; '

@@ -34,14 +34,15 @@ END = "end"
 
 FACTS_SCRIPT = r"""s() { printf '\n@@sparktui@@ %s\n' "$1"; }
 t() { if command -v timeout >/dev/null 2>&1; then timeout "$@"; else shift; "$@"; fi; }
-s hostname; hostname 2>/dev/null || cat /etc/hostname 2>/dev/null
+s hostname; hostname 2>/dev/null || cat "${SPARKTUI_ROOT-}/etc/hostname" 2>/dev/null
 s kernel; uname -srm 2>/dev/null
-s dgx-release; cat /etc/dgx-release 2>/dev/null
-s os-release; cat /etc/os-release 2>/dev/null
-s lscpu; LC_ALL=C lscpu 2>/dev/null || { s cpuinfo; cat /proc/cpuinfo 2>/dev/null; }
+s dgx-release; cat "${SPARKTUI_ROOT-}/etc/dgx-release" 2>/dev/null
+s os-release; cat "${SPARKTUI_ROOT-}/etc/os-release" 2>/dev/null
+s lscpu; LC_ALL=C lscpu 2>/dev/null ||
+  { s cpuinfo; cat "${SPARKTUI_ROOT-}/proc/cpuinfo" 2>/dev/null; }
 s nproc; nproc 2>/dev/null
-s meminfo; cat /proc/meminfo 2>/dev/null
-s uptime; cat /proc/uptime 2>/dev/null
+s meminfo; cat "${SPARKTUI_ROOT-}/proc/meminfo" 2>/dev/null
+s uptime; cat "${SPARKTUI_ROOT-}/proc/uptime" 2>/dev/null
 s df-root; df -Pk / 2>/dev/null
 hf="$HOME/.cache/huggingface"
 s df-cache; [ -d "$hf" ] && df -Pk "$hf" 2>/dev/null
@@ -55,7 +56,7 @@ s nvidia-ctk
 if command -v nvidia-ctk >/dev/null 2>&1; then nvidia-ctk --version 2>&1; else echo absent; fi
 s dcgmi; command -v dcgmi 2>/dev/null || echo absent
 s infiniband
-for d in /sys/class/infiniband/*; do
+for d in "${SPARKTUI_ROOT-}"/sys/class/infiniband/*; do
   p="$d/ports/1"; [ -d "$p" ] || continue
   st=; rt=; rx=; tx=; ll=; nets=; gids=
   read -r st < "$p/state"; read -r rt < "$p/rate"; read -r ll < "$p/link_layer"

@@ -72,15 +72,15 @@ _DETAIL = r"""detail() {
   u= n=
   { while read -r k v r; do
       case $k in Uid:) u=$v; break ;; esac
-    done < "/proc/$p/status"; } 2>/dev/null
+    done < "${SPARKTUI_ROOT-}/proc/$p/status"; } 2>/dev/null
   [ -n "$u" ] || return 0
   { while IFS=: read -r a b c r; do
       [ "$c" = "$u" ] && { n=$a; break; }
-    done < /etc/passwd; } 2>/dev/null
+    done < "${SPARKTUI_ROOT-}/etc/passwd"; } 2>/dev/null
   printf 'proc %s %s %s\n' "$p" "$u" "$n"
   { while IFS= read -r c; do
       printf 'cgroup %s %s\n' "$p" "$c"
-    done < "/proc/$p/cgroup"; } 2>/dev/null
+    done < "${SPARKTUI_ROOT-}/proc/$p/cgroup"; } 2>/dev/null
   CMDLINE
 }
 pid_of() { p=${1#*,}; p=${p%%,*}; p=${p# }; case $p in ''|*[!0-9]*) p= ;; esac; }
@@ -88,7 +88,7 @@ pid_of() { p=${1#*,}; p=${p%%,*}; p=${p# }; case $p in ''|*[!0-9]*) p= ;; esac; 
 _CMDLINE = r"""c=
   { while IFS= read -r -d '' a || [ -n "$a" ]; do
       c=$c${a//$'\n'/ }$'\037'
-    done < "/proc/$p/cmdline"; } 2>/dev/null
+    done < "${SPARKTUI_ROOT-}/proc/$p/cmdline"; } 2>/dev/null
   printf 'cmdline %s %s\n' "$p" "${c%$'\037'}"
 """
 

@@ -14,6 +14,9 @@ livelock coming (sparktui.core.memtruth parses these lines):
 - `rail <label> <microwatts>`: the spbm hwmon driver's power rails, when present;
 - `prochot <value>`: the GB10 platform device's PROCHOT state, when present.
 Files that do not exist print nothing: an old kernel has no PSI, most boxes no spbm.
+
+Every path is read under `$SPARKTUI_ROOT`, unset on a real device: the simulated
+Spark (sparktui.sim) runs this very script over a directory of its own.
 """
 
 from __future__ import annotations
@@ -40,30 +43,32 @@ HOSTSTAT_SCRIPT = r"""ms=${1:-1000}
 case $ms in ''|*[!0-9]*) ms=1000 ;; esac
 s=$((ms / 1000)).$(printf '%03d' $((ms % 1000)))
 boot=
-{ read -r boot < /proc/sys/kernel/random/boot_id; } 2>/dev/null
+{ read -r boot < "${SPARKTUI_ROOT-}/proc/sys/kernel/random/boot_id"; } 2>/dev/null
 rails=
-for h in /sys/class/hwmon/hwmon*; do
+for h in "${SPARKTUI_ROOT-}"/sys/class/hwmon/hwmon*; do
   { read -r n < "$h/name"; } 2>/dev/null || continue
   case $n in spbm*) rails="$rails $h" ;; esac
 done
-ph=/sys/bus/platform/devices/NVDA8800:00/prochot
+ph=${SPARKTUI_ROOT-}/sys/bus/platform/devices/NVDA8800:00/prochot
 [ -r "$ph" ] || ph=
 while :; do
-  read -r up rest < /proc/uptime
+  read -r up rest < "${SPARKTUI_ROOT-}/proc/uptime"
   printf '%s\n' "--- sparktui-hoststat $up"
   [ -n "$boot" ] && printf 'boot %s\n' "$boot"
   while read -r l; do
     case $l in cpu*) printf '%s\n' "$l" ;; *) break ;; esac
-  done < /proc/stat
-  while IFS= read -r l; do printf '%s\n' "$l"; done < /proc/meminfo
-  read -r l < /proc/loadavg && printf '%s\n' "$l"
-  for z in /sys/class/thermal/thermal_zone*; do
+  done < "${SPARKTUI_ROOT-}/proc/stat"
+  while IFS= read -r l; do printf '%s\n' "$l"; done < "${SPARKTUI_ROOT-}/proc/meminfo"
+  read -r l < "${SPARKTUI_ROOT-}/proc/loadavg" && printf '%s\n' "$l"
+  for z in "${SPARKTUI_ROOT-}"/sys/class/thermal/thermal_zone*; do
     { read -r t < "$z/temp"; } 2>/dev/null || continue
     { read -r n < "$z/type"; } 2>/dev/null || n=${z##*/}
     printf 'thermal %s %s\n' "$n" "$t"
   done
-  { while IFS= read -r l; do printf 'psi %s\n' "$l"; done < /proc/pressure/memory; } 2>/dev/null
-  { while IFS= read -r l; do printf 'buddy %s\n' "$l"; done < /proc/buddyinfo; } 2>/dev/null
+  { while IFS= read -r l; do printf 'psi %s\n' "$l"
+    done < "${SPARKTUI_ROOT-}/proc/pressure/memory"; } 2>/dev/null
+  { while IFS= read -r l; do printf 'buddy %s\n' "$l"
+    done < "${SPARKTUI_ROOT-}/proc/buddyinfo"; } 2>/dev/null
   for h in $rails; do
     for p in "$h"/power*_input; do
       { read -r v < "$p"; } 2>/dev/null || continue

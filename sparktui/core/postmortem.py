@@ -31,8 +31,9 @@ MAX_EVIDENCE_LINES = 40
 
 # journalctl needs the adm or systemd-journal group for kernel lines; pstore files
 # are root's: both fall back to `sudo -n` (never a password prompt).
-EVIDENCE_SCRIPT = rf"""read -r b < /proc/sys/kernel/random/boot_id; echo "boot $b"
-read -r up rest < /proc/uptime; echo "uptime $up"
+EVIDENCE_SCRIPT = rf"""read -r b < "${{SPARKTUI_ROOT-}}/proc/sys/kernel/random/boot_id"
+echo "boot $b"
+read -r up rest < "${{SPARKTUI_ROOT-}}/proc/uptime"; echo "uptime $up"
 echo "--- journal"
 j() {{ journalctl -k -b -1 -n {JOURNAL_LINES} --no-pager -o short-iso 2>&1; }}
 out=$(j); s=$?
@@ -42,7 +43,7 @@ case $out in *"No journal files"*|*"not seeing messages"*|*"Permission denied"*|
 printf '%s\n' "$out"
 echo "--- journal-status $s"
 echo "--- pstore"
-for f in /sys/fs/pstore/*; do
+for f in "${{SPARKTUI_ROOT-}}"/sys/fs/pstore/*; do
   [ -f "$f" ] || continue
   echo "=== file ${{f##*/}}"
   head -c {PSTORE_BYTES} "$f" 2>/dev/null || sudo -n head -c {PSTORE_BYTES} "$f" 2>&1

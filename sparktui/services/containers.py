@@ -47,6 +47,7 @@ from sparktui.core.docker_problems import (
 from sparktui.core.docker_problems import api_too_old as api_too_old_problem
 from sparktui.core.sanitize import clean_reason, strip_control
 from sparktui.services.audit import AuditLog, ReadOnlyError
+from sparktui.services.container_list import inspect_one, list_all
 from sparktui.services.link import DeviceLink
 from sparktui.transport.base import ConnectionLost, Forward, Transport
 from sparktui.transport.ssh_types import SSHOptions
@@ -266,6 +267,7 @@ class ContainerService:
         self.transport = transport
         endpoint = await DockerEndpoint.open(transport, self.socket_path)
         self.endpoint = endpoint
+        quick = 0  # event streams in a row that ended soon after they began
         try:
             while transport.is_alive():
                 try:
@@ -274,6 +276,7 @@ class ContainerService:
                     self._set_state(ServiceState.PROBLEM, exc.problem)
                     await self._wait_retry(transport)
                     continue
+                followed = time.monotonic()
                 try:
                     await self._follow(endpoint)
                 except Exception as exc:  # the daemon went between connect and events
@@ -282,9 +285,11 @@ class ContainerService:
                     client, self.client = self.client, None
                     if client is not None:
                         await asyncio.to_thread(client.close)
-                # the events stream ended: the connection went, or the daemon did
+                # the events stream ended: the connection went, or the daemon did. One
+                # that keeps ending at once backs off, up to the retry interval
+                quick = quick + 1 if time.monotonic() - followed < 5 else 0
                 if transport.is_alive():
-                    await asyncio.sleep(0.2)
+                    await asyncio.sleep(min(0.2 * 2 ** quick, max(self.retry_interval, 0.2)))
         finally:
             self.endpoint = None
             await endpoint.close()
@@ -376,9 +381,7 @@ class ContainerService:
         error: BaseException | None = None
         try:
             # subscribed first, listed second: nothing that happens in between is lost
-            listed = client.containers.list(all=True, ignore_removed=True)
-            rows = [ContainerInfo.from_inspect(c.attrs) for c in listed]
-            self._post(self._apply_reset, rows)
+            self._post(self._apply_reset, list_all(client, self.device))
             for event in stream:
                 received = time.monotonic()
                 container_id = event.get("id") or (event.get("Actor") or {}).get("ID")
@@ -388,11 +391,12 @@ class ContainerService:
                     self._post(self._apply_remove, container_id, received)
                     continue
                 try:
-                    attrs = client.api.inspect_container(container_id)
+                    row = inspect_one(client, container_id, self.device)
                 except docker.errors.NotFound:
                     self._post(self._apply_remove, container_id, received)
                     continue
-                self._post(self._apply_upsert, ContainerInfo.from_inspect(attrs), received)
+                if row is not None:  # a malformed answer costs that event only
+                    self._post(self._apply_upsert, row, received)
         except Exception as exc:  # reported through `ended`; the service decides what next
             error = exc
         finally:
@@ -473,8 +477,14 @@ class ContainerService:
         row = self.containers.get(container_id)
         return row.name if row is not None else container_id[:12]
 
-    async def run_action(self, action: str, container_id: str) -> None:
-        """start, stop, restart, pause, unpause or kill one container."""
+    async def run_action(self, action: str, container_id: str) -> ContainerInfo | None:
+        """start, stop, restart, pause, unpause or kill one container.
+
+        Returns the container as docker reports it afterwards (None when it cannot
+        be read back), so a caller says what is true, not what was asked. A stop
+        whose answer came too late (a StopTimeout past the HTTP timeout) but that
+        did stop the container counts as done.
+        """
         if action not in ("start", "stop", "restart", "pause", "unpause", "kill"):
             raise ValueError(f"unknown container action {action!r}")
         target = self.name_of(container_id)
@@ -483,9 +493,17 @@ class ContainerService:
         try:
             await asyncio.to_thread(getattr(client.api, action), container_id)
         except Exception as exc:
-            reason = describe_error(exc)
-            self.record(f"container.{action}", target, f"failed: {reason}", id=container_id)
-            raise ContainerActionError(f"{action} {target} failed: {reason}") from exc
+            after = await self._read_back(client, container_id) \
+                if action in ("stop", "kill") else None
+            if after is None or after.running:
+                reason = describe_error(exc)
+                self.record(f"container.{action}", target, f"failed: {reason}",
+                            id=container_id)
+                raise ContainerActionError(f"{action} {target} failed: {reason}") from exc
+            log.info("%s %s on %s: docker's answer failed (%s), but it is %s", action, target,
+                     self.device, describe_error(exc), after.state)
+        else:
+            after = await self._read_back(client, container_id)
         self.record(f"container.{action}", target, "ok", id=container_id)
         if action in ("start", "restart"):
             for hook in list(CONTAINER_STARTED_HOOKS):
@@ -493,6 +511,16 @@ class ContainerService:
                     hook(self, container_id)
                 except Exception:  # the guard's trouble must not fail the start
                     log.exception("container-started hook failed on %s", self.device)
+        return after
+
+    async def _read_back(self, client: Any, container_id: str) -> ContainerInfo | None:
+        try:
+            attrs = await asyncio.to_thread(client.api.inspect_container, container_id)
+        except Exception as exc:  # gone (auto-removed), or the daemon went away
+            log.info("reading back %s on %s: %s", container_id[:12], self.device,
+                     describe_error(exc))
+            return None
+        return ContainerInfo.from_inspect(attrs) if isinstance(attrs, dict) else None
 
     async def remove(self, container_id: str, *, volumes: bool = False,
                      force: bool = True) -> None:

@@ -40,8 +40,10 @@ TIMEOUT_S = 60.0  # sync on a box with gigabytes of dirty pages takes a while
 def action_script(action: str) -> str:
     path, value, _ = ACTIONS[action]
     sync = "sync; " if action == DROP_CACHES else ""  # dirty pages cannot be dropped
-    return (f"{sync}if [ -w {path} ]; then echo {value} > {path}; "
-            f"else echo {value} | sudo -n tee {path} > /dev/null; fi; s=$?; "
+    # under $SPARKTUI_ROOT: unset on a real device, the simulated Spark's own tree in the demo
+    target = f'"${{SPARKTUI_ROOT-}}{path}"'
+    return (f"{sync}if [ -w {target} ]; then echo {value} > {target}; "
+            f"else echo {value} | sudo -n tee {target} > /dev/null; fi; s=$?; "
             f"[ $s = 0 ] || printf '{USER_TAG}%s\\n' \"${{USER:-$(id -un)}}\" >&2; exit $s")
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import math
 import re
@@ -101,10 +102,16 @@ def _device_history_query(device: str) -> str:
             f'{{__name__=~"{"|".join(others)}",instance=~{target}}}')
 
 
+#: a whole fleet's hour of history at the finest step is a few MB of JSON
+MAX_ANSWER_BYTES = 32 * 1024 * 1024
+MAX_ERROR_BYTES = 1024 * 1024
+
+
 class PrometheusSource:
     """Asks one Prometheus server's HTTP API (v1)."""
 
     def __init__(self, url: str, settings: Settings | None = None, *, timeout: float = 10.0,
+                 deadline: float | None = None,
                  transport: httpx.AsyncBaseTransport | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         base = url.strip().rstrip("/")
@@ -113,31 +120,56 @@ class PrometheusSource:
         self.url = base
         self.settings = settings or Settings()
         self._clock = clock
+        self._deadline = deadline if deadline is not None else 2 * timeout
+        # identity: a small compressed body must not unpack to gigabytes before it is counted
         self._client = httpx.AsyncClient(base_url=base, timeout=timeout, transport=transport,
-                                         headers={"Accept": "application/json"})
+                                         headers={"Accept": "application/json",
+                                                  "Accept-Encoding": "identity"})
 
     async def close(self) -> None:
         await self._client.aclose()
 
     async def _get(self, path: str, params: dict[str, str], parse=None) -> object:
         """The API's answer, parsed by `parse` in a worker thread (a fleet's JSON is
-        hundreds of KB: decoding it on the event loop would stall a screen)."""
+        hundreds of KB: decoding it on the event loop would stall a screen).
+
+        Bounded in size and in time (the whole answer, not each read), so a server
+        that never ends its body, or trickles it, costs a few MB and ends with a
+        message."""
+        status, body = await self._read(path, params)
         try:
-            response = await self._client.get(path, params=params)
+            payload = await asyncio.to_thread(json.loads, body)
+        except (ValueError, RecursionError):
+            raise PrometheusError(f"{self.url}{path} answered HTTP {status} "
+                                  "without JSON: is this a Prometheus server?") from None
+        if status != 200 or not isinstance(payload, dict) \
+                or payload.get("status") != "success":
+            error = payload.get("error") if isinstance(payload, dict) else None
+            raise PrometheusError(f"Prometheus refused the query (HTTP {status})"
+                                  + (f": {str(error)[:300]}" if error else ""))
+        return payload if parse is None else await asyncio.to_thread(parse, payload)
+
+    async def _read(self, path: str, params: dict[str, str]) -> tuple[int, bytes]:
+        try:
+            async with asyncio.timeout(self._deadline), \
+                    self._client.stream("GET", path, params=params) as response:
+                limit = MAX_ANSWER_BYTES if response.status_code == 200 else MAX_ERROR_BYTES
+                chunks: list[bytes] = []
+                size = 0
+                async for chunk in response.aiter_raw():
+                    size += len(chunk)
+                    if size > limit:
+                        raise PrometheusError(
+                            f"{self.url}{path}: the answer passed {limit // 2**20 or 1} MiB; "
+                            "not read further (is this a Prometheus server?)")
+                    chunks.append(chunk)
+                return response.status_code, b"".join(chunks)
+        except TimeoutError:
+            raise PrometheusError(f"{self.url}{path}: no complete answer within "
+                                  f"{self._deadline:.0f} s; not waiting longer") from None
         except httpx.HTTPError as exc:
             raise PrometheusError(f"cannot reach Prometheus at {self.url}: "
                                   f"{type(exc).__name__}: {exc}") from exc
-        try:
-            payload = await asyncio.to_thread(response.json)
-        except ValueError:
-            raise PrometheusError(f"{self.url}{path} answered HTTP {response.status_code} "
-                                  "without JSON: is this a Prometheus server?") from None
-        if response.status_code != 200 or not isinstance(payload, dict) \
-                or payload.get("status") != "success":
-            error = payload.get("error") if isinstance(payload, dict) else None
-            raise PrometheusError(f"Prometheus refused the query (HTTP {response.status_code})"
-                                  + (f": {str(error)[:300]}" if error else ""))
-        return payload if parse is None else await asyncio.to_thread(parse, payload)
 
     async def query(self, promql: str) -> list[Series]:
         return await self._get("/api/v1/query", {"query": promql},  # type: ignore[return-value]

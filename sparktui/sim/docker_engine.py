@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import re
 import struct
 import time
@@ -27,10 +28,11 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from sparktui.sim import docker_views as views
+from sparktui.sim.device_root import DOCKER_VERSION
 from sparktui.sim.docker_apps import AppFront, published_ports
 from sparktui.sim.docker_pull import pull_events
+from sparktui.sim.docker_seed import SEED_HOME
 from sparktui.sim.docker_state import DockerState, EngineError, rfc3339, stop_task
-from sparktui.sim.hostfacts import DOCKER_VERSION
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +177,14 @@ class SimDockerEngine:
         """
         for path in ("/var/run/docker.sock", "/run/docker.sock"):
             server.map_unix(path, self.path)
+            # where the device's shell (the containers service's probe) looks for it
+            link = os.path.join(server.root.path, path.lstrip("/"))
+            os.makedirs(os.path.dirname(link), exist_ok=True)
+            os.symlink(self.path, link)
         server.device.docker_engine = self  # the shell's docker probe asks it
+        for c in self.state.containers.values():  # the seeded volumes: the device's home
+            c.host_config["Binds"] = [bind.replace(SEED_HOME, str(server.root.home), 1)
+                                      for bind in c.host_config.get("Binds") or []]
         self.state.memory = server.device.memory  # deployed models load into its memory
         server.device.container_processes = self.state.gpu_processes  # its GPU processes
         server.device.memory.on_reboot.append(self._rebooted)

@@ -26,6 +26,8 @@ GREEN, YELLOW, CYAN, BOLD, DIM, RESET = ("\x1b[32m", "\x1b[33m", "\x1b[36m", "\x
                                          "\x1b[2m", "\x1b[0m")
 VLLM_VERSION = "0.10.1.1+381074ae.nv25.09"
 GPU_UUID = "GPU-5e1c7a3b-9d2f-4c1e-8a6b-3f0d2e9c7b41"
+#: the home the seeded containers mount from; the engine puts the device's own in its place
+SEED_HOME = "/home/spark"
 
 #: (delay after start in seconds, stream, template); templates see {model}, {port}, {name}
 Script = tuple[tuple[float, int, str], ...]
@@ -349,7 +351,7 @@ SEED_CONTAINERS = (
                        "HF_HOME=/root/.cache/huggingface", "VLLM_VERSION=0.10.1.1"),
                   labels={"com.nvidia.build.id": "203518734",
                           "com.nvidia.vllm.version": VLLM_VERSION},
-                  volumes=("/home/demo/.cache/huggingface:/root/.cache/huggingface",),
+                  volumes=(f"{SEED_HOME}/.cache/huggingface:/root/.cache/huggingface",),
                   model="meta-llama/Llama-3.1-8B-Instruct"),
     SeedContainer("open-webui", "ghcr.io/open-webui/open-webui:ollama",
                   ("bash", "start.sh"), ((12000, 8080),), "running",
@@ -366,7 +368,7 @@ SEED_CONTAINERS = (
                   ((8188, 8188),), "exited", started_ago=_DAY + 5_400, created_ago=9 * _DAY,
                   gpu=True, exit_code=137, oom_killed=True, finished_ago=_DAY + 1_100,
                   env=(_PATH, "NVIDIA_VISIBLE_DEVICES=all"),
-                  volumes=("/home/demo/ComfyUI:/workspace/ComfyUI",)),
+                  volumes=(f"{SEED_HOME}/ComfyUI:/workspace/ComfyUI",)),
 )
 
 #: vLLM's health check, as a compose file or `docker run --health-cmd` would set it

@@ -13,6 +13,7 @@ import re
 import time
 from typing import Any
 
+from sparktui.sim.device_root import DOCKER_VERSION, KERNEL_RELEASE
 from sparktui.sim.docker_state import (
     DockerState,
     EngineError,
@@ -22,8 +23,6 @@ from sparktui.sim.docker_state import (
     rfc3339,
 )
 from sparktui.sim.gpu_model import MEM_TOTAL_KB, NCPU
-from sparktui.sim.hostfacts import DOCKER_VERSION
-from sparktui.sim.hostfiles import KERNEL_RELEASE
 
 #: the API of Docker 28.3, the Engine the simulated Spark's facts report
 API_VERSION = "1.51"

@@ -20,7 +20,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sparktui.sim.memory_model import SimMemory
-from sparktui.sim.model_disk import SimModelDisk
 
 KINDS = ("gb10", "discrete")
 NCPU = 20
@@ -214,9 +213,9 @@ class SimDevice:
         base = self._host_util(self._grid_t) * NCPU + 0.2
         self._loadavg = [base, base, base]
         self.memory = SimMemory(clock, self.seed)  # loads, reclaim, wedges and reboots
+        self.cx7_peer: SimDevice | None = None  # the Spark cabled to our first CX-7 port
         #: the CUDA processes of running containers (set by the simulated Docker engine)
         self.container_processes: Callable[[], list[SimProcess]] = list
-        self.model_disk = SimModelDisk(self.wall_time)  # the models in its caches
 
     # --- time ------------------------------------------------------------------
     def now(self) -> float:

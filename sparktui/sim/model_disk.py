@@ -1,15 +1,11 @@
 """The models on the simulated Spark's disk: a Hugging Face cache, a GGUF file, a download.
 
-Stands for sparktui.core.model_cache's MODELS_SCRIPT (the shell does not
-interpret it): the listing is the lines that script prints on a real Spark,
-for the models below, under the login user's home. `head -c N FILE` reads a
-snapshot's config.json (the fit arithmetic) and `rm -rf -- PATH` deletes a
-model, so the Models screen works end to end on the demo. The Llama model is
-the one the seeded vLLM container mounts (sim.docker_seed), so it is in use.
-
-`seed_files(home)` writes the same models as real files (sparse: no disk used)
-in the Hugging Face hub's own layout, for a simulated device whose real `sh`
-runs the script itself; `grow_download(home)` moves the download on.
+Real files under the device root's home, in the Hugging Face hub's own layout
+(refs/main, blobs, snapshots/REV/* -> ../../blobs/SHA), the weights sparse files
+of their true size dated by their last use, so the product's MODELS_SCRIPT
+(core.model_cache), its `head -c` of a config.json and its `rm -rf` of a model
+run as on a Spark. The Llama model is the one the seeded vLLM container mounts
+(sim.docker_seed), so it is in use; the Qwen3 download grows as time passes.
 """
 
 from __future__ import annotations
@@ -97,45 +93,6 @@ class SimModelDisk:
             return f"{home}/{model.folder}/{model.name}"
         return f"{home}/.cache/huggingface/hub/{model.hf_folder()}"
 
-    def _config_path(self, model: SimModel, home: str) -> str:
-        return f"{self.path(model, home)}/snapshots/{_sha(model.name, 'rev')[:40]}/config.json"
-
-    def listing(self, home: str) -> str:
-        """What MODELS_SCRIPT prints for these models (core.model_cache.parse_listing)."""
-        now = self.clock()
-        lines = [f"H {home}", f"D hf {home}/.cache/huggingface/hub"]
-        for model in (m for m in self.models if m.source == "hf"):
-            used = now - model.last_used_days * 86_400
-            lines += [f"M hf {self.path(model, home)}", f"R {_sha(model.name, 'rev')[:40]}"]
-            if model.config is not None:
-                lines.append(f"B {len(json.dumps(model.config))} {used:.1f} {used:.1f} "
-                             f"{_sha(model.name, 'config')}")
-            lines += [f"B {size} {used:.1f} {used:.1f} {_sha(model.name, i)}"
-                      for i, size in enumerate(model.shards)]
-            if model.downloading_from is not None:
-                grown = model.downloading_from + int((now - (self.started or now))
-                                                     * DOWNLOAD_BYTES_S)
-                lines.append(f"B {grown} {now:.1f} {now:.1f} "
-                             f"{_sha(model.name, 'next')}.incomplete")
-            if model.config is not None:
-                lines.append(f"C {self._config_path(model, home)}")
-        for model in (m for m in self.models if m.source == "gguf"):
-            used = now - model.last_used_days * 86_400
-            lines.append(f"G {model.shards[0]} {used:.1f} {used:.1f} {self.path(model, home)}")
-        return "\n".join(lines) + "\n"
-
-    def command(self, name: str, args: list[str], home: str) -> tuple[str, str, int]:
-        """`head -c N FILE` of a config.json, `rm -rf -- PATH` of a model: (out, err, status)."""
-        paths = [a for a in args if not a.startswith("-") and not a.isdigit()]
-        if name == "head":
-            for model in self.models:
-                if model.config is not None and self._config_path(model, home) in paths:
-                    return json.dumps(model.config, indent=2) + "\n", "", 0
-            return "", f"head: cannot open '{' '.join(paths)}' for reading: No such file\n", 1
-        # nothing else on the simulated disk is modelled: `rm -f` of the rest is quiet
-        self.models = [m for m in self.models if self.path(m, home) not in paths]
-        return "", "", 0
-
     # -- the same models as files, for a real sh ------------------------------------------
     def seed_files(self, home: Path) -> None:
         """Write every model under `home` as the hub (or llama.cpp) would leave it."""
@@ -172,9 +129,9 @@ class SimModelDisk:
                 continue
             size = model.downloading_from + int((now - (self.started or now))
                                                 * DOWNLOAD_BYTES_S)
-            blob = Path(self.path(model, str(home))) / "blobs" / \
-                f"{_sha(model.name, 'next')}.incomplete"
-            _sparse(blob, size, now)
+            blobs = Path(self.path(model, str(home))) / "blobs"
+            if blobs.is_dir():  # not when the user deleted the model
+                _sparse(blobs / f"{_sha(model.name, 'next')}.incomplete", size, now)
 
 
 def _sparse(path: Path, size: int, when: float) -> None:

@@ -1,7 +1,9 @@
 """The simulated Spark: an asyncssh server on loopback that answers like a DGX Spark.
 
-Any user name, public-key authentication only. Exec requests go to
-`shell.serve_process`; a `shell` request gets a minimal prompt. Local port
+Any user name, public-key authentication only. Exec and shell requests run in
+a real `sh` over the device's root directory (sim.shell, sim.device_root),
+whose files a refresh task keeps in step with the model every REFRESH_S; the
+stand-in tools on its PATH reach the model through the relay (sim.relay). Local port
 forwards (direct-tcpip) reach loopback ports of this machine, or a port mapped
 with `SimServer.map_port` (so a simulated service on a random port can stand in
 for, say, Ollama's 11434); UNIX socket forwards reach real paths or mapped ones.
@@ -13,14 +15,19 @@ import asyncio
 import contextlib
 import ipaddress
 import os
+import shutil
+import tempfile
 from typing import Any
 
 import asyncssh
 
 from sparktui.sim import shell
+from sparktui.sim.device_root import DeviceRoot
 from sparktui.sim.gpu_model import SimDevice
+from sparktui.sim.relay import Relay
 
 _LOOPBACK_NAMES = {"localhost", "ip6-localhost"}
+REFRESH_S = 0.25  # how fresh the device's /proc and /sys files are
 
 
 def is_loopback(host: str) -> bool:
@@ -48,8 +55,13 @@ class SimServer:
     """A running simulated Spark. Create it with `start_sim()`."""
 
     def __init__(self, device: SimDevice, host_key: asyncssh.SSHKey,
-                 client_key: asyncssh.SSHKey | None) -> None:
+                 client_key: asyncssh.SSHKey | None, root: DeviceRoot) -> None:
         self.device = device
+        self.root = root
+        self._relay: Relay | None = None
+        self._refresher: asyncio.Task[None] | None = None
+        self._refreshing = asyncio.Lock()
+        self._groups: set[int] = set()  # the process groups of the commands running
         self.host_key = host_key
         self.host_key_fingerprint: str = host_key.get_fingerprint("sha256")
         self.client_key = client_key
@@ -112,7 +124,9 @@ class SimServer:
         return identity, known_hosts
 
     async def close(self) -> None:
-        """Stop listening and drop every connection."""
+        """Stop listening, end every command and drop every connection."""
+        for group in list(self._groups):
+            shell.signal_group(group, "KILL")
         if self._acceptor is not None:
             self._acceptor.close()
             with contextlib.suppress(Exception):
@@ -125,6 +139,23 @@ class SimServer:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(conn.wait_closed(), 2)
         await self.wait_idle(2)
+        if self._refresher is not None:
+            self._refresher.cancel()
+            with contextlib.suppress(BaseException):
+                await self._refresher
+        if self._relay is not None:
+            await self._relay.close()
+        await asyncio.to_thread(self.root.remove)
+
+    async def refresh(self) -> None:
+        """Bring the device's files up to date (one refresh at a time, off the loop)."""
+        async with self._refreshing:
+            await asyncio.to_thread(self.root.refresh)
+
+    async def _refresh_often(self) -> None:
+        while True:
+            await self.refresh()
+            await asyncio.sleep(REFRESH_S)
 
     def drop_connections(self) -> None:
         """The box froze: every connection dies without a goodbye."""
@@ -143,7 +174,9 @@ class SimServer:
         self.sessions_started += 1
         self._idle.clear()
         try:
-            await shell.serve_process(process, self.device)
+            # a command reads the state of the moment it starts, as on a real box
+            await self.refresh()
+            await shell.serve_process(process, self.root, self._groups)
         finally:
             self._active -= 1
             if self._active == 0:
@@ -246,6 +279,7 @@ async def start_sim(host: str = "127.0.0.1", port: int = 0, *, gpus: int = 1,
     Without `authorized_keys_path` a throwaway client key is made and is the only
     key accepted (`SimServer.client_key`; `write_client_files` saves it).
     """
+    shell.find_sh()  # no sh, no simulated device: say so before anything starts
     device = device or SimDevice(gpus=gpus, kind=kind, seed=seed)
     host_key = load_or_create_host_key(host_key_path)
     if authorized_keys_path is None:
@@ -256,12 +290,25 @@ async def start_sim(host: str = "127.0.0.1", port: int = 0, *, gpus: int = 1,
     else:
         client_key = None
         authorized = asyncssh.read_authorized_keys(authorized_keys_path)
-    sim = SimServer(device, host_key, client_key)
+    # in memory where there is a tmpfs: the refresh replaces some 20 files 4 times a second
+    shm = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
+    path = tempfile.mkdtemp(prefix="sparktui-sim-", dir=shm)
+    try:
+        root = DeviceRoot(device, path, os.path.join(path, "relay.sock"))
+        relay = await Relay(device).start(root.relay_socket)
+    except BaseException:
+        shutil.rmtree(path, ignore_errors=True)
+        raise
+    sim = SimServer(device, host_key, client_key, root)
+    sim._relay = relay
+    await sim.refresh()
+    sim._refresher = asyncio.get_running_loop().create_task(sim._refresh_often(),
+                                                            name="sim-refresh")
     device.memory.on_reboot.append(sim.drop_connections)
     sim._acceptor = await asyncssh.create_server(
         lambda: _SSHServer(sim), host, port,
         server_host_keys=[host_key], authorized_client_keys=authorized,
-        process_factory=sim._serve, encoding="utf-8",
+        process_factory=sim._serve, encoding=None,
         password_auth=False, kbdint_auth=False,
     )
     sockname = sim._acceptor.sockets[0].getsockname()

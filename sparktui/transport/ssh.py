@@ -32,6 +32,7 @@ from sparktui.transport.base import (
     TransportError,
 )
 from sparktui.transport.drain import StderrTail, bounded_lines
+from sparktui.transport.ssh_channel import STDERR, STDOUT, BoundedSession
 from sparktui.transport.ssh_types import (
     HostKeyPrompt,
     SSHConnectError,
@@ -225,11 +226,11 @@ MAX_RUN_OUTPUT = 8 * 1024 * 1024
 
 
 class _BoundedText:
-    """Collects a reader's text up to MAX_RUN_OUTPUT, draining (and dropping) the rest."""
+    """Collects a reader's bytes up to MAX_RUN_OUTPUT, draining (and dropping) the rest."""
 
     def __init__(self, read) -> None:
         self._read = read
-        self._parts: list[str] = []
+        self._parts: list[bytes] = []
         self._size = 0
         self.dropped = 0
 
@@ -246,9 +247,9 @@ class _BoundedText:
 
     @property
     def text(self) -> str:
-        text = "".join(self._parts)
+        text = b"".join(self._parts).decode("utf-8", "replace")
         if self.dropped:
-            text += f"\n[{self.dropped} more characters not kept]\n"
+            text += f"\n[{self.dropped} more bytes not kept]\n"
         return text
 
 
@@ -257,23 +258,23 @@ def _pattern(host: str, port: int | None) -> str:
 
 
 class _SSHLineStream(LineStream):
-    def __init__(self, transport: SSHTransport, process: asyncssh.SSHClientProcess,
-                 stall_after: float | None, tag: str) -> None:
+    def __init__(self, transport: SSHTransport, channel: asyncssh.SSHClientChannel,
+                 session: BoundedSession, stall_after: float | None, tag: str) -> None:
         self._transport = transport
-        self._process = process
+        self._channel = channel
+        self._session = session
         self._stall_after = stall_after
         self._tag = tag
         self._stalled = False
-        self._stderr = StderrTail(process.stderr.read, transport.device)
+        self._stderr = StderrTail(session.reader(STDERR), transport.device)
 
     @property
     def stderr_bytes(self) -> int:  # type: ignore[override]
         return self._stderr.bytes
 
     async def __aiter__(self) -> AsyncIterator[str]:
-        reader = self._process.stdout
         try:
-            async for line in bounded_lines(reader.read, stall_after=self._stall_after,
+            async for line in bounded_lines(self._session.reader(), stall_after=self._stall_after,
                                             what=self._transport.device):
                 yield line
         except StreamStalled:
@@ -287,15 +288,14 @@ class _SSHLineStream(LineStream):
         # the command ended by itself: collect how
         self.stderr = await self._stderr.finish()
         with contextlib.suppress(asyncssh.Error, OSError, TimeoutError):
-            await asyncio.wait_for(self._process.wait_closed(), 5)
-        self.exit_status = self._process.exit_status
+            await asyncio.wait_for(self._channel.wait_closed(), 5)
+        self.exit_status = self._channel.get_exit_status()
         if self.exit_status is None:  # killed by a signal
             self.exit_status = -1
 
     async def send(self, text: str) -> None:
         try:
-            self._process.stdin.write(text.encode())  # the channel carries bytes
-            await self._process.stdin.drain()
+            await self._session.write(text.encode())  # the channel carries bytes
         except (asyncssh.Error, OSError, BrokenPipeError) as exc:
             raise ConnectionLost(f"{self._transport.device}: {exc}") from exc
 
@@ -303,7 +303,7 @@ class _SSHLineStream(LineStream):
         # A hung command writes nothing, so the SIGPIPE that closing the channel
         # arranges would never come: ask sshd to kill it first (the "signal"
         # channel request), then close (and SIGPIPE whatever it started).
-        await _stop_on_device(self._process)
+        await _stop_on_device(self._channel)
         if self._stalled:
             await self._transport.kill_tagged(self._tag)
         self._stderr.cancel()
@@ -311,13 +311,13 @@ class _SSHLineStream(LineStream):
             self.stderr = self._stderr.text
 
 
-async def _stop_on_device(process: asyncssh.SSHClientProcess) -> None:
+async def _stop_on_device(channel: asyncssh.SSHClientChannel) -> None:
     with contextlib.suppress(asyncssh.Error, OSError, ValueError):
-        if process.exit_status is None and process.exit_signal is None:
-            process.send_signal("KILL")
-    process.close()
+        if channel.get_exit_status() is None and channel.get_exit_signal() is None:
+            channel.send_signal("KILL")
+    channel.close()
     with contextlib.suppress(asyncssh.Error, OSError, TimeoutError):
-        await asyncio.wait_for(process.wait_closed(), 5)
+        await asyncio.wait_for(channel.wait_closed(), 5)
 
 
 class _SSHForward(Forward):
@@ -367,39 +367,42 @@ class SSHTransport(Transport):
     async def run(self, command: str, *, timeout: float | None = 30.0,
                   input: str | None = None) -> CommandResult:
         tag, tagged = _tagged(command)
-        try:
-            process = await self._conn.create_process(tagged, input=input, encoding="utf-8",
-                                                      errors="replace")
-        except (asyncssh.ChannelOpenError, asyncssh.DisconnectError,
-                asyncssh.ConnectionLost, BrokenPipeError, ConnectionError) as exc:
-            raise self._lost(exc) from exc
-        stdout = _BoundedText(process.stdout.read)
-        stderr = _BoundedText(process.stderr.read)
+        channel, session = await self._open_session(tagged)
+        if input is not None:
+            channel.write(input.encode())
+        channel.write_eof()
+        stdout = _BoundedText(session.reader(STDOUT))
+        stderr = _BoundedText(session.reader(STDERR))
         try:
             await asyncio.wait_for(asyncio.gather(stdout.fill(), stderr.fill(),
-                                                  process.wait_closed()), timeout)
+                                                  channel.wait_closed()), timeout)
         except TimeoutError:
             # stopped on the device too: a hung command must not pile up there poll after poll
-            await _stop_on_device(process)
+            await _stop_on_device(channel)
             await self.kill_tagged(tag)
             return CommandResult(-1, stdout.text, f"{command!r} timed out after {timeout} s "
                                  "(not answering; stopped on the device)")
         except (asyncssh.DisconnectError, asyncssh.ConnectionLost, BrokenPipeError,
                 ConnectionError) as exc:
             raise self._lost(exc) from exc
-        if not self.is_alive() and process.exit_status is None:
+        exit_status = channel.get_exit_status()
+        if not self.is_alive() and exit_status is None:
             raise ConnectionLost(f"{self.device}: {self.close_reason or 'connection lost'}")
-        status = process.exit_status if process.exit_status is not None else -1
-        return CommandResult(status, stdout.text, stderr.text)
+        return CommandResult(exit_status if exit_status is not None else -1,
+                             stdout.text, stderr.text)
 
-    async def stream(self, command: str, *, stall_after: float | None = None) -> LineStream:
-        tag, tagged = _tagged(command)
+    async def _open_session(self, command: str
+                            ) -> tuple[asyncssh.SSHClientChannel, BoundedSession]:
         try:
-            process = await self._conn.create_process(tagged, encoding=None)
+            return await self._conn.create_session(BoundedSession, command, encoding=None)
         except (asyncssh.ChannelOpenError, asyncssh.DisconnectError,
                 asyncssh.ConnectionLost, BrokenPipeError, ConnectionError) as exc:
             raise self._lost(exc) from exc
-        return _SSHLineStream(self, process, stall_after, tag)
+
+    async def stream(self, command: str, *, stall_after: float | None = None) -> LineStream:
+        tag, tagged = _tagged(command)
+        channel, session = await self._open_session(tagged)
+        return _SSHLineStream(self, channel, session, stall_after, tag)
 
     async def kill_tagged(self, tag: str) -> None:
         """Kill what a timed-out or stalled command left running on the device (one exec)."""

@@ -23,6 +23,7 @@ MODES = (
     "sse-huge-chunk",  # one 4 MiB data: line, then [DONE]
     "sse-endless-text",  # valid chunks of text, forever
     "slow-answer",  # a valid stream that takes 30 s (for drops mid-answer)
+    "trickle-json",  # 200, then one byte of JSON every 0.1 s, forever (a tarpit)
 )
 
 _MB = b"x" * 65536
@@ -118,6 +119,13 @@ class HostileServer:
         event = b"data: " + json.dumps(chunk).encode() + b"\n\n"
         while True:
             await self._write(writer, event * 16)
+
+    async def _trickle_json(self, writer) -> None:
+        await self._head(writer, "200 OK", "application/json")
+        await self._write(writer, b'{"status": "success", "data": {"result": [')
+        while True:
+            await self._write(writer, b" ")
+            await asyncio.sleep(0.1)
 
     async def _slow_answer(self, writer) -> None:
         await self._head(writer, "200 OK", "text/event-stream")

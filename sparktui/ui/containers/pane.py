@@ -22,7 +22,7 @@ from textual.color import Color, ColorParseError
 from textual.message import Message
 from textual.widgets import DataTable, Input
 
-from sparktui.core.docker_info import SORTABLE, ContainerInfo, matches, sort_key
+from sparktui.core.docker_info import SORTABLE, ContainerInfo, action_outcome, matches, sort_key
 from sparktui.core.sanitize import safe_text
 from sparktui.services.audit import AuditLog, ReadOnlyError
 from sparktui.services.config import Settings
@@ -37,13 +37,7 @@ from sparktui.services.link import DeviceLink
 from sparktui.services.session import Session
 from sparktui.ui import readings
 from sparktui.ui.ask import ask_first, target_question
-from sparktui.ui.containers.columns import (
-    Layout,
-    columns_for,
-    layout_for,
-    row_cells,
-    state_style,
-)
+from sparktui.ui.containers.columns import Layout, columns_for, layout_for, row_cells, state_style
 from sparktui.ui.messages import FleetChanged
 from sparktui.ui.widgets.nav_table import NavTable, SortOrder, highlight_match
 from sparktui.ui.widgets.pane_common import SessionPane
@@ -505,15 +499,15 @@ class ContainersPane(SessionPane):
             self.action_container("unpause" if chosen[1].state == "paused" else "pause")
 
     @work(group="container-actions", exit_on_error=False)
-    async def _run_action(self, service: ContainerService, info: ContainerInfo,
-                          action: str) -> None:
+    async def _run_action(self, service: ContainerService, info: ContainerInfo, action: str):
         self.notify(f"{action} {info.name} on {service.device}…", timeout=3, markup=False)
         try:
-            await service.run_action(action, info.id)
+            after = await service.run_action(action, info.id)
         except (ReadOnlyError, ContainerActionError, DockerUnavailable) as exc:
             self.notify(str(exc), title=f"{action} failed", severity="error", markup=False)
             return
-        self.notify(f"{action}: {info.name} done", timeout=3, markup=False)
+        message, as_asked = action_outcome(action, info.name, after)  # what is true now
+        self.notify(message, severity="information" if as_asked else "warning", markup=False)
 
     def action_remove(self) -> None:
         from sparktui.ui.containers.dialogs import ConfirmDialog
@@ -539,8 +533,7 @@ class ContainersPane(SessionPane):
                              callback=answered)
 
     @work(group="container-actions", exit_on_error=False)
-    async def _remove(self, service: ContainerService, info: ContainerInfo,
-                      volumes: bool) -> None:
+    async def _remove(self, service: ContainerService, info: ContainerInfo, volumes: bool) -> None:
         try:
             await service.remove(info.id, volumes=volumes)
         except (ReadOnlyError, ContainerActionError, DockerUnavailable) as exc:

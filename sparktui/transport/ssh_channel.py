@@ -1,0 +1,142 @@
+"""One SSH session channel whose client memory stays bounded, however fast the device writes.
+
+Why not asyncssh's own process streams: asyncssh 2.24.1 counts a received
+packet against the channel window when it arrives, but the first time it
+delivers a buffered packet after a pause it re-opens the whole window, crediting
+the device for the packets still sitting in the channel's buffer. A command that
+writes faster than we read (nvidia-smi output without newlines, `yes`) then
+grows the client without bound: about 120 MB/s against a local sshd, 0.9 GB in
+the 6 s before the stall bound fired (RELIABILITY.md, case 3.3). 2.24.0 counted
+at delivery instead and held.
+
+So this session never pauses the channel in the middle of a delivery. Once its
+own buffer passes `limit` it pauses on the next turn of the loop, and a resume
+lets the channel hand over its whole buffer at once. At most `limit` plus two
+windows are held per channel (about 5 MiB), whatever the peer does, on either
+asyncssh version. Only public asyncssh API is used (SSHClientSession, and the
+channel's pause_reading/resume_reading).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+
+import asyncssh
+
+STDOUT = None
+STDERR = asyncssh.EXTENDED_DATA_STDERR
+#: bytes buffered here (stdout and stderr together) before the channel is paused
+BUFFER_LIMIT = 1024 * 1024
+
+
+class _Buffer:
+    def __init__(self) -> None:
+        self.chunks: collections.deque[bytes] = collections.deque()
+        self.ready = asyncio.Event()
+
+
+class BoundedSession(asyncssh.SSHClientSession[bytes]):
+    """Bytes of one command's stdout and stderr, read with `read(n, datatype)`."""
+
+    def __init__(self, limit: int = BUFFER_LIMIT) -> None:
+        self._limit = limit
+        self._buffers = {STDOUT: _Buffer(), STDERR: _Buffer()}
+        self._buffered = 0
+        self._paused = False
+        self._pause_pending = False
+        self._ended = False
+        self._error: BaseException | None = None
+        self._writable = asyncio.Event()
+        self._writable.set()
+        self._chan: asyncssh.SSHClientChannel[bytes] | None = None
+
+    # -- asyncssh's callbacks ---------------------------------------------------------------
+    def connection_made(self, chan: asyncssh.SSHClientChannel[bytes]) -> None:  # type: ignore[override]
+        self._chan = chan
+
+    def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
+        buffer = self._buffers.get(datatype)
+        if buffer is None or not data:
+            return  # a stream type we never asked for
+        buffer.chunks.append(data)
+        buffer.ready.set()
+        self._buffered += len(data)
+        if self._buffered >= self._limit and not self._paused and not self._pause_pending:
+            # not now: this may be the channel flushing its buffer, and pausing in the
+            # middle of that is what makes asyncssh credit data it has not delivered
+            self._pause_pending = True
+            asyncio.get_running_loop().call_soon(self._pause_if_full)
+
+    def eof_received(self) -> bool:
+        self._end(None)
+        return True  # keep the channel half open: the exit status comes after EOF
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._end(exc)
+        self._writable.set()
+
+    def pause_writing(self) -> None:
+        self._writable.clear()
+
+    def resume_writing(self) -> None:
+        self._writable.set()
+
+    # -- ours -------------------------------------------------------------------------------
+    def _end(self, exc: BaseException | None) -> None:
+        self._ended = True
+        if exc is not None and self._error is None:
+            self._error = exc
+        for buffer in self._buffers.values():
+            buffer.ready.set()
+
+    def _pause_if_full(self) -> None:
+        self._pause_pending = False
+        if self._chan is not None and not self._ended and not self._paused \
+                and self._buffered >= self._limit:
+            self._paused = True
+            self._chan.pause_reading()
+
+    async def read(self, n: int, datatype: asyncssh.DataType = STDOUT) -> bytes:
+        """Up to `n` bytes; b"" at the end. Raises the connection's error once drained.
+
+        Safe to cancel (a timeout around it loses nothing): bytes are taken only
+        after the wait.
+        """
+        buffer = self._buffers[datatype]
+        while not buffer.chunks:
+            if self._ended:
+                if self._error is not None:
+                    raise self._error
+                return b""
+            buffer.ready.clear()
+            await buffer.ready.wait()
+        parts: list[bytes] = []
+        size = 0
+        while buffer.chunks and size < n:
+            chunk = buffer.chunks.popleft()
+            if size + len(chunk) > n:
+                buffer.chunks.appendleft(chunk[n - size:])
+                chunk = chunk[:n - size]
+            parts.append(chunk)
+            size += len(chunk)
+        self._buffered -= size
+        if self._paused and self._buffered < self._limit and self._chan is not None:
+            self._paused = False
+            self._chan.resume_reading()  # hands over the channel's whole buffer
+        return b"".join(parts)
+
+    def reader(self, datatype: asyncssh.DataType = STDOUT):
+        """`read(n)` bound to one stream, for the line and stderr drainers."""
+        async def read(n: int) -> bytes:
+            return await self.read(n, datatype)
+        return read
+
+    async def write(self, data: bytes) -> None:
+        """Write to the command's stdin, waiting while the channel's send buffer is full."""
+        if self._chan is None or self._ended:
+            raise BrokenPipeError("the command's channel is closed")
+        self._chan.write(data)
+        await self._writable.wait()
+        if self._ended and self._error is not None:
+            raise self._error

@@ -1,0 +1,39 @@
+"""Group 4 for `--prometheus URL`: a server that is not Prometheus cannot hold the client.
+
+The hostile server (tests/reliability/hostile_http.py) sends endless JSON, an
+endless error body, or trickles one byte at a time; the source must stop after
+a few MB, or at its whole-answer deadline, with a message that says which.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from sparktui.services.promsource import MAX_ANSWER_BYTES, PrometheusError, PrometheusSource
+from tests.reliability.hostile_http import HostileServer
+
+
+@pytest.mark.parametrize(("mode", "expected"), [
+    ("endless-json", "not read further"),
+    ("endless-error", "not read further"),
+    ("trickle-json", "no complete answer within 2 s"),
+])
+async def test_a_hostile_prometheus_costs_little_and_says_why(mode: str, expected: str) -> None:
+    server = await HostileServer(mode).start()
+    source = PrometheusSource(server.url, timeout=1.0, deadline=2.0)
+    started = time.monotonic()
+    try:
+        with pytest.raises(PrometheusError) as caught:
+            await source.latest()
+    finally:
+        await source.close()
+        await server.close()
+    took = time.monotonic() - started
+    print(f"{mode}: {took:.1f} s, {server.requests} requests, server sent "
+          f"{server.sent >> 20} MiB: {caught.value}")
+    assert expected in str(caught.value)
+    # each query took at most its limit (plus what was in flight); old code read on forever
+    assert server.sent < server.requests * (MAX_ANSWER_BYTES + 16 * 1024 * 1024)
+    assert took < 10
