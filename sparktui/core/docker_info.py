@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sparktui.core.sanitize import strip_control
+from sparktui.core.sanitize import CleanText, strip_control
 
 #: the oldest Engine API sparktui talks to: 1.40 (Docker 19.03) added DeviceRequests,
 #: which is how a container asks for GPUs
@@ -29,10 +29,14 @@ _RFC3339 = re.compile(
     r"^(?P<base>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(?P<frac>\d+))?(?P<tz>Z|[+-]\d\d:\d\d)$")
 
 
-def _clean(value: Any, max_line: int) -> str:
+def _without_slash(name: Any) -> Any:
+    return name.lstrip("/") if isinstance(name, str) else name
+
+
+def _clean(value: Any, max_line: int) -> CleanText:
     """Daemon text, safe to show: no escapes, no controls, one line of sane length."""
     if value is None:
-        return ""
+        return strip_control("")
     return strip_control(value if isinstance(value, str) else str(value), max_line=max_line)
 
 
@@ -210,7 +214,10 @@ def command_line(attrs: dict[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class ContainerInfo:
-    """One container as the table shows it. Strings are raw device text: sanitize to show."""
+    """One container as the table shows it.
+
+    Made by from_inspect, its strings are CleanText (crossed the boundary there);
+    the simulator and tests may build one from plain strings of their own."""
 
     id: str
     name: str
@@ -250,9 +257,9 @@ class ContainerInfo:
         labels = _dict(config.get("Labels"))
         return cls(
             id=_clean(attrs.get("Id"), 128),
-            name=_clean(attrs.get("Name"), 256).lstrip("/"),
+            name=_clean(_without_slash(attrs.get("Name")), 256),
             image=_clean(config.get("Image") or attrs.get("Image"), 512),
-            state=_clean(state.get("Status"), 32) or "unknown",
+            state=_clean(state.get("Status"), 32) or _clean("unknown", 32),
             health=_clean(health, 32),
             exit_code=_int(state.get("ExitCode")),
             started_at=parse_docker_time(_str_or_none(state.get("StartedAt"))),
