@@ -13,7 +13,13 @@ import time
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 
-from sparktui.sim.gpu_model import CUDA_VERSION, DRIVER_VERSION, GpuReading, SimDevice, SimProcess
+from sparktui.sim.device.gpu_model import (
+    CUDA_VERSION,
+    DRIVER_VERSION,
+    GpuReading,
+    SimDevice,
+    SimProcess,
+)
 
 NA = "[N/A]"
 

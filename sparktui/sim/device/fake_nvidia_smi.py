@@ -1,4 +1,4 @@
-"""A stand-in `nvidia-smi` for tests against a real sshd: `python -m sparktui.sim.fake_nvidia_smi`.
+"""A stand-in `nvidia-smi` for tests against a real sshd (`python -m` this module).
 
 The scenario comes from the first line of the file named by SPARKTUI_FAKE_GPU_FILE
 (so a test can switch it while sshd keeps running), else from SPARKTUI_FAKE_GPU,
@@ -26,8 +26,8 @@ import signal
 import sys
 import time
 
-from sparktui.sim import nvsmi
-from sparktui.sim.gpu_model import SimDevice
+from sparktui.sim.device import nvsmi
+from sparktui.sim.device.gpu_model import SimDevice
 
 SCENARIO_ENV = "SPARKTUI_FAKE_GPU"
 SCENARIO_FILE_ENV = "SPARKTUI_FAKE_GPU_FILE"

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the state imports this module: only the type checker goes the other way
-    from sparktui.sim.docker_state import DockerState
+    from sparktui.sim.docker.state import DockerState
 
 OUT, ERR = 1, 2  # the stream numbers of Docker's multiplexed log frames
 
@@ -379,7 +379,7 @@ VLLM_HEALTHCHECK = {"Test": ["CMD-SHELL", "curl -sf http://localhost:8000/health
 
 def populate(state: DockerState) -> None:
     """Put the seeded images and containers (with their past logs) into `state`."""
-    from sparktui.sim.docker_state import repo_of
+    from sparktui.sim.docker.state import repo_of
 
     now = time.time()
     for item in SEED_IMAGES:

@@ -1,9 +1,9 @@
 """The simulated Spark: an asyncssh server on loopback that answers like a DGX Spark.
 
 Any user name, public-key authentication only. Exec and shell requests run in
-a real `sh` over the device's root directory (sim.shell, sim.device_root),
+a real `sh` over the device's root directory (sim.ssh.shell, sim.device.root),
 whose files a refresh task keeps in step with the model every REFRESH_S; the
-stand-in tools on its PATH reach the model through the relay (sim.relay). Local port
+stand-in tools on its PATH reach the model through the relay (sim.ssh.relay). Local port
 forwards (direct-tcpip) reach loopback ports of this machine, or a port mapped
 with `SimServer.map_port` (so a simulated service on a random port can stand in
 for, say, Ollama's 11434); UNIX socket forwards reach real paths or mapped ones.
@@ -21,10 +21,10 @@ from typing import Any
 
 import asyncssh
 
-from sparktui.sim import shell
-from sparktui.sim.device_root import DeviceRoot
-from sparktui.sim.gpu_model import SimDevice
-from sparktui.sim.relay import Relay
+from sparktui.sim.device.gpu_model import SimDevice
+from sparktui.sim.device.root import DeviceRoot
+from sparktui.sim.ssh import shell
+from sparktui.sim.ssh.relay import Relay
 
 _LOOPBACK_NAMES = {"localhost", "ip6-localhost"}
 REFRESH_S = 0.25  # how fresh the device's /proc and /sys files are

@@ -21,8 +21,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from sparktui.sim import model_disk, standin
-from sparktui.sim.gpu_model import NCPU, THERMAL_ZONES, SimDevice
+from sparktui.sim.device import model_disk, standin
+from sparktui.sim.device.gpu_model import NCPU, THERMAL_ZONES, SimDevice
 
 KERNEL_RELEASE = "6.17.0-1029-nvidia"
 USER = "spark"

@@ -17,7 +17,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from sparktui.sim.docker_state import DockerState, EngineError, normalize_ref, repo_of
+from sparktui.sim.docker.state import DockerState, EngineError, normalize_ref, repo_of
 
 #: how a pull's bytes split over its layers (their count is the tuple's length)
 _LAYER_SHARES = (0.03, 0.17, 0.52, 0.28)

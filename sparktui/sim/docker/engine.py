@@ -8,8 +8,8 @@ tab reaches it through the real SSH socket forward and the real docker-py.
 Served: /_ping, /version, /info, /events (streamed), the container list,
 inspect, logs (multiplexed frames, follow), stats, start/stop/restart/
 pause/unpause/kill, delete and create, the image list, inspect and delete,
-and pulls with layer progress (sparktui.sim.docker_views shapes the JSON,
-sparktui.sim.docker_state holds the containers). Anything else answers 404
+and pulls with layer progress (sparktui.sim.docker.views shapes the JSON,
+sparktui.sim.docker.state holds the containers). Anything else answers 404
 saying the simulated engine does not support it.
 """
 
@@ -27,12 +27,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from sparktui.sim import docker_views as views
-from sparktui.sim.device_root import DOCKER_VERSION
-from sparktui.sim.docker_apps import AppFront, published_ports
-from sparktui.sim.docker_pull import pull_events
-from sparktui.sim.docker_seed import SEED_HOME
-from sparktui.sim.docker_state import DockerState, EngineError, rfc3339, stop_task
+from sparktui.sim.device.root import DOCKER_VERSION
+from sparktui.sim.docker import views as views
+from sparktui.sim.docker.apps import AppFront, published_ports
+from sparktui.sim.docker.pull import pull_events
+from sparktui.sim.docker.seed import SEED_HOME
+from sparktui.sim.docker.state import DockerState, EngineError, rfc3339, stop_task
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +172,7 @@ class SimDockerEngine:
 
         Its /var/run/docker.sock (and the /run alias) leads here, its shell's
         probe reports the socket, and the published ports of containers made
-        through the API answer (sparktui.sim.docker_apps), relaying to the
+        through the API answer (sparktui.sim.docker.apps), relaying to the
         model server at `model_server_port` when one is given.
         """
         for path in ("/var/run/docker.sock", "/run/docker.sock"):

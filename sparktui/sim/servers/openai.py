@@ -1,7 +1,7 @@
 """The simulated Spark's model server: an OpenAI-compatible endpoint on loopback.
 
 A small asyncio HTTP/1.1 server (no web framework): `GET /v1/models`,
-`GET /health`, `GET /metrics` (vLLM's names: sparktui.sim.serving_metrics),
+`GET /health`, `GET /metrics` (vLLM's names: sparktui.sim.servers.serving_metrics),
 `POST /v1/chat/completions` streamed as server-sent events or
 answered whole. It writes plausible Markdown (prose, a list, a code block) at
 a set token rate, honours `max_tokens` and `stream_options.include_usage`,
@@ -24,8 +24,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sparktui.sim.gpu_model import SimDevice
-from sparktui.sim.serving_metrics import SimServingMetrics
+from sparktui.sim.device.gpu_model import SimDevice
+from sparktui.sim.servers.serving_metrics import SimServingMetrics
 
 DEFAULT_MODEL = "nvidia/llama-3.1-8b-instruct-sim"
 DEMO_PORT = 8000  # where the demo device serves it (vLLM's and NIM's port)

@@ -2,7 +2,7 @@
 
 Each connection on the relay socket is one run of a stand-in: a JSON line with
 its argv, then its stdin. The answer is framed (see sim.standin). The answers
-come from the device model: `nvidia-smi` renders sim.nvsmi over the GPU model,
+come from the device model: `nvidia-smi` renders sim.device.nvsmi over the GPU model,
 `kill` ends a simulated process as dash's builtin would, `docker` answers the
 few commands the product runs (ps, version, and the Containers tab's
 `exec -it ID sh`) from the simulated engine.
@@ -16,11 +16,11 @@ import logging
 import struct
 from typing import Any
 
-from sparktui.sim import nvsmi
-from sparktui.sim.container_shell import exec_target, serve_container_shell
-from sparktui.sim.device_root import DOCKER_VERSION
-from sparktui.sim.docker_views import container_summary
-from sparktui.sim.gpu_model import SimDevice
+from sparktui.sim.device import nvsmi
+from sparktui.sim.device.gpu_model import SimDevice
+from sparktui.sim.device.root import DOCKER_VERSION
+from sparktui.sim.docker.shell import exec_target, serve_container_shell
+from sparktui.sim.docker.views import container_summary
 
 log = logging.getLogger(__name__)
 

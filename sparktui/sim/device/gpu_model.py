@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sparktui.sim.memory_model import SimMemory
+from sparktui.sim.device.memory_model import SimMemory
 
 KINDS = ("gb10", "discrete")
 NCPU = 20

@@ -1,6 +1,6 @@
 """The simulated Docker Engine's JSON: what each API answer looks like, and filters.
 
-Pure functions from the state (sparktui.sim.docker_state) to the dicts the
+Pure functions from the state (sparktui.sim.docker.state) to the dicts the
 Engine API returns, shaped like Docker 28's: `docker ps`'s list rows, the
 inspect documents, the image list, `/version` and `/info`.
 """
@@ -13,8 +13,9 @@ import re
 import time
 from typing import Any
 
-from sparktui.sim.device_root import DOCKER_VERSION, KERNEL_RELEASE
-from sparktui.sim.docker_state import (
+from sparktui.sim.device.gpu_model import MEM_TOTAL_KB, NCPU
+from sparktui.sim.device.root import DOCKER_VERSION, KERNEL_RELEASE
+from sparktui.sim.docker.state import (
     DockerState,
     EngineError,
     SimContainer,
@@ -22,7 +23,6 @@ from sparktui.sim.docker_state import (
     normalize_ref,
     rfc3339,
 )
-from sparktui.sim.gpu_model import MEM_TOTAL_KB, NCPU
 
 #: the API of Docker 28.3, the Engine the simulated Spark's facts report
 API_VERSION = "1.51"

@@ -1,4 +1,4 @@
-"""A stand-in tool on the simulated Spark's PATH that asks the device model (sim.relay).
+"""A stand-in tool on the simulated Spark's PATH that asks the device model (sim.ssh.relay).
 
 `nvidia-smi`, `docker` and `kill` in the device root's bin/ are
 copies of this file: the model of the GPU, the processes and the Docker engine

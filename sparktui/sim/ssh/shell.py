@@ -2,7 +2,7 @@
 
 What the product sends runs as it would on a Spark: `sh -c COMMAND` for an
 exec (on a pseudo-terminal when the client asked for one), `sh -i` for a login
-shell, in the simulated user's environment (sim.device_root: HOME, PATH with
+shell, in the simulated user's environment (sim.device.root: HOME, PATH with
 the stand-in tools first, SPARKTUI_ROOT for the product's scripts). A prologue
 plays the part of the user's shell start-up: it makes `kill`, a builtin that
 would reach this machine's processes, ask the model instead. The process
@@ -23,7 +23,7 @@ import struct
 import termios
 from typing import Any
 
-from sparktui.sim.device_root import DeviceRoot
+from sparktui.sim.device.root import DeviceRoot
 
 PROLOGUE = 'kill() { "$SPARKTUI_ROOT/bin/kill" "$@"; }\n'
 

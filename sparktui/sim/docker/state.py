@@ -1,7 +1,7 @@
 """The simulated Docker Engine's state: containers, images, logs, events and statistics.
 
 Everything runs on the event loop that owns the engine (no locks): the HTTP
-layer (sparktui.sim.docker_engine) calls in from its handlers, and one ticker
+layer (sparktui.sim.docker.engine) calls in from its handlers, and one ticker
 task makes the running containers live, writing their request log lines,
 moving their CPU counters and turning a starting health check healthy.
 State changes emit the events a real daemon would (kill/die/stop, start,
@@ -22,8 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sparktui.sim import docker_seed as seed
-from sparktui.sim.gpu_model import NCPU, SimProcess
+from sparktui.sim.device.gpu_model import NCPU, SimProcess
+from sparktui.sim.docker import seed as seed
 
 MAX_LOG_LINES = 5_000
 TICK_S = 0.25
@@ -317,7 +317,7 @@ class DockerState:
         container's memory is its load in SimMemory; a seeded one's is its weights,
         resident from before the demo began.
         """
-        from sparktui.sim.memory_model import model_gib
+        from sparktui.sim.device.memory_model import model_gib
 
         out = []
         for c in self.containers.values():
@@ -381,7 +381,7 @@ class DockerState:
         """Seconds an API-made container spends loading its model into the device's memory."""
         if self.memory is None or c.seeded:
             return 0.0
-        from sparktui.sim.memory_model import model_gib
+        from sparktui.sim.device.memory_model import model_gib
 
         size = model_gib(_model_from(c.cmd) or c.image)
         load_s = self.memory.start_load(c.id, size)

@@ -23,7 +23,7 @@ import json
 import logging
 from typing import Any
 
-from sparktui.sim.docker_state import DockerState, SimContainer
+from sparktui.sim.docker.state import DockerState, SimContainer
 
 log = logging.getLogger(__name__)
 

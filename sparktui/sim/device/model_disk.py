@@ -5,7 +5,7 @@ Real files under the device root's home, in the Hugging Face hub's own layout
 of their true size dated by their last use, so the product's MODELS_SCRIPT
 (core.model_cache), its `head -c` of a config.json and its `rm -rf` of a model
 run as on a Spark. The Llama model is the one the seeded vLLM container mounts
-(sim.docker_seed), so it is in use; the Qwen3 download grows as time passes.
+(sim.docker.seed), so it is in use; the Qwen3 download grows as time passes.
 """
 
 from __future__ import annotations
