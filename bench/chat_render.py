@@ -60,6 +60,10 @@ async def measure(rates: list[float], seconds: float, runs: int,
 
     tmp = tempfile.mkdtemp(prefix="chat-render-")
     os.environ["XDG_DATA_HOME"] = tmp  # the bench's conversations never reach the real home
+    from sparktui.cli import start_simulated_demo
+    from sparktui.services import demo
+
+    demo.provide(start_simulated_demo)  # as the command line does
     app = SparkApp(Config(path=Path(tmp) / "config.toml"), [], demo=True,
                    theme_dirs=[REPO / "themes"])
     rows: list[dict[str, object]] = []

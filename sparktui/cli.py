@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from typing import Any
 
 from sparktui import __version__
 from sparktui.commands.options import add_connection_options
@@ -170,8 +171,18 @@ def run_subcommand(name: str, argv: list[str]) -> int:
     return entry(argv)
 
 
+async def start_simulated_demo(**options: Any) -> Any:
+    """The demo's device: the simulated Spark (imported only when a demo starts)."""
+    from sparktui.sim.demo import start_demo
+
+    return await start_demo(**options)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    from sparktui.services import demo
+
+    demo.provide(start_simulated_demo)  # the one place the simulator is wired in
     if argv and argv[0] in SUBCOMMANDS:
         return run_subcommand(argv[0], argv[1:])
     return run_tui(argv)

@@ -30,6 +30,8 @@ import pytest
 # (derandomize), so a red run is the same run again on the next push.
 from hypothesis import settings as _hypothesis_settings
 
+from sparktui.cli import start_simulated_demo
+from sparktui.services import demo as _demo
 from tests.infra import (
     SSHD_BINARY,
     ClientSetup,
@@ -43,6 +45,9 @@ from tests.infra import (
 from tests.infra.docker import docker_engine  # noqa: F401 - a fixture
 from tests.infra.llama import llama_factory, llama_server  # noqa: F401 - fixtures
 from tests.infra.netns import netns_support
+
+# as sparktui's command line does: the demo's device is the simulated Spark
+_demo.provide(start_simulated_demo)
 
 _hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
 if in_ci():

@@ -17,7 +17,7 @@ from textual.widgets import Input
 from sparktui.services.config import Config
 from sparktui.services.conversations import ConversationStore, Message
 from sparktui.services.devices import Fleet
-from sparktui.sim.openai_server import OpenAISimServer
+from sparktui.sim.servers.openai import OpenAISimServer
 from sparktui.ui.app import SparkApp
 from sparktui.ui.chat.endpoint import ChatEndpointScreen
 from sparktui.ui.chat.history import ChatHistoryScreen

@@ -97,3 +97,31 @@ def test_the_shell_command_really_opens_a_shell(ssh_client, samples):
                             input="echo inside-$((40+2)); exit\n", capture_output=True,
                             text=True, timeout=30)
     assert "inside-42" in result.stdout, (result.stdout, result.stderr)
+
+
+def test_logs_follow_says_so_when_the_connection_drops(ssh_client, sshd, docker_engine):
+    """A followed log whose SSH connection is killed mid-follow: a message and exit 1,
+    within a bound (keepalives + the moment _dropped gives the link), never a hang."""
+    box = docker_engine.run(["sh", "-c", "while true; do echo tick; sleep 0.2; done"],
+                            init=True, network_mode="none",
+                            name=f"sp-cli-follow-{docker_engine.session}")
+    env = dict(os.environ, HOME=ssh_client.home, PYTHONPATH=REPO_ROOT)
+    proc = subprocess.Popen([sys.executable, "-m", "sparktui", "logs", "--follow",
+                             "spark-test", box.name], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env)
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()  # blocks until the follow is live (or the exit)
+        assert first.strip() == b"tick", (first, proc.stderr.read() if proc.poll() else b"")
+        sshd.kill_sessions()
+        dropped = time.monotonic()
+        _rest, err = proc.communicate(timeout=30)
+        took = time.monotonic() - dropped
+        print(f"\nlogs --follow ended {took:.1f} s after the drop: {err.decode().strip()}")
+        assert proc.returncode == 1
+        assert b"connection to spark-test dropped" in err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        box.remove(force=True)

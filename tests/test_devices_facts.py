@@ -21,9 +21,9 @@ from sparktui.core.facts import (
 from sparktui.services.config import Settings
 from sparktui.services.devices import make_link
 from sparktui.services.facts import FactsService
-from sparktui.sim.gpu_model import SimDevice
-from sparktui.sim.nvsmi import detail_report
-from sparktui.sim.server import start_sim
+from sparktui.sim.device.gpu_model import SimDevice
+from sparktui.sim.device.nvsmi import detail_report
+from sparktui.sim.ssh.server import start_sim
 
 
 async def facts_output(*devices: SimDevice) -> list[str]:
@@ -58,7 +58,7 @@ async def test_simulated_spark_facts() -> None:
     assert facts.cpu_cores == 20
     assert 120 * 2**30 < facts.mem_total_bytes < 123 * 2**30
     assert facts.root_disk is not None and facts.root_disk.mount == "/"
-    # the demo's models (sim.model_disk): sparse files as big as the real ones
+    # the demo's models (sim.device.model_disk): sparse files as big as the real ones
     assert 60 * 10**9 < facts.cache_bytes < 75 * 10**9
     # no engine attached to this device (the demo attaches one): the daemon is not running
     assert facts.docker_version is None and "Is the docker daemon running?" in (
@@ -179,7 +179,7 @@ def test_nvidia_smi_query_sections() -> None:
 # -- over real connections ---------------------------------------------------------------
 @pytest.fixture
 async def demo_link() -> AsyncIterator[object]:
-    from sparktui.services.demo import start_demo
+    from sparktui.sim.demo import start_demo
 
     demo = await start_demo()
     link = make_link(demo.spec, Settings(), ssh_options=demo.ssh_options)

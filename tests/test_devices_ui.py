@@ -167,7 +167,7 @@ def test_state_file_problems_are_reported_not_raised(tmp_path: Path) -> None:
 
 @pytest.fixture
 async def demo() -> AsyncIterator[object]:
-    from sparktui.services.demo import start_demo
+    from sparktui.sim.demo import start_demo
 
     running = await start_demo()
     try:
@@ -275,8 +275,8 @@ async def test_a_process_kill_is_audited_and_read_only_refuses(tmp_path: Path,
 
 
 async def test_two_cabled_sparks_show_each_other(tmp_path: Path) -> None:
-    from sparktui.sim.gpu_model import SimDevice
-    from sparktui.sim.server import start_sim
+    from sparktui.sim.device.gpu_model import SimDevice
+    from sparktui.sim.ssh.server import start_sim
     from sparktui.transport.ssh_types import SSHOptions
 
     devices = [SimDevice(hostname="spark-a"), SimDevice(hostname="spark-b")]

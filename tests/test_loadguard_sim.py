@@ -26,7 +26,7 @@ from sparktui.services.memory_actions import (
     sudoers_line,
 )
 from sparktui.services.telemetry import DeviceTelemetry, TelemetryService
-from sparktui.sim.server import start_sim
+from sparktui.sim.ssh.server import start_sim
 from sparktui.transport.ssh_types import SSHOptions
 
 GIB = 1024**3
@@ -180,7 +180,7 @@ async def test_a_wedge_and_reboot_gets_a_postmortem_with_the_minutes_before(tmp_
 
 async def test_a_container_started_from_sparktui_is_guarded_until_it_answers(tmp_path):
     from sparktui.services.containers import ContainerService, ServiceState
-    from sparktui.services.demo import start_demo
+    from sparktui.sim.demo import start_demo
 
     demo = await start_demo()
     link = make_link(demo.spec, FAST, ssh_options=demo.ssh_options)

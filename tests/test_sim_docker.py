@@ -28,10 +28,10 @@ from sparktui.core.docker_presets import (
     preset,
     spec_from_preset,
 )
-from sparktui.sim.device_root import DOCKER_VERSION
-from sparktui.sim.docker_engine import SimDockerEngine, start_docker_engine
-from sparktui.sim.docker_seed import OUT
-from sparktui.sim.gpu_model import MEM_TOTAL_KB
+from sparktui.sim.device.gpu_model import MEM_TOTAL_KB
+from sparktui.sim.device.root import DOCKER_VERSION
+from sparktui.sim.docker.engine import SimDockerEngine, start_docker_engine
+from sparktui.sim.docker.seed import OUT
 
 SEEDED = {"ollama", "vllm-llama31-8b", "open-webui", "comfyui-old"}
 
@@ -252,8 +252,8 @@ async def _device_shell(engine: SimDockerEngine | None):
     """A simulated Spark (its Docker engine attached when given) and an SSH login as ann."""
     import asyncssh
 
-    from sparktui.sim.gpu_model import SimDevice
-    from sparktui.sim.server import start_sim
+    from sparktui.sim.device.gpu_model import SimDevice
+    from sparktui.sim.ssh.server import start_sim
 
     server = await start_sim(device=SimDevice(seed=5, auto=False))
     workdir = tempfile.mkdtemp(prefix="sim-shell-")
@@ -325,9 +325,9 @@ async def test_the_shell_answers_docker_ps_as_the_cli_does(engine) -> None:
 async def test_demo_containers_through_the_ssh_socket_forward() -> None:
     from sparktui.services.config import Settings
     from sparktui.services.containers import ContainerService, ServiceState
-    from sparktui.services.demo import start_demo
     from sparktui.services.deploy import Deployer, DeployUpdate, http_probe
     from sparktui.services.devices import make_link
+    from sparktui.sim.demo import start_demo
 
     demo = await start_demo()
     link = make_link(demo.spec, Settings(), ssh_options=demo.ssh_options)

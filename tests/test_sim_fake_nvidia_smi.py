@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from sparktui.sim.fake_nvidia_smi import scenario
+from sparktui.sim.device.fake_nvidia_smi import scenario
 
 QUERY = ["--query-gpu=index,name,memory.total,memory.used", "--format=csv"]
 
@@ -23,12 +23,12 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 def fake(*args: str, timeout: float = 10, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "sparktui.sim.fake_nvidia_smi", *args],
+    return subprocess.run([sys.executable, "-m", "sparktui.sim.device.fake_nvidia_smi", *args],
                           capture_output=True, text=True, timeout=timeout, env=_env(**env))
 
 
 def start(*args: str, **env: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "sparktui.sim.fake_nvidia_smi", *args],
+    return subprocess.Popen([sys.executable, "-m", "sparktui.sim.device.fake_nvidia_smi", *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=_env(**env))
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sparktui.sim.gpu_model import MEM_TOTAL_KB, NCPU, THERMAL_ZONES, SimDevice
+from sparktui.sim.device.gpu_model import MEM_TOTAL_KB, NCPU, THERMAL_ZONES, SimDevice
 
 
 class FakeClock:

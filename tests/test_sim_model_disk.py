@@ -1,12 +1,12 @@
-"""The simulated Spark's models on disk: its answer to MODELS_SCRIPT, and the same models as
-files that the product's own script, run by a real `sh`, lists the same way."""
+"""The simulated Spark's models on disk: files that the product's own MODELS_SCRIPT, run by a
+real `sh`, lists as it lists a Spark's caches (sizes, revisions, configs, a download)."""
 
 from __future__ import annotations
 
 import subprocess
 
 from sparktui.core.model_cache import MODELS_MARKER, MODELS_SCRIPT, parse_listing
-from sparktui.sim.model_disk import DOWNLOAD_BYTES_S, SimModelDisk
+from sparktui.sim.device.model_disk import DOWNLOAD_BYTES_S, SimModelDisk, demo_models
 
 
 class Clock:
@@ -17,50 +17,35 @@ class Clock:
         return self.now
 
 
-def listed(output: str, home: str) -> dict[str, tuple]:
-    listing = parse_listing(output)
-    assert listing.home == home and listing.roots == {"hf": f"{home}/.cache/huggingface/hub"}
-    return {m.name: (m.source, m.path, m.size_bytes, m.revision, bool(m.config_path),
-                     m.downloading_bytes, round(m.last_used or 0)) for m in listing.models}
+def listing_of(home) -> dict:
+    script = subprocess.run(["sh", "-c", MODELS_SCRIPT, MODELS_MARKER], capture_output=True,
+                            text=True, env={"HOME": str(home), "PATH": "/usr/bin:/bin"},
+                            check=True)
+    listing = parse_listing(script.stdout)
+    assert listing.home == str(home)
+    assert listing.roots == {"hf": f"{home}/.cache/huggingface/hub"}
+    return {m.name: m for m in listing.models}
 
 
-def test_the_answer_matches_the_script_on_the_same_files(tmp_path):
+def test_the_script_lists_the_seeded_models_and_the_download_grows(tmp_path):
     clock = Clock()
     disk = SimModelDisk(clock)
     home = tmp_path / "home" / "spark"
     disk.seed_files(home)
-    script = subprocess.run(["sh", "-c", MODELS_SCRIPT, MODELS_MARKER], capture_output=True,
-                            text=True, env={"HOME": str(home), "PATH": "/usr/bin:/bin"},
-                            check=True)
-    from_files = listed(script.stdout, str(home))
-    simulated = listed(disk.listing(str(home)), str(home))
-    assert from_files == simulated
-    assert from_files["meta-llama/Llama-3.1-8B-Instruct"][2] > 16 * 10**9
-    assert from_files["gpt-oss-20b-mxfp4.gguf"][0] == "gguf"
+    models = listing_of(home)
+    assert set(models) == {m.name for m in demo_models()}
+    for model in demo_models():
+        listed = models[model.name]
+        assert listed.source == model.source
+        if model.downloading_from is None:
+            assert listed.size_bytes == sum(model.shards) + (
+                len(open(listed.config_path).read()) if listed.config_path else 0)
+            assert round(listed.last_used or 0) == round(clock.now - model.last_used_days * 86_400)
+    llama = models["meta-llama/Llama-3.1-8B-Instruct"]
+    assert llama.revision and '"num_key_value_heads": 8' in open(llama.config_path).read()
 
-    # the download grows with the clock, in both
-    before = simulated["Qwen/Qwen3-30B-A3B"][5]
+    before = models["Qwen/Qwen3-30B-A3B"].downloading_bytes
     clock.now += 2
     disk.grow_download(home)
-    again = subprocess.run(["sh", "-c", MODELS_SCRIPT, MODELS_MARKER], capture_output=True,
-                           text=True, env={"HOME": str(home), "PATH": "/usr/bin:/bin"},
-                           check=True)
-    grown = parse_listing(again.stdout)
-    qwen3 = next(m for m in grown.models if m.name == "Qwen/Qwen3-30B-A3B")
-    assert qwen3.downloading_bytes == before + 2 * DOWNLOAD_BYTES_S
-    assert listed(disk.listing(str(home)), str(home))["Qwen/Qwen3-30B-A3B"][5] == \
-        qwen3.downloading_bytes
-
-
-def test_head_reads_a_config_and_rm_deletes_a_model():
-    disk = SimModelDisk(Clock())
-    home = "/home/demo"
-    listing = parse_listing(disk.listing(home))
-    llama = next(m for m in listing.models if m.name == "meta-llama/Llama-3.1-8B-Instruct")
-    out, _err, status = disk.command("head", ["-c", "1048576", llama.config_path], home)
-    assert status == 0 and '"num_key_value_heads": 8' in out
-    _out, err, status = disk.command("head", ["-c", "10", "/etc/nothing"], home)
-    assert status == 1 and "No such file" in err
-    assert disk.command("rm", ["-rf", "--", llama.path], home) == ("", "", 0)
-    assert "meta-llama/Llama-3.1-8B-Instruct" not in {
-        m.name for m in parse_listing(disk.listing(home)).models}
+    assert listing_of(home)["Qwen/Qwen3-30B-A3B"].downloading_bytes == \
+        before + 2 * DOWNLOAD_BYTES_S

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from sparktui.sim import nvsmi
-from sparktui.sim.gpu_model import SimDevice
+from sparktui.sim.device import nvsmi
+from sparktui.sim.device.gpu_model import SimDevice
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import pytest
 
 from sparktui.core import hostscript
 from sparktui.core.hoststat import HostStatBlockParser
-from sparktui.sim.server import SimServer, start_sim
+from sparktui.sim.ssh.server import SimServer, start_sim
 
 
 @pytest.fixture

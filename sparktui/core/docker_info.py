@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sparktui.core.sanitize import strip_control
+from sparktui.core.sanitize import CleanText, strip_control
 
 #: the oldest Engine API sparktui talks to: 1.40 (Docker 19.03) added DeviceRequests,
 #: which is how a container asks for GPUs
@@ -29,10 +29,14 @@ _RFC3339 = re.compile(
     r"^(?P<base>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(?P<frac>\d+))?(?P<tz>Z|[+-]\d\d:\d\d)$")
 
 
-def _clean(value: Any, max_line: int) -> str:
+def _without_slash(name: Any) -> Any:
+    return name.lstrip("/") if isinstance(name, str) else name
+
+
+def _clean(value: Any, max_line: int) -> CleanText:
     """Daemon text, safe to show: no escapes, no controls, one line of sane length."""
     if value is None:
-        return ""
+        return strip_control("")
     return strip_control(value if isinstance(value, str) else str(value), max_line=max_line)
 
 
@@ -158,6 +162,29 @@ def format_ports(attrs: dict[str, Any]) -> tuple[str, ...]:
     return tuple(out)
 
 
+_PORT_SPEC = re.compile(r"^(?:(?P<ip>[^>]*):(?P<host>[^:>]+)->)?(?P<port>\d+)(?P<proto>/\w+)?$")
+
+
+def short_port(spec: str) -> str:
+    """One of format_ports' specs in the fewest characters that still say where to connect.
+
+    '0.0.0.0:8000->8000/tcp' -> '8000'; '0.0.0.0:12000->8080/tcp' -> '12000→8080';
+    '127.0.0.1:8001->80/tcp' -> '127.0.0.1:8001→80'; '53/udp' -> '53/udp'. An address
+    that listens everywhere and /tcp go without saying; anything else is kept.
+    """
+    found = _PORT_SPEC.match(spec)
+    if found is None:
+        return spec  # 'host network', or a shape this does not know: shown as it is
+    proto = "" if found["proto"] in (None, "/tcp") else found["proto"]
+    host = found["host"]
+    if host is None:
+        return found["port"] + proto
+    ip = found["ip"]
+    target = host if host == found["port"] else f"{host}→{found['port']}"
+    where = "" if ip in ("0.0.0.0", "::", "[::]", "") else f"{ip}:"
+    return f"{where}{target}{proto}"
+
+
 def _port_sort_key(spec: str) -> tuple[int, str]:
     number = re.match(r"\d+", spec)
     return (int(number.group(0)) if number else 0, spec)
@@ -187,7 +214,10 @@ def command_line(attrs: dict[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class ContainerInfo:
-    """One container as the table shows it. Strings are raw device text: sanitize to show."""
+    """One container as the table shows it.
+
+    Made by from_inspect, its strings are CleanText (crossed the boundary there);
+    the simulator and tests may build one from plain strings of their own."""
 
     id: str
     name: str
@@ -227,9 +257,9 @@ class ContainerInfo:
         labels = _dict(config.get("Labels"))
         return cls(
             id=_clean(attrs.get("Id"), 128),
-            name=_clean(attrs.get("Name"), 256).lstrip("/"),
+            name=_clean(_without_slash(attrs.get("Name")), 256),
             image=_clean(config.get("Image") or attrs.get("Image"), 512),
-            state=_clean(state.get("Status"), 32) or "unknown",
+            state=_clean(state.get("Status"), 32) or _clean("unknown", 32),
             health=_clean(health, 32),
             exit_code=_int(state.get("ExitCode")),
             started_at=parse_docker_time(_str_or_none(state.get("StartedAt"))),

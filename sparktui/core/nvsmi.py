@@ -17,6 +17,8 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from sparktui.core.sanitize import strip_control
+
 __all__ = [
     "ALARMING_REASONS", "COMPUTE_APPS_COMMAND", "DEFAULT_FIELDS", "DRIVER_VERSION_COMMAND",
     "DRIVER_VERSION_FIELD", "EVENT_REASONS", "EVENT_REASONS_FIELD", "FIELDS", "NOTABLE_REASONS",
@@ -503,8 +505,11 @@ class LineAssembler:
 class ComputeApp:
     gpu_uuid: str
     pid: int
-    process_name: str  # raw from the device: sanitise before display
+    process_name: str  # CleanText from parse_compute_apps: the boundary for process names
     used_memory_mib: float | None
+
+
+MAX_PROCESS_NAME = 512
 
 
 def parse_compute_apps(text: str) -> list[ComputeApp]:
@@ -530,9 +535,9 @@ def parse_compute_apps(text: str) -> list[ComputeApp]:
         name = name_mem[0].strip()
         memory = name_mem[1].strip()
         used = None if is_missing(memory) else _parse_float(memory, "MiB")
-        apps.append(
-            ComputeApp(uuid, int(pid_text), "" if is_missing(name) else name, used)
-        )
+        # cleaned here, once: a process name is whatever the device's user chose
+        clean = strip_control("" if is_missing(name) else name, max_line=MAX_PROCESS_NAME)
+        apps.append(ComputeApp(uuid, int(pid_text), clean, used))
     return apps
 
 

@@ -17,8 +17,38 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from rich.text import Text
 
-__all__ = ["MAX_REASON_CHARS", "ansi_to_text", "clean_reason", "markup_escape", "safe_text",
-           "strip_control", "to_str"]
+__all__ = ["MAX_REASON_CHARS", "CleanText", "ansi_to_text", "clean_reason", "markup_escape",
+           "safe_text", "strip_control", "to_str"]
+
+#: the one key that makes a CleanText: only this module holds it
+_MADE_HERE = object()
+
+
+class CleanText(str):
+    """A string that crossed the boundary: no escape, no control but `\t` and `\n`.
+
+    Only this module makes one (strip_control, clean_reason): anywhere else
+    `CleanText(x)` raises, so a `CleanText` in a signature or a dataclass field
+    says which side of the boundary a value is on, and a parser whose outputs
+    are CleanText cannot hand out raw device text by mistake. str's own
+    operations (`+`, slicing, format, join) give back a plain str: what they
+    add is not known to be clean. A copy or a pickle is a plain str too.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, value: str, made_by: object = None) -> CleanText:
+        if made_by is not _MADE_HERE:
+            raise TypeError("CleanText is made by sparktui.core.sanitize only "
+                            "(strip_control, clean_reason)")
+        return super().__new__(cls, value)
+
+    def __reduce__(self) -> tuple[type[str], tuple[str]]:
+        return str, (str(self),)
+
+
+def _cleaned(text: str) -> CleanText:
+    return CleanText(text, _MADE_HERE)
 
 # Escape sequences after ECMA-48, 7-bit and 8-bit (C1) introducers alike.
 # Alternatives are tried in order, so the string and CSI forms win over the
@@ -93,7 +123,7 @@ def strip_control(
     *,
     tab_size: int | None = None,
     max_line: int | None = None,
-) -> str:
+) -> CleanText:
     """Text with every escape sequence and control character removed.
 
     Kept: printable text, `\\t` (expanded to `tab_size` columns when given)
@@ -105,14 +135,14 @@ def strip_control(
     text = to_str(text)
     text = _ESCAPES.sub("", text)
     text = _clean_plain(text, keep_newlines)
-    return _cap_lines(text, max_line, tab_size)
+    return _cleaned(_cap_lines(text, max_line, tab_size))
 
 
 #: an error reason is one line a user reads; a server's algorithm list can be kilobytes
 MAX_REASON_CHARS = 400
 
 
-def clean_reason(text: object) -> str:
+def clean_reason(text: object) -> CleanText:
     """One line of a peer's error text, safe for any widget, toast, title or log line.
 
     Used where errors are made (SSHConnectError, TransportError, LinkStatus), so

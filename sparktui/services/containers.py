@@ -47,6 +47,7 @@ from sparktui.core.docker_problems import (
 from sparktui.core.docker_problems import api_too_old as api_too_old_problem
 from sparktui.core.sanitize import clean_reason, strip_control
 from sparktui.services.audit import AuditLog, ReadOnlyError
+from sparktui.services.container_list import inspect_one, list_all
 from sparktui.services.link import DeviceLink
 from sparktui.transport.base import ConnectionLost, Forward, Transport
 from sparktui.transport.ssh_types import SSHOptions
@@ -266,6 +267,7 @@ class ContainerService:
         self.transport = transport
         endpoint = await DockerEndpoint.open(transport, self.socket_path)
         self.endpoint = endpoint
+        quick = 0  # event streams in a row that ended soon after they began
         try:
             while transport.is_alive():
                 try:
@@ -274,6 +276,7 @@ class ContainerService:
                     self._set_state(ServiceState.PROBLEM, exc.problem)
                     await self._wait_retry(transport)
                     continue
+                followed = time.monotonic()
                 try:
                     await self._follow(endpoint)
                 except Exception as exc:  # the daemon went between connect and events
@@ -282,9 +285,11 @@ class ContainerService:
                     client, self.client = self.client, None
                     if client is not None:
                         await asyncio.to_thread(client.close)
-                # the events stream ended: the connection went, or the daemon did
+                # the events stream ended: the connection went, or the daemon did. One
+                # that keeps ending at once backs off, up to the retry interval
+                quick = quick + 1 if time.monotonic() - followed < 5 else 0
                 if transport.is_alive():
-                    await asyncio.sleep(0.2)
+                    await asyncio.sleep(min(0.2 * 2 ** quick, max(self.retry_interval, 0.2)))
         finally:
             self.endpoint = None
             await endpoint.close()
@@ -376,9 +381,7 @@ class ContainerService:
         error: BaseException | None = None
         try:
             # subscribed first, listed second: nothing that happens in between is lost
-            listed = client.containers.list(all=True, ignore_removed=True)
-            rows = [ContainerInfo.from_inspect(c.attrs) for c in listed]
-            self._post(self._apply_reset, rows)
+            self._post(self._apply_reset, list_all(client, self.device))
             for event in stream:
                 received = time.monotonic()
                 container_id = event.get("id") or (event.get("Actor") or {}).get("ID")
@@ -388,11 +391,12 @@ class ContainerService:
                     self._post(self._apply_remove, container_id, received)
                     continue
                 try:
-                    attrs = client.api.inspect_container(container_id)
+                    row = inspect_one(client, container_id, self.device)
                 except docker.errors.NotFound:
                     self._post(self._apply_remove, container_id, received)
                     continue
-                self._post(self._apply_upsert, ContainerInfo.from_inspect(attrs), received)
+                if row is not None:  # a malformed answer costs that event only
+                    self._post(self._apply_upsert, row, received)
         except Exception as exc:  # reported through `ended`; the service decides what next
             error = exc
         finally:

@@ -1,8 +1,8 @@
-"""The demo: a simulated Spark on loopback, reached through the real SSH code path.
+"""The demo as the services see it: a device to start, and a sandbox for the session.
 
-Nothing is special-cased for the demo past this file: the link connects with
-asyncssh, checks the host key against a known_hosts file of the demo's own and
-authenticates with a throwaway key, exactly as it would for a real device.
+The simulated Spark itself lives in sparktui.sim.demo; the services never import
+it. The command line (sparktui.cli) `provide`s its starter, so the session, the
+fleet and the commands start the demo through `start_demo` here.
 """
 
 from __future__ import annotations
@@ -10,69 +10,42 @@ from __future__ import annotations
 import atexit
 import shutil
 import tempfile
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 from sparktui.core.device import DeviceSpec
 from sparktui.transport.ssh_types import SSHOptions
 
-DEMO_DEVICE_NAME = "spark-demo"
+DEMO_DEVICE_NAME = "spark-demo"  # sparktui.sim.demo names its device so too
 
 
-@dataclass
-class Demo:
+class DemoDevice(Protocol):
+    """A running demo device, as the session uses it (sparktui.sim.demo.Demo is one)."""
+
     spec: DeviceSpec
     ssh_options: SSHOptions
-    server: object  # sparktui.sim.server.SimServer
-    workdir: str
-    #: the dashboard, model server and Docker engine behind the simulated device
-    extras: object | None = None  # sparktui.sim.extras.SimExtras
 
-    @property
-    def openai(self) -> object | None:
-        return getattr(self.extras, "openai", None)
-
-    @property
-    def docker(self) -> object | None:
-        return getattr(self.extras, "docker", None)
-
-    async def close(self) -> None:
-        try:
-            if self.extras is not None:
-                await self.extras.close()  # type: ignore[attr-defined]
-        finally:
-            await self.server.close()  # type: ignore[attr-defined]
-            shutil.rmtree(self.workdir, ignore_errors=True)
-            atexit.unregister(shutil.rmtree)
+    async def close(self) -> None: ...
 
 
-async def start_demo(port: int = 0, gpus: int = 1, kind: str = "gb10",
-                     name: str = DEMO_DEVICE_NAME, token_rate: float = 60.0) -> Demo:
-    """Start the simulated Spark in this event loop and describe how to reach it."""
-    from sparktui.sim.extras import start_extras
-    from sparktui.sim.server import start_sim
+DemoStarter = Callable[..., Awaitable[DemoDevice]]
+_starter: DemoStarter | None = None
 
-    server = await start_sim("127.0.0.1", port, gpus=gpus, kind=kind)
-    workdir = tempfile.mkdtemp(prefix="sparktui-demo-")
-    # the workdir holds a throwaway private key: gone even when the UI dies with
-    # its terminal (a hang-up) before Demo.close runs
-    atexit.register(shutil.rmtree, workdir, True)
-    try:
-        identity, known_hosts = server.write_client_files(workdir)
-    except BaseException:
-        await server.close()
-        shutil.rmtree(workdir, ignore_errors=True)
-        raise
-    spec = DeviceSpec(name=name, host="127.0.0.1", port=server.port, user="demo",
-                      identity_file=str(identity))
-    options = SSHOptions(known_hosts=str(known_hosts), use_ssh_config=False)
-    demo = Demo(spec=spec, ssh_options=options, server=server, workdir=workdir)
-    try:
-        demo.extras = await start_extras(server, workdir, token_rate=token_rate)
-    except BaseException:
-        await demo.close()
-        raise
-    return demo
+
+def provide(starter: DemoStarter) -> None:
+    """Say how to start the demo device: sparktui's command line hands the simulator's in."""
+    global _starter
+    _starter = starter
+
+
+async def start_demo(**options: Any) -> DemoDevice:
+    """Start the demo device (options: port, gpus, kind, name, token_rate)."""
+    if _starter is None:
+        raise RuntimeError("no simulated Spark was wired in: the demo starts from sparktui's "
+                           "command line (sparktui.cli provides sparktui.sim.demo)")
+    return await _starter(**options)
 
 
 @dataclass

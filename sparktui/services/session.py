@@ -30,7 +30,7 @@ from sparktui.services.tunnels import AddResult, TunnelManager
 from sparktui.transport.ssh_types import HostKeyPrompt, SSHOptions
 
 if TYPE_CHECKING:
-    from sparktui.services.demo import Demo, DemoSandbox
+    from sparktui.services.demo import DemoDevice, DemoSandbox
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ class Session:
         self.fleet = fleet if fleet is not None else Fleet()
         self.demo_requested = demo
         self.demo_port = demo_port
-        self.demo: Demo | None = None  # once the demo device is up
+        self.demo: DemoDevice | None = None  # once the demo device is up
         self.accept_new_host_keys = accept_new_host_keys
         self.restore_state = restore  # the last session's tab and focus, to bring back
         #: "start": connect every device at once; "on_select": telemetry comes from

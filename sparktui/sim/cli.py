@@ -13,7 +13,7 @@ import signal
 import sys
 import tempfile
 
-from sparktui.sim.gpu_model import KINDS
+from sparktui.sim.device.gpu_model import KINDS
 
 
 def _listen(text: str) -> tuple[str, int]:
@@ -45,8 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def _serve(args: argparse.Namespace, out) -> int:
-    from sparktui.sim.extras import start_extras
-    from sparktui.sim.server import start_sim
+    from sparktui.sim.demo import start_extras
+    from sparktui.sim.ssh.server import start_sim
 
     host, port = args.listen
     gpus = args.gpus if args.gpus is not None else (8 if args.kind == "discrete" else 1)
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.gpus is not None and args.gpus < 1:
         print("sparktui sim: --gpus must be at least 1", file=sys.stderr)
         return 2
-    from sparktui.sim.server import is_loopback  # imports asyncssh: only once it is needed
+    from sparktui.sim.ssh.server import is_loopback  # imports asyncssh: only once it is needed
 
     host = args.listen[0]
     if not args.allow_remote and not is_loopback(host):

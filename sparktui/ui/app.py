@@ -81,7 +81,7 @@ from sparktui.ui.widgets.pane_common import SessionPane
 from sparktui.ui.widgets.worker_log import LogsWorkerFailures
 
 if TYPE_CHECKING:
-    from sparktui.services.demo import Demo
+    from sparktui.services.demo import DemoDevice
 
 log = logging.getLogger(__name__)
 
@@ -202,7 +202,7 @@ class SparkApp(LogsWorkerFailures, AppliesSettings, GrammarApp):
         return self.session.telemetry
 
     @property
-    def demo(self) -> Demo | None:
+    def demo(self) -> DemoDevice | None:
         return self.session.demo
 
     @property

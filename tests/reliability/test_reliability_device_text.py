@@ -20,14 +20,19 @@ new pane title (OSC 0/2).
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
+import pickle
 import re
 import time
+from pathlib import Path
 
 import pytest
 
 from sparktui.core.device import DeviceSpec, LinkState, LinkStatus
 from sparktui.core.docker_info import ContainerInfo, stats_from_sample
+from sparktui.core.nvsmi import parse_compute_apps
+from sparktui.core.sanitize import CleanText, clean_reason, strip_control
 from sparktui.services.containers import describe_error
 from sparktui.services.logs import SanitisingFormatter
 from sparktui.transport.base import ConnectionLost
@@ -107,6 +112,30 @@ def test_docker_inspect_fields_come_out_clean_and_never_raise() -> None:
         assert_clean(text)
     assert info.exit_code == 0
     assert_clean(info.state_text())
+
+
+def test_clean_text_is_made_only_at_the_boundary() -> None:
+    """The wrapper type says which strings crossed the boundary, and nothing else makes it."""
+    with pytest.raises(TypeError):
+        CleanText("\x1b]52;c;cHduZWQ=\x07")
+    assert type(strip_control("\x1b]0;PWNED\x07a")) is CleanText
+    assert type(clean_reason(ValueError("\x1b[2Jx"))) is CleanText
+    # str's own operations could add raw text: they give a plain str back
+    clean = strip_control("ok")
+    assert type(clean + "\x1b") is str and type(clean[:1]) is str
+    assert type(copy.copy(clean)) is str and pickle.loads(pickle.dumps(clean)) == "ok"
+    # the parsers hand out CleanText only
+    info = ContainerInfo.from_inspect(HOSTILE_INSPECT)
+    for text in (info.id, info.name, info.image, info.state, info.health, info.gpu,
+                 info.command, info.error):
+        assert type(text) is CleanText, text
+    apps = parse_compute_apps("GPU-1, 42, \x1b]0;PWNED\x07python3, 100 MiB")
+    assert type(apps[0].process_name) is CleanText and apps[0].process_name == "python3"
+    # and no module but the sanitiser calls the constructor
+    package = Path(__file__).resolve().parents[2] / "sparktui"
+    makers = [str(path.relative_to(package)) for path in package.rglob("*.py")
+              if "CleanText(" in path.read_text(encoding="utf-8")]
+    assert makers == ["core/sanitize.py"], makers
 
 
 @pytest.mark.parametrize("sample", [

@@ -74,7 +74,9 @@ class DevicesPane(SessionPane):
         Binding("r", "retry", "Retry now", id="devices.retry"),
         # device management (sparktui.ui.devices.actions); enter opens details too
         Binding("i", "details", "Details", id="devices.details"),
-        Binding("a", "add", "Add", id="devices.add"),
+        # priority: the form opens the moment `a` is read, so the letters typed (or pasted)
+        # right behind it wait for its first field instead of reaching this table
+        Binding("a", "add", "Add", id="devices.add", priority=True),
         Binding("e", "edit", "Edit device", show=False, id="devices.edit",
                 tooltip="Edit the selected device"),
         Binding("x", "remove", "Remove device", show=False, id="devices.remove",
@@ -98,6 +100,11 @@ class DevicesPane(SessionPane):
         self._countdown: Timer | None = None
         self._total_due: Timer | None = None  # the total row's next redraw, when pending
         self._session_opened = False  # the app has opened the session (FleetChanged)
+        #: the state column's room, and what it was computed from: measuring it reads
+        #: every row, so doing that at each status change made a 64-device storm
+        #: quadratic (event-loop stalls of 0.5 s); now once per change of what it reads
+        self._room: tuple[object, int | None] | None = None
+        self._summaries_changed = 0
 
     def compose(self) -> ComposeResult:
         # a tick repaints the cells that changed, not the table
@@ -270,6 +277,7 @@ class DevicesPane(SessionPane):
         if previous is not None and readings.summarise(previous) == \
                 readings.summarise(telemetry):
             return
+        self._summaries_changed += 1
         if not self._shown():
             self._stale = True
         elif first:
@@ -331,6 +339,12 @@ class DevicesPane(SessionPane):
         width = self.size.width
         if width == 0:  # not laid out yet: on_resize rebuilds the rows
             return None
+        reads = (width, self._columns(), len(self._links), self._summaries_changed)
+        if self._room is None or self._room[0] != reads:
+            self._room = (reads, self._measure_state_room(width))
+        return self._room[1]
+
+    def _measure_state_room(self, width: int) -> int:
         padding = 2 * self.table.cell_padding
         others = 0
         # from the data, not the table: while rows are (re)added it only knows some of them

@@ -1,0 +1,1 @@
+"""The simulated Docker Engine: containers, their logs and events, pulls, the API."""

@@ -1,0 +1,1 @@
+"""What a Spark serves over HTTP besides Docker: a model server, its metrics, the dashboard."""
