@@ -153,11 +153,10 @@ async def measure(rates: list[float], seconds: float, runs: int,
 async def markdown_floor(tokens: int) -> dict[str, object]:
     """CPU of building the finished answer's Markdown once, in a bare app: a floor under
     any way of streaming it into Textual's Markdown widget (each block is widgets)."""
+    from sparktui.sim.openai_server import tokens_for
     from textual.app import App, ComposeResult
     from textual.containers import VerticalScroll
     from textual.widgets import Markdown
-
-    from sparktui.sim.openai_server import tokens_for
 
     text = "".join(tokens_for("bench", tokens))
 
