@@ -113,7 +113,7 @@ async def start_extras(server: SimServer, workdir: str, *, token_rate: float = 6
         extras.docker = await start_docker_engine(os.path.join(workdir, "docker.sock"),
                                                   hostname=server.device.hostname)
         # deployed servers' ports answer too; chat requests go to the model server
-        await extras.docker.attach(server, model_server_port=extras.openai.port)
+        await extras.docker.attach(server, model_server=extras.openai.answer)
     except BaseException:
         await extras.close()
         raise

@@ -37,15 +37,44 @@ class Request:
         values = self.query.get(name)
         return values[-1] if values else default
 
+    def flag(self, name: str, default: bool = False) -> bool:
+        value = self.arg(name)
+        if value is None:
+            return default
+        return value.strip().lower() not in ("", "0", "false", "no")
+
 
 class Exchange:
     """The answer to one request, on its connection."""
 
-    def __init__(self, connection: h11.Connection, writer: asyncio.StreamWriter,
-                 headers: Iterable[tuple[str, str]] = (), method: str = "GET") -> None:
-        self._connection, self._writer, self.method = connection, writer, method
+    def __init__(self, connection: h11.Connection, reader: asyncio.StreamReader,
+                 writer: asyncio.StreamWriter, headers: Iterable[tuple[str, str]] = (),
+                 method: str = "GET") -> None:
+        self._connection, self._reader, self._writer = connection, reader, writer
+        self.method = method
         self._headers = list(headers)  # every response carries these (a server's name...)
         self.answered = False
+        self.close_after = False  # the connection ends with this answer
+        self._gone: asyncio.Future[bytes] | None = None
+
+    async def wait(self, awaitable: Awaitable[Any], timeout: float | None = None) -> bool:
+        """Wait for `awaitable` while streaming; False when the client hung up first.
+
+        Reads the connection meanwhile, so it is closed after this answer."""
+        self.close_after = True
+        if self._gone is None:
+            self._gone = asyncio.ensure_future(self._reader.read(1))
+        task = asyncio.ensure_future(awaitable)
+        try:
+            done, _ = await asyncio.wait([task, self._gone], timeout=timeout,
+                                         return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            task.cancel()
+        return self._gone not in done
+
+    def forget(self) -> None:
+        if self._gone is not None:
+            self._gone.cancel()
 
     async def _write(self, event: Any) -> None:
         data = self._connection.send(event)
@@ -146,12 +175,12 @@ class HttpServer:
             request = await _read(connection, reader)
         except h11.RemoteProtocolError as exc:
             with contextlib.suppress(Exception):
-                await Exchange(connection, writer, self.headers).reply(
+                await Exchange(connection, reader, writer, self.headers).reply(
                     exc.error_status_hint, {"message": str(exc)})
             return False
         if request is None:
             return False
-        exchange = Exchange(connection, writer, self.headers, request.method)
+        exchange = Exchange(connection, reader, writer, self.headers, request.method)
         try:
             await self.handler(request, exchange)
         except (ConnectionError, h11.ProtocolError):
@@ -161,7 +190,10 @@ class HttpServer:
             if not exchange.answered:
                 await exchange.reply(500, {"message": f"simulated server error: {exc}"})
             return False
-        return connection.our_state is h11.DONE and connection.their_state is h11.DONE
+        finally:
+            exchange.forget()
+        return (not exchange.close_after and connection.our_state is h11.DONE
+                and connection.their_state is h11.DONE)
 
 
 async def _read(connection: h11.Connection, reader: asyncio.StreamReader) -> Request | None:

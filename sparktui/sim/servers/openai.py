@@ -103,7 +103,7 @@ class OpenAISimServer:
 
     async def start(self) -> OpenAISimServer:
         self.metrics = SimServingMetrics(self.models[0], background=self.background_load)
-        self._http = await HttpServer(self._answer).listen(self.host, self.port)
+        self._http = await HttpServer(self.answer).listen(self.host, self.port)
         self.port = self._http.port
         return self
 
@@ -123,7 +123,8 @@ class OpenAISimServer:
             self.device.set_load(0)
         self._active = 0
 
-    async def _answer(self, request: Request, exchange: Exchange) -> None:
+    async def answer(self, request: Request, exchange: Exchange) -> None:
+        """One request to the model server (a deployed container's port hands its own on)."""
         method, path = request.method, request.path
         log = RequestLog(method, path, request.headers)
         self.requests.append(log)
