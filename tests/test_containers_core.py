@@ -25,6 +25,7 @@ from sparktui.core.docker_info import (
     gpu_request,
     matches,
     parse_docker_time,
+    short_port,
     sort_key,
     stats_from_sample,
 )
@@ -360,3 +361,18 @@ def test_shell_command_for_ssh_and_local_devices():
         "-J", "jump", "spark.lan", "--", "docker -H unix:///run/d.sock exec -it abc sh"]
     local = ContainerService(DeviceLink(DeviceSpec.parse("local"), connector=None))
     assert shell_argv(local, "abc", "bash") == ["docker", "exec", "-it", "abc", "bash"]
+
+
+@pytest.mark.parametrize(("spec", "short"), [
+    ("0.0.0.0:8000->8000/tcp", "8000"),  # everywhere, same port, tcp: just the port
+    ("0.0.0.0:12000->8080/tcp", "12000→8080"),
+    ("127.0.0.1:8001->80/tcp", "127.0.0.1:8001→80"),  # loopback only: that matters
+    ("[::1]:80->80/tcp", "[::1]:80"),
+    ("53/udp", "53/udp"),  # exposed, not published
+    ("8000/tcp", "8000"),
+    ("host network", "host network"),
+    ("0.0.0.0:?->80/tcp", "?→80"),
+])
+def test_short_port_keeps_what_says_where_to_connect(spec: str, short: str) -> None:
+    # 80x24 shows ports in these forms (ui/containers/columns.py); the detail line in full
+    assert short_port(spec) == short

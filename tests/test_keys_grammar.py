@@ -77,9 +77,13 @@ def test_no_printable_key_fires_while_typing() -> None:
     # a priority binding runs before the focused text field sees the key; the tab keys
     # are the one exception, refused by SparkApp.check_action while a field has focus
     # (test_keys_tmux types digits into every field to prove it)
+    # devices.add too: it opens its form the moment `a` is read, so what is typed behind
+    # it waits for the form's first field (a paste of `a` and a name lands whole); the
+    # Devices tab holds no text field, so no text field is ever under it
     printable = [(cls.__name__, binding.id, binding.key)
                  for cls, binding in sparktui_bindings() if binding.priority
                  and not (binding.id or "").startswith("app.tab.")
+                 and binding.id != "devices.add"
                  for key in _keys(binding) if len(key) == 1 or key in {"space", "slash"}]
     assert not printable
 
@@ -97,7 +101,7 @@ def test_q_goes_back_from_every_sub_view() -> None:
     from textual.screen import Screen
 
     forms = {"DeviceFormScreen", "TunnelForm", "SettingsScreen", "DeployScreen",
-             "ChatEndpointScreen"}
+             "ChatEndpointScreen", "FitScreen"}
     for cls, binding in sparktui_bindings():
         if not issubclass(cls, Screen) or cls.__name__ in forms:
             continue

@@ -5,13 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from textual.pilot import Pilot
-from textual.widgets import Input, Select, Static, Switch
+from textual.widgets import Input, Select, Static
 
 from sparktui.services.config import Config, Settings, load_config
 from sparktui.services.devices import Fleet
 from sparktui.ui.app import SparkApp
 from sparktui.ui.screens import HelpScreen
 from sparktui.ui.screens.settings import SettingsScreen
+from sparktui.ui.widgets.tickbox import TickBox
 from tests.infra.pilot import wait_until
 from tests.test_ui_shell import REPO_THEMES
 
@@ -51,7 +52,7 @@ async def test_settings_round_trip_keeps_comments(tmp_path: Path) -> None:
         screen.query_one("#power_alert_w", Input).value = "180"
         screen.query_one("#units", Select).value = "decimal"
         screen.query_one("#compact", Select).value = "on"
-        screen.query_one("#restore_on_start", Switch).value = False
+        screen.query_one("#restore_on_start", TickBox).value = False
         await pilot.press("ctrl+s")
         await wait_until(pilot, lambda: not isinstance(app.screen, SettingsScreen))
         assert app.settings.refresh_interval == 2.5 and app.settings.units == "decimal"
@@ -171,7 +172,7 @@ async def test_read_only_from_settings_applies_at_once(tmp_path: Path) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         assert not app.has_class("-read-only")
         screen = await open_settings(pilot)
-        screen.query_one("#read_only", Switch).value = True
+        screen.query_one("#read_only", TickBox).value = True
         await pilot.press("ctrl+s")
         await wait_until(pilot, lambda: app.has_class("-read-only"))
         assert app.read_only and app.telemetry.settings.read_only

@@ -162,6 +162,29 @@ def format_ports(attrs: dict[str, Any]) -> tuple[str, ...]:
     return tuple(out)
 
 
+_PORT_SPEC = re.compile(r"^(?:(?P<ip>[^>]*):(?P<host>[^:>]+)->)?(?P<port>\d+)(?P<proto>/\w+)?$")
+
+
+def short_port(spec: str) -> str:
+    """One of format_ports' specs in the fewest characters that still say where to connect.
+
+    '0.0.0.0:8000->8000/tcp' -> '8000'; '0.0.0.0:12000->8080/tcp' -> '12000→8080';
+    '127.0.0.1:8001->80/tcp' -> '127.0.0.1:8001→80'; '53/udp' -> '53/udp'. An address
+    that listens everywhere and /tcp go without saying; anything else is kept.
+    """
+    found = _PORT_SPEC.match(spec)
+    if found is None:
+        return spec  # 'host network', or a shape this does not know: shown as it is
+    proto = "" if found["proto"] in (None, "/tcp") else found["proto"]
+    host = found["host"]
+    if host is None:
+        return found["port"] + proto
+    ip = found["ip"]
+    target = host if host == found["port"] else f"{host}→{found['port']}"
+    where = "" if ip in ("0.0.0.0", "::", "[::]", "") else f"{ip}:"
+    return f"{where}{target}{proto}"
+
+
 def _port_sort_key(spec: str) -> tuple[int, str]:
     number = re.match(r"\d+", spec)
     return (int(number.group(0)) if number else 0, spec)

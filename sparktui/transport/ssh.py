@@ -32,7 +32,13 @@ from sparktui.transport.base import (
     TransportError,
 )
 from sparktui.transport.drain import StderrTail, bounded_lines
-from sparktui.transport.ssh_channel import STDERR, STDOUT, BoundedSession
+from sparktui.transport.ssh_channel import (
+    STDERR,
+    STDOUT,
+    BoundedSession,
+    ChannelReader,
+    ChannelWriter,
+)
 from sparktui.transport.ssh_types import (
     HostKeyPrompt,
     SSHConnectError,
@@ -454,7 +460,11 @@ class SSHTransport(Transport):
         return _SSHForward(listener, local_path)
 
     async def open_connection(self, dest_host: str, dest_port: int):
+        # through BoundedSession, not asyncssh's stream: its flow control lets a fast
+        # server grow the client without bound behind a slow reader (ssh_channel.py)
         try:
-            return await self._conn.open_connection(dest_host, dest_port)
+            channel, session = await self._conn.create_connection(BoundedSession, dest_host,
+                                                                  dest_port)
         except (asyncssh.DisconnectError, asyncssh.ConnectionLost) as exc:
             raise self._lost(exc) from exc
+        return ChannelReader(session), ChannelWriter(channel, session)

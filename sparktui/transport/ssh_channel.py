@@ -45,7 +45,8 @@ class BoundedSession(asyncssh.SSHClientSession[bytes]):
         self._buffered = 0
         self._paused = False
         self._pause_pending = False
-        self._ended = False
+        self._ended = False  # no more data will come (EOF, or the channel closed)
+        self._closed = False  # the channel is gone: nothing can be written either
         self._error: BaseException | None = None
         self._writable = asyncio.Event()
         self._writable.set()
@@ -73,6 +74,7 @@ class BoundedSession(asyncssh.SSHClientSession[bytes]):
         return True  # keep the channel half open: the exit status comes after EOF
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._closed = True
         self._end(exc)
         self._writable.set()
 
@@ -134,9 +136,66 @@ class BoundedSession(asyncssh.SSHClientSession[bytes]):
 
     async def write(self, data: bytes) -> None:
         """Write to the command's stdin, waiting while the channel's send buffer is full."""
-        if self._chan is None or self._ended:
-            raise BrokenPipeError("the command's channel is closed")
+        if self._chan is None or self._closed:
+            raise BrokenPipeError("the channel is closed")
         self._chan.write(data)
+        await self.drain()
+
+    async def drain(self) -> None:
         await self._writable.wait()
-        if self._ended and self._error is not None:
+        if self._closed and self._error is not None:
             raise self._error
+
+
+class ChannelReader:
+    """The reading half of a TCP stream over one channel, as splice and the probes use it."""
+
+    def __init__(self, session: BoundedSession) -> None:
+        self._session = session
+        self._pending = b""
+
+    async def read(self, n: int = -1) -> bytes:
+        if self._pending:
+            cut = n if n > 0 else len(self._pending)
+            data, self._pending = self._pending[:cut], self._pending[cut:]
+            return data
+        return await self._session.read(n if n > 0 else 65536)
+
+    async def readline(self, limit: int = 65536) -> bytes:
+        """Up to and including the next newline; at most `limit` bytes (then cut)."""
+        line = b""
+        while b"\n" not in line and len(line) < limit:
+            chunk = await self.read(limit - len(line))
+            if not chunk:
+                break
+            line += chunk
+        end = line.find(b"\n")
+        if end >= 0:
+            line, self._pending = line[:end + 1], line[end + 1:] + self._pending
+        return line
+
+
+class ChannelWriter:
+    """The writing half: write, drain, half-close, close."""
+
+    def __init__(self, channel: asyncssh.SSHTCPChannel[bytes], session: BoundedSession) -> None:
+        self._channel = channel
+        self._session = session
+
+    def write(self, data: bytes) -> None:
+        self._channel.write(data)
+
+    async def drain(self) -> None:
+        await self._session.drain()
+
+    def can_write_eof(self) -> bool:
+        return self._channel.can_write_eof()
+
+    def write_eof(self) -> None:
+        self._channel.write_eof()
+
+    def close(self) -> None:
+        self._channel.close()
+
+    async def wait_closed(self) -> None:
+        await self._channel.wait_closed()

@@ -7,11 +7,16 @@ lives here, apart from the session and the panes.
 
 from __future__ import annotations
 
+import time
+
+from textual import events
 from textual.app import App
 from textual.binding import Binding
+from textual.screen import Screen
 from textual.widgets import Input, TextArea
 
 from sparktui.ui.ask import ask_first, quit_question
+from sparktui.ui.widgets.footer_order import ShellScreen
 
 
 class GrammarApp(App[None]):
@@ -36,6 +41,63 @@ class GrammarApp(App[None]):
 
     #: q / ctrl+c at the top level ask first while quit_would_end() names something
     confirm_quit = True
+    #: the longest a key waits for a new screen to focus its first field (a screen with
+    #: nothing to focus gets its keys after this)
+    HOLD_KEYS_AT_MOST_S = 0.5
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        #: a screen just pushed, until it has focused something: keys wait for it
+        self._settling: Screen | None = None
+        self._settling_until = 0.0
+        self._held_keys: list[events.Key | events.Paste] = []
+
+    # -- keys typed while a screen opens -------------------------------------------------
+    # Textual sends a key to whatever has the focus when the key is read. A form pushed
+    # by `a` mounts and focuses its first field some milliseconds later; a letter read
+    # meanwhile went to the new screen itself, which drops it (the first letter typed
+    # after `a` was lost). So keys wait, in order, until the new screen has focused its
+    # first field, and are then handed on as if they had just been read.
+    def push_screen(self, screen, *args, **kwargs):  # type: ignore[override]
+        pushed = super().push_screen(screen, *args, **kwargs)
+        if isinstance(screen, Screen) and screen.focused is None:
+            self._settling = screen
+            self._settling_until = time.monotonic() + self.HOLD_KEYS_AT_MOST_S
+        return pushed
+
+    def _keys_wait(self) -> bool:
+        settling = self._settling
+        if settling is None:
+            return bool(self._held_keys)
+        if settling is not self.screen or settling.focused is not None \
+                or time.monotonic() > self._settling_until:
+            self._settling = None
+            return bool(self._held_keys)
+        return True
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key | events.Paste) and not event.is_forwarded \
+                and self._keys_wait():
+            if not self._held_keys:
+                self.set_timer(0.01, self._release_held_keys)
+            self._held_keys.append(event)
+            return
+        await super().on_event(event)
+
+    async def _release_held_keys(self) -> None:
+        settling = self._settling
+        if settling is not None and settling is self.screen and settling.focused is None \
+                and time.monotonic() <= self._settling_until:
+            self.set_timer(0.01, self._release_held_keys)  # not focused yet: wait on
+            return
+        self._settling = None
+        held, self._held_keys = self._held_keys, []
+        for event in held:  # in the order they were typed; later keys queue behind these
+            await super().on_event(event)
+
+    def get_default_screen(self) -> Screen:
+        # its footer leads with `? Help`, which a 50-column side pane would cut off last
+        return ShellScreen(id="_default")
 
     def keys_for(self, binding_id: str) -> list[str]:
         """Every key bound to `binding_id` now, after the user's keymap (SparkApp's)."""

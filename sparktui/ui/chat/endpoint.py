@@ -15,7 +15,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Input, Select, Static
+from textual.widgets import Footer, Input, Select, Static
 
 from sparktui.core.openai_chat import BadURL, normalise_base_url
 from sparktui.services.endpoints import EndpointSpec
@@ -74,6 +74,7 @@ class ChatEndpointScreen(ModalScreen[EndpointForm | None]):
                 yield Input(placeholder="API key", password=True, id="chat-endpoint-key")
             yield Static(Text("enter saves the field · esc closes"),
                          classes="chat-endpoint-note")
+        yield Footer()  # this dialog's own keys, not the screen's behind it
 
     def on_mount(self) -> None:
         self.query_one("#chat-endpoint-url", Input).focus()

@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Input, OptionList, Static
+from textual.widgets import Footer, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from sparktui.core.sanitize import strip_control
@@ -67,6 +67,7 @@ class ChatHistoryScreen(LogsWorkerFailures, ModalScreen[HistoryResult]):
             yield Input(id="chat-history-field", classes="-hidden")
             yield Static(Text("enter open · r rename · d delete · e export to Markdown · "
                               "esc close"), id="chat-history-help")
+        yield Footer()  # this dialog's own keys, not the screen's behind it
 
     def on_mount(self) -> None:
         self.load()

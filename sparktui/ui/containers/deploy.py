@@ -17,7 +17,6 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import Screen
 from textual.widgets import (
     Button,
     Checkbox,
@@ -51,6 +50,8 @@ from sparktui.services.secrets import SecretStore, SecretsUnavailable
 from sparktui.services.telemetry import TelemetryHub
 from sparktui.ui.containers.deploy_fit import DeployFit
 from sparktui.ui.messages import DeployReady
+from sparktui.ui.widgets.footer_order import HelpKeyFirst
+from sparktui.ui.widgets.tickbox import TickBox
 from sparktui.ui.widgets.worker_log import LogsWorkerFailures
 
 #: (field id, label, placeholder): the text fields of the form, in order
@@ -76,7 +77,7 @@ CHECKS = (
 )
 
 
-class DeployScreen(LogsWorkerFailures, Screen[None]):
+class DeployScreen(LogsWorkerFailures, HelpKeyFirst):
     CSS_PATH = Path(__file__).with_suffix(".tcss")
     HELP_SCOPE = "Deploy"
     BINDINGS = [
@@ -117,7 +118,7 @@ class DeployScreen(LogsWorkerFailures, Screen[None]):
                     yield Label(label, classes="field-label")
                     yield Input(placeholder=placeholder, id=f"field-{field_id}")
                 for field_id, label in CHECKS:
-                    yield Checkbox(label, id=f"field-{field_id}")
+                    yield TickBox(label, id=f"field-{field_id}")
                 for name in KNOWN_SECRETS:
                     yield Label(name, id=f"label-secret-{name}", classes="field-label")
                     yield Static(id=f"status-secret-{name}", classes="secret-status")

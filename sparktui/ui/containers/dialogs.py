@@ -10,7 +10,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Checkbox, Static
+from textual.widgets import Button, Checkbox, Footer, Static
+
+from sparktui.ui.widgets.tickbox import TickBox
 
 
 @dataclass(frozen=True)
@@ -42,10 +44,11 @@ class ConfirmDialog(ModalScreen[Answer]):
             with VerticalScroll(id="dialog-question-scroll"):
                 yield Static(self.question, id="dialog-question")
             if self.checkbox is not None:
-                yield Checkbox(self.checkbox, value=False, id="dialog-check")
+                yield TickBox(self.checkbox, value=False, id="dialog-check")
             with Horizontal(id="dialog-buttons"):
                 yield Button(self.yes_label, id="yes", variant="error")
                 yield Button("No (n)", id="no", variant="primary")
+        yield Footer()  # this dialog's own keys, not the screen's behind it
 
     def on_mount(self) -> None:
         self.query_one("#no", Button).focus()  # a stray enter must not confirm

@@ -9,7 +9,6 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from sparktui.core.docker_info import format_age, format_bytes
@@ -18,10 +17,11 @@ from sparktui.services.audit import ReadOnlyError
 from sparktui.services.container_images import ImageInfo, list_images, remove_images, unused
 from sparktui.services.containers import ContainerService, DockerUnavailable, describe_error
 from sparktui.ui.containers.dialogs import Answer, ConfirmDialog
+from sparktui.ui.widgets.footer_order import HelpKeyFirst
 from sparktui.ui.widgets.worker_log import LogsWorkerFailures
 
 
-class ImagesScreen(LogsWorkerFailures, Screen[None]):
+class ImagesScreen(LogsWorkerFailures, HelpKeyFirst):
     CSS_PATH = Path(__file__).with_suffix(".tcss")
     HELP_SCOPE = "Images"
     BINDINGS = [

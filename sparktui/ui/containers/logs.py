@@ -19,7 +19,6 @@ from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import Footer, Input, RichLog, Static
 
 from sparktui.core.docker_info import ContainerInfo
@@ -27,6 +26,7 @@ from sparktui.core.docker_logs import LogLine, short_timestamp
 from sparktui.core.sanitize import ansi_to_text, safe_text, strip_control
 from sparktui.services.container_logs import LogFollower
 from sparktui.services.containers import ContainerService, DockerUnavailable
+from sparktui.ui.widgets.footer_order import HelpKeyFirst
 from sparktui.ui.widgets.worker_log import LogsWorkerFailures
 
 DEFAULT_TAIL = 500
@@ -84,7 +84,7 @@ class FollowLog(RichLog):
     def on_mouse_scroll_up(self, _event: events.MouseScrollUp) -> None:
         self._pause()
 
-class ContainerLogsScreen(LogsWorkerFailures, Screen[None]):
+class ContainerLogsScreen(LogsWorkerFailures, HelpKeyFirst):
     CSS_PATH = Path(__file__).with_suffix(".tcss")
     HELP_SCOPE = "Container logs"
     BINDINGS = [

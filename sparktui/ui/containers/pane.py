@@ -22,16 +22,7 @@ from textual.color import Color, ColorParseError
 from textual.message import Message
 from textual.widgets import DataTable, Input
 
-from sparktui.core.docker_info import (
-    COLUMNS,
-    SORTABLE,
-    ContainerInfo,
-    action_outcome,
-    format_cpu,
-    format_memory,
-    matches,
-    sort_key,
-)
+from sparktui.core.docker_info import SORTABLE, ContainerInfo, action_outcome, matches, sort_key
 from sparktui.core.sanitize import safe_text
 from sparktui.services.audit import AuditLog, ReadOnlyError
 from sparktui.services.config import Settings
@@ -46,6 +37,7 @@ from sparktui.services.link import DeviceLink
 from sparktui.services.session import Session
 from sparktui.ui import readings
 from sparktui.ui.ask import ask_first, target_question
+from sparktui.ui.containers.columns import Layout, columns_for, layout_for, row_cells, state_style
 from sparktui.ui.messages import FleetChanged
 from sparktui.ui.widgets.nav_table import NavTable, SortOrder, highlight_match
 from sparktui.ui.widgets.pane_common import SessionPane
@@ -59,7 +51,6 @@ ASK_BEFORE = {
 #: how often the rows on screen are told to the services (for CPU and memory)
 WATCH_INTERVAL = 2.0
 _STATE_VARIABLES = {"ok": "text-success", "warn": "text-warning", "bad": "text-error"}
-COMPACT_COLUMNS = (("name", "Name"), ("state", "State"), ("cpu", "CPU"), ("memory", "Mem"))
 #: a row from a device that dropped (its state may have changed since): as Devices shows it
 STALE_CELL = Style(dim=True, strike=True)
 
@@ -131,6 +122,8 @@ class ContainersPane(SessionPane):
         self._columns: tuple[tuple[str, str], ...] = ()
         self._styles: dict[str, Style] = {}
         self._shown = False
+        #: the columns for the pane's width (containers/columns.py); set on resize
+        self.table_layout = Layout.NARROW
         #: time.monotonic() of the last redraw, per container: tests measure event latency
         self.redrawn_at: dict[str, float] = {}
 
@@ -173,6 +166,16 @@ class ContainersPane(SessionPane):
 
     def watch_compact(self) -> None:
         if self.is_mounted:
+            self._fit_width()
+
+    def on_resize(self) -> None:
+        self._fit_width()
+
+    def _fit_width(self) -> None:
+        """Pick the columns for the pane's width; rebuild the headers when they change."""
+        layout = layout_for(self.size.width, self.compact)
+        if layout is not self.table_layout or self._wanted_columns() != self._columns:
+            self.table_layout = layout
             self._relabel_headers()
 
     def on_show(self) -> None:
@@ -215,12 +218,9 @@ class ContainersPane(SessionPane):
         return self.query_one("#containers-table", NavTable)
 
     def _wanted_columns(self) -> tuple[tuple[str, str], ...]:
-        # a 50-column side pane keeps what tells a container's health; the detail line
-        # below the table has the rest of the selected one
-        columns = COMPACT_COLUMNS if self.compact else COLUMNS
-        if len(self.services) > 1:
-            return (("device", "Device"), *columns)
-        return columns
+        # the detail line below the table has what the columns leave out of the selected one
+        return columns_for(layout_for(self.size.width, self.compact), self.size.width,
+                           devices=len(self.services))
 
     def visible_rows(self) -> list[tuple[RowKey, ContainerService, ContainerInfo]]:
         now = time.time()
@@ -245,32 +245,13 @@ class ContainersPane(SessionPane):
 
     def _cells_for(self, service: ContainerService, info: ContainerInfo,
                    now: float) -> dict[str, Text]:
-        stats = service.stats.get(info.id)
-        compact = self.compact  # 50 columns must hold a row
-        cells = {
-            "device": safe_text(service.device),
-            "name": safe_text(info.name, max_line=20 if compact else 48),
-            "image": safe_text(info.image, max_line=48),
-            "state": Text(info.state_text(compact=compact), style=self._state_style(info)),
-            "uptime": Text(info.uptime_text(now)),
-            "ports": safe_text(", ".join(info.ports), max_line=60),
-            "gpu": Text(info.gpu or "-"),
-            "cpu": Text(format_cpu(stats, compact=compact), justify="right"),
-            "memory": Text(format_memory(stats, compact=compact), justify="right"),
-        }
+        cells = row_cells(service.device, info, service.stats.get(info.id), now,
+                          layout_for(self.size.width, self.compact),
+                          state_style(info, self._styles))
         if readings.link_stale_label(service.link, "") is not None:
             for cell in cells.values():  # the last list seen: dimmed and struck, never live
                 cell.stylize(STALE_CELL)
         return cells
-
-    def _state_style(self, info: ContainerInfo) -> Style:
-        if info.health == "unhealthy" or (info.state in ("exited", "dead") and info.exit_code):
-            return self._styles.get("bad", Style())
-        if info.state in ("paused", "restarting") or info.health == "starting":
-            return self._styles.get("warn", Style())
-        if info.state == "running":
-            return self._styles.get("ok", Style())
-        return Style(dim=True)
 
     def _redraw(self) -> None:
         table = self.table
@@ -375,9 +356,18 @@ class ContainersPane(SessionPane):
         service, info = chosen
         text = Text()
         text.append_text(safe_text(info.name, style="bold"))
-        text.append(f"  {info.short_id} on {service.device}\n", style="dim")
+        text.append(f"  {info.short_id} on {service.device}", style="dim")
+        shown = {key for key, _ in self._columns}
+        if "image" not in shown:  # a narrow table leaves the image to this line
+            text.append("  ")
+            text.append_text(safe_text(info.image, max_line=120))
+        text.append("\n")
         if stale := readings.link_stale_label(service.link, "last seen"):
             text.append(f"{stale}\n", style=self._styles.get("warn", Style()))
+        if info.ports and self.table_layout is not Layout.WIDE:  # the table shows them short
+            text.append("ports    ", style="dim")
+            text.append_text(safe_text(", ".join(info.ports), max_line=200))
+            text.append("\n")
         text.append("command  ", style="dim")
         text.append_text(safe_text(info.command, max_line=200))
         if info.labels:

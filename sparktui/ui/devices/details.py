@@ -21,7 +21,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Static
+from textual.widgets import Footer, Static
 
 from sparktui.core.device import LinkState
 from sparktui.core.facts import DeviceFacts, DiskUse, LinkPeer
@@ -165,6 +165,7 @@ class DeviceDetailsScreen(LogsWorkerFailures, ModalScreen[None]):
                 yield Static(Text("Health", style="bold"), classes="details-heading")
                 yield Static(id="details-health")
             yield Static(id="details-hint")
+        yield Footer()  # this dialog's own keys, not the screen's behind it
 
     def on_mount(self) -> None:
         hint = Text(" · ".join(f"{key_hint(self, bid, default)} {what}" for bid, default, what in (

@@ -18,7 +18,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, Footer, Static
 
 from sparktui.core.device import DeviceSpec
 from sparktui.core.sanitize import safe_text
@@ -59,6 +59,7 @@ class DiscoverScreen(LogsWorkerFailures, ModalScreen[DeviceSpec | None]):
             yield Static(id="discover-status")
             yield Static(Text("enter add to the config · o open now · r scan again · "
                               "esc close", style="dim"))
+        yield Footer()  # this dialog's own keys, not the screen's behind it
 
     def on_mount(self) -> None:
         table = self.query_one("#discover-table", DataTable)

@@ -23,7 +23,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Footer, Input, Label, Static
 
 from sparktui.core.device import DestinationError, DeviceSpec
 from sparktui.services.audit import ReadOnlyError
@@ -118,20 +118,26 @@ class DeviceFormScreen(LogsWorkerFailures, ModalScreen[DeviceSpec | None]):
                         value = ", ".join(spec.tags) if spec else ""
                     with Horizontal(classes="form-row"):
                         yield Label(label, classes="form-label")
-                        yield Input("" if value is None else str(value), id=f"field-{key}")
+                        yield Input("" if value is None else str(value), id=f"field-{key}",
+                                    compact=True)
                 with Horizontal(classes="form-row"):
                     yield Label("Password (optional)", classes="form-label")
                     yield Input(password=True, id="field-password", disabled=self.read_only,
+                                compact=True,
                                 placeholder="read-only: key install disabled"
                                 if self.read_only else "installs a key once; never stored")
-            yield Static(Text(
-                "A password is used once, to add sparktui's key (~/.ssh/sparktui_ed25519) "
-                "to ~/.ssh/authorized_keys on the device; then sparktui logs in by key.",
-                style="dim"), id="device-form-hint")
-            yield Static(id="device-form-errors")
-            with Horizontal(classes="device-buttons"):
-                yield Button("Save (ctrl+s)", id="save", variant="primary")
-                yield Button("Cancel (esc)", id="cancel")
+            # docked below the fields, which scroll: at 80x24 the errors and Save stay
+            # on screen however many fields there are
+            with Vertical(id="device-form-foot"):
+                yield Static(Text(
+                    "A password is used once, to add sparktui's key (~/.ssh/sparktui_ed25519) "
+                    "to ~/.ssh/authorized_keys on the device; then sparktui logs in by key.",
+                    style="dim"), id="device-form-hint")
+                yield Static(id="device-form-errors")
+                with Horizontal(classes="device-buttons"):
+                    yield Button("Save (ctrl+s)", id="save", variant="primary", compact=True)
+                    yield Button("Cancel (esc)", id="cancel", compact=True)
+        yield Footer()  # this dialog's own keys, not the screen's behind it
 
     def values(self) -> dict[str, str]:
         return {key: self.query_one(f"#field-{key}", Input).value for key, _ in FIELDS}

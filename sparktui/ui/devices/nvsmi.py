@@ -15,7 +15,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import OptionList, Static
+from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
 from sparktui.core.facts import NvsmiSection, tidy_nvsmi_body
@@ -48,6 +48,7 @@ class NvsmiScreen(LogsWorkerFailures, ModalScreen[None]):
                 yield OptionList(id="nvsmi-sections")
                 with VerticalScroll(id="nvsmi-body-scroll"):
                     yield Static(Text("reading nvidia-smi -q…", style="dim"), id="nvsmi-body")
+        yield Footer()  # this dialog's own keys, not the screen's behind it
 
     def on_mount(self) -> None:
         self.action_reload()

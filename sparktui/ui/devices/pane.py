@@ -74,7 +74,9 @@ class DevicesPane(SessionPane):
         Binding("r", "retry", "Retry now", id="devices.retry"),
         # device management (sparktui.ui.devices.actions); enter opens details too
         Binding("i", "details", "Details", id="devices.details"),
-        Binding("a", "add", "Add", id="devices.add"),
+        # priority: the form opens the moment `a` is read, so the letters typed (or pasted)
+        # right behind it wait for its first field instead of reaching this table
+        Binding("a", "add", "Add", id="devices.add", priority=True),
         Binding("e", "edit", "Edit device", show=False, id="devices.edit",
                 tooltip="Edit the selected device"),
         Binding("x", "remove", "Remove device", show=False, id="devices.remove",

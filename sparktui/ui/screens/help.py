@@ -10,7 +10,7 @@ from textual.app import App, ComposeResult
 from textual.binding import ActiveBinding, Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Input, Select, Static, TextArea
+from textual.widgets import DataTable, Footer, Input, Select, Static, TextArea
 
 from sparktui.ui.widgets.nav_table import NavTable
 
@@ -75,6 +75,7 @@ class HelpScreen(ModalScreen[None]):
             yield Static("j/k g/G PgUp/PgDn scroll · escape, ? or q closes · "
                          "ctrl+p finds any action by name",
                          id="help-hint")
+        yield Footer()  # this dialog's own keys, not the screen's behind it
 
     def on_mount(self) -> None:
         table = self.query_one("#help-table", NavTable)

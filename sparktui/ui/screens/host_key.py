@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Static
+from textual.widgets import Button, Footer, Static
 
 from sparktui.services.link_types import UnknownHostKey
 
@@ -52,6 +52,7 @@ class HostKeyScreen(ModalScreen[bool]):
             with Horizontal(id="host-key-buttons"):
                 yield Button("Accept (y)", id="accept", variant="warning")
                 yield Button("Reject (n)", id="reject", variant="primary")
+        yield Footer()  # this dialog's own keys, not the screen's behind it
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()

@@ -24,10 +24,11 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Select, Static, Switch
+from textual.widgets import Button, Footer, Input, Label, Select, Static
 
 from sparktui.services.config import ConfigError, Settings
 from sparktui.services.store import ConfigStore
+from sparktui.ui.widgets.tickbox import TickBox
 from sparktui.ui.widgets.worker_log import LogsWorkerFailures
 
 
@@ -146,14 +147,15 @@ class SettingsScreen(LogsWorkerFailures, ModalScreen[dict[str, object]]):
                                  compact=True)
                 with Horizontal(classes="settings-row"):
                     yield Label("Restore last session on start", classes="settings-label")
-                    yield Switch(s.restore_on_start, id="restore_on_start")
+                    yield TickBox("", s.restore_on_start, id="restore_on_start")
                 with Horizontal(classes="settings-row"):
                     yield Label("Read-only (no changes to devices)", classes="settings-label")
-                    yield Switch(s.read_only, id="read_only")
+                    yield TickBox("", s.read_only, id="read_only")
             yield Static(id="settings-errors")
             with Horizontal(id="settings-buttons"):
-                yield Button("Save (ctrl+s)", id="save", variant="primary")
-                yield Button("Cancel (esc)", id="cancel")
+                yield Button("Save (ctrl+s)", id="save", variant="primary", compact=True)
+                yield Button("Cancel (esc)", id="cancel", compact=True)
+        yield Footer()  # this dialog's own keys, not the screen's behind it
 
     def collect(self) -> dict[str, object]:
         """The values on screen, validated; raises ValueError naming the first bad field."""
@@ -163,8 +165,8 @@ class SettingsScreen(LogsWorkerFailures, ModalScreen[dict[str, object]]):
         values["units"] = self.query_one("#units", Select).value
         values["theme"] = self.query_one("#theme", Select).value
         values["compact"] = _COMPACT_VALUE[str(self.query_one("#compact", Select).value)]
-        values["restore_on_start"] = self.query_one("#restore_on_start", Switch).value
-        values["read_only"] = self.query_one("#read_only", Switch).value
+        values["restore_on_start"] = self.query_one("#restore_on_start", TickBox).value
+        values["read_only"] = self.query_one("#read_only", TickBox).value
         return values
 
     def action_save(self) -> None:

@@ -17,7 +17,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Input, Label, Static
+from textual.widgets import Footer, Input, Label, Static
 
 from sparktui.core.fit import FitInput, weigh
 from sparktui.core.model_cache import CachedModel
@@ -55,6 +55,7 @@ class FitScreen(LogsWorkerFailures, ModalScreen[None]):
                 yield Label("KV dtype")
                 yield Input("bf16", id="fit-dtype")
             yield Static(id="fit-result")
+        yield Footer()  # this dialog's own keys, not the screen's behind it
 
     def on_mount(self) -> None:
         self.load_config()

@@ -18,7 +18,6 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from sparktui.core.model_cache import CachedModel
@@ -32,6 +31,7 @@ from sparktui.services.models_disk import ModelDeleteError, ModelStore
 from sparktui.services.session import Session
 from sparktui.services.telemetry import TelemetryService
 from sparktui.ui.screens.confirm import ConfirmScreen
+from sparktui.ui.widgets.footer_order import HelpKeyFirst
 from sparktui.ui.widgets.worker_log import LogsWorkerFailures
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ def _age(unix: float | None) -> str:
     return f"{days:.0f} d ago"
 
 
-class ModelsScreen(LogsWorkerFailures, Screen[None]):
+class ModelsScreen(LogsWorkerFailures, HelpKeyFirst):
     """The models on one device."""
 
     CSS_PATH = Path(__file__).with_name("models.tcss")

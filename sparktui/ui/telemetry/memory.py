@@ -20,7 +20,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Static
+from textual.widgets import Footer, Static
 
 from sparktui.core.events import Severity
 from sparktui.core.sanitize import strip_control
@@ -82,6 +82,7 @@ class MemoryScreen(LogsWorkerFailures, ModalScreen[None]):
         with Vertical(id="memory-box"):
             yield Static(id="memory-body")
             yield Static(id="memory-keys")
+        yield Footer()  # this dialog's own keys, not the screen's behind it
 
     def on_mount(self) -> None:
         self._unsubscribe = self.service.subscribe(self._on_telemetry)

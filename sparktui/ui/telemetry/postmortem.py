@@ -16,7 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Static
+from textual.widgets import Footer, Static
 
 from sparktui.core.postmortem import Cause
 from sparktui.core.sanitize import strip_control
@@ -66,6 +66,7 @@ class PostmortemScreen(ModalScreen[None]):
                     yield Chart(title, id=f"pm-chart-{key}")
             yield Static(Text("esc back · the charts are the recorded minutes before the drop",
                               "dim"), id="pm-keys")
+        yield Footer()  # this dialog's own keys, not the screen's behind it
 
     def on_mount(self) -> None:
         series = self.report.series or {}

@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Checkbox, Input, Label, Select, Static
+from textual.widgets import Button, Checkbox, Footer, Input, Label, Select, Static
 
 from sparktui.services.tunnel_specs import (
     DEFAULT_BIND,
@@ -20,6 +20,7 @@ from sparktui.services.tunnel_specs import (
     is_loopback,
     preset,
 )
+from sparktui.ui.widgets.tickbox import TickBox
 
 REVERSE_HELP = "Reverse: the device's port reaches the local port here"
 
@@ -88,13 +89,14 @@ class TunnelForm(ModalScreen[TunnelSpec | None]):
                     yield Label("Local address")
                     yield Input(spec.bind if spec else DEFAULT_BIND, id="tunnel-bind",
                                 compact=True)
-            yield Checkbox(REVERSE_HELP, spec.reverse if spec else False, id="tunnel-reverse",
+            yield TickBox(REVERSE_HELP, spec.reverse if spec else False, id="tunnel-reverse",
                            compact=True)
             yield Static(id="tunnel-form-warning")
             yield Static(id="tunnel-form-error")
             with Horizontal(id="tunnel-form-buttons"):
                 yield Button("Save (^s)", id="save", variant="primary", compact=True)
                 yield Button("Cancel (esc)", id="cancel", compact=True)
+        yield Footer()  # this dialog's own keys, not the screen's behind it
 
     def on_mount(self) -> None:
         if self.initial_error:
