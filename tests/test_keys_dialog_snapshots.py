@@ -25,6 +25,7 @@ from sparktui.ui.containers.logs import ContainerLogsScreen
 from sparktui.ui.devices.form import DeviceFormScreen
 from sparktui.ui.screens.confirm import ConfirmScreen
 from sparktui.ui.screens.settings import SettingsScreen
+from sparktui.ui.telemetry.memory import MemoryScreen
 from sparktui.ui.tunnels.form import TunnelForm
 from tests.infra.fed import fed_app, feed_containers
 from tests.infra.pilot import wait_until
@@ -38,6 +39,9 @@ Opener = Callable[[Pilot], Awaitable[None]]
 async def _opened(pilot: Pilot, keys: tuple[str, ...], kind: type[Screen]) -> None:
     await pilot.press(*keys)
     await wait_until(pilot, lambda: isinstance(pilot.app.screen, kind), what=kind.__name__)
+    # the dialog's own footer fills in once its bindings are known (a refresh later)
+    await wait_until(pilot, lambda: bool(pilot.app.screen.query("Footer FooterKey")),
+                     what="the dialog's footer")
     for field in pilot.app.screen.query(Input):
         field.cursor_blink = False  # a blinking caret would be in one picture and not the next
     await pilot.pause()
@@ -51,14 +55,32 @@ def on_containers(*keys: str, kind: type[Screen] | None = None) -> Opener:
     return opener
 
 
+async def _connected(pilot: Pilot) -> None:
+    link = pilot.app.fleet.links[0]  # type: ignore[attr-defined]
+    # the tab behind the dialog shows the device connected, on every run
+    await wait_until(pilot, lambda: link.status.state is LinkState.CONNECTED)
+
+
 def on_tab(tab_key: str, *keys: str, kind: type[Screen]) -> Opener:
     async def opener(pilot: Pilot) -> None:
-        link = pilot.app.fleet.links[0]  # type: ignore[attr-defined]
-        # the tab behind the dialog shows the device connected, on every run
-        await wait_until(pilot, lambda: link.status.state is LinkState.CONNECTED)
+        await _connected(pilot)
         await pilot.press(tab_key)
         await pilot.pause()
         await _opened(pilot, keys, kind)
+    return opener
+
+
+def host_key_question() -> Opener:
+    async def opener(pilot: Pilot) -> None:
+        from sparktui.services.link_types import UnknownHostKey
+        from sparktui.ui.screens.host_key import HostKeyScreen
+
+        offer = UnknownHostKey("spark-09.lan", 22, "ssh-ed25519",
+                               "SHA256:Zm9vYmFyYmF6cXV4cXV1eHF1dXhxdXV4cXV1eHF1dXg",
+                               "~/.ssh/known_hosts")
+        await _connected(pilot)
+        pilot.app.push_screen(HostKeyScreen(offer))
+        await _opened(pilot, (), HostKeyScreen)
     return opener
 
 
@@ -72,6 +94,8 @@ VIEWS = {
     "add-device": on_tab("1", "a", kind=DeviceFormScreen),
     "settings": on_tab("1", "ctrl+s", kind=SettingsScreen),
     "add-tunnel": on_tab("4", "a", kind=TunnelForm),
+    "memory": on_tab("2", "m", kind=MemoryScreen),
+    "host-key": host_key_question(),
 }
 
 
