@@ -147,3 +147,27 @@ async def test_sort_keeps_the_cursor_on_the_same_container() -> None:
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         question = app.screen.question.plain
         assert "vllm-llama31-8b" in question and "ollama" not in question
+
+
+async def test_forms_show_save_and_their_error_at_80x24() -> None:
+    # defect: at 80x24 the forms' Save buttons and error messages were below the fold
+    from sparktui.ui.devices.form import DeviceFormScreen
+    from sparktui.ui.screens.settings import SettingsScreen
+
+    app = fed_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        for key, kind, errors in (("a", DeviceFormScreen, "#device-form-errors"),
+                                  ("ctrl+s", SettingsScreen, "#settings-errors")):
+            await pilot.press(key)
+            await wait_until(pilot, lambda kind=kind: isinstance(app.screen, kind))
+            if kind is SettingsScreen:
+                await pilot.press("ctrl+u", *"not a number")  # the refresh interval
+            await pilot.press("ctrl+s")  # save: the form refuses, saying why
+            await wait_until(pilot, lambda errors=errors: str(
+                app.screen.query_one(errors).render()).strip() != "")
+            screen = app.screen.region
+            for selector in ("#save", errors):
+                region = app.screen.query_one(selector).region
+                assert region.height and screen.contains_region(region), (kind, selector)
+            await pilot.press("escape")
+            await wait_until(pilot, lambda: not app.screen.is_modal)

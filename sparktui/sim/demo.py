@@ -12,9 +12,7 @@ same device. sparktui's command line hands `start_demo` to the services
 
 from __future__ import annotations
 
-import asyncio
 import atexit
-import contextlib
 import os
 import shutil
 import tempfile
@@ -22,6 +20,7 @@ from dataclasses import dataclass
 
 from sparktui.core.device import DeviceSpec
 from sparktui.sim.docker.engine import SimDockerEngine, start_docker_engine
+from sparktui.sim.http import HttpServer
 from sparktui.sim.servers.dashboard import DASHBOARD_PORT, start_dashboard
 from sparktui.sim.servers.openai import DEMO_PORT, OpenAISimServer, start_openai_sim
 from sparktui.sim.ssh.server import SimServer, start_sim
@@ -85,23 +84,19 @@ async def start_demo(port: int = 0, gpus: int = 1, kind: str = "gb10",
 
 @dataclass
 class SimExtras:
-    dashboard: asyncio.Server | None = None  # behind device port 11000
+    dashboard: HttpServer | None = None  # behind device port 11000
     openai: OpenAISimServer | None = None  # behind device port 8000
     docker: SimDockerEngine | None = None  # behind /var/run/docker.sock
 
     async def close(self) -> None:
         # in reverse order of start; each closes even if another fails
         errors: list[BaseException] = []
-        for closer in (self.docker, self.openai):
+        for closer in (self.docker, self.openai, self.dashboard):
             if closer is not None:
                 try:
                     await closer.close()
                 except Exception as exc:
                     errors.append(exc)
-        if self.dashboard is not None:
-            self.dashboard.close()
-            with contextlib.suppress(Exception):
-                await self.dashboard.wait_closed()
         if errors:
             raise errors[0]
 
@@ -112,14 +107,13 @@ async def start_extras(server: SimServer, workdir: str, *, token_rate: float = 6
     extras = SimExtras()
     try:
         extras.dashboard = await start_dashboard("127.0.0.1", 0)
-        server.map_port(DASHBOARD_PORT, "127.0.0.1",
-                        extras.dashboard.sockets[0].getsockname()[1])
+        server.map_port(DASHBOARD_PORT, "127.0.0.1", extras.dashboard.port)
         extras.openai = await start_openai_sim(server.device, token_rate=token_rate)
         server.map_port(DEMO_PORT, "127.0.0.1", extras.openai.port)
         extras.docker = await start_docker_engine(os.path.join(workdir, "docker.sock"),
                                                   hostname=server.device.hostname)
         # deployed servers' ports answer too; chat requests go to the model server
-        await extras.docker.attach(server, model_server_port=extras.openai.port)
+        await extras.docker.attach(server, model_server=extras.openai.answer)
     except BaseException:
         await extras.close()
         raise

@@ -36,6 +36,7 @@ from sparktui.transport.ssh_channel import (
     STDERR,
     STDOUT,
     BoundedSession,
+    ChannelForward,
     ChannelReader,
     ChannelWriter,
 )
@@ -444,20 +445,23 @@ class SSHTransport(Transport):
 
     async def forward_local_path_to_port(self, local_path: str, dest_host: str,
                                          dest_port: int) -> Forward:
-        try:
-            listener = await self._conn.forward_local_path_to_port(local_path, dest_host,
-                                                                   dest_port)
-        except (asyncssh.DisconnectError, asyncssh.ConnectionLost) as exc:
-            raise self._lost(exc) from exc
+        async def open_channel():
+            return await self._conn.create_connection(BoundedSession, dest_host, dest_port)
+        forward = await self._forward_path(local_path, open_channel)
         os.chmod(local_path, 0o600)
-        return _SSHForward(listener, local_path)
+        return forward
 
     async def forward_unix_socket(self, local_path: str, remote_path: str) -> Forward:
-        try:
-            listener = await self._conn.forward_local_path(local_path, remote_path)
-        except (asyncssh.DisconnectError, asyncssh.ConnectionLost) as exc:
-            raise self._lost(exc) from exc
-        return _SSHForward(listener, local_path)
+        async def open_channel():
+            return await self._conn.create_unix_connection(BoundedSession, remote_path)
+        return await self._forward_path(local_path, open_channel)
+
+    async def _forward_path(self, local_path: str, open_channel) -> Forward:
+        # our own listener and BoundedSession channels, not asyncssh's forwarders:
+        # their flow control lets a fast device-side server grow this process
+        if not self.is_alive():
+            raise ConnectionLost(f"{self.device}: {self.close_reason or 'connection lost'}")
+        return await ChannelForward(local_path, open_channel).start()
 
     async def open_connection(self, dest_host: str, dest_port: int):
         # through BoundedSession, not asyncssh's stream: its flow control lets a fast

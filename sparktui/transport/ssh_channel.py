@@ -21,8 +21,16 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import asyncssh
+
+from sparktui.transport.base import Forward
+from sparktui.transport.splice import Traffic, splice
+
+log = logging.getLogger(__name__)
 
 STDOUT = None
 STDERR = asyncssh.EXTENDED_DATA_STDERR
@@ -199,3 +207,51 @@ class ChannelWriter:
 
     async def wait_closed(self) -> None:
         await self._channel.wait_closed()
+
+
+class ChannelForward(Forward):
+    """A local UNIX socket whose every client is spliced onto a new channel of its own.
+
+    Used instead of asyncssh's forwarders for the same reason as BoundedSession:
+    their flow control lets a device-side server that writes faster than the
+    local client reads (a Docker daemon, a model server) grow this process.
+    """
+
+    def __init__(self, local_path: str,
+                 open_channel: Callable[[], Awaitable[tuple[Any, BoundedSession]]]) -> None:
+        self.listen = local_path
+        self._open_channel = open_channel
+        self._clients: set[asyncio.Task[None]] = set()
+        self._server: asyncio.AbstractServer | None = None
+        self.traffic = Traffic()
+
+    async def start(self) -> ChannelForward:
+        self._server = await asyncio.start_unix_server(self._serve, self.listen)
+        return self
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._clients.add(task)
+        try:
+            try:
+                channel, session = await self._open_channel()
+            except Exception as exc:  # refused on the device, or the connection went
+                log.info("forward %s: no channel: %s", self.listen, exc)
+                writer.close()
+                return
+            device_side = (ChannelReader(session), ChannelWriter(channel, session))
+            await splice((reader, writer), device_side, self.traffic)
+        except asyncio.CancelledError:
+            writer.close()  # close() ended us: splice's cleanup closed both ends
+        finally:
+            self._clients.discard(task)
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._clients):
+            task.cancel()
+        await asyncio.gather(*self._clients, return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()

@@ -180,8 +180,14 @@ async def test_a_command_that_times_out_is_killed_on_the_device(ssh_client) -> N
 
 ENDLESS_SERVER = textwrap.dedent('''\
     import socket, sys
-    listener = socket.create_server(("127.0.0.1", 0))
-    print(listener.getsockname()[1], flush=True)
+    if len(sys.argv) > 1:
+        listener = socket.socket(socket.AF_UNIX)
+        listener.bind(sys.argv[1])
+        listener.listen()
+        print(0, flush=True)
+    else:
+        listener = socket.create_server(("127.0.0.1", 0))
+        print(listener.getsockname()[1], flush=True)
     conn, _ = listener.accept()
     block = b"z" * 65536
     try:
@@ -192,21 +198,30 @@ ENDLESS_SERVER = textwrap.dedent('''\
     ''')
 
 
-async def test_a_fast_server_behind_a_tunnel_and_a_slow_reader_stays_bounded(
-        ssh_client) -> None:
-    """The tunnel's stream is a BoundedSession too: the device side writes as fast as
-    loopback allows, the reader here takes 64 KiB every 10 ms for 3 s."""
+@pytest.mark.parametrize("through", ["tunnel", "unix-socket forward"])
+async def test_a_fast_server_behind_a_forward_and_a_slow_reader_stays_bounded(
+        ssh_client, tmp_path, through: str) -> None:
+    """Tunnels and socket forwards (Docker's) read through BoundedSession too: the device
+    side writes as fast as loopback allows, the reader here takes 64 KiB every 10 ms
+    for 3 s."""
     import resource
 
     from sparktui.transport.ssh import connect_ssh
 
-    server = subprocess.Popen([sys.executable, "-c", ENDLESS_SERVER], stdout=subprocess.PIPE,
-                              text=True)
+    remote = str(tmp_path / "endless.sock")
+    argv = [sys.executable, "-c", ENDLESS_SERVER] + ([remote] if through != "tunnel" else [])
+    server = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
     transport = await connect_ssh(DeviceSpec.parse("spark-test"))
+    forward = None
     try:
         assert server.stdout is not None
         port = int(server.stdout.readline())
-        reader, writer = await transport.open_connection("127.0.0.1", port)
+        if through == "tunnel":
+            reader, writer = await transport.open_connection("127.0.0.1", port)
+        else:
+            local = str(tmp_path / "here.sock")
+            forward = await transport.forward_unix_socket(local, remote)
+            reader, writer = await asyncio.open_unix_connection(local)
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         received = 0
         loop = asyncio.get_running_loop()
@@ -215,11 +230,13 @@ async def test_a_fast_server_behind_a_tunnel_and_a_slow_reader_stays_bounded(
             received += len(await reader.read(65536))
             await asyncio.sleep(0.01)  # the slow reader is the point of the test
         grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024
-        print(f"tunnel: read {received >> 20} MiB slowly; peak RSS grew by {grown_mib} MiB")
+        print(f"{through}: read {received >> 20} MiB slowly; peak RSS grew by {grown_mib} MiB")
         writer.close()
         assert received > 0
         assert grown_mib < 100, f"peak RSS grew by {grown_mib} MiB"
     finally:
+        if forward is not None:
+            await forward.close()
         await transport.close()
         server.kill()
         server.wait()

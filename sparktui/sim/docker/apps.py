@@ -8,8 +8,8 @@ published port of a running, API-created container to (see
 `SimDockerEngine.attach`). It tells the containers apart by the Host header's
 port, answers 503 while a server is still starting, answers the few paths
 the OpenAI-compatible model server does not know (Ollama's /api/tags, NIM's
-readiness, a web UI's /) itself, and relays everything else to the demo's
-model server, so a deployed endpoint can also be chatted with.
+readiness, a web UI's /) itself, and hands everything else to the demo's
+model server's handler, so a deployed endpoint can also be chatted with.
 
 The seeded containers' ports are left alone: the Chat tab probes the usual
 ports of the demo device and should keep finding just its model server.
@@ -17,15 +17,11 @@ ports of the demo device and should keep finding just its model server.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-import logging
 from typing import Any
 
 from sparktui.sim.docker.state import DockerState, SimContainer
-
-log = logging.getLogger(__name__)
+from sparktui.sim.http import Exchange, Handler, HttpServer, Request
 
 _HTML = ("<!doctype html><html><head><title>{title}</title></head>"
          "<body><h1>{title}</h1><p>served by the simulated Spark</p></body></html>")
@@ -66,26 +62,21 @@ def _local_answer(c: SimContainer, method: str, path: str) -> tuple[int, str, by
 class AppFront:
     """One listener for every deployed container's published ports."""
 
-    def __init__(self, state: DockerState, upstream_port: int | None) -> None:
+    def __init__(self, state: DockerState, model_server: Handler | None) -> None:
         self.state = state
-        self.upstream_port = upstream_port
+        self.model_server = model_server  # answers what a deployed model server would
         self.port = 0
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
+        self._http: HttpServer | None = None
 
     async def start(self) -> AppFront:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
+        self._http = await HttpServer(self._answer).listen("127.0.0.1", 0)
+        self.port = self._http.port
         return self
 
     async def close(self) -> None:
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.close()
-        for writer in list(self._writers):
-            writer.close()
-        await server.wait_closed()
+        http, self._http = self._http, None
+        if http is not None:
+            await http.close()
 
     def container_on(self, port: int) -> SimContainer | None:
         for c in self.state.containers.values():
@@ -93,59 +84,18 @@ class AppFront:
                 return c
         return None
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._writers.add(writer)
-        try:
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
-            await self._answer(head, reader, writer)
-        except (ConnectionError, TimeoutError, asyncio.IncompleteReadError,
-                asyncio.LimitOverrunError) as exc:
-            log.debug("a deployed app's client went: %s", exc)  # nothing left to answer
-        finally:
-            self._writers.discard(writer)
-            writer.close()
-
-    async def _answer(self, head: bytes, reader: asyncio.StreamReader,
-                      writer: asyncio.StreamWriter) -> None:
-        lines = head.decode("latin-1").split("\r\n")
-        method, target = [*lines[0].split(" "), "", ""][:2]
-        host = next((line.split(":", 1)[1].strip() for line in lines[1:]
-                     if line.lower().startswith("host:")), "")
-        port = host.rsplit(":", 1)[-1]
+    async def _answer(self, request: Request, exchange: Exchange) -> None:
+        port = request.headers.get("host", "").rsplit(":", 1)[-1]
         c = self.container_on(int(port)) if port.isdigit() else None
-        path = target.split("?", 1)[0]
         if c is None or c.state != "running" or c.pending:
             # still loading its model (or paused): a real server would not answer yet
-            await _reply(writer, 503, "application/json",
-                         b'{"error": "the server is starting"}')
+            await exchange.reply(503, {"error": "the server is starting"})
             return
-        local = _local_answer(c, method, path)
+        local = _local_answer(c, request.method, request.path)
         if local is not None:
-            await _reply(writer, *local)
-            return
-        if self.upstream_port is None:
-            await _reply(writer, 404, "application/json", b'{"error": "not found"}')
-            return
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
-        up_writer.write(head)
-        await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
-
-
-async def _reply(writer: asyncio.StreamWriter, status: int, content_type: str,
-                 body: bytes) -> None:
-    reason = {200: "OK", 404: "Not Found", 503: "Service Unavailable"}.get(status, "OK")
-    writer.write(f"HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\n"
-                 f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
-    await writer.drain()
-
-
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    except ConnectionError as exc:
-        log.debug("relay to a deployed app ended: %s", exc)  # either side going ends it
-    finally:
-        with contextlib.suppress(ConnectionError):
-            writer.close()
+            status, content_type, body = local
+            await exchange.reply(status, body, content_type=content_type)
+        elif self.model_server is None:
+            await exchange.reply(404, {"error": "not found"})
+        else:
+            await self.model_server(request, exchange)

@@ -1,6 +1,6 @@
 """A simulated Docker Engine: the API subset sparktui uses, over HTTP/1.1 on a UNIX socket.
 
-The demo's simulated Spark has no Docker, so this stands in for dockerd:
+On the simulator's HTTP layer (sparktui.sim.http), standing in for dockerd:
 `start_docker_engine(path)` listens on a UNIX socket, and `attach(server)`
 makes the sim's /var/run/docker.sock forward lead to it, so the Containers
 tab reaches it through the real SSH socket forward and the real docker-py.
@@ -23,9 +23,7 @@ import re
 import struct
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
 
 from sparktui.sim.device.root import DOCKER_VERSION
 from sparktui.sim.docker import views as views
@@ -33,111 +31,25 @@ from sparktui.sim.docker.apps import AppFront, published_ports
 from sparktui.sim.docker.pull import pull_events
 from sparktui.sim.docker.seed import SEED_HOME
 from sparktui.sim.docker.state import DockerState, EngineError, rfc3339, stop_task
+from sparktui.sim.http import Exchange, HttpServer, Request
+from sparktui.sim.http import Handler as HttpHandler
 
 log = logging.getLogger(__name__)
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
-MAX_BODY = 1 << 20
 STATS_STREAM_INTERVAL = 1.0
 
 
-@dataclass
-class Request:
-    method: str
-    path: str  # without the /v1.NN prefix, unquoted
-    query: dict[str, list[str]]
-    headers: dict[str, str]
-    body: bytes
-
-    def arg(self, name: str, default: str | None = None) -> str | None:
-        values = self.query.get(name)
-        return values[-1] if values else default
-
-    def flag(self, name: str, default: bool = False) -> bool:
-        value = self.arg(name)
-        if value is None:
-            return default
-        return value.strip().lower() not in ("", "0", "false", "no")
-
-    def json(self) -> Any:
-        if not self.body:
-            return {}
-        try:
-            return json.loads(self.body)
-        except ValueError as exc:
-            raise EngineError(400, f"invalid JSON: {exc}") from None
+Handler = Callable[["SimDockerEngine", Request, "re.Match[str]", Exchange], Awaitable[bool]]
 
 
-class _BadRequest(Exception):
-    pass
-
-
-Handler = Callable[["SimDockerEngine", Request, "re.Match[str]", "_Conn"], Awaitable[bool]]
-
-
-class _Conn:
-    """One client connection: plain replies, chunked streams, and noticing the client leave."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
-        self._gone: asyncio.Future[bytes] | None = None
-
-    def _head(self, status: int, content_type: str | None, extra: list[str]) -> bytes:
-        reason = _REASONS.get(status, "OK")
-        lines = [f"HTTP/1.1 {status} {reason}", f"Api-Version: {views.API_VERSION}",
-                 "Docker-Experimental: false", "Ostype: linux",
-                 f"Server: Docker/{DOCKER_VERSION} (linux)",
-                 "Date: " + time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime())]
-        if content_type:
-            lines.append(f"Content-Type: {content_type}")
-        return ("\r\n".join([*lines, *extra]) + "\r\n\r\n").encode()
-
-    async def reply(self, status: int, payload: Any = None, *,
-                    content_type: str = "application/json") -> None:
-        if payload is None:
-            body = b""
-        elif isinstance(payload, bytes):
-            body = payload
-        else:
-            body = (json.dumps(payload) + "\n").encode()
-        length = [] if status in (204, 304) else [f"Content-Length: {len(body)}"]
-        self.writer.write(self._head(status, content_type if body else None, length) + body)
-        await self.writer.drain()
-
-    async def start_stream(self, content_type: str = "application/json") -> None:
-        self.writer.write(self._head(200, content_type, ["Transfer-Encoding: chunked"]))
-        await self.writer.drain()
-
-    async def chunk(self, data: bytes) -> None:
-        if data:
-            self.writer.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
-            await self.writer.drain()
-
-    async def end_stream(self) -> None:
-        self.writer.write(b"0\r\n\r\n")
-        await self.writer.drain()
-
-    def gone(self) -> asyncio.Future[bytes]:
-        """Done when the client hangs up. Only for streams that end the connection."""
-        if self._gone is None:
-            self._gone = asyncio.ensure_future(self.reader.read(1))
-        return self._gone
-
-    async def wait(self, awaitable: Awaitable[Any], timeout: float | None = None) -> bool:
-        """Wait for `awaitable`; False when the client left first."""
-        task = asyncio.ensure_future(awaitable)
-        try:
-            done, _ = await asyncio.wait([task, self.gone()], timeout=timeout,
-                                         return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            task.cancel()
-        return self.gone() not in done
-
-    def close(self) -> None:
-        if self._gone is not None:
-            self._gone.cancel()
-        self.writer.close()
+def _json(request: Request) -> Any:
+    if not request.body:
+        return {}
+    try:
+        return json.loads(request.body)
+    except ValueError as exc:
+        raise EngineError(400, f"invalid JSON: {exc}") from None
 
 
 class SimDockerEngine:
@@ -149,9 +61,8 @@ class SimDockerEngine:
         self.hostname = hostname
         self.state = DockerState(seed_value=seed, seeded=seeded, pull_seconds=pull_seconds)
         self.requests: list[tuple[str, str]] = []  # (method, path), the last few hundred
-        self._server: asyncio.Server | None = None
+        self._server: HttpServer | None = None
         self._ticker: asyncio.Task[None] | None = None
-        self._conns: set[_Conn] = set()
         self._sim: Any = None  # the SimServer attached to
         self._front: AppFront | None = None
         self._reserved: set[int] = set()  # device ports the sim already serves
@@ -162,18 +73,18 @@ class SimDockerEngine:
         return self._server is not None
 
     async def start(self) -> SimDockerEngine:
-        self._server = await asyncio.start_unix_server(self._serve, path=self.path)
+        self._server = await HttpServer(self._dispatch, _HEADERS).listen(path=self.path)
         self._ticker = asyncio.get_running_loop().create_task(self.state.run(),
                                                               name="sim-docker-ticker")
         return self
 
-    async def attach(self, server: Any, *, model_server_port: int | None = None) -> None:
+    async def attach(self, server: Any, *, model_server: HttpHandler | None = None) -> None:
         """Be the Docker of simulated Spark `server` (a SimServer).
 
         Its /var/run/docker.sock (and the /run alias) leads here, its shell's
         probe reports the socket, and the published ports of containers made
         through the API answer (sparktui.sim.docker.apps), relaying to the
-        model server at `model_server_port` when one is given.
+        model server's handler when one is given.
         """
         for path in ("/var/run/docker.sock", "/run/docker.sock"):
             server.map_unix(path, self.path)
@@ -188,7 +99,7 @@ class SimDockerEngine:
         self.state.memory = server.device.memory  # deployed models load into its memory
         server.device.container_processes = self.state.gpu_processes  # its GPU processes
         server.device.memory.on_reboot.append(self._rebooted)
-        self._front = await AppFront(self.state, model_server_port).start()
+        self._front = await AppFront(self.state, model_server).start()
         self._sim, self._reserved = server, set(server.port_map)
         self.state.on_change = self._map_ports
         self._map_ports()
@@ -216,12 +127,8 @@ class SimDockerEngine:
 
     async def close(self) -> None:
         server, self._server = self._server, None
-        if server is not None:
-            server.close()
-        for conn in list(self._conns):  # long streams (events, follow) end with the engine
-            conn.close()
-        if server is not None:
-            await server.wait_closed()
+        if server is not None:  # long streams (events, follow) end with the engine
+            await server.close()
         await stop_task(self._ticker)
         self._ticker = None
         self.state.on_change = None
@@ -240,73 +147,54 @@ class SimDockerEngine:
         await self.close()
 
     # -- HTTP ----------------------------------------------------------------------------------
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        conn = _Conn(reader, writer)
-        self._conns.add(conn)
-        try:
-            while True:
-                try:
-                    request = await _read_request(reader)
-                except _BadRequest as exc:
-                    await conn.reply(400, {"message": str(exc)})
-                    return
-                if request is None:
-                    return
-                self.requests = [*self.requests[-299:], (request.method, request.path)]
-                if not await self._dispatch(request, conn):
-                    return
-        except (ConnectionError, asyncio.IncompleteReadError):
-            return  # the client went mid-request or mid-stream: nothing to answer
-        finally:
-            self._conns.discard(conn)
-            conn.close()
-
-    async def _dispatch(self, request: Request, conn: _Conn) -> bool:
-        """Answer one request; False when the connection must close after it."""
+    async def _dispatch(self, request: Request, conn: Exchange) -> None:
+        """Answer one request (the path without its /v1.NN prefix)."""
+        versioned = _VERSIONED.fullmatch(request.path)
+        if versioned:
+            if (int(versioned[1]), int(versioned[2])) > API_NUMBERS:
+                await conn.reply(400, {"message": f"client version {versioned[1]}."
+                                       f"{versioned[2]} is too new. Maximum supported API "
+                                       f"version is {views.API_VERSION}"})
+                return
+            request.path = versioned[3]
+        self.requests = [*self.requests[-299:], (request.method, request.path)]
         for method, pattern, handler in _ROUTES:
             match = pattern.fullmatch(request.path)
             if match and method == request.method:
                 try:
-                    return await handler(self, request, match, conn)
+                    if not await handler(self, request, match, conn):
+                        conn.close_after = True
                 except EngineError as exc:
                     await conn.reply(exc.status, {"message": exc.message})
-                    return True
-                except (ConnectionError, asyncio.IncompleteReadError):
-                    raise
-                except Exception as exc:  # a bug in the simulation: say so, as dockerd would
-                    log.exception("simulated engine: %s %s failed", request.method,
-                                  request.path)
-                    await conn.reply(500, {"message": f"simulated engine error: {exc}"})
-                    return False
+                return
         await conn.reply(404, {"message": f"{request.method} {request.path} is not supported "
                                           "by the simulated engine"})
-        return True
 
     # -- handlers: the daemon ------------------------------------------------------------------
-    async def _ping(self, request: Request, match: re.Match[str], conn: _Conn) -> bool:
+    async def _ping(self, request: Request, match: re.Match[str], conn: Exchange) -> bool:
         body = b"" if request.method == "HEAD" else b"OK"
         await conn.reply(200, body, content_type="text/plain; charset=utf-8")
         return True
 
-    async def _version(self, request: Request, match: re.Match[str], conn: _Conn) -> bool:
+    async def _version(self, request: Request, match: re.Match[str], conn: Exchange) -> bool:
         await conn.reply(200, views.version())
         return True
 
-    async def _info(self, request: Request, match: re.Match[str], conn: _Conn) -> bool:
+    async def _info(self, request: Request, match: re.Match[str], conn: Exchange) -> bool:
         await conn.reply(200, views.info(self.state, self.hostname))
         return True
 
-    async def _events(self, request: Request, match: re.Match[str], conn: _Conn) -> bool:
+    async def _events(self, request: Request, match: re.Match[str], conn: Exchange) -> bool:
         filters = views.parse_filters(request.arg("filters"))
         since, until = _time_arg(request.arg("since")), _time_arg(request.arg("until"))
         queue = self.state.subscribe()
         try:
-            await conn.start_stream()
+            await conn.start("application/json")
             if since is not None:
                 for event in list(self.state.history):
                     if event["time"] >= since and (until is None or event["time"] <= until):
                         if views.event_matches(event, filters):
-                            await conn.chunk((json.dumps(event) + "\n").encode())
+                            await conn.send((json.dumps(event) + "\n").encode())
             while until is None or time.time() < until:
                 timeout = None if until is None else max(0.0, until - time.time())
                 got = asyncio.ensure_future(queue.get())
@@ -316,16 +204,16 @@ class SimDockerEngine:
                     continue  # `until` came
                 event = got.result()
                 if views.event_matches(event, filters):
-                    await conn.chunk((json.dumps(event) + "\n").encode())
+                    await conn.send((json.dumps(event) + "\n").encode())
                 if not self.state.subscribed(queue):
                     break  # it fell too far behind: end, so the client lists afresh
-            await conn.end_stream()
+            await conn.end()
         finally:
             self.state.unsubscribe(queue)
         return False
 
     # -- handlers: containers ------------------------------------------------------------------
-    async def _list(self, request: Request, match: re.Match[str], conn: _Conn) -> bool:
+    async def _list(self, request: Request, match: re.Match[str], conn: Exchange) -> bool:
         filters = views.parse_filters(request.arg("filters"))
         every = request.flag("all")
         rows = [c for c in self.state.containers.values()
@@ -338,16 +226,16 @@ class SimDockerEngine:
         await conn.reply(200, [views.container_summary(c) for c in rows])
         return True
 
-    async def _inspect(self, request: Request, match: re.Match[str], conn: _Conn) -> bool:
+    async def _inspect(self, request: Request, match: re.Match[str], conn: Exchange) -> bool:
         await conn.reply(200, views.container_inspect(self.state.container(match["id"])))
         return True
 
-    async def _create(self, request: Request, match: re.Match[str], conn: _Conn) -> bool:
-        c = self.state.create(request.arg("name"), request.json())
+    async def _create(self, request: Request, match: re.Match[str], conn: Exchange) -> bool:
+        c = self.state.create(request.arg("name"), _json(request))
         await conn.reply(201, {"Id": c.id, "Warnings": []})
         return True
 
-    async def _action(self, request: Request, match: re.Match[str], conn: _Conn) -> bool:
+    async def _action(self, request: Request, match: re.Match[str], conn: Exchange) -> bool:
         c = self.state.container(match["id"])
         action = match["action"]
         changed = True
@@ -366,12 +254,12 @@ class SimDockerEngine:
         await conn.reply(204 if changed else 304)
         return True
 
-    async def _delete(self, request: Request, match: re.Match[str], conn: _Conn) -> bool:
+    async def _delete(self, request: Request, match: re.Match[str], conn: Exchange) -> bool:
         self.state.remove(self.state.container(match["id"]), force=request.flag("force"))
         await conn.reply(204)
         return True
 
-    async def _top(self, request: Request, match: re.Match[str], conn: _Conn) -> bool:
+    async def _top(self, request: Request, match: re.Match[str], conn: Exchange) -> bool:
         c = self.state.container(match["id"])
         if not c.running:
             raise EngineError(409, f"container {c.id} is not running")
@@ -382,7 +270,7 @@ class SimDockerEngine:
                                               "00:00:01", " ".join(c.cmd)]]})
         return True
 
-    async def _logs(self, request: Request, match: re.Match[str], conn: _Conn) -> bool:
+    async def _logs(self, request: Request, match: re.Match[str], conn: Exchange) -> bool:
         c = self.state.container(match["id"])
         if not (request.flag("stdout") or request.flag("stderr")):
             raise EngineError(400, "Bad parameters: you must choose at least one stream")
@@ -404,10 +292,10 @@ class SimDockerEngine:
             count = int(tail) if tail.lstrip("-").isdigit() else -1
             entries = entries[-count:] if count > 0 else entries if count < 0 else []
         seen = c.logs[-1].seq if c.logs else 0
-        await conn.start_stream("application/vnd.docker.multiplexed-stream")
-        await conn.chunk(b"".join(frame(e) for e in entries))
+        await conn.start("application/vnd.docker.multiplexed-stream")
+        await conn.send(b"".join(frame(e) for e in entries))
         if not follow:
-            await conn.end_stream()
+            await conn.end()
             return True
         while c.running and c.id in self.state.containers and (
                 until is None or time.time() < until):
@@ -417,39 +305,39 @@ class SimDockerEngine:
             fresh = [e for e in c.logs if e.seq > seen]
             if fresh:
                 seen = fresh[-1].seq
-                await conn.chunk(b"".join(frame(e) for e in fresh if wanted(e)))
-        await conn.end_stream()
+                await conn.send(b"".join(frame(e) for e in fresh if wanted(e)))
+        await conn.end()
         return False
 
-    async def _stats(self, request: Request, match: re.Match[str], conn: _Conn) -> bool:
+    async def _stats(self, request: Request, match: re.Match[str], conn: Exchange) -> bool:
         c = self.state.container(match["id"])
         if not request.flag("stream", default=True):
             await conn.reply(200, views.container_stats(self.state, c))
             return True
-        await conn.start_stream()
+        await conn.start("application/json")
         while c.id in self.state.containers:
-            await conn.chunk((json.dumps(views.container_stats(self.state, c)) + "\n").encode())
+            await conn.send((json.dumps(views.container_stats(self.state, c)) + "\n").encode())
             if not await conn.wait(asyncio.sleep(STATS_STREAM_INTERVAL)):
                 return False
-        await conn.end_stream()
+        await conn.end()
         return False
 
     # -- handlers: images ----------------------------------------------------------------------
-    async def _images(self, request: Request, match: re.Match[str], conn: _Conn) -> bool:
+    async def _images(self, request: Request, match: re.Match[str], conn: Exchange) -> bool:
         images = sorted(self.state.images.values(), key=lambda i: i.created, reverse=True)
         await conn.reply(200, [views.image_summary(i) for i in images])
         return True
 
-    async def _image_inspect(self, request: Request, match: re.Match[str], conn: _Conn) -> bool:
+    async def _image_inspect(self, request: Request, match: re.Match[str], conn: Exchange) -> bool:
         await conn.reply(200, views.image_inspect(self.state.image(match["name"])))
         return True
 
-    async def _image_delete(self, request: Request, match: re.Match[str], conn: _Conn) -> bool:
+    async def _image_delete(self, request: Request, match: re.Match[str], conn: Exchange) -> bool:
         await conn.reply(200, self.state.remove_image(match["name"],
                                                       force=request.flag("force")))
         return True
 
-    async def _pull(self, request: Request, match: re.Match[str], conn: _Conn) -> bool:
+    async def _pull(self, request: Request, match: re.Match[str], conn: Exchange) -> bool:
         source = request.arg("fromImage")
         if not source:
             raise EngineError(404, "importing images (fromSrc) is not supported by the "
@@ -458,11 +346,11 @@ class SimDockerEngine:
         ref = source if "@" in source or not tag else f"{source}:{tag}"
         events = pull_events(self.state, ref, bool(request.headers.get("x-registry-auth")))
         first = await anext(events)  # errors before the stream starts are plain HTTP errors
-        await conn.start_stream()
-        await conn.chunk((json.dumps(first) + "\r\n").encode())
+        await conn.start("application/json")
+        await conn.send((json.dumps(first) + "\r\n").encode())
         async for event in events:
-            await conn.chunk((json.dumps(event) + "\r\n").encode())
-        await conn.end_stream()
+            await conn.send((json.dumps(event) + "\r\n").encode())
+        await conn.end()
         return True
 
 
@@ -490,59 +378,10 @@ _ROUTES = [
     _route("DELETE", r"/images/(?P<name>.+)", _E._image_delete),
 ]
 
-_REASONS = {200: "OK", 201: "Created", 204: "No Content", 304: "Not Modified",
-            400: "Bad Request", 404: "Not Found", 409: "Conflict",
-            500: "Internal Server Error"}
 _VERSIONED = re.compile(r"/v(\d+)\.(\d+)(/.*)")
-
-
-async def _read_request(reader: asyncio.StreamReader) -> Request | None:
-    """The next request on the connection; None when the client closed it between requests."""
-    try:
-        head = await reader.readuntil(b"\r\n\r\n")
-    except asyncio.IncompleteReadError as exc:
-        if exc.partial.strip():
-            raise _BadRequest("incomplete request head") from None
-        return None
-    except asyncio.LimitOverrunError:
-        raise _BadRequest("request head too large") from None
-    lines = head.decode("latin-1").split("\r\n")
-    try:
-        method, target, _ = lines[0].split(" ", 2)
-    except ValueError:
-        raise _BadRequest(f"malformed request line {lines[0]!r}") from None
-    headers = {}
-    for line in lines[1:]:
-        name, sep, value = line.partition(":")
-        if sep:
-            headers[name.strip().lower()] = value.strip()
-    body = b""
-    if headers.get("transfer-encoding", "").lower() == "chunked":
-        while True:
-            size = int((await reader.readuntil(b"\r\n")).split(b";")[0].strip() or b"0", 16)
-            if size == 0:
-                await reader.readuntil(b"\r\n")
-                break
-            if len(body) + size > MAX_BODY:
-                raise _BadRequest("request body too large")
-            body += (await reader.readexactly(size + 2))[:-2]
-    elif headers.get("content-length"):
-        length = int(headers["content-length"])
-        if length > MAX_BODY:
-            raise _BadRequest("request body too large")
-        body = await reader.readexactly(length)
-    parts = urlsplit(target)
-    path = unquote(parts.path)
-    versioned = _VERSIONED.fullmatch(path)
-    if versioned:
-        wanted = (int(versioned[1]), int(versioned[2]))
-        ours = tuple(int(x) for x in views.API_VERSION.split("."))
-        if wanted > ours:
-            raise _BadRequest(f"client version {versioned[1]}.{versioned[2]} is too new. "
-                              f"Maximum supported API version is {views.API_VERSION}")
-        path = versioned[3]
-    return Request(method.upper(), path, parse_qs(parts.query, keep_blank_values=True),
-                   headers, body)
+API_NUMBERS = tuple(int(x) for x in views.API_VERSION.split("."))
+_HEADERS = [("Api-Version", views.API_VERSION), ("Docker-Experimental", "false"),
+            ("Ostype", "linux"), ("Server", f"Docker/{DOCKER_VERSION} (linux)")]
 
 
 def _time_arg(value: str | None) -> float | None:

@@ -1,6 +1,6 @@
 """The simulated Spark's model server: an OpenAI-compatible endpoint on loopback.
 
-A small asyncio HTTP/1.1 server (no web framework): `GET /v1/models`,
+On the simulator's HTTP layer (sparktui.sim.http): `GET /v1/models`,
 `GET /health`, `GET /metrics` (vLLM's names: sparktui.sim.servers.serving_metrics),
 `POST /v1/chat/completions` streamed as server-sent events or
 answered whole. It writes plausible Markdown (prose, a list, a code block) at
@@ -16,7 +16,6 @@ The demo maps the sim's localhost:8000 to this server's random port
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import json
 import re
@@ -25,13 +24,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sparktui.sim.device.gpu_model import SimDevice
+from sparktui.sim.http import Exchange, HttpServer, Request
 from sparktui.sim.servers.serving_metrics import SimServingMetrics
 
 DEFAULT_MODEL = "nvidia/llama-3.1-8b-instruct-sim"
 DEMO_PORT = 8000  # where the demo device serves it (vLLM's and NIM's port)
 DEFAULT_TOKEN_RATE = 60.0
 FAST_TOKEN_RATE = 2000.0
-MAX_BODY = 1 << 20
 GENERATING_LOAD = 0.92
 
 _OPENINGS = (
@@ -97,16 +96,15 @@ class OpenAISimServer:
     ttft_s: float = 0.12
     min_tokens: int = 0  # make answers at least this long (rendering benchmarks)
     requests: list[RequestLog] = field(default_factory=list)
-    _server: asyncio.Server | None = None
+    _http: HttpServer | None = None
     _active: int = 0
-    _tasks: dict[asyncio.Task[None], asyncio.StreamWriter] = field(default_factory=dict)
     metrics: SimServingMetrics | None = None
     background_load: bool = True  # the demo's Serving tab moves with nobody chatting
 
     async def start(self) -> OpenAISimServer:
         self.metrics = SimServingMetrics(self.models[0], background=self.background_load)
-        self._server = await asyncio.start_server(self._handle, self.host, self.port)
-        self.port = self._server.sockets[0].getsockname()[1]
+        self._http = await HttpServer(self.answer).listen(self.host, self.port)
+        self.port = self._http.port
         return self
 
     @property
@@ -118,92 +116,45 @@ class OpenAISimServer:
         return self._active
 
     async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            self._server = None
-        # abort the connections rather than cancel the handlers: asyncio (3.11) logs a
-        # cancelled connection handler as an error; an aborted one just returns
-        for writer in self._tasks.values():
-            writer.transport.abort()
-        if self._tasks:
-            _done, pending = await asyncio.wait(list(self._tasks), timeout=2)
-            for task in pending:
-                task.cancel()
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
         if self.device is not None and self._active:
             self.device.set_load(0)
         self._active = 0
 
-    # -- HTTP ---------------------------------------------------------------------------
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks[task] = writer
-        try:
-            while await self._one_request(reader, writer):
-                pass
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
-            pass  # the client went away: nothing to answer
-        finally:
-            self._tasks.pop(task, None)
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
-
-    async def _one_request(self, reader: asyncio.StreamReader,
-                           writer: asyncio.StreamWriter) -> bool:
-        line = await reader.readline()
-        if not line:
-            return False
-        try:
-            method, target, _version = line.decode("latin-1").split(" ", 2)
-        except ValueError:
-            await _respond(writer, 400, {"error": {"message": "bad request line"}})
-            return False
-        headers: dict[str, str] = {}
-        while True:
-            raw = await reader.readline()
-            if raw in (b"\r\n", b"\n", b""):
-                break
-            name, _, value = raw.decode("latin-1").partition(":")
-            headers[name.strip().lower()] = value.strip()
-        length = int(headers.get("content-length", "0") or 0)
-        if length > MAX_BODY:
-            await _respond(writer, 413, {"error": {"message": "request too large"}})
-            return False
-        body_raw = await reader.readexactly(length) if length else b""
-        path = target.split("?", 1)[0]
-        log = RequestLog(method, path, headers)
+    async def answer(self, request: Request, exchange: Exchange) -> None:
+        """One request to the model server (a deployed container's port hands its own on)."""
+        method, path = request.method, request.path
+        log = RequestLog(method, path, request.headers)
         self.requests.append(log)
         if method == "GET" and path in ("/v1/models", "/models"):
-            await _respond(writer, 200, {"object": "list", "data": [
+            await exchange.reply(200, {"object": "list", "data": [
                 {"id": m, "object": "model", "owned_by": "sparktui-sim", "created": 0}
                 for m in self.models]})
         elif method == "GET" and path == "/health":
-            await _respond(writer, 200, {"status": "ok"})
+            await exchange.reply(200, {"status": "ok"})
         elif method == "GET" and path == "/metrics" and self.metrics is not None:
-            text = self.metrics.render()
-            writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4\r\n"
-                         b"content-length: %d\r\n\r\n%s" % (len(text), text))
-            await writer.drain()
+            await exchange.reply(200, self.metrics.render(),
+                                 content_type="text/plain; version=0.0.4")
         elif method == "POST" and path in ("/v1/chat/completions", "/chat/completions"):
             try:
-                body = json.loads(body_raw or b"{}")
+                body = json.loads(request.body or b"{}")
             except ValueError:
-                await _respond(writer, 400, {"error": {"message": "body is not JSON"}})
-                return True
+                await exchange.reply(400, {"error": {"message": "body is not JSON"}})
+                return
             log.body = body
-            return await self._chat(body, writer)
+            await self._chat(body, exchange)
         else:
-            await _respond(writer, 404, {"error": {"message": f"no route {method} {path}"}})
-        return headers.get("connection", "").lower() != "close"
+            await exchange.reply(404, {"error": {"message": f"no route {method} {path}"}})
 
-    async def _chat(self, body: Any, writer: asyncio.StreamWriter) -> bool:
+    async def _chat(self, body: Any, exchange: Exchange) -> None:
         model = body.get("model") if isinstance(body, dict) else None
         if model not in self.models:
-            await _respond(writer, 404, {"error": {
+            await exchange.reply(404, {"error": {
                 "message": f"The model `{model}` does not exist.", "type": "NotFoundError",
                 "code": 404}})
-            return True
+            return
         messages = body.get("messages") or []
         prompt = json.dumps(messages)
         pieces = tokens_for(prompt, self.min_tokens)
@@ -221,16 +172,16 @@ class OpenAISimServer:
         try:
             if not body.get("stream"):
                 await asyncio.sleep(self.ttft_s + len(pieces) / max(self.token_rate, 1e-3))
-                await _respond(writer, 200, {
+                await exchange.reply(200, {
                     "id": "chatcmpl-sim", "object": "chat.completion", "model": model,
                     "choices": [{"index": 0, "finish_reason": finish,
                                  "message": {"role": "assistant", "content": "".join(pieces)}}],
                     "usage": usage})
-                return True
+                return
             options = body.get("stream_options") or {}
             include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
-            await self._stream(writer, model, pieces, finish, usage if include_usage else None)
-            return True
+            await self._stream(exchange, model, pieces, finish,
+                               usage if include_usage else None)
         finally:
             self._busy(-1)
             if self.metrics is not None:
@@ -242,10 +193,9 @@ class OpenAISimServer:
         if self.device is not None:
             self.device.set_load(GENERATING_LOAD if self._active > 0 else 0)
 
-    async def _stream(self, writer: asyncio.StreamWriter, model: str, pieces: list[str],
+    async def _stream(self, exchange: Exchange, model: str, pieces: list[str],
                       finish: str, usage: dict[str, int] | None) -> None:
-        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
-                     b"cache-control: no-cache\r\ntransfer-encoding: chunked\r\n\r\n")
+        await exchange.start("text/event-stream", [("Cache-Control", "no-cache")])
         created = int(time.time())
 
         def event(delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
@@ -254,7 +204,7 @@ class OpenAISimServer:
                      "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}]}
             return b"data: " + json.dumps(chunk).encode() + b"\n\n"
 
-        await _chunk(writer, event({"role": "assistant", "content": ""}))
+        await exchange.send(event({"role": "assistant", "content": ""}))
         await asyncio.sleep(self.ttft_s)
         loop = asyncio.get_running_loop()
         start = loop.time()
@@ -263,7 +213,7 @@ class OpenAISimServer:
             # every token that is due goes out now: a fast rate is kept without a sleep
             # per token, each still its own event (clients count events)
             due = min(len(pieces), max(sent + 1, 1 + int((loop.time() - start) * self.token_rate)))
-            await _chunk(writer, b"".join(event({"content": p}) for p in pieces[sent:due]))
+            await exchange.send(b"".join(event({"content": p}) for p in pieces[sent:due]))
             sent = due
             if sent < len(pieces):
                 delay = start + sent / max(self.token_rate, 1e-3) - loop.time()
@@ -274,25 +224,8 @@ class OpenAISimServer:
                                             "chat.completion.chunk", "created": created,
                                             "model": model, "choices": [],
                                             "usage": usage}).encode() + b"\n\n"
-        await _chunk(writer, tail + b"data: [DONE]\n\n")
-        writer.write(b"0\r\n\r\n")
-        await writer.drain()
-
-
-async def _chunk(writer: asyncio.StreamWriter, data: bytes) -> None:
-    if writer.is_closing():
-        raise ConnectionResetError("client gone")
-    writer.write(b"%x\r\n%s\r\n" % (len(data), data))
-    await writer.drain()
-
-
-async def _respond(writer: asyncio.StreamWriter, status: int, payload: Any) -> None:
-    reasons = {200: "OK", 400: "Bad Request", 404: "Not Found", 413: "Payload Too Large"}
-    data = json.dumps(payload).encode()
-    writer.write(f"HTTP/1.1 {status} {reasons.get(status, 'Error')}\r\n"
-                 f"content-type: application/json\r\ncontent-length: {len(data)}\r\n\r\n"
-                 .encode() + data)
-    await writer.drain()
+        await exchange.send(tail + b"data: [DONE]\n\n")
+        await exchange.end()
 
 
 async def start_openai_sim(device: SimDevice | None = None, *, host: str = "127.0.0.1",
