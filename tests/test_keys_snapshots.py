@@ -38,7 +38,8 @@ def test_telemetry_tab(snap_compare, size: tuple[int, int]) -> None:
     assert snap_compare(app, terminal_size=size, run_before=fed)
 
 
-@pytest.mark.parametrize(("tab", "key"), [("containers", "3"), ("tunnels", "4")])
+@pytest.mark.parametrize(("tab", "key"), [("containers", "3"), ("tunnels", "4"), ("chat", "5"),
+                                          ("serving", "6")])
 @pytest.mark.parametrize("size", SIZES)
 def test_tabs_of_a_device_not_yet_connected(snap_compare, size: tuple[int, int], tab: str,
                                             key: str) -> None:
