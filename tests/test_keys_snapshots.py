@@ -80,3 +80,25 @@ def test_quit_question_names_what_it_ends(snap_compare, size: tuple[int, int]) -
         await pilot.pause()
 
     assert snap_compare(make_app(fixed_fleet()), terminal_size=size, run_before=asked)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_chat_endpoint_form(snap_compare, size: tuple[int, int]) -> None:
+    # F2 on Chat: the endpoint form (URL, API key) opens on top of the tab
+    from textual.widgets import Input
+
+    from sparktui.ui.chat.endpoint import ChatEndpointScreen
+
+    app = make_app([link("spark-01", _never_connects)])
+
+    async def opened(pilot: Pilot) -> None:
+        await pilot.press("5")
+        await wait_until(pilot, lambda: app.query_one("TabbedContent").active == "chat")
+        await pilot.press("f2")
+        await wait_until(pilot, lambda: isinstance(app.screen, ChatEndpointScreen))
+        await wait_until(pilot, lambda: bool(app.screen.query("Footer FooterKey")))
+        for field in app.screen.query(Input):
+            field.cursor_blink = False  # a blinking caret would differ between runs
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=opened)
