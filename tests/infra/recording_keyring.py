@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 
+from jaraco.classes.properties import classproperty
 from keyring.backend import KeyringBackend
 from keyring.errors import PasswordDeleteError
 
@@ -18,7 +19,15 @@ BACKEND = "tests.infra.recording_keyring.RecordingKeyring"
 
 
 class RecordingKeyring(KeyringBackend):
-    priority = 1  # type: ignore[assignment]
+    # keyring considers every KeyringBackend subclass that has been imported: once a
+    # test imported this module, a priority of 1 made it every later test's keyring,
+    # where the file variable is not set. Not viable (keyring's RuntimeError rule)
+    # unless the process was started for it.
+    @classproperty
+    def priority(cls) -> float:  # type: ignore[override]
+        if FILE_VARIABLE not in os.environ:
+            raise RuntimeError(f"only in a process started with {FILE_VARIABLE}")
+        return 1
 
     def _record(self, what: str, service: str, username: str) -> None:
         with open(os.environ[FILE_VARIABLE], "a", encoding="utf-8") as out:

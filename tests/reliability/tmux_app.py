@@ -51,6 +51,9 @@ class TmuxApp:
             self._tmux("set-option", "-g", "set-clipboard", "on")
             self._tmux("set-option", "-g", "allow-rename", "on")
             self._tmux("set-option", "-g", "allow-passthrough", "on")
+        # -x/-y alone sometimes left the window at the holder's 80x24 (a hostile reason
+        # then wrapped and was never seen whole): the server-wide default is the size too
+        self._tmux("set-option", "-g", "default-size", f"{width}x{height}")
         self._tmux("new-session", "-d", "-s", self.target,
                    "-x", str(width), "-y", str(height), command)
         self.pid = int(self._tmux("list-panes", "-t", self.target, "-F",
