@@ -19,6 +19,7 @@ import pytest
 from sparktui.core import hostscript
 from sparktui.core.hoststat import HostStatBlockParser
 from sparktui.sim.ssh.server import SimServer, start_sim
+from tests.infra.common import require
 
 
 @pytest.fixture
@@ -189,8 +190,8 @@ async def test_authorized_keys_file_and_persistent_host_key(tmp_path):
     assert second.host_key_fingerprint == first.host_key_fingerprint
 
 
-@pytest.mark.skipif(shutil.which("ssh") is None, reason="no OpenSSH client")
 async def test_openssh_client(sim: SimServer, tmp_path):
+    require(shutil.which("ssh") is not None, "the OpenSSH client (apt-get install openssh-client)")
     key, known_hosts = sim.write_client_files(str(tmp_path))
     assert key is not None
     proc = await asyncio.create_subprocess_exec(

@@ -6,10 +6,8 @@ the UI does.
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
-import pytest
 from textual.pilot import Pilot
 
 from sparktui.core.device import LinkState
@@ -51,8 +49,6 @@ def test_shell_read_only_help(snap_compare) -> None:
                         run_before=_settle, press=["question_mark"])
 
 
-@pytest.mark.skipif(importlib.util.find_spec("sparktui.sim.ssh.server") is None,
-                    reason="the simulated Spark (sparktui.sim.ssh.server) is not there yet")
 def test_demo_connected(snap_compare) -> None:
     config = Config(path=Path("/nonexistent/sparktui.toml"))
     # the demo's figures move: this picture is of the connection, so telemetry stays quiet
