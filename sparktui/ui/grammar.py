@@ -67,7 +67,7 @@ class GrammarApp(App[None]):
 
     def _keys_wait(self) -> bool:
         settling = self._settling
-        if settling is None:
+        if settling is None or not self.screen_stack:
             return bool(self._held_keys)
         if settling is not self.screen or settling.focused is not None \
                 or time.monotonic() > self._settling_until:
@@ -85,6 +85,9 @@ class GrammarApp(App[None]):
         await super().on_event(event)
 
     async def _release_held_keys(self) -> None:
+        if not self.screen_stack:  # the app closed meanwhile: nobody is left to type to
+            self._settling, self._held_keys = None, []
+            return
         settling = self._settling
         if settling is not None and settling is self.screen and settling.focused is None \
                 and time.monotonic() <= self._settling_until:
