@@ -147,8 +147,15 @@ class Loop:
         self.proc.stdin.flush()
 
     def close(self) -> None:
-        self.proc.kill()
-        self.proc.wait()
+        # as the channel closing does: the loop stops its nvidia-smi and exits. A kill
+        # of the shell alone left a quiet stand-in (no rows, no SIGPIPE) running forever.
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
 
 
 def test_under_bash_one_nvidia_smi_serves_every_sample(tmp_path):
