@@ -47,7 +47,7 @@ from sparktui.services.session import Session
 from sparktui.services.state import SessionState
 from sparktui.services.store import ConfigStore
 from sparktui.services.telemetry import DeviceTelemetry, TelemetryHub
-from sparktui.ui import partial_lines, readings
+from sparktui.ui import readings
 from sparktui.ui.chat.endpoint import ChatEndpointScreen
 from sparktui.ui.chat.history import ChatHistoryScreen
 from sparktui.ui.chat.input import ChatInput
@@ -129,9 +129,6 @@ class SparkApp(LogsWorkerFailures, AppliesSettings, GrammarApp):
                  restore: SessionState | None = None, state_path: Path | None = None,
                  session: Session | None = None, link_policy: str = "start") -> None:
         super().__init__()
-        # the widgets repaint changed cells only: have Textual write just those cells
-        if not partial_lines.install():  # tests/test_ui_repaint.py fails loudly on this
-            log.warning("partial_lines not installed: whole dirty spans are written")
         #: everything the panes show and act on; an injected one (the CLI's demo sandbox)
         #: comes with its own store
         self.session = session if session is not None else Session(

@@ -1,25 +1,30 @@
 """A one-line gauge: label, bar, value text. A tick changes its reactives, nothing more.
 
-The reactives do not repaint the gauge themselves: their watchers repaint only the
-cells that changed (a new reading often moves a bar by one block and a digit or two).
+The reactives do not repaint the gauge themselves: their watchers hand the new line
+to a TiledLine, which repaints only the tiles that changed (a new reading often moves
+a bar by one block and a digit or two: one or two tiles of 8 cells, not the line from
+the label on, which is what Textual writes for a change inside one widget).
 """
 
 from __future__ import annotations
 
 from rich.text import Text
+from textual.app import ComposeResult
 from textual.reactive import reactive
 
 from sparktui.ui.readings import Level, Reading
 from sparktui.ui.widgets import ComponentStyles
-from sparktui.ui.widgets.repaint import RepaintsChanges
+from sparktui.ui.widgets.repaint import LiveStatic, TiledLine
 
 BAR_FULL = "█"
 BAR_EMPTY = "░"
 #: the bar never grows past this: a 200-column terminal gets room, not a runway
 MAX_BAR = 48
+#: tiles of a gauge's line: the .gauges column is at most 110 cells wide
+LINE_TILES = 14
 
 
-class Gauge(RepaintsChanges, ComponentStyles):
+class Gauge(ComponentStyles):
     """`Label  ██████░░░░░░  62%`; a missing value shows the dash, with the reason as tooltip.
 
     With a `heading` the gauge takes two lines: the heading (and its `aside`
@@ -31,7 +36,9 @@ class Gauge(RepaintsChanges, ComponentStyles):
         "gauge--value", "gauge--warning", "gauge--error", "gauge--note", "gauge--missing",
     }
     DEFAULT_CSS = """
-    Gauge { height: auto; width: 1fr; }
+    Gauge { height: auto; width: 1fr; layout: vertical; }
+    Gauge > .gauge-heading { height: auto; display: none; }
+    Gauge.-heading > .gauge-heading { display: block; }
     """
 
     label: reactive[str] = reactive("", repaint=False)
@@ -50,48 +57,69 @@ class Gauge(RepaintsChanges, ComponentStyles):
         self.set_reactive(Gauge.heading, heading)
         self.set_class(bool(heading), "-heading")
 
+    def compose(self) -> ComposeResult:
+        # the heading changes rarely; the line below it at every tick
+        yield LiveStatic(classes="gauge-heading")
+        yield TiledLine(LINE_TILES, classes="gauge-line")
+
+    def on_mount(self) -> None:
+        self._redraw()
+
+    def on_resize(self) -> None:
+        self._redraw()
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()  # new colours: the texts are styled again
+        if self.is_mounted:
+            self.call_later(self._redraw)
+
     def watch_heading(self, heading: str) -> None:
         self.set_class(bool(heading), "-heading")
+        self._redraw()
 
-    def watch_aside(self, old: str, new: str) -> None:
-        if len(old) != len(new):
-            self.refresh(layout=True)  # it may now need a line of its own
-        else:
-            self.repaint_changed()
+    def watch_aside(self) -> None:
+        self._redraw()
 
     def watch_label(self) -> None:
-        self.repaint_changed()
+        self._redraw()
 
     def watch_label_width(self) -> None:
-        self.repaint_changed()
+        self._redraw()
 
     def watch_value_width(self) -> None:
-        self.repaint_changed()
+        self._redraw()
+
+    def watch_reading(self, reading: Reading) -> None:
+        # the tooltip says why a value is missing, or what the bar measures against
+        self.tooltip = reading.reason
+        self._redraw()
+
+    def _redraw(self) -> None:
+        if not self.is_mounted or self.content_size.width == 0:
+            return  # on_mount and on_resize draw it
+        if self.heading:
+            self.query_one(".gauge-heading", LiveStatic).show(self.heading_text())
+        self.query_one(".gauge-line", TiledLine).show(self.line_text())
 
     def _aside_below(self, width: int) -> bool:
         """The aside goes under the heading when both do not fit on one line."""
         return bool(self.aside) and len(self.heading) + 2 + len(self.aside) > width
 
-    def get_content_height(self, container, viewport, width: int) -> int:
-        if not self.heading:
-            return 1
-        return 3 if self._aside_below(width) else 2
+    def heading_text(self) -> Text:
+        """The heading, and its aside beside it or below it."""
+        width = self.content_size.width
+        text = Text(no_wrap=True, overflow="ellipsis", end="")
+        text.append(self.heading[:width], self.component_style("gauge--heading"))
+        if self.aside:
+            text.append("\n" if self._aside_below(width) else "  ")
+            text.append(self.aside[:width], self.component_style("gauge--aside"))
+        return text
 
-    def watch_reading(self, reading: Reading) -> None:
-        # the tooltip says why a value is missing, or what the bar measures against
-        self.tooltip = reading.reason
-        self.repaint_changed()
-
-    def render(self) -> Text:
+    def line_text(self) -> Text:
+        """`Label  ██████░░░░░░  62%`, as wide as the gauge."""
         reading = self.reading
         width = self.content_size.width
         text = Text(no_wrap=True, overflow="ellipsis", end="")
-        if self.heading:
-            text.append(self.heading[:width], self.component_style("gauge--heading"))
-            if self.aside:
-                text.append("\n" if self._aside_below(width) else "  ")
-                text.append(self.aside[:width], self.component_style("gauge--aside"))
-            text.append("\n")
         label = self.label[: self.label_width].ljust(self.label_width)
         text.append(label, self.component_style("gauge--label"))
         value = reading.text

@@ -38,6 +38,7 @@ from sparktui.ui.messages import FleetChanged
 from sparktui.ui.screens.confirm import ConfirmScreen
 from sparktui.ui.telemetry.chart import window_label
 from sparktui.ui.telemetry.gpu_card import GpuCard
+from sparktui.ui.telemetry.host_strip import HostStrip
 from sparktui.ui.telemetry.processes import BY_KEY, ProcessTable
 from sparktui.ui.widgets import ComponentStyles
 from sparktui.ui.widgets.pane_common import SessionPane
@@ -102,7 +103,7 @@ class TelemetryPane(SessionPane, ComponentStyles):
 
     def compose(self) -> ComposeResult:
         yield LiveStatic(id="tel-status")
-        yield LiveStatic(id="tel-host")
+        yield HostStrip(id="tel-host")
         yield LiveStatic(id="tel-notice")
         yield LiveStatic(id="tel-problem")
         yield VerticalScroll(id="tel-cards")
@@ -321,20 +322,11 @@ class TelemetryPane(SessionPane, ComponentStyles):
         return "waiting for nvidia-smi"
 
     def _show_host(self, state: DeviceTelemetry | None) -> None:
-        host = self.query_one("#tel-host", Static)
+        host = self.query_one("#tel-host", HostStrip)
         host.display = state is not None
-        if state is None:
-            return
-        text = Text(end="")
-        for n, line in enumerate(readings.host_parts(state, compact=self._compact)):
-            if n:
-                text.append("\n")
-            for i, (label, value) in enumerate(line):
-                if i:
-                    text.append("  ")
-                text.append(f"{label} ", self.component_style("telemetry--label"))
-                text.append(value)
-        self._say("tel-host", text)
+        if state is not None:
+            host.show_host(state, compact=self._compact,
+                           label_style=self.component_style("telemetry--label"))
 
     def _show_problem(self, state: DeviceTelemetry | None) -> None:
         notice = self.query_one("#tel-notice", Static)

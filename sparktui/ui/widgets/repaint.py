@@ -1,4 +1,4 @@
-"""Repaint only the cells whose look changed.
+"""Repaint only what changed, and keep what changes in small widgets of its own.
 
 Textual re-sends every line of the region it is told to refresh: it does not
 diff against what the terminal already shows. A gauge going from 74% to 75%
@@ -8,8 +8,12 @@ for one cell. At 1 Hz that is kilobytes a second for a few changed characters.
 So the widgets here render their content as Textual would, compare it with
 what they last painted, and mark only the changed cells dirty: what is written
 to the terminal follows what changed on screen, not how often data arrives.
-(`sparktui.ui.partial_lines` makes Textual write a dirty span from its first
-cell rather than from the widget's left edge.)
+
+Textual writes a dirty span from the left edge of the widget it falls in (its
+compositor cuts lines at widget edges only), so a changed digit at the end of a
+gauge still re-sends the label and the bar before it. `TiledLine` is the
+structural answer, with public Textual only: a line of figures shown as a row of
+narrow tiles, each its own widget, so a change re-sends at most one tile's cells.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from contextlib import contextmanager
 from rich.cells import cell_len
 from rich.style import Style
 from rich.text import Text
+from textual.app import ComposeResult
 from textual.coordinate import Coordinate
 from textual.geometry import Region, Size
 from textual.strip import Strip
@@ -172,9 +177,14 @@ class LiveTable(DataTable[Text]):
     """A DataTable whose `set_cell` repaints that one cell when its column keeps its width.
 
     `update_cell` repaints the whole table, empty rows included, for one changed cell.
+    The cells a tick changes on one row are repainted together, as one run from the
+    first to the last: Textual writes every separate dirty run of a line from the
+    table's left edge, so four changed cells of a row were its start written four times.
     """
 
     _quiet = False
+    #: row key -> the columns changed since the last repaint (flushed after this turn)
+    _changed: dict[str, set[int]] | None = None
 
     def refresh(self, *regions: Region, repaint: bool = True, layout: bool = False,
                 recompose: bool = False):
@@ -195,9 +205,21 @@ class LiveTable(DataTable[Text]):
             self.update_cell(row_key, column_key, value)
         finally:
             self._quiet = False
-        self.refresh_coordinate(Coordinate(self.get_row_index(row_key),
-                                           self.get_column_index(column_key)))
+        if self._changed is None:
+            self._changed = {}
+            self.call_later(self._repaint_changed_rows)
+        self._changed.setdefault(row_key, set()).add(self.get_column_index(column_key))
         return True
+
+    def _repaint_changed_rows(self) -> None:
+        """Each changed row's run of cells, first changed column to last, as one region."""
+        changed, self._changed = self._changed or {}, None
+        for row_key, columns in changed.items():
+            if row_key not in self.rows:
+                continue  # removed meanwhile (its removal repainted the table)
+            row = self.get_row_index(row_key)
+            for column in range(min(columns), max(columns) + 1):
+                self.refresh_coordinate(Coordinate(row, column))
 
     def _width_kept(self, column_key: str, old: object, new: Text) -> bool:
         """The column stays as wide: the new cell fits, and the old one did not set the width."""
@@ -209,3 +231,86 @@ class LiveTable(DataTable[Text]):
         before, after = old.cell_len, new.cell_len
         return before == after or (after <= column.content_width
                                    and before < column.content_width)
+
+
+#: cells per tile of a TiledLine: a change re-sends at most this many cells and one
+#: cursor move and style (~40 bytes) more than the changed cells themselves; narrower
+#: tiles mean more widgets to lay out for a few bytes less
+TILE_CELLS = 8
+
+
+def _cut_at_cells(text: Text, width: int) -> list[int]:
+    """Character offsets that cut `text` into pieces of `width` cells (a wide character
+    is never split: it starts the next piece, and the short piece ends in a blank)."""
+    offsets: list[int] = []
+    cells = 0
+    boundary = width
+    for index, char in enumerate(text.plain):
+        size = cell_len(char)
+        if cells + size > boundary:
+            offsets.append(index)
+            boundary = cells + width
+        cells += size
+    return offsets
+
+
+class TiledLine(Widget):
+    """One line of text shown as a row of `TILE_CELLS`-wide tiles, each a widget.
+
+    `show(text)` hands each tile its piece; a tile whose piece looks the same is not
+    refreshed. The last tile takes the rest of the width. The text is one line, cut
+    (never wrapped) at the widget's width.
+    """
+
+    DEFAULT_CSS = f"""
+    TiledLine {{ layout: horizontal; height: 1; width: 1fr; }}
+    TiledLine > .tile {{ width: {TILE_CELLS}; height: 1; }}
+    TiledLine > .tile.-last {{ width: 1fr; }}
+    """
+
+    def __init__(self, tiles: int, *, id: str | None = None,
+                 classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self._count = max(1, tiles)
+        self._text: Text | None = None
+
+    def compose(self) -> ComposeResult:
+        for index in range(self._count):
+            last = index == self._count - 1
+            yield LiveStatic(classes="tile -last" if last else "tile")
+
+    @property
+    def text(self) -> Text:
+        """What was last shown (an empty Text before the first show)."""
+        return self._text if self._text is not None else Text()
+
+    def show(self, text: Text) -> None:
+        """Show `text`; only the tiles whose piece changed are repainted."""
+        if self._text is not None and same_look(text, self._text):
+            return
+        self._text = text
+        if not self.is_mounted:
+            return  # on_mount shows it
+        self._show_pieces()
+
+    def on_mount(self) -> None:
+        if self._text is not None:
+            self.call_after_refresh(self._show_pieces)
+
+    def _show_pieces(self) -> None:
+        text = self._text
+        tiles = list(self.query_children(LiveStatic))
+        if text is None or not tiles:
+            return
+        line = text.copy()
+        line.end = ""
+        pieces = list(line.divide(_cut_at_cells(line, TILE_CELLS)))
+        if len(pieces) > len(tiles):  # past the last tile: it takes the rest
+            rest = Text("", end="")
+            for piece in pieces[len(tiles) - 1:]:
+                rest.append_text(piece)
+            pieces = [*pieces[: len(tiles) - 1], rest]
+        for index, tile in enumerate(tiles):
+            piece = pieces[index] if index < len(pieces) else Text("", end="")
+            piece.no_wrap, piece.overflow, piece.end = True, "crop", ""
+            tile.show(piece)
