@@ -230,9 +230,10 @@ class DevicesPane(SessionPane):
         total = readings.fleet_total(readings.summarise(self._states.get(link.name))
                                      for link in self._links)
         cells = self._summary_cells(None, total)
+        # only the name is bold: a bold cell is written as three runs (padding, text,
+        # padding), each with its styles, and the figures change every second
         return {"name": Text(f"fleet ({len(self._links)})", style="bold"),
-                "address": Text(""), **{k: Text(v.plain, style="bold", justify=v.justify)
-                                        for k, v in cells.items()},
+                "address": Text(""), **cells,
                 "state": Text(self._fleet_state(), style="dim")}
 
     def _fleet_state(self) -> str:
