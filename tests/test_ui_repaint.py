@@ -1,9 +1,13 @@
 """Repainting only what changed: cheap on the terminal, and never leaving it stale.
 
-The live tabs repaint the cells that changed (sparktui.ui.widgets.repaint) and
-Textual writes only those cells (sparktui.ui.partial_lines). The guard is a small
-terminal emulator fed every byte the app would write: after each tick what it
-shows must be what Textual's compositor holds, cell for cell, style included.
+Textual writes a dirty span from the left edge of the widget it falls in, so the
+live tabs keep what changes in small widgets of its own (sparktui.ui.widgets.repaint:
+a gauge's line is a row of 8-cell tiles; a table row's changed cells go as one run),
+and repaint only what looks different. Everything here is observed from outside, on
+what the app writes: a small terminal emulator is fed every screen update the real
+SparkApp makes. After each tick it must show what Textual's compositor holds, cell
+for cell, style included; and a tick must write only where something changed. What
+is asserted is where bytes go, never how many a second (that is bench/tab_bytes.py).
 """
 
 from __future__ import annotations
@@ -16,19 +20,23 @@ from rich.control import Control
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
-from textual.app import App, ComposeResult
+from textual.app import App
 from textual.geometry import Region
 from textual.strip import Strip
-from textual.widget import Widget
 
 from sparktui.services.telemetry import DeviceTelemetry
-from sparktui.ui import partial_lines
 from sparktui.ui.app import SparkApp
 from sparktui.ui.messages import TelemetryUpdated
 from sparktui.ui.panes import DevicesPane, TelemetryPane
 from sparktui.ui.telemetry.chart import MIN_REDRAW_S
 from sparktui.ui.telemetry.gauge import Gauge
-from sparktui.ui.widgets.repaint import LiveStatic, LiveTable, changed_spans, same_look
+from sparktui.ui.widgets.repaint import (
+    TILE_CELLS,
+    TiledLine,
+    _cut_at_cells,
+    changed_spans,
+    same_look,
+)
 from tests.infra.pilot import wait_until
 from tests.test_ui_telemetry import gb10, host, quiet_app, settle_cards, state
 
@@ -36,13 +44,22 @@ _SEQUENCE = re.compile(r"\x1b\[([0-9;?]*)([A-Za-z])|\n|\r|[^\x1b\n\r]")
 
 
 class Terminal:
-    """Just enough of a terminal for Textual's output: cursor moves, SGR, text."""
+    """Just enough of a terminal for Textual's output: cursor moves, SGR, text.
+
+    It also notes where it was written since `forget()`: the cells, and how many
+    times the cursor was moved to each row (each run of a line costs one move).
+    """
 
     def __init__(self, width: int, height: int) -> None:
         self.width, self.height = width, height
         self.cells = [[(" ", "")] * width for _ in range(height)]
         self.x = self.y = 0
         self.sgr = ""
+        self.forget()
+
+    def forget(self) -> None:
+        self.written: set[tuple[int, int]] = set()  # (x, y)
+        self.runs: dict[int, int] = {}  # row -> cursor moves to it
 
     def feed(self, data: str) -> None:
         for match in _SEQUENCE.finditer(data):
@@ -50,6 +67,7 @@ class Terminal:
             if match.group(2) == "H":
                 row, _, column = (match.group(1) or "1;1").partition(";")
                 self.y, self.x = int(row or 1) - 1, int(column or 1) - 1
+                self.runs[self.y] = self.runs.get(self.y, 0) + 1
             elif match.group(2) == "m":
                 self.sgr = "" if match.group(1) in ("", "0") else chunk
             elif match.group(2):
@@ -61,6 +79,7 @@ class Terminal:
             else:
                 if 0 <= self.y < self.height and 0 <= self.x < self.width:
                     self.cells[self.y][self.x] = (chunk, self.sgr)
+                    self.written.add((self.x, self.y))
                 self.x += 1
 
     def lines(self) -> list[str]:
@@ -71,17 +90,22 @@ def _console() -> Console:
     return Console(color_system="truecolor", force_terminal=True, width=200)
 
 
-def _expected(app: App, console: Console) -> Terminal:
-    """The compositor's whole screen, written out in full to a fresh terminal."""
+def _screen_bytes(app: App, console: Console) -> tuple[Terminal, int]:
+    """The compositor's whole screen written out in full to a fresh terminal, and the
+    bytes that took (a full repaint: what a partial update is measured against)."""
     strips = app.screen._compositor.render_strips()
     terminal = Terminal(app.size.width, app.size.height)
+    size = 0
     for y, strip in enumerate(strips):
-        terminal.feed(Control.move_to(0, y).segment.text + strip.render(console))
-    return terminal
+        data = Control.move_to(0, y).segment.text + strip.render(console)
+        size += len(data.encode())
+        terminal.feed(data)
+    return terminal, size
 
 
 class Spy:
-    """Feeds every screen update the app makes (even headless) to a Terminal."""
+    """Feeds every screen update the app makes (even headless) to a Terminal, as
+    bench/tab_bytes.py counts them: the same escape sequences a terminal gets."""
 
     def __init__(self, app: App) -> None:
         self.console = _console()
@@ -99,8 +123,12 @@ class Spy:
 
         app._display = spy  # type: ignore[method-assign]
 
+    def forget(self) -> None:
+        self.written = 0
+        self.terminal.forget()
+
     def assert_in_step(self) -> None:
-        expected = _expected(self.app, self.console)
+        expected, _ = _screen_bytes(self.app, self.console)
         stale = [(y, x, got, want) for y, (row, want_row) in
                  enumerate(zip(self.terminal.cells, expected.cells, strict=True))
                  for x, (got, want) in enumerate(zip(row, want_row, strict=True))
@@ -110,9 +138,10 @@ class Spy:
                            + "\n".join(self.terminal.lines()))
 
 
-def _tick(t: float, load: float) -> DeviceTelemetry:
-    """A tick whose every figure moves with `load` (0..1)."""
-    return state("spark-01", t=t, gpus=(gb10(t, util_gpu=round(100 * load),
+def _tick(t: float, load: float, *, util: int | None = None) -> DeviceTelemetry:
+    """A tick whose every figure moves with `load` (0..1); `util` alone overrides one."""
+    return state("spark-01", t=t, gpus=(gb10(t, util_gpu=round(100 * load) if util is None
+                                             else util,
                                              temp_c=40 + 30 * load, power_w=12 + 45 * load,
                                              sm_clock_mhz=1200 + 1500 * load),),
                  host=host(t, available_gib=100 - 40 * load, cache_gib=10 + 5 * load))
@@ -135,9 +164,12 @@ async def _feed(pilot, app: SparkApp, spy: Spy, ticks: range) -> None:
         spy.assert_in_step()
 
 
+def _inside(region: Region, cells: set[tuple[int, int]]) -> set[tuple[int, int]]:
+    return {cell for cell in cells if region.contains(*cell)}
+
+
 @pytest.mark.parametrize("size", [(120, 40), (50, 40)], ids=["wide", "side-pane"])
 async def test_the_telemetry_tab_never_leaves_the_terminal_stale(size: tuple[int, int]) -> None:
-    partial_lines.install()
     app = quiet_app()
     async with app.run_test(size=size) as pilot:
         spy = Spy(app)
@@ -159,25 +191,96 @@ async def test_the_telemetry_tab_never_leaves_the_terminal_stale(size: tuple[int
         await _feed(pilot, app, spy, range(16, 18))
 
 
-async def test_the_devices_tab_repaints_cells_not_the_table() -> None:
-    partial_lines.install()
+async def _settled(pilot, app: SparkApp, spy: Spy, telemetry: DeviceTelemetry,
+                   done) -> None:
+    """Send a tick and wait until it is on screen and every held-back redraw is done."""
+    _send(app, telemetry)
+    await wait_until(pilot, done)
+    await pilot.pause(MIN_REDRAW_S + 0.2)
+    await pilot.pause()
+    spy.assert_in_step()
+
+
+async def test_a_tick_that_moves_one_figure_writes_only_where_it_shows() -> None:
+    app = quiet_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        spy = Spy(app)
+        await pilot.press("2")
+        pane = app.query_one(TelemetryPane)
+        _send(app, _tick(99.0, 0.5))
+        await settle_cards(pilot, pane)
+        gauge = pane.query_one("#gauge-util", Gauge)
+        await _settled(pilot, app, spy, _tick(99.0, 0.5, util=40),
+                       lambda: gauge.reading.text == "40%")
+
+        # the same tick again: nothing looks different, nothing is written
+        spy.forget()
+        _send(app, _tick(99.0, 0.5, util=40))
+        await pilot.pause()
+        await pilot.pause()
+        assert spy.terminal.written == set()
+
+        # utilisation alone moves (same time stamp: the charts' window stays put)
+        tiled = gauge.query_one(TiledLine)
+        before = tiled.text
+        spy.forget()
+        _send(app, _tick(99.0, 0.5, util=41))
+        await wait_until(pilot, lambda: gauge.reading.text == "41%")
+        await pilot.pause()
+        spy.assert_in_step()
+        written = spy.terminal.written
+        line = gauge.query_one(TiledLine).region
+        chart = pane.query_one("#chart-util").region
+        assert written, "the new figure never reached the terminal"
+        # only the gauge's line and the utilisation chart (its title has the figure)
+        assert written == _inside(line, written) | _inside(chart, written)
+        on_line = _inside(line, written)
+        # the figure's own tile, not the line from the label on (Textual writes a
+        # change from the left edge of the widget it is in: the tile)
+        label = Region(line.x, line.y, gauge.label_width, 1)
+        assert not _inside(label, on_line)
+        # the tiles written are those holding a changed cell (the digit; a bar block
+        # when the bar moved), nothing between them
+        changed = {x // TILE_CELLS for x, (a, b) in enumerate(
+            zip(before.plain, tiled.text.plain, strict=True)) if a != b}
+        assert changed and {(x - line.x) // TILE_CELLS for x, _ in on_line} <= changed
+        assert len(on_line) <= TILE_CELLS * len(changed) < line.width
+        # and far less than a whole repaint of the screen
+        _, whole = _screen_bytes(app, spy.console)
+        assert spy.written * 10 < whole
+
+
+async def test_a_devices_tick_writes_each_changed_row_once() -> None:
     app = quiet_app()
     async with app.run_test(size=(120, 40)) as pilot:
         spy = Spy(app)
         pane = app.query_one(DevicesPane)
+        table = pane.table
         _send(app, _tick(99.0, 0.5))
-        await wait_until(pilot, lambda: "util" in pane.table.columns
-                         and pane.table.get_cell("0", "util").plain == "50%")
-        await _feed(pilot, app, spy, range(0, 2))
-        before = spy.written
-        await _feed(pilot, app, spy, range(2, 10))
-        # eight ticks of four changed cells: a few hundred bytes each (538 B measured: the
-        # four cells go as one span, with their styles), where a repaint of the table
-        # (every row of the pane, blank ones too) is kilobytes, and a footer repaint
-        # 1.3 KB: the hidden Telemetry pane marking its device stale refreshed the
-        # bindings (and so repainted the footer) once; it now waits until it is shown
-        assert spy.written - before < 8 * 600
-        assert pane.table.get_cell("0", "util").plain == f"{9 * 37 % 100}%"
+        await wait_until(pilot, lambda: "util" in table.columns
+                         and table.get_cell("0", "util").plain == "50%")
+        await pilot.pause()
+        spy.assert_in_step()
+
+        spy.forget()
+        _send(app, _tick(99.0, 0.5))  # nothing moved: nothing written
+        await pilot.pause()
+        await pilot.pause()
+        assert spy.terminal.written == set()
+
+        spy.forget()
+        # every summary figure of the device moves: four cells of its row
+        _send(app, _tick(100.0, 0.9))
+        await wait_until(pilot, lambda: table.get_cell("0", "util").plain == "90%")
+        await pilot.pause()
+        spy.assert_in_step()
+        row_y = table.region.y + table.header_height  # row 0, below the header
+        assert {y for _, y in spy.terminal.written} == {row_y}
+        # its changed cells as one run (Textual writes each run of a line from the
+        # table's left edge: four runs were the row's start written four times)
+        assert spy.terminal.runs == {row_y: 1}
+        _, whole = _screen_bytes(app, spy.console)
+        assert spy.written * 10 < whole
 
 
 async def test_a_hidden_pane_going_stale_leaves_the_footer_alone_until_shown() -> None:
@@ -225,73 +328,9 @@ def test_same_look_compares_style_and_justify() -> None:
     assert not same_look(Text("5%", justify="right"), Text("5%"))
 
 
-class _Cells(App[None]):
-    def compose(self) -> ComposeResult:
-        yield LiveStatic(id="line")
-        yield Gauge("Util", id="gauge")
-        yield LiveTable(id="table")
-
-
-async def test_live_widgets_mark_only_changed_cells_dirty(monkeypatch) -> None:
-    dirty: list[tuple[str, tuple[Region, ...]]] = []
-    refresh = Widget.refresh
-
-    def spy(self, *regions, repaint=True, **kwargs):
-        if repaint and self.id in ("line", "table"):
-            dirty.append((self.id, regions))
-        return refresh(self, *regions, repaint=repaint, **kwargs)
-
-    app = _Cells()
-    async with app.run_test(size=(60, 10)) as pilot:
-        table = app.query_one(LiveTable)
-        table.add_column("Device", key="name")
-        table.add_column("Util", key="util")
-        table.add_row(Text("spark-01"), Text("50%", justify="right"), key="a")
-        line = app.query_one(LiveStatic)
-        line.show(Text("CPU 5%  load 1.00"))
-        await pilot.pause()
-        monkeypatch.setattr(Widget, "refresh", spy)  # what reaches Textual
-
-        line.show(Text("CPU 7%  load 1.00"))
-        assert dirty == [("line", (Region(4, 0, 1, 1),))]
-        dirty.clear()
-        line.show(Text("CPU 7%  load 1.00"))  # the same again: nothing at all
-        assert dirty == []
-
-        assert table.set_cell("a", "util", Text("60%", justify="right"))
-        assert len(dirty) == 1 and len(dirty[0][1]) == 1  # one cell's region
-        assert dirty[0][1][0].height == 1 and dirty[0][1][0].width < 10
-        dirty.clear()
-        assert not table.set_cell("a", "util", Text("60%", justify="right"))
-        assert dirty == []
-        assert table.set_cell("a", "util", Text("100.0%", justify="right"))  # wider
-        assert dirty and dirty[-1][1] == ()  # the column grows: the whole table
-        await pilot.pause()
-
-
-def test_partial_lines_write_only_the_dirty_cells() -> None:
-    from textual._compositor import ChopsUpdate
-
-    assert partial_lines.install() and partial_lines.install()  # idempotent
-    console = _console()
-    strip = Strip([Segment("Util ", Style(dim=True)), Segment("██████░░░░", Style(color="green")),
-                   Segment(" 60%", Style(bold=True))])
-    # one widget 19 cells wide at x=2 on row 0, its cells 18..20 ("60%") changed
-    update = ChopsUpdate([{0: None, 2: strip, 21: None}], [(0, 18, 21)], [[2, 21, 30]])
-    data = update.render_segments(console)
-    assert "Util" not in data and "█" not in data and "60%" in data
-    terminal = Terminal(30, 1)
-    terminal.feed(data)
-    assert terminal.lines() == [" " * 18 + "60%"]
-
-
-def test_the_real_app_installs_the_line_writer(tmp_path) -> None:
-    """The patch of Textual's private ChopsUpdate must be in force in the real app: a
-    Textual release that moves it fails here, loudly, instead of silently repainting
-    whole lines (pyproject pins Textual to the range this passes on)."""
-    from textual._compositor import ChopsUpdate
-
-    from sparktui.services.config import Config
-
-    SparkApp(Config(path=tmp_path / "config.toml"))
-    assert ChopsUpdate.render_segments is partial_lines._guarded
+def test_tiles_cut_at_cells_never_inside_a_wide_character() -> None:
+    assert _cut_at_cells(Text("a" * 20), 8) == [8, 16]
+    assert _cut_at_cells(Text("short"), 8) == []
+    # 温 would straddle the first tile's edge: it starts the second, which then
+    # holds 8 cells from there
+    assert _cut_at_cells(Text("abcdefg温度xyzabcdefgh"), 8) == [7, 13]
