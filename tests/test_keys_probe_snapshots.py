@@ -48,6 +48,8 @@ from sparktui.sim.device.memory_model import previous_boot
 from sparktui.sim.device.model_disk import SimModelDisk
 from sparktui.ui.app import SparkApp
 from sparktui.ui.chat.history import ChatHistoryScreen
+from sparktui.ui.chat.input import ChatInput
+from sparktui.ui.chat.status import ChatStatus
 from sparktui.ui.devices.details import DeviceDetailsScreen
 from sparktui.ui.devices.discover import DiscoverScreen
 from sparktui.ui.devices.nvsmi import NvsmiScreen
@@ -246,6 +248,10 @@ async def chat_history(pilot: Pilot) -> None:
     await seed_chats(pilot.app)  # type: ignore[arg-type]
     await pilot.press("5")
     await wait_until(pilot, lambda: pilot.app.query_one("TabbedContent").active == "chat")
+    # the tab behind the dialog as it stays: its search done, the prompt's caret still
+    await wait_until(pilot, lambda: "endpoints found" in str(
+        pilot.app.query_one(ChatStatus).render()), what="the Chat tab's search done")
+    pilot.app.query_one(ChatInput).cursor_blink = False
     await pilot.press("ctrl+o")
     await _shown(pilot, ChatHistoryScreen, lambda s: len(s.conversations) == 3)
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import asyncssh
 
+from sparktui.core.aio import within
 from sparktui.core.device import DeviceSpec, FailureKind
 from sparktui.core.sanitize import clean_reason
 from sparktui.transport.base import (
@@ -311,7 +312,7 @@ class _SSHLineStream(LineStream):
         # the command ended by itself: collect how
         self.stderr = await self._stderr.finish()
         with contextlib.suppress(asyncssh.Error, OSError, TimeoutError):
-            await asyncio.wait_for(self._channel.wait_closed(), 5)
+            await within(self._channel.wait_closed(), 5)
         self.exit_status = self._channel.get_exit_status()
         if self.exit_status is None:  # killed by a signal
             self.exit_status = -1
@@ -340,7 +341,7 @@ async def _stop_on_device(channel: asyncssh.SSHClientChannel) -> None:
             channel.send_signal("KILL")
     channel.close()
     with contextlib.suppress(asyncssh.Error, OSError, TimeoutError):
-        await asyncio.wait_for(channel.wait_closed(), 5)
+        await within(channel.wait_closed(), 5)
 
 
 class _SSHForward(Forward):
@@ -382,7 +383,7 @@ class SSHTransport(Transport):
     async def close(self) -> None:
         self._conn.close()
         with contextlib.suppress(asyncssh.Error, OSError):
-            await asyncio.wait_for(self._conn.wait_closed(), 5)
+            await within(self._conn.wait_closed(), 5)
 
     def _lost(self, exc: BaseException) -> ConnectionLost:
         return ConnectionLost(f"{self.device}: {getattr(exc, 'reason', None) or exc}")
@@ -397,7 +398,7 @@ class SSHTransport(Transport):
         stdout = _BoundedText(session.reader(STDOUT))
         stderr = _BoundedText(session.reader(STDERR))
         try:
-            await asyncio.wait_for(asyncio.gather(stdout.fill(), stderr.fill(),
+            await within(asyncio.gather(stdout.fill(), stderr.fill(),
                                                   channel.wait_closed()), timeout)
         except TimeoutError:
             # stopped on the device too: a hung command must not pile up there poll after poll
@@ -433,7 +434,7 @@ class SSHTransport(Transport):
             return  # the connection went: sshd hangs up on the session itself
         with contextlib.suppress(asyncssh.Error, OSError, TimeoutError):
             process = await self._conn.create_process(kill_tagged_command(tag))
-            await asyncio.wait_for(process.wait_closed(), 10)
+            await within(process.wait_closed(), 10)
 
     async def forward_local_port(self, listen_host: str, listen_port: int,
                                  dest_host: str, dest_port: int) -> Forward:

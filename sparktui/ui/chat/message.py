@@ -28,6 +28,7 @@ from textual.containers import Vertical
 from textual.visual import visualize
 from textual.widgets import Static
 
+from sparktui.core.aio import within
 from sparktui.core.openai_stats import describe_figures
 from sparktui.core.sanitize import strip_control
 from sparktui.services.conversations import Message
@@ -170,7 +171,7 @@ class StreamingBody:
             self._wake.clear()
             await self._frame()
             with contextlib.suppress(TimeoutError):  # the frame interval, cut short by stop()
-                await asyncio.wait_for(self._closing.wait(), 1 / FRAMES_PER_S)
+                await within(self._closing.wait(), 1 / FRAMES_PER_S)
 
     async def _frame(self) -> None:
         self._open += "".join(self._pending)

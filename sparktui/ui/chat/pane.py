@@ -25,6 +25,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Input, Select
 from textual.worker import WorkerCancelled
 
+from sparktui.core.aio import within
 from sparktui.core.sanitize import strip_control
 from sparktui.services.chat import AnswerStream, ChatRequest, ChatService
 from sparktui.services.conversations import (
@@ -159,7 +160,7 @@ class ChatPane(RediscoveringPane):
         worker = self._answer_worker
         if worker is not None and not worker.is_finished:
             try:  # let the partial answer be saved before the store closes
-                await asyncio.wait_for(worker.wait(), 3)
+                await within(worker.wait(), 3)
             except WorkerCancelled:
                 pass  # cancelled with the app: its `finally` has saved the partial answer
             except Exception:
