@@ -77,6 +77,8 @@ async def test_list_and_inspect_the_seeded_containers(client) -> None:
     assert {c["Names"][0] for c in running} == {"/ollama", "/vllm-llama31-8b", "/open-webui"}
     named = await call(client.api.containers, all=True, filters={"name": "^/ollama$"})
     assert [c["Names"] for c in named] == [["/ollama"]]
+    images = await call(client.api.images)  # what the Images screen lists
+    assert "ollama/ollama:latest" in {tag for image in images for tag in image["RepoTags"]}
 
     vllm = ContainerInfo.from_inspect(
         await call(client.api.inspect_container, "vllm-llama31-8b"))

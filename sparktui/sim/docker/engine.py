@@ -7,8 +7,8 @@ tab reaches it through the real SSH socket forward and the real docker-py.
 
 Served: /_ping, /version, /info, /events (streamed), the container list,
 inspect, logs (multiplexed frames, follow), one-shot stats, start, stop,
-restart, kill (the load guard's), delete and create, image inspect and pulls
-(what a deploy needs).
+restart, kill (the load guard's), delete and create, the image list, image
+inspect and pulls (what a deploy needs).
 Anything else answers 404 saying the simulated engine does not support it.
 """
 
@@ -173,6 +173,7 @@ class SimDockerEngine:
                 and (not states or c.state in states)]
         rows.sort(key=lambda c: c.created, reverse=True)
         await conn.reply(200, [{"Id": c.id, "Names": ["/" + c.name], "Image": c.image,
+                                "ImageID": self.state.images.get(c.image, ""),
                                 "Command": " ".join(c.cmd), "Created": int(c.created),
                                 "State": c.state, "Labels": c.labels} for c in rows])
         return True
@@ -255,6 +256,13 @@ class SimDockerEngine:
                                                f"{image_id[7:]}" for ref in refs]})
         return True
 
+    async def _images(self, request: Request, match: re.Match[str], conn: Exchange) -> bool:
+        """The Images screen's list (read only: the demo removes no images)."""
+        await conn.reply(200, [{"Id": image_id, "RepoTags": [ref], "Created": int(
+            self.state.boot), "Size": 2_000_000_000 + int(image_id[7:15], 16) % 18_000_000_000}
+            for ref, image_id in self.state.images.items()])
+        return True
+
     async def _pull(self, request: Request, match: re.Match[str], conn: Exchange) -> bool:
         source, tag = request.arg("fromImage") or "", request.arg("tag")
         ref = source if "@" in source or not tag else f"{source}:{tag}"
@@ -313,7 +321,7 @@ _ROUTES: list[tuple[str, re.Pattern[str], Route]] = [
         ("GET", _ID + r"/json", _E._inspect), ("GET", _ID + r"/logs", _E._logs),
         ("GET", _ID + r"/stats", _E._stats), ("DELETE", _ID, _E._delete),
         ("POST", _ID + r"/(?P<action>start|stop|restart|kill)", _E._action),
-        ("POST", r"/images/create", _E._pull),
+        ("POST", r"/images/create", _E._pull), ("GET", r"/images/json", _E._images),
         ("GET", r"/images/(?P<name>.+)/json", _E._image))]
 
 
