@@ -43,6 +43,7 @@ from tests.infra import (
     sshd_available,
 )
 from tests.infra.docker import docker_engine  # noqa: F401 - a fixture
+from tests.infra.hangdump import HangDump
 from tests.infra.llama import llama_factory, llama_server  # noqa: F401 - fixtures
 from tests.infra.netns import netns_support
 
@@ -52,6 +53,19 @@ _demo.provide(start_simulated_demo)
 _hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
 if in_ci():
     _hypothesis_settings.load_profile("ci")
+
+
+@pytest.fixture(autouse=True)
+def _dump_stacks_before_a_timeout(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test that hangs says what it was waiting on (tests/infra/hangdump.py)."""
+    marker = request.node.get_closest_marker("timeout")
+    timeout = float(marker.args[0]) if marker and marker.args else \
+        float(request.config.getini("timeout") or 0)
+    if timeout <= 0:
+        yield
+        return
+    with HangDump(request.node.nodeid, timeout):
+        yield
 
 
 @pytest.fixture(scope="session", autouse=True)

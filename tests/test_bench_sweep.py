@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -15,13 +16,21 @@ from tests.infra import REPO_ROOT
 
 @pytest.mark.timeout(240)  # the demo starts in-process: slow on a loaded 2-core machine
 def test_sweep_rows_in_the_published_shape(tmp_path):
-    out = subprocess.run(
-        [sys.executable, "-m", "sparktui", "bench", "--demo", "--sweep", "--depths", "0,64",
-         "--levels", "1,2", "--pp", "16", "--tg", "8", "--json"],
-        capture_output=True, text=True, timeout=200, cwd=REPO_ROOT,
-        env={**os.environ, "PYTHONPATH": REPO_ROOT, "HOME": str(tmp_path)})
-    assert out.returncode == 0, out.stderr
-    rows = json.loads(out.stdout)
+    command = [sys.executable, "-m", "sparktui", "bench", "--demo", "--sweep", "--depths",
+               "0,64", "--levels", "1,2", "--pp", "16", "--tg", "8", "--json"]
+    # PYTHONFAULTHANDLER: a run that hangs is ended with SIGABRT, and says where it hung
+    env = {**os.environ, "PYTHONPATH": REPO_ROOT, "HOME": str(tmp_path),
+           "PYTHONFAULTHANDLER": "1"}
+    with subprocess.Popen(command, cwd=REPO_ROOT, env=env, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
+        try:
+            stdout, stderr = process.communicate(timeout=200)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGABRT)
+            stdout, stderr = process.communicate(timeout=30)
+            pytest.fail(f"bench --demo hung; its output:\n{stdout}\nand stderr:\n{stderr}")
+    assert process.returncode == 0, stderr
+    rows = json.loads(stdout)
     assert [(r["test"], r["concurrency"]) for r in rows] == [
         ("pp16 @ d0", 1), ("tg8 @ d0", 1), ("pp16 @ d0", 2), ("tg8 @ d0", 2),
         ("pp16 @ d64", 1), ("tg8 @ d64", 1), ("pp16 @ d64", 2), ("tg8 @ d64", 2)]

@@ -8,10 +8,12 @@ cursor on the same container, so the next `s` cannot stop a neighbour.
 
 from __future__ import annotations
 
+import pytest
 from rich.text import Text
 from textual.widget import Widget
 from textual.widgets import TabbedContent
 
+from sparktui.core.device import LinkState
 from sparktui.ui.containers.dialogs import ConfirmDialog
 from sparktui.ui.containers.logs import ContainerLogsScreen
 from sparktui.ui.panes import PANES
@@ -171,3 +173,32 @@ async def test_forms_show_save_and_their_error_at_80x24() -> None:
                 assert region.height and screen.contains_region(region), (kind, selector)
             await pilot.press("escape")
             await wait_until(pilot, lambda: not app.screen.is_modal)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (50, 40)])
+async def test_the_tunnel_form_fits_unscrolled(size: tuple[int, int]) -> None:
+    # defect: at 80x24 the tunnel form scrolled its title off to keep Save in view
+    from textual.widgets import Input, Select
+
+    from sparktui.ui.tunnels.form import TunnelForm
+
+    app = fed_app()
+    async with app.run_test(size=size) as pilot:
+        await wait_until(pilot, lambda: app.fleet.links[0].status.state is LinkState.CONNECTED)
+        await pilot.press("4", "a")
+        await wait_until(pilot, lambda: isinstance(app.screen, TunnelForm))
+        form = app.screen
+        box = form.query_one("#tunnel-form-box")
+        # with its error shown too (a form refusing to save says why, in view)
+        form.query_one("#tunnel-remote-port", Input).value = "70000"
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: form.query_one("#tunnel-form-error").display)
+        await pilot.pause()
+        assert box.max_scroll_y == 0, box.max_scroll_y
+        inside = box.content_region
+        parts = [form.query_one("#tunnel-form-title"), *form.query(Select), *form.query(Input),
+                 form.query_one(TickBox), form.query_one("#tunnel-form-error"),
+                 form.query_one("#save")]
+        for part in parts:
+            assert part.region.height and inside.contains_region(part.region), part
+        assert form.region.contains_region(box.region)

@@ -70,9 +70,12 @@ def go_tab(tmux: Tmux, key: str, needle: str) -> str:
 
 
 def clear_field(tmux: Tmux, text: str) -> None:
-    """Backspace `text` away, and wait until it has gone: a backspace is a binding, run
-    when the key has bubbled up to the app, after a letter typed behind it was inserted."""
-    tmux.send_keys("-N", str(len(text) + 2), "BSpace")
+    """Clear the field with one ctrl+u, and wait until `text` has gone. One key, not a run
+    of backspaces: a backspace is a binding, run when the key has bubbled up to the app, so
+    on a loaded machine the last of a run could still be on its way when the next sentence
+    is pasted, and would eat that sentence's last letters (seen in CI: QUICKLY -> QUICK).
+    A single key's effect on screen says it has run."""
+    tmux.send_keys("C-u")
     tmux.wait_for_gone(text, timeout=10)
 
 

@@ -136,3 +136,47 @@ async def test_demo_models_on_disk_fit_and_delete(tmp_path) -> None:
                          timeout=30, what="the deleted model gone from the list")
         audit = (tmp_path / "data" / "audit.log").read_text()
         assert '"model.delete"' in audit and "Qwen/Qwen2.5-7B-Instruct" in audit
+
+
+async def test_a_dropped_demo_device_leaves_its_endpoints_stale_and_refuses_models() -> None:
+    # honest state: the demo box freezes (the simulator's wedge: every connection dies and
+    # none is answered until it reboots); Serving keeps the last figures, dimmed and struck,
+    # with their age, and `m` is refused with the reason, as Containers and Chat do
+    from rich.text import Text
+
+    from sparktui.core.device import LinkState
+    from tests.test_ui_telemetry import demo_app
+
+    app = demo_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("6")
+        pane = app.query_one(ServingPane)
+        await wait_until(pilot, lambda: bool(pane.results) and pane.results[0].figures
+                         is not None, timeout=60, what="a first scrape of the demo's endpoint")
+        seen = pane.results[0].figures
+        link = app.fleet.get("spark-demo")
+        assert link is not None and seen is not None
+        memory = app.demo.server.device.memory  # type: ignore[union-attr]
+        memory.down_s = 600.0  # down for the rest of the test
+        memory.wedge("NV_ERR_NO_MEMORY")
+
+        def detail() -> str:
+            return str(pane.query_one("#serving-detail").render())
+
+        await wait_until(pilot, lambda: link.status.state is not LinkState.CONNECTED
+                         and "STALE: last scrape" in detail(), timeout=30,
+                         what="the endpoint marked stale")
+        assert "s ago, spark-demo is not connected" in " ".join(detail().split()), detail()
+        # a few scrapes later: still the last figures seen, not blanks, and still stale
+        await wait_until(pilot, lambda: any(
+            r.error for r in pane.monitor.latest), timeout=30, what="a failed scrape")
+        assert pane.results[0].figures is seen
+        table = pane.query_one("#serving-table")
+        cell = table.get_cell(pane.results[0].id, "model")
+        assert isinstance(cell, Text) and cell.plain != "—"
+        assert any(not isinstance(span.style, str) and span.style.strike and span.style.dim
+                   for span in cell.spans), cell.spans
+        await pilot.press("m")  # the models on a disk that cannot be reached: refused
+        await wait_until(pilot, lambda: any("Not done: spark-demo is not connected" in n.message
+                                            for n in app._notifications), timeout=10)
+        assert not isinstance(app.screen, ModelsScreen)

@@ -102,11 +102,14 @@ async def test_64_devices_drop_and_return_at_once_on_the_devices_tab() -> None:
                 await transport.close()  # every connection drops at once
             await _every_row(pilot, pane, "reconnecting", 10)
             # responsive mid-storm: the cursor follows the keys
+            # (focus() takes a message hop: a key pressed before it lands goes elsewhere)
             pane.table.focus()
+            await wait_until(pilot, lambda: pane.table.has_focus, 10, "the table's focus")
             start = pane.table.cursor_row
             for _ in range(3):
                 await pilot.press("down")
-            assert pane.table.cursor_row == start + 3
+            await wait_until(pilot, lambda: pane.table.cursor_row == start + 3, 10,
+                             f"the cursor 3 rows down from {start}: {pane.table.cursor_row}")
             # a few failed rounds, so the links' backoffs drift apart (a time window,
             # not an event: the storm is what happens during it)
             await asyncio.sleep(1.5)

@@ -40,7 +40,7 @@ from sparktui.ui.ask import ask_first, target_question
 from sparktui.ui.containers.columns import Layout, columns_for, layout_for, row_cells, state_style
 from sparktui.ui.messages import FleetChanged
 from sparktui.ui.widgets.nav_table import NavTable, SortOrder, highlight_match
-from sparktui.ui.widgets.pane_common import SessionPane
+from sparktui.ui.widgets.pane_common import STALE_CELL, SessionPane
 from sparktui.ui.widgets.repaint import LiveStatic, same_look
 
 #: the actions that interrupt a container ask first (docs/keys.md); what to warn of
@@ -51,8 +51,6 @@ ASK_BEFORE = {
 #: how often the rows on screen are told to the services (for CPU and memory)
 WATCH_INTERVAL = 2.0
 _STATE_VARIABLES = {"ok": "text-success", "warn": "text-warning", "bad": "text-error"}
-#: a row from a device that dropped (its state may have changed since): as Devices shows it
-STALE_CELL = Style(dim=True, strike=True)
 
 
 class ContainersChanged(Message):

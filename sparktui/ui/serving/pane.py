@@ -10,11 +10,18 @@ Endpoints are found when the tab is first shown (and on `r`), as the Chat tab
 finds them; they are scraped through the device connection every
 SCRAPE_PERIOD_S only while the tab is on screen (a GET on a forward: no
 process on the device). `m` opens the models on disk (delete, fit).
+
+An endpoint whose device dropped keeps its last figures, dimmed and struck,
+with their age ("STALE: last scrape 14 s ago, ..."), as Containers and Chat show
+theirs; its charts move on past the last scrape, and `m` on it is refused with
+the reason. A rediscovery keeps the endpoints of devices not connected now.
 """
 
 from __future__ import annotations
 
 import asyncio
+import textwrap
+import time
 from collections.abc import Callable
 
 from rich.text import Text
@@ -35,14 +42,16 @@ from sparktui.core.serving_text import (
     seconds,
 )
 from sparktui.services.endpoints import DeviceDiscovery, Endpoint, EndpointConnector
+from sparktui.services.link import DeviceLink
 from sparktui.services.model_directory import ModelRow
 from sparktui.services.model_map import model_rows
 from sparktui.services.serving import EndpointServing, ServingMonitor
 from sparktui.services.session import Session
 from sparktui.services.telemetry import DeviceTelemetry, TelemetryHub
+from sparktui.ui import readings
 from sparktui.ui.keys import key_hint
 from sparktui.ui.telemetry.chart import Chart, ChartData
-from sparktui.ui.widgets.pane_common import PaneIntro, RediscoveringPane
+from sparktui.ui.widgets.pane_common import STALE_CELL, PaneIntro, RediscoveringPane
 from sparktui.ui.widgets.repaint import LiveStatic, LiveTable
 
 PURPOSE = ("What every inference engine on the devices is doing: queue, KV cache, "
@@ -87,6 +96,8 @@ class ServingPane(RediscoveringPane):
         self.monitor = ServingMonitor(self.connector, period_s=SCRAPE_PERIOD_S)
         self.discoveries: dict[str, DeviceDiscovery] = {}
         self.results: list[EndpointServing] = []
+        #: each endpoint's last reading with figures: what a dropped device's row keeps
+        self._last_read: dict[str, EndpointServing] = {}
         self.rows: list[ModelRow] = []
         self._row_ids: list[str] = []
         self._ticker: Timer | None = None
@@ -136,7 +147,11 @@ class ServingPane(RediscoveringPane):
         links = [link for link in self.fleet.links
                  if link.transport is not None and link.transport.is_alive()]
         found = await asyncio.gather(*(self.connector.discover_device(link) for link in links))
-        self.discoveries = {d.device: d for d in found}
+        # a device not connected now keeps what was found on it: shown stale, not dropped
+        kept = {name: d for name, d in self.discoveries.items()
+                if name not in {link.name for link in links} and self.fleet.get(name)}
+        self.discoveries = kept | {d.device: d for d in found}
+        found = list(self.discoveries.values())
         endpoints = [e for d in found for e in d.endpoints]
         self.monitor.set_endpoints(endpoints)
         searched = ", ".join(link.name for link in links) or "no connected device"
@@ -161,9 +176,36 @@ class ServingPane(RediscoveringPane):
     @work(group="serving-scrape", exclusive=True, exit_on_error=False)
     async def scrape(self) -> None:
         """One round over every endpoint; the table and charts show it at once."""
-        self.results = await self.monitor.scrape_all()
+        self.results = [self._or_last_read(result)
+                        for result in await self.monitor.scrape_all()]
         self._show_intro()
         self.rows = self._model_rows()
+        self._fill_table()
+        self._show_selected()
+
+    def _or_last_read(self, result: EndpointServing) -> EndpointServing:
+        """A dropped device's endpoint answers nothing: its last reading stands (stale)."""
+        if self._gone(result) is not None:
+            return self._last_read.get(result.id, result)
+        if result.figures is not None:
+            self._last_read[result.id] = result
+        return result
+
+    def _link_of(self, result: EndpointServing) -> DeviceLink | None:
+        device = result.endpoint.spec.device
+        return self.fleet.get(device) if device else None
+
+    def _gone(self, result: EndpointServing) -> str | None:
+        """Why the endpoint's device cannot be reached now; None while it is connected."""
+        return readings.gone_reason(self._link_of(result))
+
+    def _stale(self, result: EndpointServing) -> str | None:
+        """STALE with the age of the last scrape, while the endpoint's device is gone."""
+        link = self._link_of(result)
+        return None if link is None else readings.link_stale_label(link, "last scrape")
+
+    def device_dropped(self) -> None:
+        # the rows, the detail and the charts say which endpoints' devices are gone, at once
         self._fill_table()
         self._show_selected()
 
@@ -217,8 +259,12 @@ class ServingPane(RediscoveringPane):
             "ttft": seconds(f.ttft.p95) if f and f.ttft else MISSING,
             "who": who,
         }
-        return {k: Text(strip_control(v, max_line=60), no_wrap=True, overflow="ellipsis")
-                for k, v in cells.items()}
+        texts = {k: Text(strip_control(v, max_line=60), no_wrap=True, overflow="ellipsis")
+                 for k, v in cells.items()}
+        if self._gone(result) is not None:
+            for text in texts.values():  # the last figures seen, never live
+                text.stylize(STALE_CELL)
+        return texts
 
     def _row_for(self, result: EndpointServing) -> ModelRow | None:
         url = result.endpoint.spec.url
@@ -261,6 +307,7 @@ class ServingPane(RediscoveringPane):
                               "no endpoint selected"))
             return
         detail.show(self._detail_text(result, max(20, detail.size.width - 2)))
+        stale = self._gone(result) is not None
         for chart_id, _title, metric, y_range, fmt in CHARTS:
             series = self.monitor.history.series((result.id, metric))
             chart = self.query_one(f"#{chart_id}", Chart)
@@ -268,7 +315,8 @@ class ServingPane(RediscoveringPane):
                 chart.plot(ChartData((), 0.0, CHART_WINDOW_S, y_range or (0.0, 1.0), MISSING,
                                      "not exposed by this engine"))
                 continue
-            now = series.last[0]  # type: ignore[index]
+            # a dropped device's charts move on past the last scrape: the gap grows
+            now = time.monotonic() if stale else series.last[0]  # type: ignore[index]
             points = series.window(CHART_WINDOW_S, now)
             values = [v for _t, v in points if v is not None]
             top = y_range or (0.0, max([1.0, *values]) * 1.1)
@@ -282,6 +330,9 @@ class ServingPane(RediscoveringPane):
         f = result.figures
         head = f"{engine_name(f.engine) if f else '?'} · {spec.device}:{spec.base.host_port[1]}"
         text.append(strip_control(head, max_line=120), style="bold")
+        if stale := self._stale(result):  # wrapped, not cut: the age and the reason matter
+            for line in textwrap.wrap(stale.strip(), max(20, width)):
+                text.append("\n" + line, style="bold")
         if result.error:
             text.append("\n" + strip_control(result.error, max_line=200))
         if f is not None:
@@ -327,6 +378,10 @@ class ServingPane(RediscoveringPane):
         link = self.fleet.get(device) if device else None
         if link is None:
             self.notify("No device to read the models of", severity="warning")
+            return
+        if gone := readings.gone_reason(link):
+            self.notify(f"Not done: {gone}; its models cannot be read until it is back.",
+                        severity="warning", markup=False)
             return
         ollama = [r.endpoint for r in self.results
                   if r.endpoint.kind == "ollama" and r.endpoint.spec.device == device]

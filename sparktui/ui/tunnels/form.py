@@ -22,7 +22,7 @@ from sparktui.services.tunnel_specs import (
 )
 from sparktui.ui.widgets.tickbox import TickBox
 
-REVERSE_HELP = "Reverse: the device's port reaches the local port here"
+REVERSE_HELP = "Reverse: the device's port reaches here"
 
 
 def _port_field(value: str, what: str, *, optional: bool = False) -> int | None:
@@ -57,21 +57,26 @@ class TunnelForm(ModalScreen[TunnelSpec | None]):
         spec = self.spec
         with Vertical(id="tunnel-form-box"):
             yield Static(self.form_title, id="tunnel-form-title")
-            yield Label("Preset")
-            yield Select([(f"{p.title} ({p.port})", p.key) for p in PRESETS],
-                         prompt="Custom", allow_blank=True, id="tunnel-preset", compact=True,
-                         value=spec.preset if spec and preset(spec.preset) else Select.NULL)
-            yield Label("Device")
-            yield Select([(name, name) for name in self.devices], allow_blank=False,
-                         id="tunnel-device", compact=True,
-                         value=spec.device if spec and spec.device in self.devices
-                         else self.devices[0])
+            # two fields to a row: at 80x24 the title, every field and Save fit unscrolled
+            with Horizontal(classes="tunnel-form-row", id="tunnel-form-top"):
+                with Vertical():
+                    yield Label("Preset")
+                    yield Select([(f"{p.title} ({p.port})", p.key) for p in PRESETS],
+                                 prompt="Custom", allow_blank=True, id="tunnel-preset",
+                                 compact=True, value=spec.preset
+                                 if spec and preset(spec.preset) else Select.NULL)
+                with Vertical():
+                    yield Label("Device")
+                    yield Select([(name, name) for name in self.devices], allow_blank=False,
+                                 id="tunnel-device", compact=True,
+                                 value=spec.device if spec and spec.device in self.devices
+                                 else self.devices[0])
             yield Label("Name")
             yield Input(spec.name if spec else "", id="tunnel-name",
                         placeholder="e.g. jupyter", compact=True)
             with Horizontal(classes="tunnel-form-row"):
                 with Vertical():
-                    yield Label("Remote host (as the device sees it)")
+                    yield Label("Remote host (device's view)")
                     yield Input(spec.remote_host if spec else DEFAULT_REMOTE_HOST,
                                 id="tunnel-remote-host", compact=True)
                 with Vertical():

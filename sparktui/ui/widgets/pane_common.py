@@ -151,6 +151,10 @@ class PaneIntro(Static):
         self.update(text)
 
 
+#: a table cell from a device that dropped (its state may have changed since): the last
+#: figure seen, dimmed and struck, as Devices shows it
+STALE_CELL = Style(dim=True, strike=True)
+
 StateT = TypeVar("StateT", bound=Hashable)
 
 
