@@ -18,6 +18,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from sparktui.sim.device.memory_model import SimMemory
 
@@ -210,6 +211,8 @@ class SimDevice:
         self.cx7_peer: SimDevice | None = None  # the Spark cabled to our first CX-7 port
         #: the CUDA processes of running containers (set by the simulated Docker engine)
         self.container_processes: Callable[[], list[SimProcess]] = list
+        #: the SimDockerEngine serving this device, once attached (the docker stand-in asks it)
+        self.docker_engine: Any = None
 
     # --- time ------------------------------------------------------------------
     def now(self) -> float:

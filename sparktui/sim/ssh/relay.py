@@ -1,7 +1,7 @@
-"""The simulator's side of the stand-in tools (sim.standin): nvidia-smi, docker, kill.
+"""The simulator's side of the stand-in tools (sim.device.standin): nvidia-smi, docker, kill.
 
 Each connection on the relay socket is one run of a stand-in: a JSON line with
-its argv, then its stdin. The answer is framed (see sim.standin). The answers
+its argv, then its stdin. The answer is framed (see sim.device.standin). The answers
 come from the device model: `nvidia-smi` renders sim.device.nvsmi over the GPU model,
 `kill` ends a simulated process as dash's builtin would, `docker` answers the
 few commands the product runs (ps, version, and the Containers tab's
@@ -151,7 +151,7 @@ def _kill(args: list[str], io: RelayIO, device: SimDevice) -> int:
 
 
 async def _docker(args: list[str], io: RelayIO, device: SimDevice) -> int:
-    engine = getattr(device, "docker_engine", None)
+    engine = device.docker_engine
     running = engine is not None and engine.running
     target = exec_target(" ".join(["docker", *args]))
     if target is not None:
@@ -178,7 +178,7 @@ def docker_cli(args: list[str], device: Any) -> tuple[str, str, int]:
     if not args or args[0] != "ps":
         verb = args[0] if args else ""
         return "", f"docker: '{verb}' is not simulated here (only `docker ps`)\n", 1
-    engine = getattr(device, "docker_engine", None)
+    engine = device.docker_engine
     if engine is None or not engine.running:
         return "", NO_DAEMON, 1
     everything = "-a" in args or "--all" in args
