@@ -86,6 +86,10 @@ class FactsService:
     def forget(self, device: str) -> None:
         self._cache.pop(device, None)
 
+    def remember(self, reading: FactsReading) -> None:
+        """Keep a reading made elsewhere (a saved one, a fixture) as the device's latest."""
+        self._cache[reading.device] = reading
+
     async def read(self, link: DeviceLink, *, refresh: bool = False) -> FactsReading:
         """The device's facts: from the cache unless `refresh` (or never read)."""
         cached = self._cache.get(link.name)

@@ -48,6 +48,14 @@ def _age(unix: float | None) -> str:
     return f"{days:.0f} d ago"
 
 
+def _under_home(path: str, home: str | None) -> str:
+    """`~/.cache/huggingface/hub` rather than the whole path: shorter, and the same on
+    every device."""
+    if home and home != "/" and (path == home or path.startswith(home.rstrip("/") + "/")):
+        return "~" + path[len(home.rstrip("/")):]
+    return path
+
+
 class ModelsScreen(LogsWorkerFailures, HelpKeyFirst):
     """The models on one device."""
 
@@ -72,7 +80,9 @@ class ModelsScreen(LogsWorkerFailures, HelpKeyFirst):
         self.ollama = ollama
         self.telemetry = telemetry
         self.session = session  # read-only mode as it is now, and the session's audit log
-        self.containers = ContainerService(link, read_only=True)
+        # the Docker socket the user configured, as the Containers tab reaches it
+        self.containers = ContainerService(link, socket_path=session.settings.docker_socket,
+                                           read_only=True)
         self.store = ModelStore(link, containers=self.containers, connector=connector,
                                 audit=session.audit, read_only=session.read_only)
         self.models: list[CachedModel] = []
@@ -105,9 +115,9 @@ class ModelsScreen(LogsWorkerFailures, HelpKeyFirst):
     async def refresh_models(self) -> None:
         self._say("reading the model caches…")
         deadline = asyncio.get_running_loop().time() + DOCKER_WAIT_S
-        while (self.containers.state is not ServiceState.READY
+        while (self.containers.state is ServiceState.STARTING
                and asyncio.get_running_loop().time() < deadline):
-            await asyncio.sleep(0.1)  # the in-use marks need Docker's answer
+            await asyncio.sleep(0.1)  # the in-use marks need Docker's answer, yes or no
         try:
             listing = await self.store.refresh(self.ollama)
         except Exception as exc:  # a device that cannot list is news, not a crash
@@ -121,7 +131,8 @@ class ModelsScreen(LogsWorkerFailures, HelpKeyFirst):
             table.add_row(*self._cells(model), key=model.id)
         docker = "" if self.containers.state is ServiceState.READY else \
             " · Docker not reachable: in-use marks unknown"
-        roots = ", ".join(f"{k} {v}" for k, v in listing.roots.items()) or "no cache found"
+        roots = ", ".join(f"{k} {_under_home(v, listing.home)}"
+                          for k, v in listing.roots.items()) or "no cache found"
         self._say(f"{len(self.models)} models ({roots}){docker} · d delete · f fit · r again")
 
     def _cells(self, model: CachedModel) -> tuple[Text, ...]:
