@@ -408,13 +408,14 @@ class TelemetryService:
             stream = await transport.stream(hoststat_command(self.interval_ms),
                                             stall_after=stall_bound(self.interval_ms / 1000))
             try:
-                # a block's ~70 lines arrive together: one await per chunk, not per line
-                async for lines in stream.batches():
-                    for snapshot in parser.feed_lines(lines):
-                        now = self._clock()
-                        sample = dataclasses.replace(sampler.update(snapshot), t=now)
-                        self.history.record_host(sample)
-                        self._update(host=sample, host_problem=None)
+                async for line in stream:
+                    snapshot = parser.feed_line(line)
+                    if snapshot is None:
+                        continue
+                    now = self._clock()
+                    sample = dataclasses.replace(sampler.update(snapshot), t=now)
+                    self.history.record_host(sample)
+                    self._update(host=sample, host_problem=None)
             except StreamStalled as exc:
                 self._update(host_problem=f"host figures not answering ({exc}); restarted")
                 self.stalls += 1

@@ -81,13 +81,6 @@ class LineStream(abc.ABC):
     @abc.abstractmethod
     def __aiter__(self) -> AsyncIterator[str]: ...
 
-    async def batches(self) -> AsyncIterator[list[str]]:
-        """The same lines, as lists of those that arrived together: one `await` per
-        chunk read, not per line (a host-stat block is ~70 lines a second per device).
-        Use either this or `async for`, not both."""
-        async for line in self:
-            yield [line]
-
     @abc.abstractmethod
     async def close(self) -> None: ...
 

@@ -70,10 +70,9 @@ class StderrTail:
         return "\n".join(lines)
 
 
-async def bounded_batches(read: ReadChunk, *, stall_after: float | None,
-                          what: str) -> AsyncIterator[list[str]]:
-    """The complete lines of each chunk from `read`, a list a chunk, each line at most
-    MAX_LINE_CHARS; StreamStalled after a silence.
+async def bounded_lines(read: ReadChunk, *, stall_after: float | None,
+                        what: str) -> AsyncIterator[str]:
+    """Lines from `read`, each at most MAX_LINE_CHARS; StreamStalled after a silence.
 
     The silence counts from the last complete line, not the last byte: a
     command that trickles bytes without ever finishing a line is stalled too.
@@ -94,7 +93,8 @@ async def bounded_batches(read: ReadChunk, *, stall_after: float | None,
         lines = assembler.feed(data)
         if lines:
             last_line = loop.time()
-            yield lines
+        for line in lines:
+            yield line
     tail = assembler.flush()
     if tail:
-        yield [tail]
+        yield tail

@@ -20,7 +20,7 @@ from sparktui.transport.base import (
     LineStream,
     Transport,
 )
-from sparktui.transport.drain import StderrTail, bounded_batches
+from sparktui.transport.drain import StderrTail, bounded_lines
 from sparktui.transport.splice import Traffic, splice
 
 _SHELL = "/bin/sh"
@@ -81,15 +81,10 @@ class _LocalLineStream(LineStream):
         return self._stderr.bytes
 
     async def __aiter__(self) -> AsyncIterator[str]:
-        async for lines in self.batches():
-            for line in lines:
-                yield line
-
-    async def batches(self) -> AsyncIterator[list[str]]:
         assert self._process.stdout is not None
-        async for lines in bounded_batches(self._process.stdout.read,
-                                           stall_after=self._stall_after, what="local"):
-            yield lines
+        async for line in bounded_lines(self._process.stdout.read,
+                                        stall_after=self._stall_after, what="local"):
+            yield line
         self.stderr = await self._stderr.finish()
         self.exit_status = await self._process.wait()
 

@@ -32,7 +32,7 @@ from sparktui.transport.base import (
     Transport,
     TransportError,
 )
-from sparktui.transport.drain import StderrTail, bounded_batches
+from sparktui.transport.drain import StderrTail, bounded_lines
 from sparktui.transport.ssh_channel import (
     STDERR,
     STDOUT,
@@ -297,16 +297,10 @@ class _SSHLineStream(LineStream):
         return self._stderr.bytes
 
     async def __aiter__(self) -> AsyncIterator[str]:
-        async for lines in self.batches():
-            for line in lines:
-                yield line
-
-    async def batches(self) -> AsyncIterator[list[str]]:
         try:
-            async for lines in bounded_batches(self._session.reader(),
-                                               stall_after=self._stall_after,
-                                               what=self._transport.device):
-                yield lines
+            async for line in bounded_lines(self._session.reader(), stall_after=self._stall_after,
+                                            what=self._transport.device):
+                yield line
         except StreamStalled:
             self._stalled = True  # close() stops it on the device, not just here
             raise
