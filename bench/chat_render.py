@@ -5,15 +5,16 @@ written to a terminal) with the demo device, whose model server streams at
 --rates tokens/s. For each rate the same answer (--tokens long) is fetched twice
 through the same SSH connection and endpoint:
 
-- render: typed into the Chat tab and sent; Markdown streamed with MarkdownStream,
-  status line at 4 Hz, auto-scroll: everything the user sees;
+- render: typed into the Chat tab and sent; streamed as the Chat tab does it (a
+  plain tail, complete blocks as Markdown chunks, the whole answer one chunk at the
+  end), status line at 4 Hz, auto-scroll: everything the user sees;
 - drain: the same request through the same ChatService, its text thrown away.
 
 CPU is the whole process's (`time.process_time`, all threads; the simulated Spark
 and its model server run in-process too and cost the same in both modes), from
 send to the last token shown. Overhead per token = (render - drain) / tokens.
-"lag" is how long after the last token arrived the Markdown held all of it
-(MarkdownStream batches appends; a renderer that cannot keep up shows a lag).
+"lag" is how long after the last token arrived the answer's body held all of it
+(frames are batched; a renderer that cannot keep up shows a lag).
 
     python bench/chat_render.py
     python bench/chat_render.py --rates 500,2000 --tokens 2000 --runs 2
@@ -48,12 +49,11 @@ async def _until(pilot, predicate, timeout: float = 60.0) -> None:
 
 async def measure(rates: list[float], seconds: float, runs: int,
                   profile: float | None = None) -> list[dict[str, object]]:
-    from textual.widgets import Markdown
-
     from sparktui.core.device import LinkState
     from sparktui.services.chat import ChatRequest
     from sparktui.services.config import Config
     from sparktui.ui.app import SparkApp
+    from sparktui.ui.chat.answer import AnswerBody
     from sparktui.ui.chat.input import ChatInput
     from sparktui.ui.chat.message import ChatMessageView
     from sparktui.ui.chat.pane import ChatPane
@@ -113,7 +113,7 @@ async def measure(rates: list[float], seconds: float, runs: int,
                 arrived = time.monotonic()
                 view = list(app.query(ChatMessageView))[-1]
                 await _until(pilot, lambda v=view, a=answer: v.message.status == "done"
-                             and v.query_one(Markdown).source == a.text, timeout=120)
+                             and v.query_one(AnswerBody).source == a.text, timeout=120)
                 shown = time.monotonic()
                 render_cpu = time.process_time() - cpu0
                 if profiler is not None:
@@ -124,7 +124,7 @@ async def measure(rates: list[float], seconds: float, runs: int,
                     print(f"profile: {out}", flush=True)
                 render_wall = shown - wall0
                 count = answer.figures.tokens
-                shown_text = view.query_one(Markdown).source
+                shown_text = view.query_one(AnswerBody).source
                 rows.append({
                     "asked_tokens": tokens, "lost_tokens": tokens - count,
                     "screen_has_whole_answer": shown_text == answer.text,
@@ -151,12 +151,15 @@ async def measure(rates: list[float], seconds: float, runs: int,
 
 
 async def markdown_floor(tokens: int) -> dict[str, object]:
-    """CPU of building the finished answer's Markdown once, in a bare app: a floor under
-    any way of streaming it into Textual's Markdown widget (each block is widgets)."""
-    from sparktui.sim.openai_server import tokens_for
+    """CPU of building the finished answer once, in a bare app, as Textual's Markdown
+    widget (each block is widgets: a floor under any way of streaming into it) and as
+    the chat's one Markdown chunk (sparktui.ui.chat.answer)."""
     from textual.app import App, ComposeResult
     from textual.containers import VerticalScroll
     from textual.widgets import Markdown
+
+    from sparktui.sim.servers.openai import tokens_for
+    from sparktui.ui.chat.answer import AnswerBody
 
     text = "".join(tokens_for("bench", tokens))
 
@@ -172,7 +175,103 @@ async def markdown_floor(tokens: int) -> dict[str, object]:
         await pilot.pause()
         cpu = time.process_time() - cpu0
         widgets = len(list(markdown.query("*")))
-    return {"tokens": tokens, "chars": len(text), "widgets": widgets, "cpu_s": round(cpu, 3)}
+        await markdown.remove()
+        await pilot.pause()
+        cpu0 = time.process_time()
+        body = AnswerBody(text)
+        await app.query_one("#log").mount(body)
+        await pilot.pause()
+        chunk_cpu = time.process_time() - cpu0
+    return {"tokens": tokens, "chars": len(text), "widgets": widgets, "cpu_s": round(cpu, 3),
+            "chunk_cpu_s": round(chunk_cpu, 3)}
+
+
+async def direct(rates: list[float], seconds: float, runs: int,
+                 profile: float | None = None) -> list[dict[str, object]]:
+    """Rendering alone: the answer's pieces written straight into an answer view of the
+    real app (Chat tab shown, demo device connected), paced at each rate; its CPU
+    against the same app idle for the same time just before. No model server, HTTP or
+    SSH in the window, so no "drain" to subtract: less noise on a busy machine."""
+    from sparktui.core.device import LinkState
+    from sparktui.services.config import Config
+    from sparktui.services.conversations import Message
+    from sparktui.sim.servers.openai import tokens_for
+    from sparktui.ui.app import SparkApp
+    from sparktui.ui.chat.message import ChatMessageView
+
+    tmp = tempfile.mkdtemp(prefix="chat-render-")
+    os.environ["XDG_DATA_HOME"] = tmp
+    from sparktui.cli import start_simulated_demo
+    from sparktui.services import demo
+
+    demo.provide(start_simulated_demo)
+    app = SparkApp(Config(path=Path(tmp) / "config.toml"), [], demo=True,
+                   theme_dirs=[REPO / "themes"])
+    rows: list[dict[str, object]] = []
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _until(pilot, lambda: app.demo is not None and app.fleet.links
+                     and app.fleet.links[0].status.state is LinkState.CONNECTED)
+        await pilot.press("5")
+        await pilot.pause(2)
+        log_view = app.query_one("#chat-log")
+        # a first answer, not measured: the first code block of a process compiles its
+        # lexer's regular expressions (pygments, about 0.5 s here), once per process
+        warm = ChatMessageView(Message("assistant", "", status="streaming"))
+        await log_view.mount(warm)
+        body = warm.start_stream()
+        body.write("".join(tokens_for("bench", 100)))
+        await warm.end_stream()
+        await pilot.pause()
+        await warm.remove()
+        for rate in rates:
+            pieces = tokens_for("bench", max(100, int(rate * seconds)))
+            for _run in range(runs):
+                user = ChatMessageView(Message("user", "bench"))
+                view = ChatMessageView(Message("assistant", "", status="streaming"))
+                await log_view.mount_all([user, view])
+                await asyncio.sleep(0.5)
+                cpu0, wall0 = time.process_time(), time.monotonic()
+                await asyncio.sleep(seconds)  # the same app, idle
+                idle_cpu = time.process_time() - cpu0
+                idle_wall = time.monotonic() - wall0
+                profiler = None
+                if profile is not None and rate == profile:
+                    from pyinstrument import Profiler
+
+                    profiler = Profiler(async_mode="disabled")
+                    profiler.start()
+                cpu0, wall0 = time.process_time(), time.monotonic()
+                body = view.start_stream()
+                for index, piece in enumerate(pieces):
+                    body.write(piece)
+                    due = wall0 + (index + 1) / rate
+                    await asyncio.sleep(max(0.0, due - time.monotonic()))
+                arrived = time.monotonic()
+                await view.end_stream()
+                await asyncio.sleep(0)  # the last frame's refresh is scheduled
+                shown = time.monotonic()
+                cpu = time.process_time() - cpu0
+                wall = shown - wall0
+                if profiler is not None:
+                    profiler.stop()
+                    out = benchlib.RESULTS_DIR / f"chat_direct_profile_{rate:.0f}.txt"
+                    out.write_text(profiler.output_text(unicode=False, color=False,
+                                                        show_all=True))
+                    print(f"profile: {out}", flush=True)
+                rows.append({
+                    "mode": "direct", "rate_tok_s": rate, "tokens": len(pieces),
+                    "render_cpu_s": round(cpu, 3), "render_wall_s": round(wall, 3),
+                    "idle_cpu_s": round(idle_cpu, 3), "idle_wall_s": round(idle_wall, 3),
+                    "rendering_cpu_pct_of_core": round(
+                        100 * (cpu / wall - idle_cpu / idle_wall), 1),
+                    "lag_s": round(shown - arrived, 3),
+                })
+                print(f"rate {rate:>6.0f}: rendering {rows[-1]['rendering_cpu_pct_of_core']} "
+                      f"% of a core (app {100 * cpu / wall:.1f} %, idle "
+                      f"{100 * idle_cpu / idle_wall:.1f} %)", flush=True)
+                await user.remove()
+                await view.remove()
+    return rows
 
 
 def medians(rows: list[dict[str, object]]) -> list[dict[str, object]]:
@@ -201,15 +300,31 @@ def main(argv: list[str] | None = None) -> int:
                    help="profile the rendered answer at this rate with pyinstrument")
     p.add_argument("--floor", type=int, default=None, metavar="TOKENS",
                    help="only: CPU of mounting a finished answer of TOKENS as Markdown")
+    p.add_argument("--direct", action="store_true",
+                   help="rendering alone: pieces written into an answer view, no server")
     p.add_argument("--out", default="chat_render")
     args = p.parse_args(argv)
     if args.floor is not None:
         floor = asyncio.run(markdown_floor(args.floor))
         print(f"Markdown of {floor['tokens']} tokens ({floor['chars']} characters): "
-              f"{floor['widgets']} widgets, {floor['cpu_s']} s CPU to mount and lay out")
+              f"{floor['widgets']} widgets, {floor['cpu_s']} s CPU to mount and lay out; "
+              f"as one Markdown chunk: {floor['chunk_cpu_s']} s")
         return 0
     rates = [float(r) for r in args.rates.split(",") if r.strip()]
     load = open("/proc/loadavg", encoding="ascii").read().split()[:3]
+    if args.direct:
+        rows = asyncio.run(direct(rates, args.seconds, args.runs, args.profile))
+        rows = rows + medians(rows) if args.runs > 1 else rows
+        benchlib.print_table(
+            ["rate", "tokens", "app CPU s", "idle CPU s", "rendering %core", "lag s"],
+            [[f'{r["rate_tok_s"]}{" median" if "median_of" in r else ""}', r["tokens"],
+              r["render_cpu_s"], r["idle_cpu_s"], r["rendering_cpu_pct_of_core"], r["lag_s"]]
+             for r in rows],
+            title=f"Chat rendering alone (pieces into an answer view), load {load}")
+        path = benchlib.write_results(args.out, {"seconds": args.seconds, "loadavg": load,
+                                                 "mode": "direct", "rows": rows})
+        print(f"\nresults: {path}")
+        return 0
     rows = asyncio.run(measure(rates, args.seconds, args.runs, args.profile))
     rows = rows + medians(rows) if args.runs > 1 else rows
     benchlib.print_table(

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from sparktui.core.aio import within
 from sparktui.services.chat import ChatRequest, ChatService
 from sparktui.services.endpoints import EndpointConnector, manual_spec
 
@@ -222,7 +223,7 @@ async def test_stop_closes_the_http_stream_at_once(serve) -> None:
     await stream.stop()
     assert stream.outcome.status == "stopped"
     assert stream.text.startswith("w0 w1 w2")
-    await asyncio.wait_for(server.disconnected.wait(), 2)  # the server saw the client go
+    await within(server.disconnected.wait(), 2)  # the server saw the client go
     await chat.connector.close()
 
 

@@ -18,6 +18,7 @@ import sys
 
 import pytest
 
+from sparktui.core.aio import within
 from sparktui.core.device import DeviceSpec
 from sparktui.services.chat import ChatRequest, ChatService
 from sparktui.services.config import Settings
@@ -37,7 +38,7 @@ HELLO = [{"role": "user", "content": "hello"}]
 async def connect() -> DeviceLink:
     link = make_link(DeviceSpec.parse("spark-test"), SETTINGS)
     link.start()
-    await asyncio.wait_for(link.wait_connected(), 15)
+    await within(link.wait_connected(), 15)
     return link
 
 

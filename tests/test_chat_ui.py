@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Markdown, Select
-from textual.widgets._markdown import MarkdownFence
+from textual.widgets import Select
 
 from sparktui.core.device import LinkState
 from sparktui.services.config import Config
 from sparktui.ui.app import SparkApp
+from sparktui.ui.chat.answer import AnswerBody, MarkdownChunk
 from sparktui.ui.chat.history import ChatHistoryScreen
 from sparktui.ui.chat.input import ChatInput
 from sparktui.ui.chat.message import ChatMessageView
@@ -74,9 +75,15 @@ async def test_streams_an_answer_with_figures_and_code_block(data_home: Path) ->
         assert "[bold]please[/bold]" in str(views[0].query_one(".chat-body").render())
         answer = views[1]
         assert answer.message.status == "done"
-        fences = list(answer.query(MarkdownFence))
-        assert fences and "import httpx" in fences[0].code
-        assert answer.query_one(Markdown).source == pane.answer.text
+        body = answer.query_one(AnswerBody)
+        assert body.source == pane.answer.text
+        assert "```" in body.source  # the code block is rendered, not shown as typed
+        await wait_until(pilot, lambda: all(chunk.size.height > 0
+                                            for chunk in body.query(MarkdownChunk)))
+        shown = "\n".join(str(line.text) for line in
+                          (chunk.render_line(y) for chunk in body.query(MarkdownChunk)
+                           for y in range(chunk.size.height)))
+        assert "import httpx" in shown and "```" not in shown
         status = status_text(app)
         assert "TTFT" in status and "tok/s" in status and "tokens" in status
         assert "≈" not in status.split("tokens")[0]  # the sim sends usage: counted, not guessed
@@ -153,9 +160,10 @@ async def test_errors_are_messages_and_the_prompt_comes_back(data_home: Path) ->
         assert isinstance(app.query_one("#chat-endpoint", Select).value, str)
 
 
-async def test_quitting_mid_answer_saves_the_partial_answer(data_home: Path) -> None:
+async def test_quitting_mid_answer_saves_the_partial_answer(data_home: Path, caplog) -> None:
     from sparktui.services.conversations import ConversationStore
 
+    caplog.set_level(logging.ERROR, logger="sparktui")
     app = demo_app(data_home)
     async with app.run_test(size=(120, 40)) as pilot:
         pane = await open_chat(pilot, token_rate=40.0)
@@ -171,6 +179,10 @@ async def test_quitting_mid_answer_saves_the_partial_answer(data_home: Path) -> 
     assert conversation is not None
     answer = conversation.messages[-1]
     assert answer.role == "assistant" and answer.status == "stopped" and answer.content
+    # the answer's worker ends cleanly while the tab's widgets go away (it once raised
+    # NoMatches looking for the message's footer)
+    assert not [r for r in caplog.records if r.name.startswith("sparktui")
+                and r.levelno >= logging.ERROR]
 
 
 async def test_a_long_endpoint_label_stays_on_one_line_in_a_side_pane(data_home: Path) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from sparktui.core.aio import within
 from sparktui.services.containers import shell_argv
 from sparktui.services.endpoints import manual_spec
 from sparktui.services.session import Session
@@ -92,7 +93,7 @@ async def test_a_demo_session_writes_nothing_of_the_users(user_home: Path) -> No
         process = await asyncio.create_subprocess_exec(
             *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE)
-        out, err = await asyncio.wait_for(process.communicate(b"hostname\nexit\n"), 30)
+        out, err = await within(process.communicate(b"hostname\nexit\n"), 30)
         assert info.id[:12] in out.decode(), (out, err)
     assert not sandbox.root.exists()  # the sandbox goes with the session
     assert _tree(user_home) == before  # config, data, state and ~/.ssh: byte-identical

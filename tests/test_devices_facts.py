@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sparktui.core import facts as core_facts
+from sparktui.core.aio import within
 from sparktui.core.facts import (
     SECTION,
     facts_command,
@@ -185,7 +186,7 @@ async def demo_link() -> AsyncIterator[object]:
     link = make_link(demo.spec, Settings(), ssh_options=demo.ssh_options)
     link.start()
     try:
-        await asyncio.wait_for(link.wait_connected(), 20)
+        await within(link.wait_connected(), 20)
         yield link
     finally:
         await link.close()
@@ -216,7 +217,7 @@ async def test_facts_from_a_real_shell(ssh_client) -> None:
     link = make_link(DeviceSpec("spark-test", "spark-test"), Settings())
     link.start()
     try:
-        await asyncio.wait_for(link.wait_connected(), 20)
+        await within(link.wait_connected(), 20)
         reading = await FactsService().read(link)
         health = await FactsService().health(link)
     finally:

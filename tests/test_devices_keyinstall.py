@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from sparktui.core.aio import within
 from sparktui.core.device import DeviceSpec
 from sparktui.services.audit import AuditLog, ReadOnlyError
 from sparktui.services.config import Config, load_config
@@ -161,7 +162,7 @@ async def test_the_form_installs_the_key_and_keeps_no_password(
         await pilot.pause()
         assert app.fleet.get("pw-box") is not None  # opened in the session, by key
         link = app.fleet.get("pw-box")
-        await asyncio.wait_for(link.wait_connected(), 20)
+        await within(link.wait_connected(), 20)
     saved = load_config(config_path)
     device = saved.device("pw-box")
     assert device is not None and device.tags == ("lab", "spark")

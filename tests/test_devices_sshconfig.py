@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from sparktui.commands import devices as devices_cmd
+from sparktui.core.aio import within
 from sparktui.core.device import DeviceSpec
 from sparktui.services.config import Config, Settings, load_config
 from sparktui.services.devices import make_link, resolve_device, sync_config_files
@@ -153,9 +154,8 @@ async def test_a_sync_alias_opens_by_name_over_ssh(ssh_home, sshd, monkeypatch,
     link = make_link(spec, Settings())
     link.start()
     try:
-        import asyncio
 
-        transport = await asyncio.wait_for(link.wait_connected(), 20)
+        transport = await within(link.wait_connected(), 20)
         result = await transport.run("echo sync-ok")
         assert result.stdout.strip() == "sync-ok"
     finally:

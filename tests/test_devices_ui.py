@@ -4,7 +4,6 @@ and the audit of a process kill. The screens' workers update their widgets thems
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, OptionList, Static
 
+from sparktui.core.aio import within
 from sparktui.core.device import DeviceSpec, LinkState
 from sparktui.services.audit import AuditLog, ReadOnlyError
 from sparktui.services.config import Config, Settings, load_config
@@ -253,7 +253,7 @@ async def test_a_process_kill_is_audited_and_read_only_refuses(tmp_path: Path,
     spark.start()
     audit = AuditLog(tmp_path / "audit.jsonl")
     try:
-        await asyncio.wait_for(spark.wait_connected(), 20)
+        await within(spark.wait_connected(), 20)
         pid = next(p.pid for p in demo.server.device.processes() if p.pid != 1)
         refusing = TelemetryService(spark, Settings(read_only=True), audit=audit)
         with pytest.raises(ReadOnlyError):

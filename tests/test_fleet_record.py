@@ -15,6 +15,7 @@ import sys
 
 import pytest
 
+from sparktui.core.aio import within
 from sparktui.core.device import DeviceSpec
 from sparktui.services.config import Settings
 from sparktui.services.fleet import Fleet
@@ -65,7 +66,7 @@ async def test_record_then_replay_same_values_same_order(ssh_client: ClientSetup
     fleet.subscribe(on_update)  # after the recorder: it sees what the recorder saw
     recorder.start()
     try:
-        await asyncio.wait_for(enough.wait(), 60)
+        await within(enough.wait(), 60)
     finally:
         await recorder.close()  # unsubscribes first: nothing arrives after this
         await fleet.close()

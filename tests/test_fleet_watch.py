@@ -21,6 +21,7 @@ from threading import Thread
 
 import pytest
 
+from sparktui.core.aio import within
 from sparktui.core.device import DeviceSpec
 from sparktui.services.config import Settings
 from sparktui.services.fleet import Fleet
@@ -67,7 +68,7 @@ class Receiver:
     async def next_event(self, timeout: float = 30.0) -> dict:
         """The next alert or clear (heartbeats are noted on the way)."""
         while True:
-            arrived, message = await asyncio.wait_for(self.queue.get(), timeout)
+            arrived, message = await within(self.queue.get(), timeout)
             if message["event"] == "heartbeat":
                 self.heartbeats.append(arrived)
                 continue
@@ -76,7 +77,7 @@ class Receiver:
     async def heartbeats_seen(self, count: int, timeout: float = 30.0) -> None:
         """Wait until `count` heartbeats arrived; any alert on the way fails the test."""
         while len(self.heartbeats) < count:
-            arrived, message = await asyncio.wait_for(self.queue.get(), timeout)
+            arrived, message = await within(self.queue.get(), timeout)
             assert message["event"] == "heartbeat", f"unexpected {message}"
             self.heartbeats.append(arrived)
 
@@ -104,7 +105,7 @@ async def test_one_message_at_start_one_at_clear_and_heartbeats(
     host_seen = asyncio.Event()
     fleet.subscribe(lambda device, telemetry: telemetry.host and host_seen.set())
     await fleet.open()
-    await asyncio.wait_for(host_seen.wait(), 30)  # connected, figures flowing
+    await within(host_seen.wait(), 30)  # connected, figures flowing
     task = asyncio.get_running_loop().create_task(watcher.run(stop))
     try:
         await receiver.heartbeats_seen(1)  # the service says it started

@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
+from sparktui.core.aio import within
 from sparktui.core.device import DeviceSpec
 from sparktui.services.audit import AuditLog
 from sparktui.services.config import Settings
@@ -154,7 +155,7 @@ async def test_the_guard_stops_a_real_container_that_eats_memory(docker_engine, 
                 stopped.set()
 
             guard.watch_load(container.id, "tail-zero", stop)
-            await asyncio.wait_for(stopped.wait(), 120)  # a busy shared box is slow
+            await within(stopped.wait(), 120)  # a busy shared box is slow
             texts = [e.text for e in service.latest.events]
             assert any("tail-zero stopped by the load guard" in t and "hard floor" in t
                        for t in texts), texts

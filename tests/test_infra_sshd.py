@@ -12,6 +12,7 @@ import time
 import asyncssh
 import pytest
 
+from sparktui.core.aio import within
 from tests.infra import ClientSetup, SshdServer, generate_key, require
 from tests.infra.common import alive
 
@@ -113,9 +114,9 @@ async def test_kill_sessions_drops_live_connection(ssh_conn, sshd: SshdServer):
     await asyncio.sleep(0.2)
     assert sshd.sessions(), "expected per-connection sshd processes"
     sshd.kill_sessions()
-    await asyncio.wait_for(ssh_conn.wait_closed(), timeout=5)
+    await within(ssh_conn.wait_closed(), timeout=5)
     with pytest.raises((asyncssh.Error, OSError)):
-        await asyncio.wait_for(ssh_conn.run("echo hi"), timeout=5)
+        await within(ssh_conn.run("echo hi"), timeout=5)
     proc.close()
     assert sshd.is_running and not sshd.sessions()
     async with asyncssh.connect("spark-test") as conn:  # the listener is still there
@@ -141,7 +142,7 @@ async def test_stop_keeps_sessions_and_restart_reuses_port_and_key(
         remembered = sshd.sessions()
         assert remembered
         sshd.kill_sessions()  # reaches the orphaned session of the first listener too
-        await asyncio.wait_for(live.wait_closed(), timeout=5)
+        await within(live.wait_closed(), timeout=5)
         assert not any(alive(p) for p in remembered)
 
 
@@ -245,22 +246,22 @@ async def test_netns_peer_goes_silent_and_comes_back(netns_sshd, ssh_home, monke
     ssh_home.add_server("spark-ns", server)
     monkeypatch.setenv("HOME", ssh_home.home)
 
-    conn = await asyncio.wait_for(asyncssh.connect("spark-ns"), timeout=10)
+    conn = await within(asyncssh.connect("spark-ns"), timeout=10)
     try:
         assert (await conn.run("echo up", check=True)).stdout == "up\n"
 
         peer.link_down()
         assert not peer.is_link_up
         with pytest.raises(TimeoutError):  # no RST, no FIN: it just hangs
-            await asyncio.wait_for(conn.run("echo lost"), timeout=1.0)
+            await within(conn.run("echo lost"), timeout=1.0)
         with pytest.raises(TimeoutError):  # new connections hang too
-            await asyncio.wait_for(asyncssh.connect("spark-ns"), timeout=1.0)
+            await within(asyncssh.connect("spark-ns"), timeout=1.0)
 
         peer.link_up()
         async with asyncssh.connect("spark-ns") as conn2:
             assert (await conn2.run("echo again", check=True)).stdout == "again\n"
         # the old TCP connection recovers by retransmission once the wire is back
-        r = await asyncio.wait_for(conn.run("echo resumed", check=True), timeout=15)
+        r = await within(conn.run("echo resumed", check=True), timeout=15)
         assert r.stdout == "resumed\n"
     finally:
         conn.abort()

@@ -283,3 +283,23 @@ async def test_missing_nvidia_smi_gives_a_clear_message(ssh_home, sshd_factory, 
         assert "nvidia-smi" in failure.message
     finally:
         await link.close()
+
+
+async def test_aes_gcm_is_preferred_unless_the_ssh_config_names_ciphers(
+        ssh_client: ClientSetup, sshd: SshdServer):
+    """asyncssh's chacha20-poly1305 costs 6x AES-GCM's CPU per packet (PREFERRED_CIPHERS);
+    a user's `Ciphers` line still decides."""
+    from sparktui.transport.ssh import SSHOptions, connect_ssh
+
+    transport = await connect_ssh(DeviceSpec.parse("spark-test"), SSHOptions())
+    try:
+        assert transport.connection.get_extra_info("send_cipher") == "aes128-gcm@openssh.com"
+        assert transport.connection.get_extra_info("recv_cipher") == "aes128-gcm@openssh.com"
+    finally:
+        await transport.close()
+    ssh_client.add_server("spark-ctr", sshd, Ciphers="aes256-ctr")
+    transport = await connect_ssh(DeviceSpec.parse("spark-ctr"), SSHOptions())
+    try:
+        assert transport.connection.get_extra_info("send_cipher") == "aes256-ctr"
+    finally:
+        await transport.close()

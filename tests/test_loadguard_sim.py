@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
+from sparktui.core.aio import within
 from sparktui.core.device import DeviceSpec
 from sparktui.services.audit import AuditLog, ReadOnlyError
 from sparktui.services.config import Settings
@@ -88,7 +89,7 @@ async def test_guard_drops_caches_then_stops_an_oversized_load(tmp_path):
 
         guard.watch_load("c0ffee", "llama-70b", stop)
         memory.start_load("llama-70b", 140.0)  # more than the box has
-        await asyncio.wait_for(stopped.wait(), 30)
+        await within(stopped.wait(), 30)
         texts = [e.text for e in service.latest.events]
         assert any("dropping caches and compacting" in t for t in texts), texts
         assert any("llama-70b stopped by the load guard" in t and "hard floor" in t

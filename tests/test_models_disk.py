@@ -21,6 +21,7 @@ import threading
 
 import pytest
 
+from sparktui.core.aio import within
 from sparktui.core.device import DeviceSpec
 from sparktui.core.fit import FitInput, weigh
 from sparktui.services.audit import AuditLog, ReadOnlyError
@@ -126,7 +127,7 @@ async def test_list_watch_download_fit_and_delete(ssh_client, sshd, docker_engin
             "--context", "1024", "--json", cwd=REPO_ROOT,
             env={**os.environ, "PYTHONPATH": REPO_ROOT},
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-        out, err = await asyncio.wait_for(fit.communicate(), 60)
+        out, err = await within(fit.communicate(), 60)
         report = json.loads(out)
         assert report["kv_per_token_bytes"] == 256, err.decode()
         assert report["mem_free_bytes"] and report["mem_available_bytes"]
@@ -139,7 +140,7 @@ async def test_list_watch_download_fit_and_delete(ssh_client, sshd, docker_engin
             "vllm serve acme/used-model --max-model-len 1024 --gpu-memory-utilization 0.5",
             cwd=REPO_ROOT, env={**os.environ, "PYTHONPATH": REPO_ROOT},
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-        out, err = await asyncio.wait_for(served.communicate(), 60)
+        out, err = await within(served.communicate(), 60)
         by_command = json.loads(out)
         assert by_command["model"] == "acme/used-model", err.decode()
         assert by_command["need_bytes"] == report["need_bytes"]  # the model's own need
@@ -205,7 +206,7 @@ async def test_ollama_models_listed_and_deleted_through_its_api(ssh_client, olla
     audit = AuditLog(tmp_path / "audit.jsonl")
     store = ModelStore(link, connector=connector, audit=audit)
     try:
-        await asyncio.wait_for(link.wait_connected(), 15)
+        await within(link.wait_connected(), 15)
         found = await connector.discover_device(link, ports=(ollama.port,), docker=False)
         assert [e.kind for e in found.endpoints] == ["ollama"]
         listing = await store.refresh(found.endpoints)

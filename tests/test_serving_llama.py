@@ -15,6 +15,7 @@ import sys
 
 import pytest
 
+from sparktui.core.aio import within
 from sparktui.core.device import DeviceSpec
 from sparktui.core.prom import parse_prometheus, total
 from sparktui.services.config import Settings
@@ -40,7 +41,7 @@ def llama_cpp(tmp_path):
 async def test_figures_move_under_bench_and_match_metrics(ssh_client, llama_cpp):
     link = make_link(DeviceSpec.parse("spark-test"), dataclasses.replace(Settings()))
     link.start()
-    await asyncio.wait_for(link.wait_connected(), 15)
+    await within(link.wait_connected(), 15)
     connector = EndpointConnector(lambda name: link if name == link.name else None)
     monitor = ServingMonitor(connector)
     bench = None
@@ -66,7 +67,7 @@ async def test_figures_move_under_bench_and_match_metrics(ssh_client, llama_cpp)
             if result.figures is not None:
                 busy.append(result.figures)
             try:
-                await asyncio.wait_for(bench.wait(), 0.05)
+                await within(bench.wait(), 0.05)
             except TimeoutError:
                 pass
         _out, err = await bench.communicate()

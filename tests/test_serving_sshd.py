@@ -10,7 +10,6 @@ llama.cpp's own server is tested for real in test_serving_llama.py.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 import os
@@ -19,6 +18,7 @@ import sys
 
 import pytest
 
+from sparktui.core.aio import within
 from sparktui.core.device import DeviceSpec
 from sparktui.services.config import Settings
 from sparktui.services.devices import make_link
@@ -60,7 +60,7 @@ def stand_ins():
 async def test_every_engine_read_through_the_device_connection(ssh_client, stand_ins):
     link = make_link(DeviceSpec.parse("spark-test"), dataclasses.replace(Settings()))
     link.start()
-    await asyncio.wait_for(link.wait_connected(), 15)
+    await within(link.wait_connected(), 15)
     connector = EndpointConnector(lambda name: link if name == link.name else None)
     try:
         ports = {s.port: name for name, s in stand_ins.items()}

@@ -20,6 +20,7 @@ from typing import Any
 import docker
 import pytest
 
+from sparktui.core.aio import within
 from sparktui.core.docker_info import WATCHED_EVENTS, ContainerInfo, stats_from_sample
 from sparktui.core.docker_presets import (
     PRESETS,
@@ -362,7 +363,7 @@ async def test_demo_containers_through_the_ssh_socket_forward() -> None:
         demo.docker.state.pull_seconds = 0.5  # type: ignore[attr-defined]
         updates: list[DeployUpdate] = []
         spec = spec_from_preset(preset("llamacpp"), name="llama-demo")
-        result = await asyncio.wait_for(Deployer(service).deploy(
+        result = await within(Deployer(service).deploy(
             spec, on_update=updates.append, poll_interval=0.2), 15)
         assert result.ok, (result.message, result.log_tail)
         assert result.ready is not None and result.ready.base_url == "http://127.0.0.1:30000/v1"

@@ -17,6 +17,7 @@ import asyncssh
 import pytest
 
 from sparktui.core import hostscript
+from sparktui.core.aio import within
 from sparktui.core.hoststat import HostStatBlockParser
 from sparktui.sim.ssh.server import SimServer, start_sim
 from tests.infra.common import require
@@ -56,7 +57,7 @@ async def test_client_files(sim: SimServer, tmp_path):
 async def test_stream_stops_server_side_when_the_channel_closes(sim: SimServer, conn):
     proc = await conn.create_process(
         "nvidia-smi --query-gpu=index,utilization.gpu --format=csv,noheader -lms 200")
-    rows = [await asyncio.wait_for(proc.stdout.readline(), 5) for _ in range(3)]
+    rows = [await within(proc.stdout.readline(), 5) for _ in range(3)]
     assert all(re.fullmatch(r"0, \d+ %\n", r) for r in rows)
     assert sim.active_sessions == 1
     proc.close()
@@ -70,7 +71,7 @@ async def test_stream_stops_when_the_connection_drops(sim: SimServer, tmp_path):
     connection = await asyncssh.connect(sim.host, sim.port, username="u", client_keys=[key],
                                         known_hosts=known_hosts, agent_path=None, config=None)
     proc = await connection.create_process(hostscript.hoststat_command(50))
-    assert (await asyncio.wait_for(proc.stdout.readline(), 5)).startswith(hostscript.BLOCK_BEGIN)
+    assert (await within(proc.stdout.readline(), 5)).startswith(hostscript.BLOCK_BEGIN)
     connection.abort()  # no goodbye, as when a laptop sleeps
     assert await sim.wait_idle(3)
     assert sim.active_sessions == 0
@@ -80,7 +81,7 @@ async def test_signal_stops_a_stream(sim: SimServer, conn):
     proc = await conn.create_process("sleep 60")
     await asyncio.sleep(0.1)
     proc.send_signal("TERM")
-    result = await asyncio.wait_for(proc.wait(), 5)
+    result = await within(proc.wait(), 5)
     assert result.exit_signal is not None and result.exit_signal[0] == "TERM"
     assert await sim.wait_idle(2)
 
@@ -102,7 +103,7 @@ async def test_hoststat_stream_over_ssh(conn):
     proc = await conn.create_process(hostscript.hoststat_command(300))
     parser, blocks = HostStatBlockParser(), []
     while len(blocks) < 2:
-        line = await asyncio.wait_for(proc.stdout.readline(), 5)
+        line = await within(proc.stdout.readline(), 5)
         if (block := parser.feed_line(line.rstrip("\n"))) is not None:
             blocks.append(block)
     proc.close()
@@ -123,7 +124,7 @@ async def test_gpuprocs_loop_over_ssh_obeys_its_control_lines(sim: SimServer, co
 
     async def next_block():
         while True:
-            block = parser.feed_line((await asyncio.wait_for(proc.stdout.readline(), 5))
+            block = parser.feed_line((await within(proc.stdout.readline(), 5))
                                      .rstrip("\n"))
             if block is not None:
                 return block
@@ -145,7 +146,7 @@ async def test_many_concurrent_channels(sim: SimServer, conn):
     streams = [await conn.create_process("nvidia-smi --query-gpu=index --format=csv -lms 50")
                for _ in range(5)]
     for p in streams:
-        assert await asyncio.wait_for(p.stdout.readline(), 5) == "index\n"
+        assert await within(p.stdout.readline(), 5) == "index\n"
         p.close()
     assert await sim.wait_idle(3)
 
@@ -153,7 +154,7 @@ async def test_many_concurrent_channels(sim: SimServer, conn):
 async def test_interactive_shell(conn):
     proc = await conn.create_process(stdin=asyncssh.PIPE)  # no command: a shell request
     proc.stdin.write("hostname; exit 3\n")
-    result = await asyncio.wait_for(proc.wait(), 5)
+    result = await within(proc.wait(), 5)
     assert "spark-demo\n" in result.stdout
     assert result.exit_status == 3
 
@@ -199,7 +200,7 @@ async def test_openssh_client(sim: SimServer, tmp_path):
         "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-p", str(sim.port),
         "127.0.0.1", "nvidia-smi", "--query-gpu=index,name,memory.total,memory.used",
         "--format=csv", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await asyncio.wait_for(proc.communicate(), 20)
+    out, err = await within(proc.communicate(), 20)
     assert proc.returncode == 0, err.decode()
     assert out.decode() == ("index, name, memory.total [MiB], memory.used [MiB]\n"
                             "0, NVIDIA GB10, [N/A], [N/A]\n")
@@ -217,7 +218,7 @@ async def _echo_server():
 async def _roundtrip(port: int) -> bytes:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(b"ping\n")
-    data = await asyncio.wait_for(reader.read(), 5)
+    data = await within(reader.read(), 5)
     writer.close()
     return data
 
@@ -253,7 +254,7 @@ async def test_unix_socket_forward(conn, tmp_path):
     try:
         reader, writer = await conn.open_unix_connection(path)
         writer.write(b"hi\n")
-        assert await asyncio.wait_for(reader.read(), 5) == b"unix:hi\n"
+        assert await within(reader.read(), 5) == b"unix:hi\n"
         writer.close()
     finally:
         server.close()
@@ -269,7 +270,7 @@ async def test_cli_runs_until_sigterm(tmp_path):
         assert proc.stdout is not None
         head = ""
         while "Ctrl+C" not in head:
-            line = await asyncio.wait_for(proc.stdout.readline(), 20)
+            line = await within(proc.stdout.readline(), 20)
             assert line, head
             head += line.decode()
         port = int(re.search(r"listening on 127\.0\.0\.1:(\d+)", head)[1])
@@ -282,7 +283,7 @@ async def test_cli_runs_until_sigterm(tmp_path):
             assert (await c.run("hostname")).stdout == "spark-demo\n"
     finally:
         proc.send_signal(signal.SIGTERM)
-        await asyncio.wait_for(proc.wait(), 10)
+        await within(proc.wait(), 10)
     assert proc.returncode == 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 
+from sparktui.core.aio import within
 from sparktui.core.device import DeviceSpec, LinkState
 from sparktui.services.config import Settings
 from sparktui.services.devices import make_link
@@ -79,7 +80,7 @@ async def test_port_and_unix_socket_forwards(tmp_path):
 async def test_local_link_connects_at_once():
     link = make_link(DeviceSpec.parse("local"), Settings())
     link.start()
-    transport = await asyncio.wait_for(link.wait_connected(), 5)
+    transport = await within(link.wait_connected(), 5)
     assert link.status.state is LinkState.CONNECTED
     assert (await transport.run("echo hi")).stdout == "hi\n"
     await link.close()

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from sparktui.cli import SUBCOMMANDS, SUBCOMMANDS_HELP, main
+from sparktui.core.aio import within
 from tests.test_tunnels_sshd import BODY, fetch, free_port, http_port, port_is_bindable
 
 __all__ = ["http_port"]  # the fixture, imported for its name
@@ -34,7 +35,7 @@ async def _read_until(stream: asyncio.StreamReader, needle: str, seen: list[str]
             if needle in line:
                 return
 
-    await asyncio.wait_for(read(), timeout)
+    await within(read(), timeout)
 
 
 @pytest.mark.sshd
@@ -54,7 +55,7 @@ async def test_forward_prints_the_url_serves_and_exits_cleanly_on_sigint(
         response = await fetch(url)
         assert response.content == BODY
         process.send_signal(signal.SIGINT)
-        _out, err = await asyncio.wait_for(process.communicate(), 15)
+        _out, err = await within(process.communicate(), 15)
     finally:
         if process.returncode is None:
             process.kill()
@@ -115,7 +116,7 @@ async def test_forward_demo_serves_the_simulated_dashboard(tmp_path: Path):
         response = await fetch(url)
         assert "DGX Dashboard (simulated)" in response.text
         process.send_signal(signal.SIGINT)
-        _out, err = await asyncio.wait_for(process.communicate(), 15)
+        _out, err = await within(process.communicate(), 15)
     finally:
         if process.returncode is None:
             process.kill()
@@ -135,7 +136,7 @@ async def test_forward_gives_up_with_the_reason_when_only_the_user_can_fix_it(
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         env=_env(ssh_home.home, tmp_path / "config.toml"))
     try:
-        out, err = await asyncio.wait_for(process.communicate(), 20)
+        out, err = await within(process.communicate(), 20)
     finally:
         if process.returncode is None:
             process.kill()

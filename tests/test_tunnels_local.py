@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from sparktui.core.aio import within
 from sparktui.core.device import FailureKind, LinkState
 from sparktui.services.audit import AuditLog, ReadOnlyError
 from sparktui.services.devices import Fleet
@@ -39,7 +40,7 @@ async def test_a_device_that_needs_the_user_closes_new_clients_at_once():
         await asyncio.sleep(0.05)
         assert "failed (auth): no key was accepted" in tunnel.status.describe()
         reader, writer = await asyncio.open_connection("127.0.0.1", tunnel.spec.local_port)
-        assert await asyncio.wait_for(reader.read(), 2) == b"", "closed, not kept waiting"
+        assert await within(reader.read(), 2) == b"", "closed, not kept waiting"
         writer.close()
         assert tunnel.traffic.refused == 1 and tunnel.last_error == "spark-x is not connected"
     finally:
@@ -99,7 +100,7 @@ async def test_probe_says_when_nothing_answers():
         assert probe.answers is False and "refused" in probe.detail.lower()
         # a client gets closed, and the reason is kept for the detail line
         reader, writer = await asyncio.open_connection("127.0.0.1", tunnel.spec.local_port)
-        assert await asyncio.wait_for(reader.read(), 5) == b""
+        assert await within(reader.read(), 5) == b""
         writer.close()
         assert tunnel.traffic.refused == 1
         assert tunnel.last_error and f"localhost:{nothing} on spark-01" in tunnel.last_error

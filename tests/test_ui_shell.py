@@ -13,6 +13,7 @@ from textual.command import CommandList, CommandPalette
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Static, TabbedContent
 
+from sparktui.core.aio import within
 from sparktui.core.device import DeviceSpec, FailureKind, LinkState, LinkStatus
 from sparktui.services.config import Config, Settings
 from sparktui.services.devices import Fleet
@@ -361,7 +362,7 @@ async def test_host_key_modal_returns_the_choice(key: str, accepted: bool) -> No
                      OFFER.known_hosts_path, "Accept (y)", "Reject (n)"):
             assert fact in shown
         await pilot.press(key)
-        assert await asyncio.wait_for(answer, 5) is accepted
+        assert await within(answer, 5) is accepted
         assert not isinstance(app.screen, HostKeyScreen)
 
 
@@ -371,7 +372,7 @@ async def test_host_key_enter_does_not_accept() -> None:
         answer = asyncio.create_task(app.ask_host_key(OFFER))
         await wait_until(pilot, lambda: isinstance(app.screen, HostKeyScreen))
         await pilot.press("enter")  # the focused button is Reject
-        assert await asyncio.wait_for(answer, 5) is False
+        assert await within(answer, 5) is False
 
 
 # -- start-up -------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sparktui.commands.report import DeviceReport
+from sparktui.core.aio import within
 from sparktui.core.device import DeviceSpec, LinkState, LinkStatus
 from sparktui.services.config import Settings
 from sparktui.services.devices import make_link
@@ -208,7 +209,7 @@ class Session:
                 # stdout may be a full pipe: write from a thread, not the event loop
                 await asyncio.to_thread(emit, self.reports(final=False))
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), self.period)
+                    await within(stop.wait(), self.period)
         finally:
             for sig in handled:
                 loop.remove_signal_handler(sig)

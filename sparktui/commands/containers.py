@@ -17,6 +17,7 @@ import argparse
 import sys
 
 from sparktui.commands.options import add_connection_options
+from sparktui.core.aio import within
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -245,13 +246,12 @@ async def _logs(args: argparse.Namespace) -> int:
 
 async def _dropped(link) -> str | None:
     """Why the device connection is gone (given a moment to notice), or None."""
-    import asyncio
     import contextlib
 
     transport = link.transport
     if transport is not None and transport.is_alive():
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(transport.wait_closed(), 2.0)
+            await within(transport.wait_closed(), 2.0)
     if transport is not None and transport.is_alive():
         return None
     reason = getattr(transport, "close_reason", None) or link.status.describe()

@@ -19,6 +19,7 @@ import sys
 import time
 
 from sparktui.commands.options import add_connection_options
+from sparktui.core.aio import within
 from sparktui.core.units import NO_VALUE
 
 DESCRIPTION = """\
@@ -167,7 +168,7 @@ async def _examine(spec, settings, timeout: float, accept_new: bool):
     link = make_link(spec, settings, ssh_options=options)
     link.start()
     try:
-        await asyncio.wait_for(link.wait_connected(), timeout)
+        await within(link.wait_connected(), timeout)
         result = await link.run(EVIDENCE_COMMAND, timeout=timeout * 3)
     finally:
         await link.close()

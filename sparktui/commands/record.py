@@ -13,6 +13,7 @@ import argparse
 import sys
 
 from sparktui.commands.options import add_connection_options
+from sparktui.core.aio import within
 
 DESCRIPTION = """\
 Record the telemetry of every DEVICE (GPUs, host, memory, GPU processes,
@@ -85,7 +86,7 @@ async def _record(args: argparse.Namespace, config, specs) -> int:
         recorder.start()
         say(f"recording {len(fleet.devices)} device(s) into {args.file}; Ctrl+C to stop")
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), args.duration)
+            await within(stop.wait(), args.duration)
         return 0
 
     try:

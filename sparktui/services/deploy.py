@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sparktui.core.aio import within
 from sparktui.core.docker_presets import (
     DeploySpec,
     PullProgress,
@@ -123,7 +124,7 @@ async def http_probe(service: ContainerService, port: int, path: str,
     if transport is None or not transport.is_alive():
         return None, "the device is not connected"
     try:
-        reader, writer = await asyncio.wait_for(
+        reader, writer = await within(
             transport.open_connection("127.0.0.1", port), timeout)
     except Exception as exc:  # refused, not yet listening: the reason is the answer
         return None, describe_error(exc)
@@ -132,7 +133,7 @@ async def http_probe(service: ContainerService, port: int, path: str,
                      "Accept: application/json\r\nConnection: close\r\n\r\n".encode())
         data = b""
         while len(data) < 65536:
-            chunk = await asyncio.wait_for(reader.read(65536), timeout)
+            chunk = await within(reader.read(65536), timeout)
             if not chunk:
                 break
             data += chunk if isinstance(chunk, bytes) else chunk.encode()

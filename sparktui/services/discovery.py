@@ -29,6 +29,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from sparktui.core.aio import within
 from sparktui.core.sanitize import strip_control
 
 log = logging.getLogger(__name__)
@@ -248,9 +249,9 @@ async def discover(timeout: float = DEFAULT_TIMEOUT, *,
             task.cancel()
         if browser is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(browser.async_cancel(), 1.0)
+                await within(browser.async_cancel(), 1.0)
         try:
-            await asyncio.wait_for(azc.async_close(), 1.0)
+            await within(azc.async_close(), 1.0)
         except (TimeoutError, OSError) as exc:
             log.warning("mDNS: closing zeroconf: %r", exc)
     result.hosts, result.ignored_link_local = merge_records(records[n] for n in names

@@ -20,6 +20,7 @@ import socket
 import time
 from dataclasses import asdict, dataclass
 
+from sparktui.core.aio import within
 from sparktui.core.device import DeviceSpec, FailureKind, LinkState, LinkStatus
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
@@ -57,7 +58,7 @@ def _ssh_target(spec: DeviceSpec) -> tuple[str, int]:
 async def _resolve(layer: str, host: str) -> tuple[Check, str | None]:
     loop = asyncio.get_running_loop()
     try:
-        infos = await asyncio.wait_for(
+        infos = await within(
             loop.getaddrinfo(host, None, type=socket.SOCK_STREAM), 10)
     except (OSError, TimeoutError) as exc:
         fix = ("check the name; a .local name needs mDNS on this machine (avahi-daemon, "
@@ -70,14 +71,14 @@ async def _resolve(layer: str, host: str) -> tuple[Check, str | None]:
 
 async def _tcp(layer: str, address: str, port: int, timeout: float) -> Check:
     try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(address, port), timeout)
+        reader, writer = await within(asyncio.open_connection(address, port), timeout)
     except (OSError, TimeoutError) as exc:
         why = "no answer" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
         return Check(layer, "tcp", FAIL, f"cannot connect to {address} port {port}: {why}",
                      "is the Spark on, on this network, and sshd running on that port? "
                      "(on the Spark: sudo systemctl status ssh); a firewall or VPN may drop it")
     try:
-        banner = (await asyncio.wait_for(reader.readline(), timeout)).decode("ascii", "replace")
+        banner = (await within(reader.readline(), timeout)).decode("ascii", "replace")
     except (OSError, TimeoutError):
         banner = ""
     finally:
@@ -104,7 +105,7 @@ async def _wait_link(link, timeout: float) -> LinkStatus:
     unsubscribe = link.subscribe(listener)
     try:
         link.start()
-        await asyncio.wait_for(settled.wait(), timeout)
+        await within(settled.wait(), timeout)
     except TimeoutError:
         pass
     finally:

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import httpx
 
+from sparktui.core import aio
 from sparktui.core.openai_chat import BadURL, BaseURL, body_error_text, normalise_base_url
 from sparktui.core.openai_chat import parse_models as parse_model_list
 from sparktui.core.sanitize import strip_control
@@ -424,7 +425,7 @@ class EndpointConnector:
             return None
         if transport is not None and transport.is_alive():  # type: ignore[attr-defined]
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(transport.wait_closed(), within)  # type: ignore[attr-defined]
+                await aio.within(transport.wait_closed(), within)  # type: ignore[attr-defined]
         if transport is not None and transport.is_alive():  # type: ignore[attr-defined]
             return None
         reason = getattr(transport, "close_reason", None) if transport is not None else None

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from sparktui.core.aio import within
 from sparktui.core.device import DeviceSpec, LinkState, LinkStatus
 from sparktui.services.config import Settings
 from sparktui.services.devices import make_link
@@ -189,7 +190,7 @@ async def follow_serving(device: FleetDevice) -> None:
                         log.exception("%s: finding model endpoints failed", device.name)
                 # woken by container changes; the timeout only notices a lost connection
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(changed.wait(), ALIVE_CHECK_S)
+                    await within(changed.wait(), ALIVE_CHECK_S)
                     await asyncio.sleep(SERVING_SETTLE_S)  # a burst of events: once
     finally:
         if unsubscribe is not None:

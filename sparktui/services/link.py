@@ -19,6 +19,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
+from sparktui.core.aio import within
 from sparktui.core.device import DeviceSpec, FailureKind, LinkState, LinkStatus
 from sparktui.core.sanitize import clean_reason
 from sparktui.transport.base import CommandResult, ConnectionLost, LineStream, Transport
@@ -149,7 +150,7 @@ class DeviceLink:
     async def _wait_retry(self, delay: float | None) -> None:
         self._retry_now.clear()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._retry_now.wait(), delay)
+            await within(self._retry_now.wait(), delay)
 
     async def _supervise(self) -> None:
         attempt = 0

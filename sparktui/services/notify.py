@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from sparktui import __version__
+from sparktui.core.aio import within
 from sparktui.core.device import LinkState
 from sparktui.core.sanitize import strip_control
 from sparktui.services.fleet import Fleet
@@ -226,9 +227,9 @@ class AlertWatcher:
                 if self.heartbeat_s:
                     wait = min(wait, max(0.0, next_beat - time.monotonic()))
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), wait)
+                    await within(stop.wait(), wait)
             with contextlib.suppress(TimeoutError):  # what is queued still goes out
-                await asyncio.wait_for(self._queue.join(), 10)
+                await within(self._queue.join(), 10)
         finally:
             sender.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from sparktui.core.aio import within
 from sparktui.core.history import History
 from sparktui.core.prom import MetricsError, Scrape, parse_prometheus
 from sparktui.core.sanitize import strip_control
@@ -283,7 +284,7 @@ class ServingMonitor:
             self._wake.clear()
             delay = max(0.1, self.period_s - (time.monotonic() - started))
             try:
-                await asyncio.wait_for(self._wake.wait(), delay)
+                await within(self._wake.wait(), delay)
             except TimeoutError:
                 pass
 

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from sparktui.core.aio import within
 from sparktui.core.device import LinkState, LinkStatus
 from sparktui.core.sanitize import strip_control
 from sparktui.services.link import DeviceLink
@@ -221,7 +222,7 @@ class Tunnel:
         if remote is None:
             return
         try:
-            await asyncio.wait_for(remote.close(), 5)
+            await within(remote.close(), 5)
         except Exception as exc:  # the connection may already be gone: that closes it too
             log.info("closing the device's listener of %s: %s", self.name, _reason(exc))
 
@@ -304,7 +305,7 @@ class Tunnel:
                 self.set_state(TunnelState.FAILED,
                           f"{exc}; trying again every {REVERSE_RETRY_S:.0f} s")
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(transport.wait_closed(), REVERSE_RETRY_S)
+                    await within(transport.wait_closed(), REVERSE_RETRY_S)
                 continue
             self.device_listen = self._remote.listen
             return True
@@ -319,7 +320,7 @@ class Tunnel:
         if link is None or link.status.state in (LinkState.FAILED, LinkState.CLOSED):
             return None  # only the user can bring it back: do not keep the client hanging
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._connected.wait(), CLIENT_WAIT_S)
+            await within(self._connected.wait(), CLIENT_WAIT_S)
         return self.transport
 
     def _refuse(self, writer: asyncio.StreamWriter, why: str) -> None:
@@ -343,7 +344,7 @@ class Tunnel:
         if transport is None:
             return f"{spec.device} is not connected"
         try:
-            return await asyncio.wait_for(
+            return await within(
                 transport.open_connection(spec.remote_host, spec.remote_port),
                 CONNECT_TIMEOUT_S)
         except Exception as exc:  # refused at the far end, or the connection went away
@@ -353,7 +354,7 @@ class Tunnel:
         """A stream to the service on this machine a reverse forward serves, or why not."""
         spec = self.spec
         try:
-            return await asyncio.wait_for(
+            return await within(
                 asyncio.open_connection(spec.bind, spec.local_port), CONNECT_TIMEOUT_S)
         except (OSError, TimeoutError) as exc:
             return f"nothing answers on {spec.bind}:{spec.local_port} here: {_reason(exc)}"
@@ -384,7 +385,7 @@ class Tunnel:
         spec = self.spec
         try:
             if spec.reverse:
-                _reader, writer = await asyncio.wait_for(
+                _reader, writer = await within(
                     asyncio.open_connection(spec.bind, spec.local_port), PROBE_TIMEOUT_S)
                 writer.close()
                 result = ProbeResult(True, f"{spec.bind}:{spec.local_port} accepts (TCP)")
@@ -401,7 +402,7 @@ class Tunnel:
 
     async def _check_through(self, transport: Transport) -> ProbeResult:
         spec = self.spec
-        reader, writer = await asyncio.wait_for(
+        reader, writer = await within(
             transport.open_connection(spec.remote_host, spec.remote_port), PROBE_TIMEOUT_S)
         try:
             if not spec.preset:
@@ -409,7 +410,7 @@ class Tunnel:
             writer.write(f"GET {spec.url_path} HTTP/1.0\r\nHost: {self.remote_address}\r\n"
                          "User-Agent: sparktui-probe\r\nConnection: close\r\n\r\n".encode())
             try:
-                line = await asyncio.wait_for(reader.readline(), PROBE_TIMEOUT_S)
+                line = await within(reader.readline(), PROBE_TIMEOUT_S)
             except TimeoutError:
                 return ProbeResult(True, "accepts (TCP), no HTTP answer")
             words = bytes(line).decode("latin-1").split()

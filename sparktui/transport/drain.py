@@ -17,6 +17,7 @@ import collections
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+from sparktui.core import aio
 from sparktui.core.nvsmi import LineAssembler
 from sparktui.transport.base import StreamStalled
 
@@ -57,7 +58,7 @@ class StderrTail:
         """The kept lines, once the reader has ended (or after `within` seconds)."""
         # only a timeout is swallowed: a cancellation of the caller must go on up
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(self._task), within)
+            await aio.within(asyncio.shield(self._task), within)
         return self.text
 
     def cancel(self) -> None:
@@ -82,7 +83,7 @@ async def bounded_lines(read: ReadChunk, *, stall_after: float | None,
     while True:
         wait = None if stall_after is None else max(0.0, last_line + stall_after - loop.time())
         try:
-            chunk = await asyncio.wait_for(read(CHUNK), wait)
+            chunk = await aio.within(read(CHUNK), wait)
         except TimeoutError:
             raise StreamStalled(f"{what}: no output for {stall_after:.0f} s (not answering)") \
                 from None

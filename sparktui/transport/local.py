@@ -12,6 +12,7 @@ import os
 import signal
 from collections.abc import AsyncIterator
 
+from sparktui.core.aio import within
 from sparktui.transport.base import (
     CommandResult,
     ConnectionLost,
@@ -105,7 +106,7 @@ class _LocalLineStream(LineStream):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self._process.pid, signal.SIGTERM)
             try:
-                await asyncio.wait_for(self._process.wait(), 3)
+                await within(self._process.wait(), 3)
             except TimeoutError:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(self._process.pid, signal.SIGKILL)
@@ -144,7 +145,7 @@ class LocalTransport(Transport):
         process = await self._spawn(
             command, asyncio.subprocess.PIPE if input is not None else asyncio.subprocess.DEVNULL)
         try:
-            out, err = await asyncio.wait_for(
+            out, err = await within(
                 process.communicate(input.encode() if input is not None else None), timeout)
         except TimeoutError:
             with contextlib.suppress(ProcessLookupError):

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import asyncssh
 
+from sparktui.core.aio import within
 from sparktui.core.device import DeviceSpec, FailureKind
 from sparktui.core.sanitize import clean_reason
 from sparktui.transport.base import (
@@ -113,6 +114,18 @@ def _describe_os_error(exc: OSError, where: str) -> str:
     return f"cannot reach {where}: {text}"
 
 
+#: The ciphers sparktui offers first when the user's ssh_config names none (OpenSSH's
+#: `Ciphers`, which then wins). asyncssh runs chacha20-poly1305 (OpenSSH's first
+#: choice) in Python with new cipher objects for every packet: 47 us to seal a
+#: 300-byte packet here, against 7 us for AES-GCM, one call into OpenSSL, which uses
+#: the CPU's AES instructions (AES-NI; the crypto extensions of a GB10's Arm cores).
+#: With 64 devices and three streams each that is most of the collector's CPU
+#: (BENCHMARKS.md, "Fleet"). chacha20 and CTR stay offered for servers without GCM.
+PREFERRED_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com",
+                     "chacha20-poly1305@openssh.com", "aes128-ctr", "aes192-ctr",
+                     "aes256-ctr")
+
+
 async def connect_ssh(spec: DeviceSpec, options: SSHOptions | None = None,
                       prompt: HostKeyPrompt | None = None, *,
                       password: str | None = None) -> SSHTransport:
@@ -148,12 +161,16 @@ async def connect_ssh(spec: DeviceSpec, options: SSHOptions | None = None,
                       preferred_auth="password,keyboard-interactive")
     where = spec.destination
     try:
+        # config=(): the default ~/.ssh/config, as asyncssh.connect reads it (construct's
+        # own default reads none: the user's UserKnownHostsFile and Ciphers were missed)
         resolved = await asyncssh.SSHClientConnectionOptions.construct(
-            None, host=spec.host, **kwargs)
+            None, host=spec.host, **{"config": (), **kwargs})
     except (OSError, ValueError, asyncssh.Error) as exc:
         raise SSHConnectError(FailureKind.OTHER, f"bad ssh configuration for {where}: {exc}") \
             from exc
     known_files = _known_hosts_files(resolved.known_hosts) or [_default_known_hosts()]
+    if not resolved.config.get("Ciphers"):
+        kwargs["encryption_algs"] = PREFERRED_CIPHERS
 
     for _ in range(2):  # a second pass only after the user accepted a new key
         client = _Client()
@@ -295,7 +312,7 @@ class _SSHLineStream(LineStream):
         # the command ended by itself: collect how
         self.stderr = await self._stderr.finish()
         with contextlib.suppress(asyncssh.Error, OSError, TimeoutError):
-            await asyncio.wait_for(self._channel.wait_closed(), 5)
+            await within(self._channel.wait_closed(), 5)
         self.exit_status = self._channel.get_exit_status()
         if self.exit_status is None:  # killed by a signal
             self.exit_status = -1
@@ -324,7 +341,7 @@ async def _stop_on_device(channel: asyncssh.SSHClientChannel) -> None:
             channel.send_signal("KILL")
     channel.close()
     with contextlib.suppress(asyncssh.Error, OSError, TimeoutError):
-        await asyncio.wait_for(channel.wait_closed(), 5)
+        await within(channel.wait_closed(), 5)
 
 
 class _SSHForward(Forward):
@@ -366,7 +383,7 @@ class SSHTransport(Transport):
     async def close(self) -> None:
         self._conn.close()
         with contextlib.suppress(asyncssh.Error, OSError):
-            await asyncio.wait_for(self._conn.wait_closed(), 5)
+            await within(self._conn.wait_closed(), 5)
 
     def _lost(self, exc: BaseException) -> ConnectionLost:
         return ConnectionLost(f"{self.device}: {getattr(exc, 'reason', None) or exc}")
@@ -381,7 +398,7 @@ class SSHTransport(Transport):
         stdout = _BoundedText(session.reader(STDOUT))
         stderr = _BoundedText(session.reader(STDERR))
         try:
-            await asyncio.wait_for(asyncio.gather(stdout.fill(), stderr.fill(),
+            await within(asyncio.gather(stdout.fill(), stderr.fill(),
                                                   channel.wait_closed()), timeout)
         except TimeoutError:
             # stopped on the device too: a hung command must not pile up there poll after poll
@@ -417,7 +434,7 @@ class SSHTransport(Transport):
             return  # the connection went: sshd hangs up on the session itself
         with contextlib.suppress(asyncssh.Error, OSError, TimeoutError):
             process = await self._conn.create_process(kill_tagged_command(tag))
-            await asyncio.wait_for(process.wait_closed(), 10)
+            await within(process.wait_closed(), 10)
 
     async def forward_local_port(self, listen_host: str, listen_port: int,
                                  dest_host: str, dest_port: int) -> Forward:

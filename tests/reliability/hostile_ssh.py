@@ -19,6 +19,8 @@ import os
 import struct
 import sys
 
+from sparktui.core.aio import within
+
 #: what the attacker wants the terminal to do
 PAYLOAD = ("\x1b]52;c;cHduZWQ=\x07"  # clipboard := "pwned"
            "\x1b]2;PWNED-TITLE\x07"  # window title
@@ -82,7 +84,7 @@ class HostileSSH:
             else:
                 writer.write(disconnect(b"go away " + payload))
             await writer.drain()
-            await asyncio.wait_for(reader.read(65536), 5)
+            await within(reader.read(65536), 5)
         except (ConnectionError, TimeoutError):
             pass
         finally:

@@ -7,7 +7,6 @@ bound of time, and that no answer that lost data is reported as a success.
 
 from __future__ import annotations
 
-import asyncio
 import resource
 import subprocess
 import sys
@@ -15,6 +14,7 @@ import time
 
 import pytest
 
+from sparktui.core.aio import within
 from sparktui.services.chat import ChatRequest, ChatService
 from sparktui.services.endpoints import EndpointConnector, manual_spec
 from tests.reliability.hostile_http import HostileServer
@@ -187,14 +187,14 @@ async def test_an_ssh_drop_mid_answer_is_named_as_such(ssh_client, sshd, hostile
     link.start()
     connector = EndpointConnector(lambda name: link if name == link.name else None)
     try:
-        await asyncio.wait_for(link.wait_connected(), 15)
+        await within(link.wait_connected(), 15)
         chat = ChatService(connector, read_timeout=10)
         spec = device_spec(link.name, server.port, host="127.0.0.1")
         stream = await chat.answer(spec, ChatRequest("m", [{"role": "user", "content": "hi"}]))
         pieces = aiter(stream)
-        await asyncio.wait_for(anext(pieces), 10)  # the answer has begun
+        await within(anext(pieces), 10)  # the answer has begun
         sshd.kill_sessions()  # the device's sshd drops the connection
-        outcome = await asyncio.wait_for(stream.wait(), 15)
+        outcome = await within(stream.wait(), 15)
         assert outcome.status == "error"
         assert outcome.error is not None
         assert outcome.error.startswith(f"the SSH connection to {link.name} dropped"), \

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from sparktui.core.aio import within
 from sparktui.core.device import DeviceSpec
 from sparktui.services.config import Settings
 from sparktui.services.devices import make_link
@@ -71,7 +72,7 @@ async def telemetry(alias: str = "spark-test") -> AsyncIterator[tuple[DeviceLink
     try:
         yield link, service
     finally:
-        await asyncio.wait_for(service.close(), 30)
+        await within(service.close(), 30)
         await link.close()
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import asyncssh
 
+from sparktui.core.aio import within
 from sparktui.sim.device.gpu_model import SimDevice
 from sparktui.sim.device.root import DeviceRoot
 from sparktui.sim.ssh import shell
@@ -89,7 +90,7 @@ class SimServer:
     async def wait_idle(self, timeout: float = 5.0) -> bool:
         """Wait until no session runs; False on timeout (a leak)."""
         try:
-            await asyncio.wait_for(self._idle.wait(), timeout)
+            await within(self._idle.wait(), timeout)
         except TimeoutError:
             return False
         return True
@@ -137,7 +138,7 @@ class SimServer:
             conn.close()
         for conn in conns:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(conn.wait_closed(), 2)
+                await within(conn.wait_closed(), 2)
         await self.wait_idle(2)
         if self._refresher is not None:
             self._refresher.cancel()

@@ -25,6 +25,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Input, Select
 from textual.worker import WorkerCancelled
 
+from sparktui.core.aio import within
 from sparktui.core.sanitize import strip_control
 from sparktui.services.chat import AnswerStream, ChatRequest, ChatService
 from sparktui.services.conversations import (
@@ -105,6 +106,9 @@ class ChatPane(RediscoveringPane):
         self._status_timer = None
         self._discover_notes: list[str] = []
         self._store_checked = False
+        # kept, not queried: the answer's worker reports its end after the tab may
+        # have lost its children (the app closing mid-answer)
+        self.status_line = ChatStatus("", id="chat-status")
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="chat-bar"):
@@ -119,7 +123,7 @@ class ChatPane(RediscoveringPane):
             yield Input(placeholder="max tokens", type="integer", id="chat-max-tokens")
         with VerticalScroll(id="chat-log"):
             yield PaneIntro("Chat", PURPOSE, DETAILS, classes="pane-intro")
-        yield ChatStatus("", id="chat-status")
+        yield self.status_line
         yield ChatInput(id="chat-input")
 
     def on_mount(self) -> None:
@@ -156,7 +160,7 @@ class ChatPane(RediscoveringPane):
         worker = self._answer_worker
         if worker is not None and not worker.is_finished:
             try:  # let the partial answer be saved before the store closes
-                await asyncio.wait_for(worker.wait(), 3)
+                await within(worker.wait(), 3)
             except WorkerCancelled:
                 pass  # cancelled with the app: its `finally` has saved the partial answer
             except Exception:
@@ -170,7 +174,7 @@ class ChatPane(RediscoveringPane):
     # -- devices and endpoints (searched when shown and as devices connect) -----------
     @work(group="chat-discover", exclusive=True, exit_on_error=False)
     async def discover(self) -> None:
-        status = self.query_one(ChatStatus)
+        status = self.status_line
         status.show("looking for model endpoints…")
         links = [link for link in self.fleet.links
                  if link.transport is not None and link.transport.is_alive()]
@@ -222,7 +226,7 @@ class ChatPane(RediscoveringPane):
         if endpoint is not None and stale is not None:
             text = Text(f"{strip_control(endpoint.spec.name, max_line=40)}: ")
             text.append(stale, style="bold")
-            self.query_one(ChatStatus).show(text)
+            self.status_line.show(text)
 
     def _fill_endpoints(self) -> None:
         select = self.query_one("#chat-endpoint", Select)
@@ -255,8 +259,7 @@ class ChatPane(RediscoveringPane):
         if endpoint is not None and self._stale_label(endpoint):
             self._show_staleness()
         elif endpoint is not None and endpoint.error:
-            self.query_one(ChatStatus).show(Text(f"{endpoint.spec.describe()}: "
-                                                 f"{endpoint.error}"))
+            self.status_line.show(Text(f"{endpoint.spec.describe()}: {endpoint.error}"))
 
     def selected_endpoint(self) -> Endpoint | None:
         value = self.query_one("#chat-endpoint", Select).value
@@ -361,9 +364,8 @@ class ChatPane(RediscoveringPane):
         if stream is None or stream.finished.is_set():
             return
         meter = stream.meter
-        self.query_one(ChatStatus).show(live_text(stream.figures, stream.clock(),
-                                                  stream.spec.device,
-                                                  meter.latest if meter else None))
+        self.status_line.show(live_text(stream.figures, stream.clock(), stream.spec.device,
+                                        meter.latest if meter else None))
 
     async def _answer_done(self, stream: AnswerStream, view: ChatMessageView, reply: Message,
                            prompt: str) -> None:
@@ -373,15 +375,19 @@ class ChatPane(RediscoveringPane):
         reply.error = outcome.error
         reply.figures = stream.figures.as_dict() if stream.figures.first_token else None
         await self.store.save_message(reply)
-        view.refresh_footer()
-        status = final_text(stream.figures, outcome.status, outcome.notes)
-        if stream.meter is not None:
-            status.append_text(gpu_text(stream.spec.device, stream.meter.latest))
-        self.query_one(ChatStatus).show(status)
+        error = None
         if outcome.error and self.conversation is not None:
             error = await self.store.add_message(self.conversation.id,
                                                  Message("error", outcome.error))
             self.conversation.messages.append(error)
+        if not (self.is_attached and view.is_attached):
+            return  # the tab or the message is being removed: saved, nothing to show
+        view.refresh_footer()
+        status = final_text(stream.figures, outcome.status, outcome.notes)
+        if stream.meter is not None:
+            status.append_text(gpu_text(stream.spec.device, stream.meter.latest))
+        self.status_line.show(status)
+        if error is not None:
             await self._mount_message(error)
             box = self.query_one(ChatInput)
             if not reply.content and not box.text.strip():
@@ -412,7 +418,7 @@ class ChatPane(RediscoveringPane):
         if conversation.endpoint in self.endpoints:
             self._fill_endpoints()
         elif conversation.endpoint:
-            self.query_one(ChatStatus).show(Text(
+            self.status_line.show(Text(
                 f"this conversation used {conversation.endpoint}, not found now; "
                 "ctrl+r looks again"))
 
@@ -505,7 +511,7 @@ class ChatPane(RediscoveringPane):
         self._wanted = (spec.id, None)
         self._fill_endpoints()
         if endpoint.error:
-            self.query_one(ChatStatus).show(Text(f"{spec.describe()}: {endpoint.error}"))
+            self.status_line.show(Text(f"{spec.describe()}: {endpoint.error}"))
 
     async def _store_key(self, spec: EndpointSpec, key: str) -> None:
         try:
