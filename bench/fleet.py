@@ -109,6 +109,45 @@ def tui(rig: benchlib.Rig, window: float, tmp: Path) -> dict:
         meter.close()
 
 
+def with_ciphers(rig: benchlib.Rig, cipher: str) -> None:
+    """Make the client's ssh_config name `cipher` for every host, or nothing (`offer`)."""
+    path = Path(rig.client.config_path)  # type: ignore[attr-defined]
+    text = path.read_text()
+    if text.startswith("Host *\n    Ciphers "):
+        text = text.split("\n\n", 1)[1]
+    if cipher != "offer":
+        text = f"Host *\n    Ciphers {cipher}\n\n" + text
+    path.write_text(text)
+
+
+def compare_ciphers(args: argparse.Namespace) -> int:
+    ciphers = [c.strip() for c in args.ciphers.split(",") if c.strip()]
+    rows = []
+    for size in [int(s) for s in args.sizes.split(",")]:
+        sshds = min(size, MAX_SSHDS)
+        with benchlib.sshd_rig(sshds, aliases_per_server=size // sshds) as rig:
+            for round_ in range(args.rounds):
+                order = ciphers if round_ % 2 == 0 else ciphers[::-1]
+                for cipher in order:
+                    with_ciphers(rig, cipher)
+                    load = benchlib_load()
+                    result = headless(rig, args.window, args.connect_timeout)
+                    row = {"devices": size, "cipher": cipher, "round": round_ + 1,
+                           "loadavg": load, "headless": result}
+                    print(f"{size:3d} {cipher:32s} round {round_ + 1}: {result} "
+                          f"(load {load})", flush=True)
+                    rows.append(row)
+            with_ciphers(rig, "offer")
+    benchlib.print_table(
+        ["devices", "cipher", "round", "headless %core", "RSS MiB", "all live s", "load avg"],
+        [[r["devices"], r["cipher"], r["round"], r["headless"].get("cpu_pct"),
+          r["headless"].get("rss_mib"), r["headless"].get("all_live_s"), r["loadavg"]]
+         for r in rows], title=f"headless collection by cipher, {args.window:.0f} s windows")
+    path = benchlib.write_results(args.out, {"window_s": args.window, "rows": rows})
+    print(f"results: {path.relative_to(benchlib.REPO_ROOT)}")
+    return 0
+
+
 def benchlib_load() -> str:
     with open("/proc/loadavg", encoding="ascii") as fh:
         return " ".join(fh.read().split()[:3])
@@ -166,8 +205,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--window", type=float, default=20.0)
     p.add_argument("--parts", default="headless,tui,latency")
     p.add_argument("--connect-timeout", type=float, default=60.0)
+    p.add_argument("--ciphers", default=None,
+                   help="headless only: comma-separated ciphers to compare in the same rig, "
+                   "alternating (`offer`: sparktui's own preference; a name: a `Host *` "
+                   "`Ciphers` line in the client's ssh_config), e.g. "
+                   "offer,chacha20-poly1305@openssh.com")
+    p.add_argument("--rounds", type=int, default=1, help="with --ciphers: rounds (1)")
     p.add_argument("--out", default="fleet")
     args = p.parse_args(argv)
+    if args.ciphers:
+        return compare_ciphers(args)
     parts = set(args.parts.split(","))
     results = []
     for size in [int(s) for s in args.sizes.split(",")]:

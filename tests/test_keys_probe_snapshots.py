@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 from textual.pilot import Pilot
 from textual.screen import Screen
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import DataTable, Static
 
 from sparktui.core.device import LinkState
 from sparktui.core.facts import parse_facts
@@ -56,7 +56,7 @@ from sparktui.ui.devices.nvsmi import NvsmiScreen
 from sparktui.ui.serving.fit import FitScreen
 from sparktui.ui.serving.models import ModelsScreen
 from sparktui.ui.telemetry.postmortem import PostmortemScreen
-from tests.infra.pilot import wait_until
+from tests.infra.pilot import still_carets, wait_until
 from tests.test_ui_shell import REPO_THEMES, LocalConnector, QuietHub, _never_connects, link
 from tests.test_ui_telemetry import gb10, host
 
@@ -203,8 +203,7 @@ async def _shown(pilot: Pilot, kind: type[Screen], ready: Callable[[Screen], boo
         pilot.app.screen), timeout=30, what=kind.__name__)
     await wait_until(pilot, lambda: bool(pilot.app.screen.query("Footer FooterKey")),
                      what="the dialog's footer")
-    for field in pilot.app.screen.query(Input):
-        field.cursor_blink = False  # a blinking caret would be in one picture and not the next
+    still_carets(pilot.app)  # a blinking caret would be in one picture and not the next
     await pilot.pause()
 
 
@@ -251,7 +250,8 @@ async def chat_history(pilot: Pilot) -> None:
     # the tab behind the dialog as it stays: its search done, the prompt's caret still
     await wait_until(pilot, lambda: "endpoints found" in str(
         pilot.app.query_one(ChatStatus).render()), what="the Chat tab's search done")
-    pilot.app.query_one(ChatInput).cursor_blink = False
+    prompt = pilot.app.query_one(ChatInput)
+    await wait_until(pilot, lambda: pilot.app.focused is prompt, what="the prompt focused")
     await pilot.press("ctrl+o")
     await _shown(pilot, ChatHistoryScreen, lambda s: len(s.conversations) == 3)
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import TextArea
 
-from tests.infra.pilot import wait_until
+from tests.infra.pilot import still_carets, wait_until
 from tests.test_ui_shell import (
     _never_connects,
     fixed_fleet,
@@ -48,6 +49,16 @@ def test_tabs_of_a_device_not_yet_connected(snap_compare, size: tuple[int, int],
     async def shown(pilot: Pilot) -> None:
         await pilot.press(key)
         await wait_until(pilot, lambda: app.query_one("TabbedContent").active == tab)
+        # Chat and Serving look for endpoints when first shown: the picture is of the search
+        # done (a slow machine caught it running)
+        searched = {"chat": "#chat-status", "serving": "#serving-status"}.get(tab)
+        if searched is not None:
+            await wait_until(pilot, lambda: "looking for" not in str(
+                app.query_one(searched).render()), what=f"{tab}'s search done")
+        if tab == "chat":  # entering Chat focuses its prompt (a refresh later): its caret shows
+            await wait_until(pilot, lambda: isinstance(app.focused, TextArea),
+                             what="the prompt focused")
+        still_carets(app)  # Chat's prompt: a caret mid-blink differs run to run
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=size, run_before=shown)
@@ -85,8 +96,6 @@ def test_quit_question_names_what_it_ends(snap_compare, size: tuple[int, int]) -
 @pytest.mark.parametrize("size", SIZES)
 def test_chat_endpoint_form(snap_compare, size: tuple[int, int]) -> None:
     # F2 on Chat: the endpoint form (URL, API key) opens on top of the tab
-    from textual.widgets import Input
-
     from sparktui.ui.chat.endpoint import ChatEndpointScreen
 
     app = make_app([link("spark-01", _never_connects)])
@@ -94,11 +103,12 @@ def test_chat_endpoint_form(snap_compare, size: tuple[int, int]) -> None:
     async def opened(pilot: Pilot) -> None:
         await pilot.press("5")
         await wait_until(pilot, lambda: app.query_one("TabbedContent").active == "chat")
+        await wait_until(pilot, lambda: isinstance(app.focused, TextArea),
+                         what="the prompt focused")  # so F2 reaches the pane's binding
         await pilot.press("f2")
         await wait_until(pilot, lambda: isinstance(app.screen, ChatEndpointScreen))
         await wait_until(pilot, lambda: bool(app.screen.query("Footer FooterKey")))
-        for field in app.screen.query(Input):
-            field.cursor_blink = False  # a blinking caret would differ between runs
+        still_carets(app)  # the form's and the prompt's behind it
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=size, run_before=opened)

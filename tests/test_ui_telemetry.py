@@ -475,3 +475,15 @@ def test_alerts_put_memory_pressure_first() -> None:
     assert lines[0][1] is readings.Level.ERROR
     assert lines[1][0] == "a GPU 0: 90 °C (alert at 85)"
 
+
+def test_the_alert_board_keeps_each_devices_alerts_until_it_changes() -> None:
+    """The banner reads one device's alerts per tick (AlertBoard), with the same lines
+    and order as reading every device's (alert_lines)."""
+    hot, low = state("a", gpus=(gb10(temp_c=90.0),)), state("b", host=host(available_gib=2.0))
+    board = readings.AlertBoard()
+    board.update(hot)
+    assert board.update(low) == readings.alert_lines([hot, low])
+    cool = state("a", gpus=(gb10(temp_c=40.0),))
+    assert board.update(cool) == readings.alert_lines([cool, low])
+    assert [line for line, _ in board.update(cool)] == [readings.alert_lines([low])[0][0]]
+

@@ -1,4 +1,4 @@
-"""`within(awaitable, seconds)`: asyncio.wait_for, minus Python 3.11's lost cancellations.
+"""`within(awaitable, timeout)`: asyncio.wait_for, minus Python 3.11's lost cancellations.
 
 On Python 3.11, `asyncio.wait_for` swallows a cancellation that arrives in the same
 loop iteration as its inner future's result (CPython gh-86296, fixed in 3.12 by
@@ -18,7 +18,7 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-async def within(awaitable: Awaitable[T], seconds: float | None) -> T:
-    """`await awaitable`, raising TimeoutError after `seconds` (None: no limit)."""
-    async with asyncio.timeout(seconds):
+async def within(awaitable: Awaitable[T], timeout: float | None) -> T:
+    """`await awaitable`, raising TimeoutError after `timeout` seconds (None: no limit)."""
+    async with asyncio.timeout(timeout):
         return await awaitable

@@ -7,6 +7,7 @@ the UI and the CLI only read them.
 from __future__ import annotations
 
 import enum
+import ipaddress
 import re
 import time
 from dataclasses import dataclass, field
@@ -19,6 +20,16 @@ LOCAL_HOST = "local"
 _DESTINATION = re.compile(
     r"^(?:(?P<user>[^@\s]+)@)?(?P<host>\[[^\]\s]+\]|[^:@\s\[\]]+)(?::(?P<port>\d{1,5}))?$"
 )
+
+
+def is_loopback(host: str) -> bool:
+    """A name or address of this machine's loopback (`[::1]` brackets allowed)."""
+    if host.lower() in ("localhost", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 class DestinationError(ValueError):

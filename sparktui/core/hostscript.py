@@ -36,6 +36,9 @@ PROCHOT_PREFIX = "prochot "  # then the platform device's prochot value
 #: where the GB10's platform device keeps its PROCHOT flag (spark_hwmon's ACPI NVDA8800)
 PROCHOT_PATH = "/sys/bus/platform/devices/NVDA8800:00/prochot"
 
+# A block is gathered in a variable and written with one printf: a printf per line
+# was a write(2) per line on the device and, with sshd forwarding each as it came,
+# up to a packet per line for the watcher to decrypt and parse (70 lines a block).
 # The hwmon directories are found once per stream (they do not come and go
 # without a driver reload); the boot id is read once too, as it cannot change
 # while the stream lives, and printed in every block so any block tells it.
@@ -51,33 +54,35 @@ for h in "${SPARKTUI_ROOT-}"/sys/class/hwmon/hwmon*; do
 done
 ph=${SPARKTUI_ROOT-}/sys/bus/platform/devices/NVDA8800:00/prochot
 [ -r "$ph" ] || ph=
+nl='
+'
 while :; do
   read -r up rest < "${SPARKTUI_ROOT-}/proc/uptime"
-  printf '%s\n' "--- sparktui-hoststat $up"
-  [ -n "$boot" ] && printf 'boot %s\n' "$boot"
+  b="--- sparktui-hoststat $up$nl"
+  [ -n "$boot" ] && b="${b}boot $boot$nl"
   while read -r l; do
-    case $l in cpu*) printf '%s\n' "$l" ;; *) break ;; esac
+    case $l in cpu*) b="$b$l$nl" ;; *) break ;; esac
   done < "${SPARKTUI_ROOT-}/proc/stat"
-  while IFS= read -r l; do printf '%s\n' "$l"; done < "${SPARKTUI_ROOT-}/proc/meminfo"
-  read -r l < "${SPARKTUI_ROOT-}/proc/loadavg" && printf '%s\n' "$l"
+  while IFS= read -r l; do b="$b$l$nl"; done < "${SPARKTUI_ROOT-}/proc/meminfo"
+  read -r l < "${SPARKTUI_ROOT-}/proc/loadavg" && b="$b$l$nl"
   for z in "${SPARKTUI_ROOT-}"/sys/class/thermal/thermal_zone*; do
     { read -r t < "$z/temp"; } 2>/dev/null || continue
     { read -r n < "$z/type"; } 2>/dev/null || n=${z##*/}
-    printf 'thermal %s %s\n' "$n" "$t"
+    b="${b}thermal $n $t$nl"
   done
-  { while IFS= read -r l; do printf 'psi %s\n' "$l"
+  { while IFS= read -r l; do b="${b}psi $l$nl"
     done < "${SPARKTUI_ROOT-}/proc/pressure/memory"; } 2>/dev/null
-  { while IFS= read -r l; do printf 'buddy %s\n' "$l"
+  { while IFS= read -r l; do b="${b}buddy $l$nl"
     done < "${SPARKTUI_ROOT-}/proc/buddyinfo"; } 2>/dev/null
   for h in $rails; do
     for p in "$h"/power*_input; do
       { read -r v < "$p"; } 2>/dev/null || continue
       { read -r n < "${p%_input}_label"; } 2>/dev/null || n=${p##*/}
-      printf 'rail %s %s\n' "$n" "$v"
+      b="${b}rail $n $v$nl"
     done
   done
-  [ -n "$ph" ] && { read -r v < "$ph"; } 2>/dev/null && printf 'prochot %s\n' "$v"
-  printf '%s\n' "--- end"
+  [ -n "$ph" ] && { read -r v < "$ph"; } 2>/dev/null && b="${b}prochot $v$nl"
+  printf '%s' "$b--- end$nl"
   sleep "$s" || exit 0
 done
 """

@@ -30,6 +30,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from sparktui.core.device import is_loopback
+
 DEFAULT_BIND = "127.0.0.1"
 DEFAULT_REMOTE_HOST = "localhost"
 #: how far past the wanted port an automatic local port looks before taking any free one
@@ -176,15 +178,6 @@ class TunnelSpec:
                    local_port=raw.get("local_port"), bind=raw.get("bind", DEFAULT_BIND),
                    reverse=raw.get("reverse", False), preset=raw.get("preset"),
                    autostart=raw.get("autostart", True))
-
-
-def is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def _url_host(bind: str) -> str:

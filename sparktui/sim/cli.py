@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.gpus is not None and args.gpus < 1:
         print("sparktui sim: --gpus must be at least 1", file=sys.stderr)
         return 2
-    from sparktui.sim.ssh.server import is_loopback  # imports asyncssh: only once it is needed
+    from sparktui.core.device import is_loopback
 
     host = args.listen[0]
     if not args.allow_remote and not is_loopback(host):

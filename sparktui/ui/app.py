@@ -150,6 +150,7 @@ class SparkApp(LogsWorkerFailures, AppliesSettings, GrammarApp):
         self.telemetry_states: dict[str, DeviceTelemetry] = {}
         self._telemetry_panes: list[ShowsTelemetry] = []
         self._banner_lines: list[tuple[str, readings.Level]] = []
+        self._alerts = readings.AlertBoard()
         self.title = f"sparktui {__version__}"
         self.sub_title = "read-only" if self.read_only else ""
         self._session_worker: Worker[None] | None = None
@@ -423,7 +424,7 @@ class SparkApp(LogsWorkerFailures, AppliesSettings, GrammarApp):
         state = message.telemetry
         previous = self.telemetry_states.get(state.device)
         self.telemetry_states[state.device] = state
-        self._update_banner()
+        self._update_banner(state)
         if previous is not None and state.events is not previous.events:
             self._announce(previous.events, state.events)
         for pane in self._telemetry_panes:
@@ -446,8 +447,8 @@ class SparkApp(LogsWorkerFailures, AppliesSettings, GrammarApp):
                         severity="error" if event.severity is Severity.ALARM else "warning",
                         timeout=20, markup=False)
 
-    def _update_banner(self) -> None:
-        lines = readings.alert_lines(self.telemetry_states.values())
+    def _update_banner(self, state: DeviceTelemetry) -> None:
+        lines = self._alerts.update(state)
         if lines == self._banner_lines:
             return
         self._banner_lines = lines

@@ -18,6 +18,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from sparktui.sim.device.memory_model import SimMemory
 
@@ -87,7 +88,6 @@ class GpuReading:
     index: int
     uuid: str
     name: str
-    serial: str
     pci_bus_id: str
     pstate: str
     utilization_gpu: int
@@ -99,7 +99,6 @@ class GpuReading:
     power_draw: float
     power_limit: float | None
     power_default_limit: float | None
-    power_max_limit: float | None
     clocks_sm: int
     clocks_max_sm: int
     clocks_mem: int | None
@@ -107,11 +106,7 @@ class GpuReading:
     fan_speed: int | None
     event_reasons: int
     pcie_gen_current: int
-    pcie_gen_max: int
-    pcie_width_current: int
-    pcie_width_max: int
     compute_cap: str
-    vbios: str
 
 
 @dataclass(frozen=True)
@@ -216,6 +211,8 @@ class SimDevice:
         self.cx7_peer: SimDevice | None = None  # the Spark cabled to our first CX-7 port
         #: the CUDA processes of running containers (set by the simulated Docker engine)
         self.container_processes: Callable[[], list[SimProcess]] = list
+        #: the SimDockerEngine serving this device, once attached (the docker stand-in asks it)
+        self.docker_engine: Any = None
 
     # --- time ------------------------------------------------------------------
     def now(self) -> float:
@@ -390,15 +387,13 @@ class SimDevice:
                 reasons |= 0x20  # SW thermal slowdown
             return GpuReading(
                 index=index, uuid=self._uuid(index), name="NVIDIA GB10",
-                serial="[N/A]", pci_bus_id="0000000F:01:00.0",
+                pci_bus_id="0000000F:01:00.0",
                 pstate="P0" if busy else "P8", utilization_gpu=round(100 * util),
                 utilization_memory=0, memory_total=None, memory_used=None, memory_free=None,
                 temperature=round(temp), power_draw=round(power, 2), power_limit=None,
-                power_default_limit=None, power_max_limit=None, clocks_sm=clock,
+                power_default_limit=None, clocks_sm=clock,
                 clocks_max_sm=3003, clocks_mem=None, clocks_max_mem=None, fan_speed=None,
-                event_reasons=reasons, pcie_gen_current=1, pcie_gen_max=1,
-                pcie_width_current=1, pcie_width_max=1, compute_cap="12.1",
-                vbios="[N/A]")
+                event_reasons=reasons, pcie_gen_current=1, compute_cap="12.1")
         total = 81_559
         used = min(total - 600, 1 + int(mem) + (500 if mem else 0))
         power = 70.0 + 10.0 * jitter + 610.0 * util
@@ -406,17 +401,15 @@ class SimDevice:
             reasons |= 0x4
         bus = f"00000000:{0x18 + 0x10 * index:02X}:00.0"
         return GpuReading(
-            index=index, uuid=self._uuid(index), name="NVIDIA H100 80GB HBM3",
-            serial=f"16523{_mix(self.seed, 97, index) % 10**8:08d}", pci_bus_id=bus,
+            index=index, uuid=self._uuid(index), name="NVIDIA H100 80GB HBM3", pci_bus_id=bus,
             pstate="P0" if busy or mem else "P5",
             utilization_gpu=round(100 * util), utilization_memory=round(60 * util),
             memory_total=total, memory_used=used, memory_free=total - used - 527,
             temperature=round(temp), power_draw=round(power, 2), power_limit=700.0,
-            power_default_limit=700.0, power_max_limit=700.0,
+            power_default_limit=700.0,
             clocks_sm=(1755 + int(225 * jitter)) if busy else 345, clocks_max_sm=1980,
             clocks_mem=2619, clocks_max_mem=2619, fan_speed=None, event_reasons=reasons,
-            pcie_gen_current=5 if busy else 1, pcie_gen_max=5, pcie_width_current=16,
-            pcie_width_max=16, compute_cap="9.0", vbios="96.00.99.00.01")
+            pcie_gen_current=5 if busy else 1, compute_cap="9.0")
 
     def readings(self, now: float | None = None) -> list[GpuReading]:
         now = self.clock() if now is None else now
@@ -491,30 +484,14 @@ class SimDevice:
         free = max(180_000, MEM_TOTAL_KB - apps - cached - buffers - slab_r - slab_u)
         available = min(MEM_TOTAL_KB, free + int(cached * 0.82) + buffers + slab_r // 2)
         available = max(0, min(available, MEM_TOTAL_KB - apps))
-        shmem = 146_000
-        rows = [
-            ("MemTotal", MEM_TOTAL_KB), ("MemFree", free), ("MemAvailable", available),
-            ("Buffers", buffers), ("Cached", cached), ("SwapCached", 0),
-            ("Active", apps // 2 + cached // 2), ("Inactive", apps // 3 + cached // 2),
-            ("Active(anon)", apps // 2), ("Inactive(anon)", apps // 3),
-            ("Active(file)", cached // 2), ("Inactive(file)", cached // 2),
-            ("Unevictable", 30_712), ("Mlocked", 30_712), ("SwapTotal", 16_777_212),
-            ("SwapFree", 16_777_212), ("Zswap", 0), ("Zswapped", 0), ("Dirty", 412),
-            ("Writeback", 0), ("AnonPages", apps), ("Mapped", 1_220_000 + resident // 8),
-            ("Shmem", shmem), ("KReclaimable", slab_r), ("Slab", slab_r + slab_u),
-            ("SReclaimable", slab_r), ("SUnreclaim", slab_u), ("KernelStack", 28_800),
-            ("ShadowCallStack", 7_232), ("PageTables", 61_000), ("SecPageTables", 0),
-            ("NFS_Unstable", 0), ("Bounce", 0), ("WritebackTmp", 0),
-            ("CommitLimit", 80_540_664), ("Committed_AS", 14_200_000 + resident),
-            ("VmallocTotal", 133_141_626_880), ("VmallocUsed", 188_000),
-            ("VmallocChunk", 0), ("Percpu", 23_040), ("HardwareCorrupted", 0),
-            ("AnonHugePages", 0), ("ShmemHugePages", 0), ("ShmemPmdMapped", 0),
-            ("FileHugePages", 0), ("FilePmdMapped", 0), ("CmaTotal", 0), ("CmaFree", 0),
-        ]
+        # what the product's host and memory-truth scripts read, in /proc/meminfo's order
+        rows = [("MemTotal", MEM_TOTAL_KB), ("MemFree", free), ("MemAvailable", available),
+                ("Buffers", buffers), ("Cached", cached), ("Unevictable", 30_712),
+                ("Mlocked", 30_712), ("SwapTotal", 16_777_212), ("SwapFree", 16_777_212),
+                ("AnonPages", apps), ("Shmem", 146_000), ("Slab", slab_r + slab_u),
+                ("SReclaimable", slab_r), ("SUnreclaim", slab_u),
+                ("Committed_AS", 14_200_000 + resident)]
         lines = [f"{(name + ':'):<16}{value:>8} kB" for name, value in rows]
-        lines += ["HugePages_Total:       0", "HugePages_Free:        0",
-                  "HugePages_Rsvd:        0", "HugePages_Surp:        0",
-                  "Hugepagesize:       2048 kB", "Hugetlb:               0 kB"]
         return "\n".join(lines) + "\n"
 
     def cpu_stat_lines(self, now: float | None = None) -> list[str]:

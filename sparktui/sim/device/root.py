@@ -10,7 +10,7 @@ proc/sys/vm/drop_caches and the next refresh acts on it.
 
 `bin/` holds the stand-ins for what the host shares with this machine and must
 not touch here: `nvidia-smi`, `docker` and `kill` ask the model
-through the relay socket (sim.standin); the rest print fixed DGX OS answers.
+through the relay socket (sim.device.standin); the rest print fixed DGX OS answers.
 Static text is modelled on DGX OS 7 (Ubuntu 24.04 on aarch64).
 """
 

@@ -18,6 +18,7 @@ ports of the demo device and should keep finding just its model server.
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from sparktui.sim.docker.state import DockerState, SimContainer
@@ -30,7 +31,7 @@ _HTML = ("<!doctype html><html><head><title>{title}</title></head>"
 def published_ports(c: SimContainer) -> set[int]:
     """The device ports a container's servers answer on (host network: its own ports)."""
     if c.host_config.get("NetworkMode") == "host":
-        specs = list(c.exposed)
+        specs = c.exposed
     else:
         specs = [b.get("HostPort") or "" for bs in c.ports.values() for b in bs or []]
     return {int(p.split("/")[0]) for p in specs if p.split("/")[0].isdigit()}
@@ -87,8 +88,8 @@ class AppFront:
     async def _answer(self, request: Request, exchange: Exchange) -> None:
         port = request.headers.get("host", "").rsplit(":", 1)[-1]
         c = self.container_on(int(port)) if port.isdigit() else None
-        if c is None or c.state != "running" or c.pending:
-            # still loading its model (or paused): a real server would not answer yet
+        if c is None or not c.running or time.monotonic() < c.ready_at:
+            # still loading its model: a real server would not answer yet
             await exchange.reply(503, {"error": "the server is starting"})
             return
         local = _local_answer(c, request.method, request.path)

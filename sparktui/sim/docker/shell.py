@@ -34,7 +34,7 @@ def exec_target(command: str) -> tuple[str, str] | None:
 
 async def serve_container_shell(process: Any, device: Any, container: str) -> int:
     """Prompt, read lines, answer; `exit` (or EOF) ends it. Returns the exit status."""
-    engine = getattr(device, "docker_engine", None)
+    engine = device.docker_engine
     try:
         found = engine.state.container(container) if engine is not None else None
     except Exception:  # EngineError: no such container

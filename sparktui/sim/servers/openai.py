@@ -30,7 +30,6 @@ from sparktui.sim.servers.serving_metrics import SimServingMetrics
 DEFAULT_MODEL = "nvidia/llama-3.1-8b-instruct-sim"
 DEMO_PORT = 8000  # where the demo device serves it (vLLM's and NIM's port)
 DEFAULT_TOKEN_RATE = 60.0
-FAST_TOKEN_RATE = 2000.0
 GENERATING_LOAD = 0.92
 
 _OPENINGS = (

@@ -1,7 +1,7 @@
-"""The simulator's side of the stand-in tools (sim.standin): nvidia-smi, docker, kill.
+"""The simulator's side of the stand-in tools (sim.device.standin): nvidia-smi, docker, kill.
 
 Each connection on the relay socket is one run of a stand-in: a JSON line with
-its argv, then its stdin. The answer is framed (see sim.standin). The answers
+its argv, then its stdin. The answer is framed (see sim.device.standin). The answers
 come from the device model: `nvidia-smi` renders sim.device.nvsmi over the GPU model,
 `kill` ends a simulated process as dash's builtin would, `docker` answers the
 few commands the product runs (ps, version, and the Containers tab's
@@ -20,7 +20,6 @@ from sparktui.sim.device import nvsmi
 from sparktui.sim.device.gpu_model import SimDevice
 from sparktui.sim.device.root import DOCKER_VERSION
 from sparktui.sim.docker.shell import exec_target, serve_container_shell
-from sparktui.sim.docker.views import container_summary
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +151,7 @@ def _kill(args: list[str], io: RelayIO, device: SimDevice) -> int:
 
 
 async def _docker(args: list[str], io: RelayIO, device: SimDevice) -> int:
-    engine = getattr(device, "docker_engine", None)
+    engine = device.docker_engine
     running = engine is not None and engine.running
     target = exec_target(" ".join(["docker", *args]))
     if target is not None:
@@ -173,40 +172,22 @@ NO_DAEMON = ("Cannot connect to the Docker daemon at unix:///var/run/docker.sock
              "Is the docker daemon running?\n")
 
 
-def _ports_text(summary_ports: list[dict[str, Any]]) -> str:
-    """The PORTS column as the docker CLI prints it: `0.0.0.0:8000->8000/tcp, ...`."""
-    parts = []
-    for port in summary_ports:
-        private = f"{port['PrivatePort']}/{port.get('Type', 'tcp')}"
-        if "PublicPort" not in port:
-            parts.append(private)
-            continue
-        ip = port.get("IP") or "0.0.0.0"
-        host = f"[{ip}]" if ":" in ip else ip
-        parts.append(f"{host}:{port['PublicPort']}->{private}")
-    return ", ".join(parts)
-
-
 def docker_cli(args: list[str], device: Any) -> tuple[str, str, int]:
     """`docker ps [-a] --format '{{json .}}'`, what chat's endpoint discovery runs:
     (stdout, stderr, status). Other subcommands are not simulated."""
     if not args or args[0] != "ps":
         verb = args[0] if args else ""
         return "", f"docker: '{verb}' is not simulated here (only `docker ps`)\n", 1
-    engine = getattr(device, "docker_engine", None)
-    if engine is None or not getattr(engine, "running", False):
+    engine = device.docker_engine
+    if engine is None or not engine.running:
         return "", NO_DAEMON, 1
     everything = "-a" in args or "--all" in args
     lines = []
-    for container in engine.state.containers.values():
-        if not (container.running or everything):
-            continue
-        summary = container_summary(container)
-        lines.append(json.dumps({
-            "ID": container.id[:12], "Names": container.name, "Image": container.image,
-            "Command": json.dumps(summary["Command"]), "State": summary["State"],
-            "Status": summary["Status"], "Ports": _ports_text(summary["Ports"]),
-            "Labels": ",".join(f"{k}={v}" for k, v in summary["Labels"].items()),
-            "Networks": next(iter(summary["NetworkSettings"]["Networks"]), ""),
-        }) + "\n")
+    for c in engine.state.containers.values():
+        if c.running or everything:
+            ports = ", ".join(f"{b.get('HostIp') or '0.0.0.0'}:{b['HostPort']}->{spec}"
+                              for spec, bs in c.ports.items() if c.running for b in bs)
+            lines.append(json.dumps({"ID": c.id[:12], "Names": c.name, "Image": c.image,
+                                     "State": c.state, "Ports": ports,
+                                     "Networks": c.host_config.get("NetworkMode", "")}) + "\n")
     return "".join(lines), "", 0

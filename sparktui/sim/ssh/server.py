@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import os
 import shutil
 import tempfile
@@ -22,34 +21,13 @@ from typing import Any
 import asyncssh
 
 from sparktui.core.aio import within
+from sparktui.core.device import is_loopback
 from sparktui.sim.device.gpu_model import SimDevice
 from sparktui.sim.device.root import DeviceRoot
 from sparktui.sim.ssh import shell
 from sparktui.sim.ssh.relay import Relay
 
-_LOOPBACK_NAMES = {"localhost", "ip6-localhost"}
 REFRESH_S = 0.25  # how fresh the device's /proc and /sys files are
-
-
-def is_loopback(host: str) -> bool:
-    if host.lower() in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-async def _pipe(reader: Any, writer: Any) -> None:
-    try:
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    except Exception:
-        pass  # either side going away ends the relay
-    finally:
-        with contextlib.suppress(Exception):
-            writer.close()
 
 
 class SimServer:
@@ -198,7 +176,8 @@ class SimServer:
             except OSError:
                 writer.close()
                 return
-            await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+            await asyncio.gather(shell.pipe(reader, up_writer, close=True),
+                                 shell.pipe(up_reader, writer, close=True))
 
         return relay
 
@@ -213,7 +192,8 @@ class SimServer:
             except OSError:
                 writer.close()
                 return
-            await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+            await asyncio.gather(shell.pipe(reader, up_writer, close=True),
+                                 shell.pipe(up_reader, writer, close=True))
 
         return relay
 

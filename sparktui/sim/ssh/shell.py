@@ -56,7 +56,7 @@ async def serve_process(process: Any, root: DeviceRoot, groups: set[int]) -> Non
             *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE, env=env, cwd=str(root.home), start_new_session=True)
         master = None
-        outputs = [_pump(child.stdout, process.stdout), _pump(child.stderr, process.stderr)]
+        outputs = [pipe(child.stdout, process.stdout), pipe(child.stderr, process.stderr)]
 
     async def feed() -> None:
         while True:
@@ -115,13 +115,18 @@ def signal_group(pid: int, name: str) -> None:
         os.killpg(pid, signal.Signals["SIG" + name.removeprefix("SIG")])
 
 
-async def _pump(stream: asyncio.StreamReader | None, sink: Any) -> None:
-    while stream is not None and (data := await stream.read(65536)):
-        try:
-            sink.write(data)
-            await sink.drain()
-        except Exception:
-            return  # the channel is gone
+async def pipe(reader: Any, writer: Any, *, close: bool = False) -> None:
+    """Copy until EOF; either side going away ends it (a session's output, a forward)."""
+    try:
+        while reader is not None and (data := await reader.read(65536)):
+            writer.write(data)
+            await writer.drain()
+    except Exception:
+        pass
+    finally:
+        if close:
+            with contextlib.suppress(Exception):
+                writer.close()
 
 
 def _set_size(fd: int, width: int, height: int) -> None:

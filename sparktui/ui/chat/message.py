@@ -148,7 +148,8 @@ class StreamingBody:
         self._pending: list[str] = []
         self._open = ""  # text not yet in a chunk: shown by the tail
         self._fenced = False  # a code fence is open at the end of the chunks' text
-        self._last_commit = self._last_layout = time.monotonic()
+        self._last_commit = time.monotonic()
+        self._last_layout = 0.0  # the first piece shows at once (the tail appears)
         self.shown: tuple[str, str] = (body.source, "")
         self._wake = asyncio.Event()
         self._closing = asyncio.Event()

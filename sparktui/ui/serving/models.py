@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from rich.text import Text
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Static
@@ -37,6 +37,16 @@ from sparktui.ui.widgets.worker_log import LogsWorkerFailures
 log = logging.getLogger(__name__)
 
 DOCKER_WAIT_S = 5.0  # for the in-use marks; the list does not wait longer than this
+#: from this width every column takes what its cells need
+WIDE_AT = 110
+#: under this width (a side pane) the cache and age columns go
+NARROW_BELOW = 70
+COLUMN_LABELS = {"name": "Model", "source": "Cache", "size": "Size", "used": "Last used",
+                 "state": "In use / download"}
+#: below WIDE_AT: fixed widths, and the model's name takes the rest
+COLUMN_WIDTHS = {"source": 6, "size": 9, "used": 9, "state": 18}
+#: in a side pane the state column is narrower, under a shorter label
+NARROW_STATE = 12
 
 
 def _age(unix: float | None) -> str:
@@ -86,6 +96,8 @@ class ModelsScreen(LogsWorkerFailures, HelpKeyFirst):
         self.store = ModelStore(link, containers=self.containers, connector=connector,
                                 audit=session.audit, read_only=session.read_only)
         self.models: list[CachedModel] = []
+        self._columns: tuple[str, ...] = ()
+        self._wide = True
 
     def compose(self) -> ComposeResult:
         yield Static(Text(f"Models on {self.link.name}", style="bold"), id="models-title")
@@ -94,12 +106,38 @@ class ModelsScreen(LogsWorkerFailures, HelpKeyFirst):
         yield Footer()
 
     def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        for key, label in (("name", "Model"), ("source", "Cache"), ("size", "Size"),
-                           ("used", "Last used"), ("state", "In use / download")):
-            table.add_column(label, key=key)
+        self._set_columns(self.size.width)
         self.containers.start()
         self.action_refresh()
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self._columns_for(event.size.width) != self._columns:
+            self._set_columns(event.size.width)
+            self._fill()
+
+    @staticmethod
+    def _columns_for(width: int) -> tuple[str, ...]:
+        """The columns that fit `width`: 80 columns keep all five with short cells; a
+        side pane keeps the name, the size and what it is doing."""
+        if width >= NARROW_BELOW:
+            return ("name", "source", "size", "used", "state")
+        return ("name", "size", "state")
+
+    def _set_columns(self, width: int) -> None:
+        self._columns = self._columns_for(width)
+        self._wide = width >= WIDE_AT
+        table = self.query_one(DataTable)
+        table.clear(columns=True)
+        narrow = width < NARROW_BELOW
+        fixed = {key: COLUMN_WIDTHS[key] for key in self._columns if key != "name"}
+        if narrow:
+            fixed["state"] = NARROW_STATE
+        # each column has a cell padding of 1 on each side; 2 more for the scrollbar
+        name_width = max(12, width - sum(fixed.values()) - 2 * len(self._columns) - 2)
+        for key in self._columns:
+            label = "In use / dl" if narrow and key == "state" else COLUMN_LABELS[key]
+            table.add_column(label, key=key,
+                             width=None if self._wide else fixed.get(key, name_width))
 
     async def on_unmount(self) -> None:
         await self.containers.close()
@@ -125,30 +163,36 @@ class ModelsScreen(LogsWorkerFailures, HelpKeyFirst):
             self._say(f"could not read the model caches: {exc}")
             return
         self.models = sorted(listing.models, key=lambda m: (-(m.size_bytes or 0), m.name))
-        table = self.query_one(DataTable)
-        table.clear()
-        for model in self.models:
-            table.add_row(*self._cells(model), key=model.id)
+        self._fill()
         docker = "" if self.containers.state is ServiceState.READY else \
             " · Docker not reachable: in-use marks unknown"
         roots = ", ".join(f"{k} {_under_home(v, listing.home)}"
                           for k, v in listing.roots.items()) or "no cache found"
         self._say(f"{len(self.models)} models ({roots}){docker} · d delete · f fit · r again")
 
+    def _fill(self) -> None:
+        table = self.query_one(DataTable)
+        table.clear()
+        for model in self.models:
+            table.add_row(*self._cells(model), key=model.id)
+
     def _cells(self, model: CachedModel) -> tuple[Text, ...]:
+        wide = self._wide
         if model.downloading:
             rate = self.store.download_rate(model)
-            state = f"downloading: {fmt_bytes(model.downloading_bytes)} so far"
+            done = fmt_bytes(model.downloading_bytes)
+            state = f"downloading: {done} so far" if wide else f"↓ {done}"
             if rate is not None:
                 state += f", {fmt_bytes(rate)}/s"
         elif model.in_use_by:
-            state = "in use: " + ", ".join(model.in_use_by)
+            state = ("in use: " if wide else "use: ") + ", ".join(model.in_use_by)
         else:
             state = "—"
-        values = (model.name, model.source, fmt_bytes(model.size_bytes), _age(model.last_used),
-                  state)
-        return tuple(Text(strip_control(v, max_line=80), no_wrap=True, overflow="ellipsis")
-                     for v in values)
+        values = {"name": model.name, "source": model.source,
+                  "size": fmt_bytes(model.size_bytes), "used": _age(model.last_used),
+                  "state": state}
+        return tuple(Text(strip_control(values[key], max_line=80), no_wrap=True,
+                          overflow="ellipsis") for key in self._columns)
 
     def _selected(self) -> CachedModel | None:
         table = self.query_one(DataTable)
