@@ -182,3 +182,40 @@ def test_install_writes_a_private_unit_running_the_same_command(tmp_path) -> Non
                               '--heartbeat 600')
     assert "--install" not in exec_line and "WantedBy=default.target" in text
     assert "systemctl --user enable --now sparktui-watch.service" in proc.stdout
+
+
+async def test_a_device_retrying_faster_than_the_alert_delay_is_still_down() -> None:
+    # defect: "down" counted from the last status, and every retry publishes one, so a
+    # link retrying more often than down_after_s (the default 30 s backoff cap against
+    # the default 30 s delay, often) never alerted at all
+    from types import SimpleNamespace
+
+    from sparktui.core.device import FailureKind, LinkState
+    from sparktui.services.link import Backoff, ConnectFailure, DeviceLink
+    from sparktui.services.notify import fleet_alerts
+
+    attempts = asyncio.Queue()
+
+    async def refused():  # the device is off: every attempt fails at once
+        attempts.put_nowait(None)
+        raise ConnectFailure(FailureKind.UNREACHABLE, "connection refused")
+
+    link = DeviceLink(DeviceSpec(name="spark-off", host="spark-off.lan"), refused,
+                      backoff=Backoff(initial=0.05, cap=0.1))
+    fleet = SimpleNamespace(devices=[SimpleNamespace(name="spark-off", link=link)])
+    link.start()
+    try:
+        await within(attempts.get(), 10)
+        assert link.unreachable_since is not None
+        # retries every 0.1 s or so, until the last status is well younger than the outage
+        while True:
+            await within(attempts.get(), 10)
+            now = time.monotonic()
+            outage, last_status = now - link.unreachable_since, now - link.status.since
+            if outage >= 0.5 and last_status < outage - 0.2:
+                break
+        assert link.status.state is not LinkState.CONNECTED
+        # an alert delay the outage has passed, but the last retry's status has not
+        assert "spark-off/down" in fleet_alerts(fleet, now, down_after_s=last_status + 0.1)
+    finally:
+        await link.close()

@@ -74,6 +74,7 @@ class DeviceLink:
         self._transport: Transport | None = None
         self._generation = 0  # bumps on every successful connect
         self._lost_at: float | None = None
+        self._unreachable_since: float | None = self._status.since
         self._changed = asyncio.Condition()
         self._retry_now = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -102,6 +103,13 @@ class DeviceLink:
         before the first one. What was read over it is this old (shown as stale)."""
         return self._lost_at
 
+    @property
+    def unreachable_since(self) -> float | None:
+        """time.monotonic() since when the device has not been connected; None while it is.
+        Unlike `status.since` it does not restart at every retry: a link cycling between
+        connecting and reconnecting faster than an alert's delay is down all along."""
+        return self._unreachable_since
+
     def subscribe(self, listener: StatusListener) -> Callable[[], None]:
         """Call `listener(status)` on every change (on the event loop). Returns an unsubscribe."""
         self._listeners.append(listener)
@@ -109,6 +117,10 @@ class DeviceLink:
 
     def _publish(self, status: LinkStatus) -> None:
         self._status = status
+        if status.state is LinkState.CONNECTED:
+            self._unreachable_since = None
+        elif self._unreachable_since is None:
+            self._unreachable_since = status.since
         log.info("%s: %s", self.spec.name, status.describe())
         for listener in list(self._listeners):
             try:

@@ -31,7 +31,6 @@ import httpx
 
 from sparktui import __version__
 from sparktui.core.aio import within
-from sparktui.core.device import LinkState
 from sparktui.core.sanitize import strip_control
 from sparktui.services.fleet import Fleet
 
@@ -165,7 +164,9 @@ def fleet_alerts(fleet: Fleet, now: float, down_after_s: float,
     active: dict[str, str] = {}
     for device in fleet.devices:
         status = device.link.status
-        if status.state is not LinkState.CONNECTED and now - status.since >= down_after_s:
+        # since it was last connected, not since the last retry's status (see the link)
+        down_since = device.link.unreachable_since
+        if down_since is not None and now - down_since >= down_after_s:
             active[f"{device.name}/down"] = f"{device.name}: unreachable ({status.describe()})"
             continue  # its last figures are stale: no alerts from them
         telemetry = device.telemetry.latest
