@@ -47,25 +47,40 @@ async def _until(pilot, predicate, timeout: float = 60.0) -> None:
         await asyncio.sleep(0.01)
 
 
+def _save_profile(profiler, name: str, *, show_all: bool) -> None:
+    """Stop pyinstrument's profiler, if one runs, and write its report under results/."""
+    if profiler is None:
+        return
+    profiler.stop()
+    out = benchlib.RESULTS_DIR / name
+    out.write_text(profiler.output_text(unicode=False, color=False, show_all=show_all))
+    print(f"profile: {out}", flush=True)
+
+
+def demo_app():
+    """The real SparkApp on the demo, its conversations in a temporary home."""
+    from sparktui.cli import start_simulated_demo
+    from sparktui.services import demo
+    from sparktui.services.config import Config
+    from sparktui.ui.app import SparkApp
+
+    tmp = tempfile.mkdtemp(prefix="chat-render-")
+    os.environ["XDG_DATA_HOME"] = tmp  # the bench's conversations never reach the real home
+    demo.provide(start_simulated_demo)  # as the command line does
+    return SparkApp(Config(path=Path(tmp) / "config.toml"), [], demo=True,
+                    theme_dirs=[REPO / "themes"])
+
+
 async def measure(rates: list[float], seconds: float, runs: int,
                   profile: float | None = None) -> list[dict[str, object]]:
     from sparktui.core.device import LinkState
     from sparktui.services.chat import ChatRequest
-    from sparktui.services.config import Config
-    from sparktui.ui.app import SparkApp
     from sparktui.ui.chat.answer import AnswerBody
     from sparktui.ui.chat.input import ChatInput
     from sparktui.ui.chat.message import ChatMessageView
     from sparktui.ui.chat.pane import ChatPane
 
-    tmp = tempfile.mkdtemp(prefix="chat-render-")
-    os.environ["XDG_DATA_HOME"] = tmp  # the bench's conversations never reach the real home
-    from sparktui.cli import start_simulated_demo
-    from sparktui.services import demo
-
-    demo.provide(start_simulated_demo)  # as the command line does
-    app = SparkApp(Config(path=Path(tmp) / "config.toml"), [], demo=True,
-                   theme_dirs=[REPO / "themes"])
+    app = demo_app()
     rows: list[dict[str, object]] = []
     async with app.run_test(size=(120, 40)) as pilot:
         await _until(pilot, lambda: app.demo is not None and app.fleet.links
@@ -116,12 +131,7 @@ async def measure(rates: list[float], seconds: float, runs: int,
                              and v.query_one(AnswerBody).source == a.text, timeout=120)
                 shown = time.monotonic()
                 render_cpu = time.process_time() - cpu0
-                if profiler is not None:
-                    profiler.stop()
-                    out = benchlib.RESULTS_DIR / f"chat_render_profile_{rate:.0f}.txt"
-                    out.write_text(profiler.output_text(unicode=False, color=False,
-                                                        show_all=False))
-                    print(f"profile: {out}", flush=True)
+                _save_profile(profiler, f"chat_render_profile_{rate:.0f}.txt", show_all=False)
                 render_wall = shown - wall0
                 count = answer.figures.tokens
                 shown_text = view.query_one(AnswerBody).source
@@ -193,20 +203,11 @@ async def direct(rates: list[float], seconds: float, runs: int,
     against the same app idle for the same time just before. No model server, HTTP or
     SSH in the window, so no "drain" to subtract: less noise on a busy machine."""
     from sparktui.core.device import LinkState
-    from sparktui.services.config import Config
     from sparktui.services.conversations import Message
     from sparktui.sim.servers.openai import tokens_for
-    from sparktui.ui.app import SparkApp
     from sparktui.ui.chat.message import ChatMessageView
 
-    tmp = tempfile.mkdtemp(prefix="chat-render-")
-    os.environ["XDG_DATA_HOME"] = tmp
-    from sparktui.cli import start_simulated_demo
-    from sparktui.services import demo
-
-    demo.provide(start_simulated_demo)
-    app = SparkApp(Config(path=Path(tmp) / "config.toml"), [], demo=True,
-                   theme_dirs=[REPO / "themes"])
+    app = demo_app()
     rows: list[dict[str, object]] = []
     async with app.run_test(size=(120, 40)) as pilot:
         await _until(pilot, lambda: app.demo is not None and app.fleet.links
@@ -252,12 +253,7 @@ async def direct(rates: list[float], seconds: float, runs: int,
                 shown = time.monotonic()
                 cpu = time.process_time() - cpu0
                 wall = shown - wall0
-                if profiler is not None:
-                    profiler.stop()
-                    out = benchlib.RESULTS_DIR / f"chat_direct_profile_{rate:.0f}.txt"
-                    out.write_text(profiler.output_text(unicode=False, color=False,
-                                                        show_all=True))
-                    print(f"profile: {out}", flush=True)
+                _save_profile(profiler, f"chat_direct_profile_{rate:.0f}.txt", show_all=True)
                 rows.append({
                     "mode": "direct", "rate_tok_s": rate, "tokens": len(pieces),
                     "render_cpu_s": round(cpu, 3), "render_wall_s": round(wall, 3),
