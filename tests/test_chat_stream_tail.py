@@ -42,8 +42,7 @@ async def test_the_open_block_streams_as_plain_text_and_a_stop_ends_as_markdown(
         data_home: Path) -> None:  # noqa: F811
     app = demo_app(data_home)
     async with app.run_test(size=(120, 40)) as pilot:
-        pane = await open_chat(pilot, token_rate=100.0)
-        app.demo.openai.min_tokens = 2000  # type: ignore[union-attr]
+        pane = await open_chat(pilot, token_rate=100.0, min_tokens=2000)
         await send(pilot, "Show me a **client** [bold]please[/bold]")
         view = list(app.query(ChatMessageView))[-1]
         tail = view.query_one(StreamTail)
@@ -93,8 +92,7 @@ async def test_a_fast_long_answer_ends_whole_in_the_markdown(data_home: Path  # 
                                                              ) -> None:
     app = demo_app(data_home)
     async with app.run_test(size=(120, 40)) as pilot:
-        pane = await open_chat(pilot, token_rate=2000.0)
-        app.demo.openai.min_tokens = 3000  # type: ignore[union-attr]
+        pane = await open_chat(pilot, token_rate=2000.0, min_tokens=3000)
         await send(pilot, "a long answer please")
         await wait_until(pilot, lambda: pane.answer is not None
                          and pane.answer.finished.is_set(), timeout=60)

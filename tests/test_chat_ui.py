@@ -36,12 +36,17 @@ def demo_app(tmp: Path) -> SparkApp:
     return SparkApp(config, [], demo=True, theme_dirs=[REPO_THEMES])
 
 
-async def open_chat(pilot: Pilot, *, token_rate: float = 3000.0) -> ChatPane:
+async def open_chat(pilot: Pilot, *, token_rate: float = 3000.0,
+                    min_tokens: int | None = None) -> ChatPane:
+    """The Chat tab on the demo, its model server answering at `token_rate` (and with
+    at least `min_tokens` tokens: an answer that is still streaming when looked at)."""
     app = pilot.app
     assert isinstance(app, SparkApp)
     await wait_until(pilot, lambda: app.demo is not None and app.fleet.links
                 and app.fleet.links[0].status.state is LinkState.CONNECTED)
     app.demo.openai.token_rate = token_rate  # type: ignore[union-attr]
+    if min_tokens is not None:
+        app.demo.openai.min_tokens = min_tokens  # type: ignore[union-attr]
     await pilot.press("5")
     pane = app.query_one(ChatPane)
     await wait_until(pilot, lambda: pane.selected_model() is not None)

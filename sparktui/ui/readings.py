@@ -238,13 +238,16 @@ def _device_alerts(state: DeviceTelemetry) -> tuple[AlertLines, AlertLines]:
     return pressure, others
 
 
+def _pressure_first(per_device: Iterable[tuple[AlertLines, AlertLines]]) -> AlertLines:
+    """Devices' alert lines in the banner's order: every memory-pressure line first."""
+    per_device = list(per_device)
+    return [line for pressure, _ in per_device for line in pressure] + \
+        [line for _, others in per_device for line in others]
+
+
 def alert_lines(states: Iterable[DeviceTelemetry]) -> AlertLines:
     """Every alert of every device, memory pressure first (it can freeze the box)."""
-    board = AlertBoard()
-    lines: AlertLines = []
-    for state in states:
-        lines = board.update(state)
-    return lines
+    return _pressure_first(_device_alerts(state) for state in states)
 
 
 class AlertBoard:
@@ -259,8 +262,7 @@ class AlertBoard:
     def update(self, state: DeviceTelemetry) -> AlertLines:
         """Take `state`'s alerts; all devices' lines, memory pressure first."""
         self._by_device[state.device] = _device_alerts(state)
-        pressure = [line for mine, _ in self._by_device.values() for line in mine]
-        return pressure + [line for _, mine in self._by_device.values() for line in mine]
+        return _pressure_first(self._by_device.values())
 
 
 # --------------------------------------------------------------------- fleet summary

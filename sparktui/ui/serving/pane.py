@@ -148,8 +148,9 @@ class ServingPane(RediscoveringPane):
                  if link.transport is not None and link.transport.is_alive()]
         found = await asyncio.gather(*(self.connector.discover_device(link) for link in links))
         # a device not connected now keeps what was found on it: shown stale, not dropped
+        searched_names = {link.name for link in links}
         kept = {name: d for name, d in self.discoveries.items()
-                if name not in {link.name for link in links} and self.fleet.get(name)}
+                if name not in searched_names and self.fleet.get(name)}
         self.discoveries = kept | {d.device: d for d in found}
         found = list(self.discoveries.values())
         endpoints = [e for d in found for e in d.endpoints]

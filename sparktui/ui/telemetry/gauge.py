@@ -58,9 +58,12 @@ class Gauge(ComponentStyles):
         self.set_class(bool(heading), "-heading")
 
     def compose(self) -> ComposeResult:
-        # the heading changes rarely; the line below it at every tick
-        yield LiveStatic(classes="gauge-heading")
-        yield TiledLine(LINE_TILES, classes="gauge-line")
+        # the heading changes rarely; the line below it at every tick (kept, not queried
+        # at each tick: a tick sets several reactives, each of which redraws)
+        self._heading_view = LiveStatic(classes="gauge-heading")
+        self._line_view = TiledLine(LINE_TILES, classes="gauge-line")
+        yield self._heading_view
+        yield self._line_view
 
     def on_mount(self) -> None:
         self._redraw()
@@ -98,8 +101,8 @@ class Gauge(ComponentStyles):
         if not self.is_mounted or self.content_size.width == 0:
             return  # on_mount and on_resize draw it
         if self.heading:
-            self.query_one(".gauge-heading", LiveStatic).show(self.heading_text())
-        self.query_one(".gauge-line", TiledLine).show(self.line_text())
+            self._heading_view.show(self.heading_text())
+        self._line_view.show(self.line_text())
 
     def _aside_below(self, width: int) -> bool:
         """The aside goes under the heading when both do not fit on one line."""
