@@ -74,16 +74,13 @@ def headless(rig: benchlib.Rig, window: float, connect_timeout: float = 60.0,
                                    or "connected" not in str(v[0]))}
     benchlib.terminate(proc, timeout=60)  # closing 64 connections may take a while
     if spy is not None:
-        spy[0].wait(timeout=60)
-        summary = summarise_profile(Path(spy[1]).read_text())
-        path = benchlib.RESULTS_DIR / f"{profile}.txt"
-        path.write_text(summary)
-        Path(spy[1]).unlink()
-        print(summary[:3000], flush=True)
+        write_profile(spy, profile)
     ready, end = events["ready"], events["end"]
-    cpu = ((end["rusage"]["user"] + end["rusage"]["sys"])
-           - (ready["rusage"]["user"] + ready["rusage"]["sys"]))
-    return {"cpu_pct": 100 * cpu / end["wall"], "rss_mib": end["rusage"]["maxrss_kib"] / 1024,
+    user = end["rusage"]["user"] - ready["rusage"]["user"]
+    system = end["rusage"]["sys"] - ready["rusage"]["sys"]
+    return {"cpu_pct": 100 * (user + system) / end["wall"],
+            "user_pct": 100 * user / end["wall"], "sys_pct": 100 * system / end["wall"],
+            "rss_mib": end["rusage"]["maxrss_kib"] / 1024,
             "all_live_s": ready["live_s"],
             "not_connected": [k for k, v in end["links"].items() if "connected" not in v]}
 
@@ -97,6 +94,14 @@ def start_py_spy(pid: int, seconds: float) -> tuple[subprocess.Popen, str]:
                             "-r", "100", "--gil", "-f", "raw", "-o", raw],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return spy, raw
+
+
+def write_profile(spy: tuple[subprocess.Popen, str], name: str | None) -> None:
+    spy[0].wait(timeout=60)
+    summary = summarise_profile(Path(spy[1]).read_text())
+    (benchlib.RESULTS_DIR / f"{name}.txt").write_text(summary)
+    Path(spy[1]).unlink()
+    print(summary[:3000], flush=True)
 
 
 def summarise_profile(raw: str, top: int = 40) -> str:
@@ -126,7 +131,7 @@ def summarise_profile(raw: str, top: int = 40) -> str:
     return "\n".join(lines) + "\n"
 
 
-def tui(rig: benchlib.Rig, window: float, tmp: Path) -> dict:
+def tui(rig: benchlib.Rig, window: float, tmp: Path, profile: str | None = None) -> dict:
     tmux = benchlib.Tmux("bench-fleet")
     meter = benchlib.CpuMeter(None, f"sparktui-bench-{os.getpid()}-fleet-tui")
     out = tmp / "tui.pty"
@@ -147,10 +152,13 @@ def tui(rig: benchlib.Rig, window: float, tmp: Path) -> dict:
                     out.stat().st_size if out.exists() else 0)
 
         load = benchlib_load()
+        spy = start_py_spy(pane, window) if profile else None
         a = sample()
         time.sleep(window)
         b = sample()
         wall = b[0] - a[0]
+        if spy is not None:
+            write_profile(spy, profile)
         return {"cpu_pct": 100 * ((b[1] - a[1]) + (b[2] - a[2])) / wall,
                 "app_cpu_pct": 100 * (b[1] - a[1]) / wall,
                 "rss_mib": (benchlib.proc_rss_bytes(pane) or 0) / 2**20,
@@ -264,7 +272,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=1, help="with --ciphers: rounds (1)")
     p.add_argument("--out", default="fleet")
     p.add_argument("--profile", default=None, metavar="NAME",
-                   help="headless: py-spy the window, summary in bench/results/NAME.txt")
+                   help="py-spy the headless window (bench/results/NAME.txt) and the TUI's "
+                   "(NAME-tui.txt): busy samples, top functions")
     args = p.parse_args(argv)
     if args.ciphers:
         return compare_ciphers(args)
@@ -282,7 +291,8 @@ def main(argv: list[str] | None = None) -> int:
                                            profile=args.profile)
                 print(f"{size:3d} headless {row['headless']}", flush=True)
             if "tui" in parts:
-                row["tui"] = tui(rig, args.window, tmp)
+                row["tui"] = tui(rig, args.window, tmp,
+                                 profile=f"{args.profile}-tui" if args.profile else None)
                 print(f"{size:3d} tui      {row['tui']}", flush=True)
             if "latency" in parts:
                 row["latency"] = asyncio.run(latency(rig, args.window, tmp))
