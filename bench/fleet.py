@@ -41,8 +41,12 @@ def boottime() -> float:
     return time.clock_gettime(time.CLOCK_BOOTTIME)
 
 
-def headless(rig: benchlib.Rig, window: float, connect_timeout: float = 60.0) -> dict:
+def headless(rig: benchlib.Rig, window: float, connect_timeout: float = 60.0,
+             profile: str | None = None) -> dict:
+    """The headless collector's CPU, RSS and connect storm; `profile` NAME: py-spy records
+    the window (attached at `ready`) into bench/results/NAME.txt (see summarise_profile)."""
     start = time.monotonic()
+    spy = None
     proc = subprocess.Popen([sys.executable, str(HERE / "headless.py"), *rig.aliases,
                              "--warmup", "3", "--duration", str(window), "--connect-timeout",
                              str(connect_timeout)], stdin=subprocess.DEVNULL,
@@ -59,6 +63,8 @@ def headless(rig: benchlib.Rig, window: float, connect_timeout: float = 60.0) ->
         events[event["event"]] = event
         if event["event"] == "ready":
             events["ready"]["live_s"] = time.monotonic() - start - 3  # minus the warm-up
+            if profile:
+                spy = start_py_spy(proc.pid, window)
     if "end" not in events:
         benchlib.terminate(proc, timeout=60)
         error = events.get("error") or {"stderr": errors[-5:]}
@@ -67,15 +73,65 @@ def headless(rig: benchlib.Rig, window: float, connect_timeout: float = 60.0) ->
                 "not_live": sorted(k for k, v in detail.items() if v[1] or v[2]
                                    or "connected" not in str(v[0]))}
     benchlib.terminate(proc, timeout=60)  # closing 64 connections may take a while
+    if spy is not None:
+        write_profile(spy, profile)
     ready, end = events["ready"], events["end"]
-    cpu = ((end["rusage"]["user"] + end["rusage"]["sys"])
-           - (ready["rusage"]["user"] + ready["rusage"]["sys"]))
-    return {"cpu_pct": 100 * cpu / end["wall"], "rss_mib": end["rusage"]["maxrss_kib"] / 1024,
+    user = end["rusage"]["user"] - ready["rusage"]["user"]
+    system = end["rusage"]["sys"] - ready["rusage"]["sys"]
+    return {"cpu_pct": 100 * (user + system) / end["wall"],
+            "user_pct": 100 * user / end["wall"], "sys_pct": 100 * system / end["wall"],
+            "rss_mib": end["rusage"]["maxrss_kib"] / 1024,
             "all_live_s": ready["live_s"],
             "not_connected": [k for k, v in end["links"].items() if "connected" not in v]}
 
 
-def tui(rig: benchlib.Rig, window: float, tmp: Path) -> dict:
+def start_py_spy(pid: int, seconds: float) -> tuple[subprocess.Popen, str]:
+    """py-spy record of a running process, raw (collapsed) stacks, busy samples only
+    (`--gil`: a thread waiting in select or on a lock holds no GIL)."""
+    fd, raw = tempfile.mkstemp(prefix="sparktui-spy-", suffix=".txt")
+    os.close(fd)
+    spy = subprocess.Popen(["py-spy", "record", "-p", str(pid), "-d", str(int(seconds)),
+                            "-r", "100", "--gil", "-f", "raw", "-o", raw],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return spy, raw
+
+
+def write_profile(spy: tuple[subprocess.Popen, str], name: str | None) -> None:
+    spy[0].wait(timeout=60)
+    summary = summarise_profile(Path(spy[1]).read_text())
+    (benchlib.RESULTS_DIR / f"{name}.txt").write_text(summary)
+    Path(spy[1]).unlink()
+    print(summary[:3000], flush=True)
+
+
+def summarise_profile(raw: str, top: int = 40) -> str:
+    """Collapsed stacks -> the functions with the most samples, inclusive and by themselves."""
+    inclusive: dict[str, int] = {}
+    own: dict[str, int] = {}
+    total = 0
+    for line in raw.splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        total += count
+        frames = [f.split(" (")[0] + " (" + f.split(" (")[-1].split(":")[0] + ")"
+                  if " (" in f else f for f in stack.split(";")]
+        for frame in set(frames):
+            inclusive[frame] = inclusive.get(frame, 0) + count
+        own[frames[-1]] = own.get(frames[-1], 0) + count
+    if not total:
+        return "no samples\n"
+    lines = [f"{total} busy samples (py-spy, 100 Hz)", "", "inclusive %  function (file)"]
+    lines += [f"{100 * n / total:6.1f}  {f}" for f, n in
+              sorted(inclusive.items(), key=lambda kv: -kv[1])[:top]]
+    lines += ["", "self %  function (file)"]
+    lines += [f"{100 * n / total:6.1f}  {f}" for f, n in
+              sorted(own.items(), key=lambda kv: -kv[1])[:top]]
+    return "\n".join(lines) + "\n"
+
+
+def tui(rig: benchlib.Rig, window: float, tmp: Path, profile: str | None = None) -> dict:
     tmux = benchlib.Tmux("bench-fleet")
     meter = benchlib.CpuMeter(None, f"sparktui-bench-{os.getpid()}-fleet-tui")
     out = tmp / "tui.pty"
@@ -96,10 +152,13 @@ def tui(rig: benchlib.Rig, window: float, tmp: Path) -> dict:
                     out.stat().st_size if out.exists() else 0)
 
         load = benchlib_load()
+        spy = start_py_spy(pane, window) if profile else None
         a = sample()
         time.sleep(window)
         b = sample()
         wall = b[0] - a[0]
+        if spy is not None:
+            write_profile(spy, profile)
         return {"cpu_pct": 100 * ((b[1] - a[1]) + (b[2] - a[2])) / wall,
                 "app_cpu_pct": 100 * (b[1] - a[1]) / wall,
                 "rss_mib": (benchlib.proc_rss_bytes(pane) or 0) / 2**20,
@@ -212,6 +271,9 @@ def main(argv: list[str] | None = None) -> int:
                    "offer,chacha20-poly1305@openssh.com")
     p.add_argument("--rounds", type=int, default=1, help="with --ciphers: rounds (1)")
     p.add_argument("--out", default="fleet")
+    p.add_argument("--profile", default=None, metavar="NAME",
+                   help="py-spy the headless window (bench/results/NAME.txt) and the TUI's "
+                   "(NAME-tui.txt): busy samples, top functions")
     args = p.parse_args(argv)
     if args.ciphers:
         return compare_ciphers(args)
@@ -225,10 +287,12 @@ def main(argv: list[str] | None = None) -> int:
             row: dict[str, object] = {"devices": size, "sshds": sshds,
                                       "loadavg": benchlib_load()}
             if "headless" in parts:
-                row["headless"] = headless(rig, args.window, args.connect_timeout)
+                row["headless"] = headless(rig, args.window, args.connect_timeout,
+                                           profile=args.profile)
                 print(f"{size:3d} headless {row['headless']}", flush=True)
             if "tui" in parts:
-                row["tui"] = tui(rig, args.window, tmp)
+                row["tui"] = tui(rig, args.window, tmp,
+                                 profile=f"{args.profile}-tui" if args.profile else None)
                 print(f"{size:3d} tui      {row['tui']}", flush=True)
             if "latency" in parts:
                 row["latency"] = asyncio.run(latency(rig, args.window, tmp))

@@ -314,3 +314,55 @@ def test_intact_blocks_survive_garbage_and_cut_blocks(data, snaps):
     stream += [g for g in data.draw(_garbage) if not g.strip().startswith("---")]
     got = HostStatBlockParser().feed_lines(stream)
     assert got == snaps
+
+
+def _reference_snapshot(t: float, lines: list[str]) -> HostSnapshot | None:
+    """A block read the plain way, one per-line parser after the other: the fast
+    one-pass reader in hoststat must agree with it on any lines at all."""
+    from sparktui.core.hoststat import _Extras
+    from sparktui.core.memtruth import parse_pressure
+
+    cpu, cores, load, zones, mem_lines, extras = None, {}, None, [], [], _Extras()
+    for line in lines:
+        if extras.take(line):
+            continue
+        if line.startswith("cpu"):
+            parsed = parse_cpu_line(line)
+            if parsed is not None:
+                if parsed[0] is None:
+                    cpu = parsed[1]
+                elif parsed[0] < 1024:
+                    cores[parsed[0]] = parsed[1]
+        elif line.startswith("thermal"):
+            if (zone := parse_thermal_line(line)) is not None:
+                zones.append(zone)
+        elif ":" in line:
+            mem_lines.append(line)
+        elif (parsed_load := parse_loadavg(line)) is not None:
+            load = parsed_load
+    mem = parse_meminfo("\n".join(mem_lines))
+    if cpu is None or mem.total is None:
+        return None
+    size = max(cores) + 1 if cores else 0
+    return HostSnapshot(t=t, cpu=cpu, cores=tuple(cores.get(i) for i in range(size)), mem=mem,
+                        load=load, thermal=tuple(zones), boot_id=extras.boot_id,
+                        pressure=parse_pressure(extras.psi), buddy=tuple(extras.buddy),
+                        rails=tuple(extras.rails), prochot=extras.prochot)
+
+
+_block_lines = st.lists(st.one_of(
+    st.sampled_from(BLOCK_1.splitlines()[1:-1]),
+    st.sampled_from(["psi some avg10=1.00 avg60=0.50 avg300=0.10 total=5", "boot abc-1",
+                     "buddy Node 0, zone Normal 1 2 3", "rail sys 5000000", "prochot 1",
+                     "Buffers: x kB", "cpu99999 1 2 3 4", "cpu1 1 2 3", "\uff17 1.0 2.0"]),
+    st.lists(_near_lines, max_size=6).map("".join),
+    st.text(max_size=40).filter(lambda s: "\n" not in s)), max_size=40)
+
+
+@FUZZ
+@given(_block_lines)
+def test_one_pass_block_reader_agrees_with_the_line_parsers(lines):
+    from sparktui.core.hoststat import _build_snapshot
+
+    stripped = [line.strip() for line in lines]  # as the block parser keeps them
+    assert _build_snapshot(1.0, stripped) == _reference_snapshot(1.0, stripped)

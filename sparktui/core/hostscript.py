@@ -33,6 +33,24 @@ BUDDY_PREFIX = "buddy "  # then a /proc/buddyinfo line
 RAIL_PREFIX = "rail "  # then `<power*_label> <power*_input in µW>`
 PROCHOT_PREFIX = "prochot "  # then the platform device's prochot value
 
+#: the /proc/meminfo lines the loop sends, and the MemInfo field each becomes
+#: (sparktui.core.hoststat). The loop sends these only: a GB10's meminfo has ~55
+#: lines, and every line is bytes to decrypt and a line to cut and match on the
+#: watcher, 64 times a second for 64 devices.
+MEMINFO_FIELDS: dict[str, str] = {
+    "MemTotal": "total",
+    "MemFree": "free",
+    "MemAvailable": "available",
+    "Buffers": "buffers",
+    "Cached": "cached",
+    "SReclaimable": "sreclaimable",
+    "Shmem": "shmem",
+    "SwapTotal": "swap_total",
+    "SwapFree": "swap_free",
+    "Unevictable": "unevictable",
+    "Mlocked": "mlocked",
+}
+
 #: where the GB10's platform device keeps its PROCHOT flag (spark_hwmon's ACPI NVDA8800)
 PROCHOT_PATH = "/sys/bus/platform/devices/NVDA8800:00/prochot"
 
@@ -42,7 +60,7 @@ PROCHOT_PATH = "/sys/bus/platform/devices/NVDA8800:00/prochot"
 # The hwmon directories are found once per stream (they do not come and go
 # without a driver reload); the boot id is read once too, as it cannot change
 # while the stream lives, and printed in every block so any block tells it.
-HOSTSTAT_SCRIPT = r"""ms=${1:-1000}
+_HOSTSTAT_TEMPLATE = r"""ms=${1:-1000}
 case $ms in ''|*[!0-9]*) ms=1000 ;; esac
 s=$((ms / 1000)).$(printf '%03d' $((ms % 1000)))
 boot=
@@ -63,7 +81,9 @@ while :; do
   while read -r l; do
     case $l in cpu*) b="$b$l$nl" ;; *) break ;; esac
   done < "${SPARKTUI_ROOT-}/proc/stat"
-  while IFS= read -r l; do b="$b$l$nl"; done < "${SPARKTUI_ROOT-}/proc/meminfo"
+  while IFS= read -r l; do
+    case $l in @MEMINFO@) b="$b$l$nl" ;; esac
+  done < "${SPARKTUI_ROOT-}/proc/meminfo"
   read -r l < "${SPARKTUI_ROOT-}/proc/loadavg" && b="$b$l$nl"
   for z in "${SPARKTUI_ROOT-}"/sys/class/thermal/thermal_zone*; do
     { read -r t < "$z/temp"; } 2>/dev/null || continue
@@ -86,6 +106,9 @@ while :; do
   sleep "$s" || exit 0
 done
 """
+
+HOSTSTAT_SCRIPT = _HOSTSTAT_TEMPLATE.replace(
+    "@MEMINFO@", "|".join(f"{key}:*" for key in MEMINFO_FIELDS))
 
 
 def hoststat_command(interval_ms: int) -> str:

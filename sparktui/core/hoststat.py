@@ -28,6 +28,7 @@ from sparktui.core.hostscript import (
     BLOCK_END,
     BOOT_PREFIX,
     BUDDY_PREFIX,
+    MEMINFO_FIELDS,
     PROCHOT_PREFIX,
     PSI_PREFIX,
     RAIL_PREFIX,
@@ -133,31 +134,22 @@ def cpu_utilisation(prev: CpuTimes | None, cur: CpuTimes | None) -> float | None
     """
     if prev is None or cur is None:
         return None
-    if any(c < p for p, c in zip(prev._counters(), cur._counters(), strict=True)):
+    # spelled out, not a loop over the counters: 21 cores a GB10, 64 GB10s a second
+    if (cur.user < prev.user or cur.nice < prev.nice or cur.system < prev.system
+            or cur.idle < prev.idle or cur.iowait < prev.iowait or cur.irq < prev.irq
+            or cur.softirq < prev.softirq or cur.steal < prev.steal):
         return None
     elapsed = cur.total - prev.total
     if elapsed <= 0:
         return None
-    idle = cur.idle_all - prev.idle_all
+    idle = (cur.idle + cur.iowait) - (prev.idle + prev.iowait)
     busy = 100.0 * (elapsed - idle) / elapsed
     return min(100.0, max(0.0, busy))
 
 
 # ------------------------------------------------------------------------- memory
 
-_MEMINFO_KEYS = {
-    "MemTotal": "total",
-    "MemFree": "free",
-    "MemAvailable": "available",
-    "Buffers": "buffers",
-    "Cached": "cached",
-    "SReclaimable": "sreclaimable",
-    "Shmem": "shmem",
-    "SwapTotal": "swap_total",
-    "SwapFree": "swap_free",
-    "Unevictable": "unevictable",
-    "Mlocked": "mlocked",
-}
+_MEMINFO_KEYS = MEMINFO_FIELDS  # the lines the host loop sends, and their MemInfo fields
 _MEMINFO_LINE = re.compile(r"([A-Za-z0-9_()]+):[ \t]*(\d{1,20})(?:[ \t]*kB)?[ \t]*", re.ASCII)
 
 
@@ -374,46 +366,54 @@ class HostStatBlockParser:
 
 
 def _build_snapshot(t: float, lines: list[str]) -> HostSnapshot | None:
+    # Once a second per device, so a fleet of 64 runs this 64 times a second: one
+    # pass, each line sorted by its first characters before any regex is tried
+    # (the per-line parsers above define what each kind of line must look like).
     cpu: CpuTimes | None = None
     cores: dict[int, CpuTimes] = {}
     load: LoadAvg | None = None
     zones: list[ThermalZone] = []
-    mem_lines: list[str] = []
+    mem: dict[str, int] = {}
     extras = _Extras()
+    cpu_fullmatch = _CPU_LINE.fullmatch
+    mem_fullmatch = _MEMINFO_LINE.fullmatch
+    mem_keys = _MEMINFO_KEYS
     for line in lines:
-        if extras.take(line):
+        first = line[:1]
+        if first in _EXTRAS_FIRST and extras.take(line):
             continue
-        if line.startswith("cpu"):
-            parsed = parse_cpu_line(line)
-            if parsed is not None:
-                index, times = parsed
-                if index is None:
+        if first == "c" and line.startswith("cpu"):
+            match = cpu_fullmatch(line)
+            if match is not None:
+                times = CpuTimes(*[int(x) for x in match.group(2).split()][:10])
+                if not match.group(1):
                     cpu = times
-                elif index < MAX_CPUS:
+                elif (index := int(match.group(1))) < MAX_CPUS:
                     cores[index] = times
-            continue
-        if line.startswith("thermal"):
+        elif first == "t" and line.startswith("thermal"):
             zone = parse_thermal_line(line)
             if zone is not None:
                 zones.append(zone)
-            continue
-        if ":" in line:
-            mem_lines.append(line)
-            continue
-        parsed_load = parse_loadavg(line)
-        if parsed_load is not None:
-            load = parsed_load
-    mem = _meminfo_from_lines(mem_lines)
+        elif ":" in line:
+            match = mem_fullmatch(line)
+            if match is not None:
+                attr = mem_keys.get(match.group(1))
+                if attr is not None:
+                    mem[attr] = int(match.group(2)) * 1024
+        elif first.isdigit():  # a load line starts with a digit; nothing else does
+            parsed_load = parse_loadavg(line)
+            if parsed_load is not None:
+                load = parsed_load
     # Every block the loop prints has the aggregate cpu line and MemTotal; one
     # without them is damage, and a snapshot with holes would read as "0 %".
-    if cpu is None or mem.total is None:
+    if cpu is None or "total" not in mem:
         return None
     size = max(cores) + 1 if cores else 0
     return HostSnapshot(
         t=t,
         cpu=cpu,
         cores=tuple(cores.get(i) for i in range(size)),
-        mem=mem,
+        mem=MemInfo(**mem),
         load=load,
         thermal=tuple(zones),
         boot_id=extras.boot_id,
@@ -422,6 +422,11 @@ def _build_snapshot(t: float, lines: list[str]) -> HostSnapshot | None:
         rails=tuple(extras.rails),
         prochot=extras.prochot,
     )
+
+
+#: the first letters of the lines _Extras takes (psi, buddy, boot, rail, prochot)
+_EXTRAS_FIRST = frozenset(p[0] for p in (PSI_PREFIX, BUDDY_PREFIX, BOOT_PREFIX, RAIL_PREFIX,
+                                         PROCHOT_PREFIX))
 
 
 MAX_RAILS = 64
@@ -507,7 +512,8 @@ class HostSampler:
     def reset(self) -> None:
         self._prev = None
 
-    def update(self, snap: HostSnapshot) -> HostSample:
+    def update(self, snap: HostSnapshot, t: float | None = None) -> HostSample:
+        """The sample of `snap`, timed `t` (the receiver's clock; default the block's)."""
         prev, self._prev = self._prev, snap
         prev_cores = prev.cores if prev is not None else ()
         per_core = tuple(
@@ -516,7 +522,7 @@ class HostSampler:
         )
         load = snap.load
         return HostSample(
-            t=snap.t,
+            t=snap.t if t is None else t,
             cpu_pct=cpu_utilisation(prev.cpu if prev is not None else None, snap.cpu),
             per_core_pct=per_core,
             load1=load.load1 if load else None,

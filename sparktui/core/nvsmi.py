@@ -466,12 +466,19 @@ class LineAssembler:
             self._decoder.reset()
         else:
             text = self._decoder.decode(bytes(chunk))
-        lines: list[str] = []
         pieces = text.split("\n")
-        for piece in pieces[:-1]:
-            self._add(piece)
-            lines.append(self._take())
-        self._add(pieces[-1])
+        if len(pieces) == 1:
+            self._add(text)
+            return []
+        if self._parts:  # the first line began in an earlier chunk
+            self._add(pieces[0])
+            pieces[0] = self._take()
+        last = pieces.pop()
+        # the lines whole within this chunk: cut and stripped in one pass, as _add and
+        # _take would (a host block is ~45 lines a second per device, times the fleet)
+        limit = self.max_line
+        lines = [piece[:limit].rstrip("\r") for piece in pieces]
+        self._add(last)
         return lines
 
     def flush(self) -> str | None:

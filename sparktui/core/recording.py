@@ -42,7 +42,7 @@ import json
 import math
 import types
 import typing
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -97,25 +97,47 @@ def to_jsonable(value: object, *, omit: Sequence[str] = ()) -> Any:
     a float that is NaN or infinite becomes None, as JSON has no such numbers
     and a missing value is None everywhere in sparktui.
     """
-    return _jsonable(value, set(omit), 0)
+    return _jsonable(value, frozenset(omit), 0)
 
 
-def _jsonable(value: object, omit: set[str], depth: int) -> Any:
+_NO_OMIT: frozenset[str] = frozenset()
+_PLAIN = frozenset({type(None), bool, int, str})
+# the field names of each dataclass met, in order: dataclasses.fields() builds them
+# anew at every call, and the flight recorder encodes 2 samples a second per device
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _jsonable(value: object, omit: Set[str], depth: int) -> Any:
     if depth > _MAX_DEPTH:
         raise ValueError("nested too deeply for a recording")
+    kind = type(value)
+    # the exact types first (a sample is mostly these), then the general rules
+    if kind in _PLAIN:
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else None  # type: ignore[arg-type]
+    if kind is tuple or kind is list:
+        return [_jsonable(v, _NO_OMIT, depth + 1) for v in value]  # type: ignore[attr-defined]
+    if kind is dict:
+        return {str(k): _jsonable(v, _NO_OMIT, depth + 1)
+                for k, v in value.items()}  # type: ignore[attr-defined]
+    names = _FIELD_NAMES.get(kind)
+    if names is not None:
+        return {name: _jsonable(getattr(value, name), _NO_OMIT, depth + 1)
+                for name in names if name not in omit}
     if value is None or isinstance(value, bool | int | str):
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, enum.Enum):
-        return _jsonable(value.value, set(), depth + 1)
+        return _jsonable(value.value, _NO_OMIT, depth + 1)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _jsonable(getattr(value, f.name), set(), depth + 1)
-                for f in dataclasses.fields(value) if f.name not in omit}
+        _FIELD_NAMES[kind] = tuple(f.name for f in dataclasses.fields(value))
+        return _jsonable(value, omit, depth)
     if isinstance(value, Mapping):
-        return {str(k): _jsonable(v, set(), depth + 1) for k, v in value.items()}
+        return {str(k): _jsonable(v, _NO_OMIT, depth + 1) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_jsonable(v, set(), depth + 1) for v in value]
+        return [_jsonable(v, _NO_OMIT, depth + 1) for v in value]
     raise TypeError(f"cannot record a {type(value).__name__}")
 
 
@@ -253,7 +275,7 @@ def encode_line(record: Record) -> str:
     if record.device is not None:
         obj["device"] = record.device
     if record.data is not None:
-        obj["data"] = _jsonable(record.data, set(), 0)
+        obj["data"] = _jsonable(record.data, _NO_OMIT, 0)
     # ensure_ascii: a device's odd bytes cannot break the line structure
     return json.dumps(obj, separators=(",", ":"), allow_nan=False, ensure_ascii=True) + "\n"
 

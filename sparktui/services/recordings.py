@@ -62,7 +62,7 @@ class RecordingWriter:
         self.flush_s = flush_s
         self.flush_records = flush_records
         self._clock = clock
-        self._buffer: list[str] = []
+        self._buffer: list[Record] = []
         self._last_flush = clock()
         self.full = False
         self.records_written = 0
@@ -78,18 +78,36 @@ class RecordingWriter:
                                        or self._clock() - self._last_flush >= self.flush_s)
 
     def write(self, record: Record) -> None:
-        """Buffer one record (cheap; never touches the disk)."""
+        """Buffer one record (cheap: no encoding, never touches the disk)."""
         if self.full or self._file.closed:
             self.records_dropped += 1
             return
-        self._buffer.append(encode_line(record))
+        # Encoded at flush, which the recorder runs in a worker thread: a flight
+        # recorder of 64 devices writes 128 samples a second, and turning each into
+        # JSON on the event loop held up the frames that show them. Records are
+        # immutable and hold immutable samples, so encoding them later is the same.
+        self._buffer.append(record)
+
+    def _encode(self, records: list[Record]) -> list[str]:
+        lines: list[str] = []
+        for record in records:
+            try:
+                lines.append(encode_line(record))
+            except (TypeError, ValueError):  # a writer's bug: lose the record, not the file
+                log.exception("%s: a %r record could not be encoded; dropped", self.path,
+                              record.kind)
+                self.records_dropped += 1
+        return lines
 
     def flush(self) -> int:
-        """Write the buffer as one gzip member; returns the bytes written."""
+        """Encode the buffer and write it as one gzip member; returns the bytes written."""
         self._last_flush = self._clock()
         if not self._buffer or self._file.closed:
             return 0
-        lines, self._buffer = self._buffer, []
+        records, self._buffer = self._buffer, []
+        lines = self._encode(records)
+        if not lines:
+            return 0
         member = gzip.compress("".join(lines).encode("utf-8"), compresslevel=6, mtime=0)
         if self.max_bytes is not None and self.bytes_written + len(member) > self.max_bytes:
             self.full = True

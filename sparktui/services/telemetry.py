@@ -412,8 +412,7 @@ class TelemetryService:
                     snapshot = parser.feed_line(line)
                     if snapshot is None:
                         continue
-                    now = self._clock()
-                    sample = dataclasses.replace(sampler.update(snapshot), t=now)
+                    sample = sampler.update(snapshot, t=self._clock())
                     self.history.record_host(sample)
                     self._update(host=sample, host_problem=None)
             except StreamStalled as exc:
