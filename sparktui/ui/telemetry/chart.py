@@ -307,6 +307,16 @@ class Chart(RepaintsChanges, ComponentStyles):
         return cell_len(self.title) + 1
 
     @property
+    def plot_offset(self) -> int | None:
+        """Cells before the plot area on the rows of the plot (after the y axis), or None
+        when no plot is drawn."""
+        for line in self._text.plain.split("\n")[1:]:
+            axis = line.find("┤")
+            if axis >= 0:
+                return axis + 1
+        return None
+
+    @property
     def data(self) -> ChartData | None:
         return self._data
 

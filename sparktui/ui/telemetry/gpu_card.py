@@ -52,9 +52,12 @@ class GpuCard(ComponentStyles, Vertical):
             yield Gauge("Power", id="gauge-power")
             yield Gauge("SM clock", id="gauge-clock")
         with Horizontal(classes="charts"):
-            # beneath the charts' title line, cut before each title's figure: the figure
-            # follows every tick, and is written without the title before it
-            yield CutGrid(classes="chart-heads")
+            # beneath the charts: the title line cut before each title's figure (it
+            # follows every tick), the plot rows after each y axis (a redraw changes the
+            # line, not the axis labels): both are written without what comes before
+            with Vertical(classes="chart-cuts"):
+                yield CutGrid(classes="chart-heads")
+                yield CutGrid(classes="chart-plots")
             yield Chart("Utilisation", id="chart-util", classes="chart")
             yield Chart("Memory", id="chart-memory", classes="chart secondary")
             yield Chart("Temperature", id="chart-temp", classes="chart secondary")
@@ -125,12 +128,17 @@ class GpuCard(ComponentStyles, Vertical):
         self._cut_heads()
 
     def _cut_heads(self) -> None:
-        """Cut the title line before each chart's figure (the CutGrid beneath it)."""
-        grid = self.query_one(".chart-heads", CutGrid)
-        if not grid.is_mounted or not grid.region:
+        """Cut the title line before each chart's figure, and the plot rows after each
+        y axis (the CutGrids beneath the charts)."""
+        heads = self.query_one(".chart-heads", CutGrid)
+        plots = self.query_one(".chart-plots", CutGrid)
+        if not heads.is_mounted or not heads.region:
             return
-        grid.cut_at([chart.content_region.x - grid.region.x + chart.figure_offset
-                     for chart in self.charts if chart.display and chart.region.width])
+        shown = [chart for chart in self.charts if chart.display and chart.region.width]
+        heads.cut_at([chart.content_region.x - heads.region.x + chart.figure_offset
+                      for chart in shown])
+        plots.cut_at([chart.content_region.x - plots.region.x + offset for chart in shown
+                      if (offset := chart.plot_offset) is not None])
 
     def _plot_memory(self, telemetry: DeviceTelemetry, gpu: GpuSample,
                      history: History | None, window_s: float,
