@@ -85,7 +85,6 @@ class _Job:
     start: float
     load_s: float
     serve_end: float
-    end: float
     peak: float
     mem_mib: int
     user: str
@@ -182,12 +181,11 @@ class SimDevice:
         start = epoch * EPOCH + (3.0 + gpu * 1.5 if epoch == 0 else 2 + 18 * u(2))
         load_s, serve_end = 4 + 8 * u(8), start + 4 + 8 * u(8) + 20 + 60 * u(9)
         pid = 100_000 + _mix(self.seed, 6, gpu, epoch) % 3_900_000
-        end = serve_end + 3 + 12 * u(10)
-        if not start <= t < end or self._killed.get(pid, math.inf) <= t:
+        if not start <= t < serve_end + 3 + 12 * u(10) or self._killed.get(pid, math.inf) <= t:
             return None
         user, args = _JOBS[int(u(3) * len(_JOBS))]
         mem = 4_000 + int(36_000 * u(5)) if self.kind == "gb10" else 9_000 + int(60_000 * u(5))
-        return _Job(pid, start, load_s, serve_end, end, 0.72 + 0.24 * u(12), mem, user,
+        return _Job(pid, start, load_s, serve_end, 0.72 + 0.24 * u(12), mem, user,
                     args.format(port=30_000 + int(u(4) * 30_000)))
 
     def _gpu_load(self, gpu: int, t: float) -> tuple[float, float]:

@@ -97,6 +97,7 @@ def parse(argv: list[str], *, reject: Collection[str] = ()) -> Invocation:
     if parts[0] != "csv" or any(p not in ("noheader", "nounits") for p in parts[1:]):
         raise NvsmiError(f'"{opts["format"]}" is not a valid format. Valid formats are: csv, '
                          "noheader, nounits.\n")
+    # this driver knows the fields a reading of the model has
     known, aliases = ((APP_FIELDS, APP_ALIASES) if modes[0] == "apps" else
                       (SimDevice(auto=False, seed=0).gpu(0), GPU_ALIASES))
     fields = []
@@ -153,7 +154,8 @@ def table(device: SimDevice, now: float) -> str:
              "|" + "=" * 41 + "+" + "=" * 24 + "+" + "=" * 22 + "|"]
     for g in range(device.gpus):
         r = device.gpu(g, now)
-        usage = f"{float(r['power.draw']):.0f}W / {r['power.limit'] or 'N/A':>5}"
+        cap = "N/A" if r["power.limit"] is None else f"{float(r['power.limit']):.0f}W"
+        usage = f"{float(r['power.draw']):.0f}W / {cap:>5}"
         memory = " Not Supported" if r["memory.total"] is None else \
             f"{r['memory.used']}MiB /  {r['memory.total']}MiB ".rjust(24)
         lines += [_box((f"{g:>4}  {r['name']:<29}  On  ", 41), (f"{r['pci.bus_id']:>19}  On ", 24),

@@ -73,6 +73,10 @@ def _sha(*parts: object) -> str:
     return hashlib.sha256(" ".join(map(str, parts)).encode()).hexdigest()
 
 
+def _hub_folder(home: Path, name: str) -> Path:
+    return home / ".cache/huggingface/hub" / ("models--" + name.replace("/", "--"))
+
+
 def _sparse(path: Path, size: int, when: float) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "ab") as fh:
@@ -89,7 +93,7 @@ def seed_models(home: Path, now: float) -> None:
         if source == "gguf":
             _sparse(home / "models" / name, shards[0], used)
             continue
-        path = home / ".cache/huggingface/hub" / ("models--" + name.replace("/", "--"))
+        path = _hub_folder(home, name)
         snapshot = path / "snapshots" / _sha(name, "rev")[:40]
         snapshot.mkdir(parents=True, exist_ok=True)
         (path / "refs").mkdir(exist_ok=True)
@@ -109,7 +113,7 @@ def seed_models(home: Path, now: float) -> None:
 
 def grow_download(home: Path, started: float, now: float) -> None:
     """The unfinished blob of the download in progress, at the size it has reached by now."""
-    blobs = home / ".cache/huggingface/hub/models--Qwen--Qwen3-30B-A3B/blobs"
+    blobs = _hub_folder(home, DOWNLOADING) / "blobs"
     if blobs.is_dir():  # not when the user deleted the model
         _sparse(blobs / f"{_sha(DOWNLOADING, 'next')}.incomplete",
                 DOWNLOAD_FROM + int((now - started) * DOWNLOAD_BYTES_S), now)
