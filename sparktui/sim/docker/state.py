@@ -207,7 +207,7 @@ class DockerState:
     def create(self, name: str | None, config: dict[str, Any]) -> Container:
         self.image_id(image := str(config.get("Image") or ""))
         name = (name or f"sim_{self.rng.randrange(1 << 24):06x}").lstrip("/")
-        if self.find(name) is not None:
+        if any(c.name == name for c in self.containers.values()):
             raise EngineError(409, f'Conflict. The container name "/{name}" is already in use')
         cmd = [str(a) for a in config.get("Cmd") or []]
         exposed = list(config.get("ExposedPorts") or {})
