@@ -1,7 +1,7 @@
 """The simulated Spark's model server: an OpenAI-compatible endpoint with vLLM's /metrics.
 
 `GET /v1/models`, `GET /health`, `GET /metrics` and `POST /v1/chat/completions`,
-streamed as server-sent events or answered whole. It writes plausible Markdown
+streamed as server-sent events. It writes plausible Markdown
 at a set token rate, honours `max_tokens` and `stream_options.include_usage`,
 answers a wrong model with 404 as vLLM does, and lifts the simulated GPU's
 load while it generates, so telemetry and the chat's energy figures tell one
@@ -217,19 +217,11 @@ class OpenAISimServer:
         self._busy(+1)
         self.metrics.active_tokens += prompt_tokens
         started = time.monotonic()
-        try:
-            if body.get("stream"):
-                options = body.get("stream_options")
-                wants_usage = isinstance(options, dict) and bool(options.get("include_usage"))
-                await self._stream(exchange, body["model"], pieces, finish,
-                                   usage if wants_usage else None)
-            else:
-                await asyncio.sleep(self.ttft_s + len(pieces) / max(self.token_rate, 1e-3))
-                await exchange.reply(200, {
-                    "id": "chatcmpl-sim", "object": "chat.completion", "model": body["model"],
-                    "choices": [{"index": 0, "finish_reason": finish,
-                                 "message": {"role": "assistant", "content": "".join(pieces)}}],
-                    "usage": usage})
+        try:  # streamed, as sparktui always asks
+            options = body.get("stream_options")
+            wants_usage = isinstance(options, dict) and bool(options.get("include_usage"))
+            await self._stream(exchange, body["model"], pieces, finish,
+                               usage if wants_usage else None)
         finally:
             self._busy(-1)
             self.metrics.active_tokens -= prompt_tokens

@@ -1,15 +1,13 @@
 """The simulated Spark: an asyncssh server on loopback whose shell is a real `sh`.
 
-Any user name, public-key authentication only. Exec and shell requests run
-`sh -c COMMAND` (or `sh -i`) over the device's root directory (sim.device.root:
-HOME, PATH with the stand-in tools first, SPARKTUI_ROOT for the product's
-scripts), on a pseudo-terminal when the client asks for one; asyncssh's own
-redirection carries the bytes, the client's signals and window sizes. A
-refresh task keeps the root's files in step with the model every REFRESH_S;
-the stand-ins reach the model through the relay (sim.ssh.relay). Forwards
-reach this machine's loopback ports and UNIX sockets, or what `map_port` and
-`map_unix` put there (a simulated server on a random port stands in for the
-device's port 8000), through asyncssh's own forwarder.
+Any user name, its throwaway key only. Exec and shell requests run `sh -c
+COMMAND` (or `sh -i`) over the device's root (sim.device.root: HOME, PATH with
+the stand-in tools first, SPARKTUI_ROOT for the product's scripts), on a
+pseudo-terminal when asked; asyncssh's own redirection carries the bytes, the
+client's signals and window sizes. Forwards go through asyncssh's forwarder:
+to this machine's loopback ports, or a simulated server standing in for one
+(`map_port`, `resolve_port`), and to UNIX sockets, under the device's root
+first (its /var/run/docker.sock is the simulated engine's).
 """
 
 from __future__ import annotations
@@ -21,6 +19,7 @@ import pty
 import shutil
 import signal
 import tempfile
+from collections.abc import Callable
 from typing import Any
 
 import asyncssh
@@ -60,7 +59,8 @@ class SimServer:
         self.client_key = asyncssh.generate_private_key("ssh-ed25519")
         self.host, self.port = "127.0.0.1", 0
         self.port_map: dict[int, tuple[str, int]] = {}
-        self.unix_map: dict[str, str] = {}
+        #: where a device port not in port_map leads (the engine's deployed servers)
+        self.resolve_port: Callable[[int], tuple[str, int] | None] = lambda port: None
         self._groups: set[int] = set()  # the process groups of the commands running
         self._conns: set[asyncssh.SSHServerConnection] = set()
         self._refreshing = asyncio.Lock()
@@ -70,9 +70,6 @@ class SimServer:
     def map_port(self, remote_port: int, local_host: str, local_port: int) -> None:
         """Forwards to loopback `remote_port` on the device reach local_host:local_port."""
         self.port_map[remote_port] = (local_host, local_port)
-
-    def map_unix(self, remote_path: str, local_path: str) -> None:
-        self.unix_map[remote_path] = local_path
 
     def write_client_files(self, dirpath: str) -> tuple[str, str]:
         """Write the throwaway `id_ed25519` (mode 0600) and a `known_hosts` for this server."""
@@ -190,11 +187,14 @@ class _SSHServer(asyncssh.SSHServer):
             raise asyncssh.ChannelOpenError(
                 asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED,
                 "the simulated Spark forwards to its loopback ports only")
-        return self._conn.forward_connection(*self._sim.port_map.get(dest_port,
-                                                                     (dest_host, dest_port)))
+        sim = self._sim
+        return self._conn.forward_connection(*(sim.port_map.get(dest_port) or sim.resolve_port(
+            dest_port) or (dest_host, dest_port)))
 
     def unix_connection_requested(self, dest_path: str) -> Any:
-        return self._conn.forward_unix_connection(self._sim.unix_map.get(dest_path, dest_path))
+        on_device = os.path.join(self._sim.root.path, dest_path.lstrip("/"))
+        return self._conn.forward_unix_connection(on_device if os.path.exists(on_device)
+                                                  else dest_path)
 
     def server_requested(self, listen_host: str, listen_port: int) -> bool:
         return is_loopback(listen_host or "localhost")  # it shares this machine
