@@ -30,8 +30,8 @@ class Request:
     headers: dict[str, str]  # names in lower case
     body: bytes
 
-    def arg(self, name: str, default: str | None = None) -> str | None:
-        return self.query.get(name, [default])[-1]
+    def arg(self, name: str) -> str | None:
+        return self.query.get(name, [None])[-1]
 
     def flag(self, name: str) -> bool:
         return (self.arg(name) or "").strip().lower() not in ("", "0", "false", "no")

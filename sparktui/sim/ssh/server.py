@@ -195,8 +195,9 @@ class _SSHServer(asyncssh.SSHServer):
             dest_port) or (dest_host, dest_port)))
 
     def unix_connection_requested(self, dest_path: str) -> Any:
+        # the device's own file first: its docker.sock, even when that engine has stopped
         on_device = os.path.join(self._sim.root.path, dest_path.lstrip("/"))
-        return self._conn.forward_unix_connection(on_device if os.path.exists(on_device)
+        return self._conn.forward_unix_connection(on_device if os.path.lexists(on_device)
                                                   else dest_path)
 
     def server_requested(self, listen_host: str, listen_port: int) -> bool:
