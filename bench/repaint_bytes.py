@@ -18,17 +18,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import collections
 import math
-import re
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from screen_bytes import ByteCounter, print_report
 
 TABS = {"Devices": "1", "Telemetry": "2"}
-_MOVE = re.compile(r"(\x1b\[\d+;\d+H)")
 
 
 def _tick(device: int, k: int):
@@ -45,39 +44,23 @@ def _tick(device: int, k: int):
 
 
 async def measure(ticks: int, warmup: int, rows: int) -> list[tuple[str, float]]:
-    from rich.console import Console
-
     from sparktui.ui.messages import TelemetryUpdated
     from tests.test_ui_telemetry import quiet_app
 
     devices = 4
     app = quiet_app(tuple(f"spark-{i + 1}" for i in range(devices)))
-    console = Console(color_system="truecolor", force_terminal=True, width=400)
-    written = [0]
-    per_row: collections.Counter[int] = collections.Counter()
+    counter = ByteCounter()
     results = []
     async with app.run_test(size=(120, 40)) as pilot:
-        display = app._display
-
-        def count(screen, renderable) -> None:
-            if hasattr(renderable, "render_segments"):
-                data = renderable.render_segments(console)
-                written[0] += len(data.encode())
-                parts = _MOVE.split(data)
-                for i in range(1, len(parts), 2):
-                    per_row[int(parts[i][2:].split(";")[0])] += len(parts[i]) + len(
-                        parts[i + 1].encode() if i + 1 < len(parts) else b"")
-            display(screen, renderable)
-
-        app._display = count  # type: ignore[method-assign]
+        counter.wrap(app)
         k = 0
         for tab, key in TABS.items():
             await pilot.press(key)
             start = 0.0
             for n in range(warmup + ticks):
                 if n == warmup:
-                    written[0], start = 0, time.monotonic()
-                    per_row.clear()
+                    counter.reset()
+                    start = time.monotonic()
                 due = time.monotonic() + 1.0
                 for device in range(devices):
                     telemetry = _tick(device, k)
@@ -89,11 +72,9 @@ async def measure(ticks: int, warmup: int, rows: int) -> list[tuple[str, float]]
                 k += 1
                 await asyncio.sleep(max(0.0, due - time.monotonic()))
             wall = time.monotonic() - start
-            results.append((tab, written[0] / wall))
-            print(f"{tab:<11} {written[0] / wall:7.0f} B/s  ({ticks} ticks, {wall:.1f} s)",
-                  flush=True)
-            for row, size in per_row.most_common(rows):
-                print(f"    row {row:>2}: {size / wall:5.0f} B/s", flush=True)
+            report = counter.report(wall, rows)
+            results.append((tab, report["bytes_per_s"]))
+            print_report(f"{tab} ({ticks} ticks, {wall:.1f} s)", report)
     return results
 
 
@@ -101,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="terminal bytes per second from replayed ticks")
     p.add_argument("--ticks", type=int, default=20)
     p.add_argument("--warmup", type=int, default=5)
-    p.add_argument("--rows", type=int, default=0, help="print the N costliest screen rows")
+    p.add_argument("--rows", type=int, default=0,
+                   help="print the N costliest screen rows and widgets")
     args = p.parse_args(argv)
     load = open("/proc/loadavg", encoding="ascii").read().split()[:3]
     print(f"load {' '.join(load)}", flush=True)

@@ -141,7 +141,6 @@ def run_tui(argv: list[str]) -> int:
 #: so `sparktui --help` stays fast and a broken extra never breaks the TUI.
 SUBCOMMANDS: dict[str, str] = {
     "status": "sparktui.commands.status:main",
-    "sim": "sparktui.sim.cli:main",
     "forward": "sparktui.commands.forward:main",
     "tunnels": "sparktui.commands.tunnels:main",
     "containers": "sparktui.commands.containers:containers_main",

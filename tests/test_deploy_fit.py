@@ -2,7 +2,7 @@
 
 The command-line reading is checked against flags worked by hand for each engine;
 the form is driven with Pilot on the live demo, whose device lists its models
-through the product's listing (sim.device.model_disk: files a real sh lists).
+through the product's listing (sim.device.root: files a real sh lists).
 """
 
 from __future__ import annotations

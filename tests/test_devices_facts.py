@@ -59,7 +59,7 @@ async def test_simulated_spark_facts() -> None:
     assert facts.cpu_cores == 20
     assert 120 * 2**30 < facts.mem_total_bytes < 123 * 2**30
     assert facts.root_disk is not None and facts.root_disk.mount == "/"
-    # the demo's models (sim.device.model_disk): sparse files as big as the real ones
+    # the demo's models (sim.device.root): sparse files as big as the real ones
     assert 60 * 10**9 < facts.cache_bytes < 75 * 10**9
     # no engine attached to this device (the demo attaches one): the daemon is not running
     assert facts.docker_version is None and "Is the docker daemon running?" in (
@@ -164,7 +164,7 @@ async def test_two_lone_active_links_are_probably_each_other() -> None:
 
 def test_nvidia_smi_query_sections() -> None:
     sim = SimDevice(gpus=1)
-    sections = split_nvsmi_query(detail_report(sim, [0], sim.clock()))
+    sections = split_nvsmi_query(detail_report(sim, sim.clock()))
     titles = [s.title for s in sections]
     assert titles[0] == "Summary"
     assert {"PCI", "FB Memory Usage", "Clocks", "Temperature"} <= set(titles)
@@ -173,7 +173,7 @@ def test_nvidia_smi_query_sections() -> None:
     pci = next(s for s in sections if s.title == "PCI")
     assert "Bus Id" in pci.body and "PCIe Generation" in pci.body
     two = SimDevice(gpus=2, kind="discrete")
-    titles = [s.title for s in split_nvsmi_query(detail_report(two, [0, 1], two.clock()))]
+    titles = [s.title for s in split_nvsmi_query(detail_report(two, two.clock()))]
     assert sum(t.endswith(": Clocks") for t in titles) == 2
 
 

@@ -6,7 +6,7 @@ dialog's other way in), chat history, the models on disk and the fit verdict sho
 a device answers, which moves on a live one. Here every answer is fixed where the app
 gets it: the device is this machine (a LocalTransport) whose `nvidia-smi` on PATH
 prints a report captured from the demo's simulated Spark, whose home holds the demo's
-model caches (tests/fixtures/probes, sim.device.model_disk); the facts are the demo's
+model caches (tests/fixtures/probes, sim.device.root); the facts are the demo's
 captured reading, kept by the session's FactsService; the post-mortem is a saved one,
 where the app looks for it; the chat history is a store with fixed dates; the fit
 weighs against a fixed memory sample. Times show in UTC. So each picture changes only
@@ -45,7 +45,7 @@ from sparktui.services.session import Session
 from sparktui.services.store import ConfigStore
 from sparktui.services.telemetry import DeviceTelemetry, TelemetryService
 from sparktui.sim.device.memory_model import previous_boot
-from sparktui.sim.device.model_disk import SimModelDisk
+from sparktui.sim.device.root import seed_models
 from sparktui.ui.app import SparkApp
 from sparktui.ui.chat.history import ChatHistoryScreen
 from sparktui.ui.chat.input import ChatInput
@@ -91,7 +91,7 @@ def device_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "home"
     home.mkdir()
     now = time.time()  # the ages show in whole days ("9 d ago"): stable over a run
-    SimModelDisk(clock=lambda: now).seed_files(home)
+    seed_models(home, now)
     ssh = home / ".ssh"
     ssh.mkdir()
     (ssh / "config").write_text(
@@ -156,7 +156,7 @@ def probe_app(tmp_path: Path, *, connects: bool = True) -> SparkApp:
 
 def save_report(app: SparkApp) -> None:
     """The post-mortem of a GPU driver wedge, saved where the app finds it after a restart."""
-    lines = previous_boot("NV_ERR_NO_MEMORY").journal
+    lines = previous_boot("NV_ERR_NO_MEMORY")
     verdict = classify("0f6c5a52-prev", Evidence(boot_id="9b1d77e0-next", uptime_s=41.0,
                                                  journal=tuple(lines)), 3.2 * 3600)
     drop = NOON_ISH - 95.0

@@ -1,13 +1,28 @@
-"""The nvidia-smi emulation: what GB10 and discrete GPUs print."""
+"""The stand-in nvidia-smi answers as the real tool does (shared/reference: a GB10 on driver
+580), for the forms sparktui sends, in the demo (parse + tick) and on the tests' sshd
+(`python -m sparktui.sim.device.nvsmi`, playing a scenario)."""
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import subprocess
+import sys
 
 import pytest
 
+from sparktui.core import nvsmi as core
+from sparktui.core.facts import parse_nvidia_smi_header
 from sparktui.sim.device import nvsmi
 from sparktui.sim.device.gpu_model import SimDevice
+
+
+def call(argv: list[str], device: SimDevice) -> tuple[str, str, int]:
+    try:
+        return nvsmi.tick(nvsmi.parse(argv), device), "", 0
+    except nvsmi.NvsmiError as exc:
+        return exc.stdout, exc.stderr, exc.exit_status
 
 
 @pytest.fixture
@@ -15,131 +30,141 @@ def gb10() -> SimDevice:
     return SimDevice(seed=1, auto=False)
 
 
-def test_gb10_memory_is_na_with_header_and_units(gb10):
-    out, err, status = nvsmi.render(
-        ["--query-gpu=index,name,memory.total,utilization.gpu", "--format=csv"], gb10)
-    assert status == 0 and err == ""
-    header, row = out.splitlines()
-    assert header == "index, name, memory.total [MiB], utilization.gpu [%]"
-    assert row == "0, NVIDIA GB10, [N/A], 0 %"
-
-
-def test_gb10_reference_rows(gb10):
-    out, _, _ = nvsmi.render(
-        ["--query-gpu=memory.total,memory.used,memory.free,utilization.gpu,power.draw,"
-         "temperature.gpu", "--format=csv,noheader"], gb10)
+def test_gb10_rows_as_the_reference_shows_them(gb10):
+    out, err, status = call(["--query-gpu=index,name,memory.total,utilization.gpu",
+                             "--format=csv"], gb10)
+    assert (status, err) == (0, "")
+    assert out.splitlines() == ["index, name, memory.total [MiB], utilization.gpu [%]",
+                                "0, NVIDIA GB10, [N/A], 0 %"]
+    out, _, _ = call(["--query-gpu=memory.total,memory.used,memory.free,utilization.gpu,"
+                      "power.draw,temperature.gpu", "--format=csv,noheader"], gb10)
     assert re.fullmatch(r"\[N/A\], \[N/A\], \[N/A\], 0 %, \d+\.\d\d W, \d+\n", out)
-    out, _, _ = nvsmi.render(["--query-gpu=index,name,memory.total,memory.free",
-                              "--format=csv,noheader,nounits"], gb10)
+    out, _, _ = call(["--query-gpu=index,name,memory.total,memory.free",
+                      "--format=csv,noheader,nounits"], gb10)
     assert out == "0, NVIDIA GB10, [N/A], [N/A]\n"
 
 
-def test_gb10_na_fields_and_formats(gb10):
-    fields = ("power.limit,power.default_limit,enforced.power.limit,fan.speed,clocks.mem,"
-              "clocks.current.memory,clocks.max.memory,utilization.memory,clocks.sm,"
-              "clocks.max.sm,pstate,clocks_event_reasons.active,driver_version,compute_cap,"
-              "pci.bus_id,uuid,timestamp")
-    out, _, status = nvsmi.render([f"--query-gpu={fields}", "--format=csv,noheader,nounits"],
-                                  gb10)
-    assert status == 0
-    cells = out.rstrip("\n").split(", ")
-    assert cells[:7] == ["[N/A]"] * 7
-    assert cells[7] == "0"
-    assert 2385 <= int(cells[8]) <= 2489 and cells[9] == "3003"
-    assert cells[10] == "P8"
-    assert re.fullmatch(r"0x[0-9A-F]{16}", cells[11])
-    assert cells[12:15] == ["580.126.09", "12.1", "0000000F:01:00.0"]
-    assert cells[15].startswith("GPU-")
-    assert re.fullmatch(r"\d{4}/\d\d/\d\d \d\d:\d\d:\d\d\.\d{3}", cells[16])
-
-
-def test_aliases_print_canonical_headers(gb10):
-    out, _, status = nvsmi.render(
-        ["--query-gpu=gpu_name,clocks.sm,clocks_throttle_reasons.active,power.draw",
-         "--format=csv"], gb10)
-    assert status == 0
-    assert out.splitlines()[0] == ("name, clocks.current.sm [MHz], clocks_event_reasons.active,"
-                                   " power.draw [W]")
-
-
-def test_unknown_field_fails_whole_call(gb10):
-    out, err, status = nvsmi.render(
-        ["--query-gpu=index,clocks.applications.sm", "--format=csv"], gb10)
-    assert status == 2 and out == ""
-    assert err.splitlines()[0] == 'Field "clocks.applications.sm" is not a valid field to query.'
-    assert "--help-query-gpu" in err
-
-
-def test_rejected_field_plays_another_driver(gb10):
-    out, err, status = nvsmi.render(
-        ["--query-gpu=clocks_event_reasons.active", "--format=csv"], gb10,
-        reject=("clocks_event_reasons.active",))
-    assert status == 2 and out == ""
-    assert 'Field "clocks_event_reasons.active" is not a valid field' in err
-
-
-def test_bad_arguments(gb10):
-    assert nvsmi.render(["--query-gpu=index"], gb10)[2] == 2  # no --format
-    assert nvsmi.render(["--query-gpu=index", "--format=xml"], gb10)[2] == 2
-    assert nvsmi.render(["--bogus"], gb10)[2] == 2
-    assert nvsmi.render(["-lms", "0", "--query-gpu=index", "--format=csv"], gb10)[2] == 2
-    _out, err, status = nvsmi.render(["-i", "3", "--query-gpu=index", "--format=csv"], gb10)
-    assert status == 6 and "No devices were found" in err
-
-
-def test_discrete8_gives_eight_rows():
-    dev = SimDevice(gpus=8, kind="discrete", seed=2, auto=False)
-    out, _, _ = nvsmi.render(["--query-gpu=index,name,memory.total,memory.used,memory.free",
-                              "--format=csv,noheader,nounits"], dev)
-    rows = [r.split(", ") for r in out.splitlines()]
-    assert [r[0] for r in rows] == [str(i) for i in range(8)]
-    for r in rows:
-        assert r[1] == "NVIDIA H100 80GB HBM3" and r[2] == "81559"
-        assert int(r[3]) + int(r[4]) <= 81559
-    out, _, _ = nvsmi.render(["-i", "5", "--query-gpu=index", "--format=csv,noheader"], dev)
-    assert out == "5\n"
-
-
-def test_loop_ticks_give_one_row_per_gpu_per_tick():
-    dev = SimDevice(gpus=3, kind="discrete", seed=2, clock=lambda: 0.0)
-    inv = nvsmi.parse(["--query-gpu=index,utilization.gpu", "--format=csv", "-lms", "200"])
-    assert inv.interval == pytest.approx(0.2) and inv.looping
-    texts = list(nvsmi.ticks(inv, dev, clock_readings=[0.0, 0.2, 0.4, 0.6]))
-    assert len(texts) == 4
-    assert texts[0].splitlines()[0] == "index, utilization.gpu [%]"
-    assert len(texts[0].splitlines()) == 4  # header printed once, then 3 rows
-    assert all(len(t.splitlines()) == 3 for t in texts[1:])
-    assert nvsmi.parse(["-l", "2", "--query-gpu=index", "--format=csv"]).interval == 2.0
-    assert nvsmi.parse(["--loop=3", "--query-gpu=index", "--format=csv"]).interval == 3.0
-    assert nvsmi.parse(["--loop-ms=50", "--query-gpu=index", "--format=csv"]).interval == 0.05
-    assert not nvsmi.parse(["--query-gpu=index", "--format=csv"]).looping
+def test_what_telemetry_streams_parses_to_gb10_figures(gb10):
+    argv = core.build_query_command(core.DEFAULT_FIELDS, 500).split()[1:]
+    inv = nvsmi.parse(argv)
+    assert inv.interval == 0.5
+    parser = core.CsvRowParser(list(core.DEFAULT_FIELDS))
+    sample = parser.parse_line(nvsmi.tick(inv, gb10).rstrip("\n"), t=0.0)
+    assert sample is not None and sample.name == "NVIDIA GB10"
+    assert sample.mem_total_mib is None and sample.power_limit_w is None
+    assert sample.fan_pct is None and sample.mem_clock_mhz is None
+    assert 11 <= (sample.power_w or 0) <= 17 and 35 <= (sample.temp_c or 0) <= 41  # idle
+    assert 2385 <= (sample.sm_clock_mhz or 0) <= 2489 and sample.sm_clock_max_mhz == 3003
+    assert sample.pstate == "P8" and sample.event_reasons == 0
+    gb10.set_load(0.96)  # full load heats up towards 89 C and draws 53-63 W
+    hot = parser.parse_line(nvsmi.tick(inv, gb10, gb10.clock() + 600).rstrip("\n"), t=1.0)
+    assert hot is not None and hot.pstate == "P0" and hot.util_gpu == 96
+    assert 53 <= (hot.power_w or 0) <= 63 and 75 <= (hot.temp_c or 0) <= 89
+    out, _, _ = call(core.DRIVER_VERSION_COMMAND.split()[1:], gb10)
+    assert core.parse_driver_version(out) == "580.126.09"
 
 
 def test_compute_apps(gb10):
-    argv = ["--query-compute-apps=gpu_uuid,pid,process_name,used_memory",
-            "--format=csv,noheader,nounits"]
-    assert nvsmi.render(argv, gb10) == ("", "", 0)  # no process: nothing at all
+    argv = core.COMPUTE_APPS_COMMAND.split()[1:]
+    assert call(argv, gb10) == ("", "", 0)  # no process: nothing at all
     gb10.set_load(0.5)
-    out, _, _ = nvsmi.render(argv, gb10)
-    uuid, pid, name, mem = out.rstrip("\n").split(", ")
-    assert uuid == gb10.gpu(0).uuid and pid.isdigit() and name == "/usr/bin/python3"
-    assert mem.isdigit()
-    out, _, _ = nvsmi.render(["--query-compute-apps=pid,name,gpu_name,used_gpu_memory",
-                              "--format=csv"], gb10)
+    (app,) = core.parse_compute_apps(call(argv, gb10)[0])
+    assert app.gpu_uuid == gb10.gpu(0)["uuid"] and app.process_name == "/usr/bin/python3"
+    out, _, _ = call(["--query-compute-apps=pid,name,gpu_name,used_gpu_memory",
+                      "--format=csv"], gb10)
     assert out.splitlines()[0] == "pid, process_name, gpu_name, used_gpu_memory [MiB]"
     assert out.splitlines()[1].endswith(" MiB")
 
 
-def test_plain_table_and_query(gb10):
+def test_aliases_print_canonical_headers(gb10):
+    out, _, _ = call(["--query-gpu=gpu_name,clocks.sm,clocks_throttle_reasons.active",
+                      "--format=csv"], gb10)
+    assert out.splitlines()[0] == "name, clocks.current.sm [MHz], clocks_event_reasons.active"
+
+
+def test_a_bad_call_fails_as_a_whole(gb10):
+    out, err, status = call(["--query-gpu=index,clocks.applications.sm", "--format=csv"], gb10)
+    assert status == 2 and out == ""
+    assert err.splitlines()[0] == 'Field "clocks.applications.sm" is not a valid field to query.'
+    assert core.classify_failure(out, err, status).kind is core.NvsmiFailureKind.REJECTED_FIELD
+    for argv in (["--query-gpu=index"], ["--query-gpu=index", "--format=xml"], ["--bogus"],
+                 ["-lms", "0", "--query-gpu=index", "--format=csv"]):
+        assert call(argv, gb10)[2] == 2, argv
+
+
+def test_plain_screen_and_query_report(gb10):
     gb10.set_load(0.5)
-    table, _, status = nvsmi.render([], gb10)
-    assert status == 0
-    assert "CUDA Version: 13.0" in table and "Driver Version: 580.126.09" in table
-    assert "Not Supported" in table and "NVIDIA GB10" in table
-    assert "/usr/bin/python3" in table
-    boxed = [line for line in table.splitlines() if line.startswith(("|", "+"))]
-    assert {len(line) for line in boxed} == {91}
-    report, _, _ = nvsmi.render(["-q"], gb10)
+    table, _, _ = call([], gb10)
+    assert parse_nvidia_smi_header(table) == ("580.126.09", "13.0")
+    assert "Not Supported" in table and "NVIDIA GB10" in table and "/usr/bin/python3" in table
+    assert {len(line) for line in table.splitlines() if line.startswith(("|", "+"))} == {91}
+    report, _, _ = call(["-q"], gb10)
     assert "==============NVSMI LOG==============" in report
     assert re.search(r"Product Name\s+: NVIDIA GB10", report)
     assert re.search(r"Total\s+: \[N/A\]", report)
+
+
+# -- the stand-in on the tests' sshd, in each scenario ----------------------------------------
+QUERY = ["--query-gpu=index,name,memory.total,memory.used", "--format=csv"]
+
+
+def stand_in(*args: str, scenario: str | None = None, file: str | None = None,
+             **popen: object) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(nvsmi.SCENARIO_ENV)}
+    env |= {nvsmi.SCENARIO_ENV: scenario} if scenario else {}
+    env |= {nvsmi.SCENARIO_FILE_ENV: file} if file else {}
+    return subprocess.Popen([sys.executable, "-m", "sparktui.sim.device.nvsmi", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            **popen)  # type: ignore[call-overload]
+
+
+def finished(*args: str, **kw: str) -> tuple[str, str, int]:
+    proc = stand_in(*args, **kw)
+    out, err = proc.communicate(timeout=20)
+    return out, err, proc.returncode
+
+
+def test_scenarios(tmp_path):
+    assert finished(*QUERY) == ("index, name, memory.total [MiB], memory.used [MiB]\n"
+                                "0, NVIDIA GB10, [N/A], [N/A]\n", "", 0)
+    path = tmp_path / "gpu"
+    path.write_text("discrete8\nignored\n")  # the file wins over the variable
+    out, _, _ = finished("--query-gpu=index,name,memory.total,power.limit",
+                         "--format=csv,noheader,nounits", scenario="cut", file=str(path))
+    assert out.splitlines() == [f"{i}, NVIDIA H100 80GB HBM3, 81559, 700.00" for i in range(8)]
+    name = "clocks_event_reasons.active"
+    out, err, status = finished(f"--query-gpu=index,{name}", "--format=csv",
+                                scenario=f"reject-field:{name}")
+    assert (out, status) == ("", 2) and f'Field "{name}" is not a valid field' in err
+    out, _, status = finished(*QUERY, scenario="driver-failure")
+    assert status == 9 and out == nvsmi.DRIVER_FAILURE
+    _, err, status = finished(*QUERY, scenario="tpu")
+    assert status == 3 and "tpu" in err
+
+
+def test_a_cut_stream_ends_mid_row():
+    out, _, status = finished("--query-gpu=index,utilization.gpu,power.draw",
+                              "--format=csv,noheader", "-lms", "50", scenario="cut")
+    lines = out.split("\n")
+    assert status == 0 and len(lines) == 3 and 0 < len(lines[2]) < len(lines[0])
+
+
+def test_events_come_between_samples_and_sigterm_ends_quietly():
+    proc = stand_in("--query-gpu=index,utilization.gpu", "--format=csv,noheader", "-lms", "50",
+                    scenario="events")
+    assert proc.stdout is not None
+    lines = [proc.stdout.readline() for _ in range(8)]
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=5)
+    rows = [line for line in lines if line.startswith("0, ")]
+    assert rows and len(rows) < 8 and any("fallen off the bus" in line for line in lines)
+    assert (err, proc.returncode) == ("", 0)
+
+
+def test_a_loop_ends_quietly_when_its_reader_goes():
+    proc = stand_in("--query-gpu=timestamp,index", "--format=csv,noheader", "-lms", "20")
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline() != proc.stdout.readline()  # the timestamps move
+    proc.stdout.close()
+    assert proc.wait(timeout=5) == 0 and proc.stderr.read() == ""
+    proc.stderr.close()

@@ -1,11 +1,9 @@
 """A simulated DGX Spark: an SSH server on loopback whose shell is a real `sh`.
 
 Nothing is imported here, so the stand-in tools (device/standin.py, copied into
-the device root's bin/) and `python -m sparktui.sim.device.fake_nvidia_smi`
-start quickly. device/: the GPU and memory models, the device root (the /proc,
-/sys and /etc files the product's scripts read) and the nvidia-smi views;
-ssh/: the server, a real sh per session and the relay the stand-ins ask;
-docker/: the Docker Engine the demo shows; servers/: the dashboard and the
-model server; http.py: their one HTTP layer; demo.py: the demo's wiring;
-cli.py: `sparktui sim`.
+the device root's bin/) and `python -m sparktui.sim.device.nvsmi` start quickly.
+device/: the GPU and memory models, the device root (the files the product's
+scripts read) and the nvidia-smi views; ssh/: the server and the relay the
+stand-ins ask; docker/: the Docker Engine the demo shows; servers/: the model
+server; http.py: their one HTTP layer; demo.py: the demo's wiring.
 """

@@ -4,9 +4,8 @@ Nothing is special-cased for the demo past this module: the link connects with
 asyncssh, checks the host key against a known_hosts file of the demo's own and
 authenticates with a throwaway key, exactly as it would for a real device.
 Besides SSH the device serves what a Spark serves on its localhost: the DGX
-Dashboard, a model server and Docker, reachable only through SSH forwards (port
-and socket forwards map to these loopback servers). `sparktui sim` shows the
-same device. sparktui's command line hands `start_demo` to the services
+Dashboard (11000), a model server (8000) and Docker, reachable only through SSH
+forwards. sparktui's command line hands `start_demo` to the services
 (services.demo.provide): they never import the simulator.
 """
 
@@ -16,17 +15,30 @@ import atexit
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from sparktui.core.device import DeviceSpec
-from sparktui.sim.docker.engine import SimDockerEngine, start_docker_engine
-from sparktui.sim.http import HttpServer
-from sparktui.sim.servers.dashboard import DASHBOARD_PORT, start_dashboard
-from sparktui.sim.servers.openai import DEMO_PORT, OpenAISimServer, start_openai_sim
+from sparktui.sim.docker.engine import SimDockerEngine
+from sparktui.sim.http import Exchange, HttpServer, Request
+from sparktui.sim.servers.openai import DEMO_PORT, OpenAISimServer
 from sparktui.sim.ssh.server import SimServer, start_sim
 from sparktui.transport.ssh_types import SSHOptions
 
 DEMO_DEVICE_NAME = "spark-demo"
+DASHBOARD_PORT = 11000
+DASHBOARD_PAGE = (b'<!doctype html>\n<html><head><meta charset="utf-8"><title>DGX Dashboard '
+                  b"(simulated)</title></head>\n<body><h1>DGX Dashboard (simulated)</h1>\n"
+                  b"<p>This page comes from sparktui's simulated DGX Spark, through a sparktui "
+                  b"tunnel.</p>\n</body></html>\n")
+
+
+async def _dashboard(request: Request, exchange: Exchange) -> None:
+    """Just enough of the DGX Dashboard for a browser, curl and the tunnel probe."""
+    if request.path == "/":
+        await exchange.reply(200, DASHBOARD_PAGE, content_type="text/html; charset=utf-8")
+    else:
+        await exchange.reply(404, b"not found\n", content_type="text/plain")
 
 
 @dataclass
@@ -35,21 +47,15 @@ class Demo:
     ssh_options: SSHOptions
     server: SimServer
     workdir: str
-    #: the dashboard, model server and Docker engine behind the simulated device
-    extras: SimExtras | None = None
-
-    @property
-    def openai(self) -> OpenAISimServer | None:
-        return self.extras.openai if self.extras is not None else None
-
-    @property
-    def docker(self) -> SimDockerEngine | None:
-        return self.extras.docker if self.extras is not None else None
+    #: what the device serves on its localhost, closed in reverse order
+    servers: list[Any] = field(default_factory=list)
+    openai: OpenAISimServer | None = None
+    docker: SimDockerEngine | None = None
 
     async def close(self) -> None:
         try:
-            if self.extras is not None:
-                await self.extras.close()
+            for server in reversed(self.servers):
+                await server.close()
         finally:
             await self.server.close()
             shutil.rmtree(self.workdir, ignore_errors=True)
@@ -64,57 +70,22 @@ async def start_demo(port: int = 0, gpus: int = 1, kind: str = "gb10",
     # the workdir holds a throwaway private key: gone even when the UI dies with
     # its terminal (a hang-up) before Demo.close runs
     atexit.register(shutil.rmtree, workdir, True)
+    identity, known_hosts = server.write_client_files(workdir)
+    demo = Demo(DeviceSpec(name=name, host="127.0.0.1", port=server.port, user="demo",
+                           identity_file=identity),
+                SSHOptions(known_hosts=known_hosts, use_ssh_config=False), server, workdir)
     try:
-        identity, known_hosts = server.write_client_files(workdir)
-    except BaseException:
-        await server.close()
-        shutil.rmtree(workdir, ignore_errors=True)
-        raise
-    spec = DeviceSpec(name=name, host="127.0.0.1", port=server.port, user="demo",
-                      identity_file=str(identity))
-    options = SSHOptions(known_hosts=str(known_hosts), use_ssh_config=False)
-    demo = Demo(spec=spec, ssh_options=options, server=server, workdir=workdir)
-    try:
-        demo.extras = await start_extras(server, workdir, token_rate=token_rate)
+        dashboard = await HttpServer(_dashboard).listen()
+        demo.servers.append(dashboard)
+        server.map_port(DASHBOARD_PORT, "127.0.0.1", dashboard.port)
+        demo.openai = await OpenAISimServer(server.device, token_rate=token_rate).start()
+        demo.servers.append(demo.openai)
+        server.map_port(DEMO_PORT, "127.0.0.1", demo.openai.port)
+        demo.docker = await SimDockerEngine(os.path.join(workdir, "docker.sock")).start()
+        demo.servers.append(demo.docker)
+        # deployed servers' ports answer too; chat requests go to the model server
+        await demo.docker.attach(server, model_server=demo.openai.answer)
     except BaseException:
         await demo.close()
         raise
     return demo
-
-
-@dataclass
-class SimExtras:
-    dashboard: HttpServer | None = None  # behind device port 11000
-    openai: OpenAISimServer | None = None  # behind device port 8000
-    docker: SimDockerEngine | None = None  # behind /var/run/docker.sock
-
-    async def close(self) -> None:
-        # in reverse order of start; each closes even if another fails
-        errors: list[BaseException] = []
-        for closer in (self.docker, self.openai, self.dashboard):
-            if closer is not None:
-                try:
-                    await closer.close()
-                except Exception as exc:
-                    errors.append(exc)
-        if errors:
-            raise errors[0]
-
-
-async def start_extras(server: SimServer, workdir: str, *, token_rate: float = 60.0) -> SimExtras:
-    """Start the dashboard, the model server and the Docker engine for `server`."""
-
-    extras = SimExtras()
-    try:
-        extras.dashboard = await start_dashboard("127.0.0.1", 0)
-        server.map_port(DASHBOARD_PORT, "127.0.0.1", extras.dashboard.port)
-        extras.openai = await start_openai_sim(server.device, token_rate=token_rate)
-        server.map_port(DEMO_PORT, "127.0.0.1", extras.openai.port)
-        extras.docker = await start_docker_engine(os.path.join(workdir, "docker.sock"),
-                                                  hostname=server.device.hostname)
-        # deployed servers' ports answer too; chat requests go to the model server
-        await extras.docker.attach(server, model_server=extras.openai.answer)
-    except BaseException:
-        await extras.close()
-        raise
-    return extras

@@ -1,10 +1,9 @@
 """The one HTTP/1.1 layer of the simulator's servers, on h11 (already here through httpx).
 
-A server is an async handler of (Request, Exchange): the request comes whole
-(body read), the handler answers once with `reply` or streams with `start`,
-`send` and `end` (chunked). Keep-alive, framing and status lines are h11's; a
-malformed request gets a 400 and the connection closes. A client that goes
-away mid-stream ends the handler with ConnectionError at its next send.
+A handler gets the whole request and answers once (`reply`) or streams
+(`start`, `send`, `end`: chunked). Framing, keep-alive and status lines are
+h11's. A client gone mid-stream ends the handler with ConnectionError at its
+next send; `close()` aborts every connection, so the long streams end with it.
 """
 
 from __future__ import annotations
@@ -22,8 +21,6 @@ import h11
 
 log = logging.getLogger(__name__)
 
-MAX_BODY = 1 << 20
-
 
 @dataclass
 class Request:
@@ -34,85 +31,48 @@ class Request:
     body: bytes
 
     def arg(self, name: str, default: str | None = None) -> str | None:
-        values = self.query.get(name)
-        return values[-1] if values else default
+        return self.query.get(name, [default])[-1]
 
-    def flag(self, name: str, default: bool = False) -> bool:
-        value = self.arg(name)
-        if value is None:
-            return default
-        return value.strip().lower() not in ("", "0", "false", "no")
+    def flag(self, name: str) -> bool:
+        return (self.arg(name) or "").strip().lower() not in ("", "0", "false", "no")
 
 
 class Exchange:
     """The answer to one request, on its connection."""
 
-    def __init__(self, connection: h11.Connection, reader: asyncio.StreamReader,
-                 writer: asyncio.StreamWriter, headers: Iterable[tuple[str, str]] = (),
-                 method: str = "GET") -> None:
-        self._connection, self._reader, self._writer = connection, reader, writer
-        self.method = method
-        self._headers = list(headers)  # every response carries these (a server's name...)
-        self.answered = False
-        self.close_after = False  # the connection ends with this answer
-        self._gone: asyncio.Future[bytes] | None = None
-
-    async def wait(self, awaitable: Awaitable[Any], timeout: float | None = None) -> bool:
-        """Wait for `awaitable` while streaming; False when the client hung up first.
-
-        Reads the connection meanwhile, so it is closed after this answer."""
-        self.close_after = True
-        if self._gone is None:
-            self._gone = asyncio.ensure_future(self._reader.read(1))
-        task = asyncio.ensure_future(awaitable)
-        try:
-            done, _ = await asyncio.wait([task, self._gone], timeout=timeout,
-                                         return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            task.cancel()
-        return self._gone not in done
-
-    def forget(self) -> None:
-        if self._gone is not None:
-            self._gone.cancel()
+    def __init__(self, connection: h11.Connection, writer: asyncio.StreamWriter,
+                 headers: list[tuple[str, str]], method: str = "GET") -> None:
+        self._connection, self._writer, self._headers = connection, writer, headers
+        self.method, self.answered = method, False
 
     async def _write(self, event: Any) -> None:
-        data = self._connection.send(event)
-        if data:
+        if data := self._connection.send(event):
             if self._writer.is_closing():
                 raise ConnectionResetError("the client went away")
             self._writer.write(data)
             await self._writer.drain()
 
-    def _head(self, content_type: str | None, headers: Iterable[tuple[str, str]]
-              ) -> list[tuple[str, str]]:
-        head = [*self._headers, *headers]
-        return [*head, ("Content-Type", content_type)] if content_type else head
-
     async def reply(self, status: int, payload: Any = None, *,
-                    content_type: str = "application/json",
-                    headers: Iterable[tuple[str, str]] = ()) -> None:
-        """A whole answer: bytes as they are, anything else as JSON; None: no body."""
-        if payload is None:
-            body = b""
-        elif isinstance(payload, bytes | str):
-            body = payload.encode() if isinstance(payload, str) else payload
-        else:
-            body = (json.dumps(payload) + "\n").encode()
-        self.answered = True
-        head = self._head(content_type if body else None, headers)
+                    content_type: str = "application/json") -> None:
+        """A whole answer: bytes or text as they are, anything else as JSON; None: no body."""
+        body = (b"" if payload is None else payload if isinstance(payload, bytes)
+                else payload.encode() if isinstance(payload, str)
+                else (json.dumps(payload) + "\n").encode())
+        head = [*self._headers, *([("Content-Type", content_type)] if body else [])]
         if status not in (204, 304):
             head.append(("Content-Length", str(len(body))))
+        self.answered = True
         await self._write(h11.Response(status_code=status, headers=head))
         if body and self.method != "HEAD":
             await self._write(h11.Data(data=body))
         await self._write(h11.EndOfMessage())
 
-    async def start(self, content_type: str, headers: Iterable[tuple[str, str]] = ()) -> None:
-        """Begin a streamed 200 answer (chunked)."""
+    async def start(self, content_type: str, first: bytes = b"") -> None:
+        """Begin a streamed 200 answer (chunked), with its first bytes."""
         self.answered = True
         await self._write(h11.Response(status_code=200, headers=[
-            *self._head(content_type, headers), ("Transfer-Encoding", "chunked")]))
+            *self._headers, ("Content-Type", content_type), ("Transfer-Encoding", "chunked")]))
+        await self.send(first)
 
     async def send(self, data: bytes) -> None:
         if data:
@@ -129,17 +89,14 @@ class HttpServer:
     """Serves `handler` on TCP or a UNIX socket; `close()` drops the connections too."""
 
     def __init__(self, handler: Handler, headers: Iterable[tuple[str, str]] = ()) -> None:
-        self.handler = handler
-        self.headers = list(headers)
+        self.handler, self.headers = handler, list(headers)
         self.server: asyncio.AbstractServer | None = None
         self._writers: set[asyncio.StreamWriter] = set()
 
     async def listen(self, host: str = "127.0.0.1", port: int = 0, *,
                      path: str | None = None) -> HttpServer:
-        if path is not None:
-            self.server = await asyncio.start_unix_server(self._serve, path)
-        else:
-            self.server = await asyncio.start_server(self._serve, host, port)
+        self.server = await (asyncio.start_unix_server(self._serve, path) if path
+                             else asyncio.start_server(self._serve, host, port))
         return self
 
     @property
@@ -151,8 +108,7 @@ class HttpServer:
         if self.server is not None:
             self.server.close()
             self.server = None
-        # abort rather than cancel: asyncio (3.11) logs a cancelled connection handler
-        for writer in list(self._writers):
+        for writer in list(self._writers):  # abort: asyncio logs a cancelled handler
             writer.transport.abort()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -161,26 +117,40 @@ class HttpServer:
         try:
             while await self._one(connection, reader, writer):
                 connection.start_next_cycle()
-        except (ConnectionError, h11.ProtocolError, asyncio.IncompleteReadError):
+        except (ConnectionError, h11.ProtocolError):
             pass  # the client went, or broke the protocol mid-answer: nobody to tell
         finally:
             self._writers.discard(writer)
             writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
 
     async def _one(self, connection: h11.Connection, reader: asyncio.StreamReader,
                    writer: asyncio.StreamWriter) -> bool:
+        head, body = None, b""
         try:
-            request = await _read(connection, reader)
+            while not isinstance(event := connection.next_event(), h11.EndOfMessage):
+                if event is h11.NEED_DATA:
+                    data = await reader.read(65536)
+                    if not data and head is None:
+                        return False  # closed between requests
+                    connection.receive_data(data)
+                elif isinstance(event, h11.ConnectionClosed):
+                    return False
+                elif isinstance(event, h11.Request):
+                    head = event
+                elif isinstance(event, h11.Data):
+                    body += event.data
         except h11.RemoteProtocolError as exc:
             with contextlib.suppress(Exception):
-                await Exchange(connection, reader, writer, self.headers).reply(
+                await Exchange(connection, writer, self.headers).reply(
                     exc.error_status_hint, {"message": str(exc)})
             return False
-        if request is None:
-            return False
-        exchange = Exchange(connection, reader, writer, self.headers, request.method)
+        assert head is not None
+        parts = urlsplit(head.target.decode("latin-1"))
+        request = Request(head.method.decode().upper(), unquote(parts.path),
+                          parse_qs(parts.query, keep_blank_values=True),
+                          {k.decode().lower(): v.decode("latin-1") for k, v in head.headers},
+                          body)
+        exchange = Exchange(connection, writer, self.headers, request.method)
         try:
             await self.handler(request, exchange)
         except (ConnectionError, h11.ProtocolError):
@@ -190,35 +160,4 @@ class HttpServer:
             if not exchange.answered:
                 await exchange.reply(500, {"message": f"simulated server error: {exc}"})
             return False
-        finally:
-            exchange.forget()
-        return (not exchange.close_after and connection.our_state is h11.DONE
-                and connection.their_state is h11.DONE)
-
-
-async def _read(connection: h11.Connection, reader: asyncio.StreamReader) -> Request | None:
-    head: h11.Request | None = None
-    body = b""
-    while True:
-        event = connection.next_event()
-        if event is h11.NEED_DATA:
-            data = await reader.read(65536)
-            if not data and head is None and not connection.trailing_data[0]:
-                return None  # closed between requests
-            connection.receive_data(data)
-            continue
-        if isinstance(event, h11.Request):
-            head = event
-        elif isinstance(event, h11.Data):
-            body += event.data
-            if len(body) > MAX_BODY:
-                raise h11.RemoteProtocolError("request body too large", 413)
-        elif isinstance(event, h11.EndOfMessage) and head is not None:
-            break
-        elif isinstance(event, h11.ConnectionClosed):
-            return None
-    parts = urlsplit(head.target.decode("latin-1"))
-    return Request(head.method.decode().upper(), unquote(parts.path),
-                   parse_qs(parts.query, keep_blank_values=True),
-                   {k.decode().lower(): v.decode("latin-1") for k, v in head.headers},
-                   body)
+        return connection.our_state is h11.DONE and connection.their_state is h11.DONE

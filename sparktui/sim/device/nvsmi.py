@@ -1,33 +1,44 @@
-"""The nvidia-smi command line over a `SimDevice`: the forms sparktui sends.
+"""The one stand-in `nvidia-smi`: what the real tool prints, over a `SimDevice`.
 
-`--query-gpu=...` and `--query-compute-apps=...` with `--format=csv[,noheader]
-[,nounits]`, looping with `-l`/`-lms`, one GPU with `-i`; the plain screen (the
-facts read the driver and CUDA versions from its header) and `-q` (the report
-the device details split into sections). Output follows what a 580 driver
-prints on a GB10 (shared/reference): missing values are `[N/A]` with or
-without `nounits`, fields are joined by ", ", exit statuses are the tool's.
-`parse()` + `tick()` let a caller drive loop mode, sleeping its own way.
+The demo's device relays its nvidia-smi here (sim.ssh.relay: parse, then tick);
+the tests' sshd runs `python -m sparktui.sim.device.nvsmi` (main), which plays
+a scenario. It answers the forms sparktui sends: `--query-gpu=...` and
+`--query-compute-apps=...` with `--format=csv[,noheader][,nounits]`, looping
+with `-l`/`-lms`; the plain screen (the facts read the driver and CUDA versions
+from its header) and `-q` (the report the device details split into sections).
+Output follows a 580 driver on a GB10 (shared/reference): missing values are
+`[N/A]` with or without `nounits`, fields are joined by ", ", a field the driver
+does not know fails the whole call with exit status 2.
 """
 
 from __future__ import annotations
 
+import os
+import signal
+import sys
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Any
 
-from sparktui.sim.device.gpu_model import (
-    CUDA_VERSION,
-    DRIVER_VERSION,
-    GpuReading,
-    SimDevice,
-    SimProcess,
-)
+from sparktui.sim.device.gpu_model import CUDA_VERSION, DRIVER_VERSION, SimDevice, SimProcess
 
 NA = "[N/A]"
-EXIT_OK, EXIT_ARGS, EXIT_NO_DEVICE, EXIT_DRIVER = 0, 2, 6, 9
+EXIT_ARGS, EXIT_DRIVER = 2, 9
 DRIVER_FAILURE = ("NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA "
                   "driver. Make sure that the latest NVIDIA driver is installed and running.\n")
 _BAD_ARGS = "Invalid combination of input arguments. Please run 'nvidia-smi -h' for help.\n"
+#: other spellings the driver accepts; the header shows the canonical name
+GPU_ALIASES = {"gpu_name": "name", "gpu_uuid": "uuid", "gpu_bus_id": "pci.bus_id",
+               "clocks.sm": "clocks.current.sm", "clocks.mem": "clocks.current.memory",
+               "clocks_throttle_reasons.active": "clocks_event_reasons.active"}
+APP_ALIASES = {"name": "process_name", "used_memory": "used_gpu_memory"}
+APP_FIELDS = ("gpu_uuid", "gpu_name", "gpu_bus_id", "pid", "process_name", "used_gpu_memory")
+# What a value carries without `nounits`, by the start of its field's name.
+_UNITS = (("utilization.", "%"), ("fan.", "%"), ("memory.", "MiB"), ("used_gpu_memory", "MiB"),
+          ("clocks.", "MHz"), ("power.", "W"), ("enforced.power", "W"))
+_OPTIONS = {"--query-gpu": "gpu", "--query-compute-apps": "apps", "--format": "format",
+            "-l": "-l", "--loop": "-l", "-lms": "-lms", "--loop-ms": "-lms"}
 
 
 class NvsmiError(Exception):
@@ -36,60 +47,6 @@ class NvsmiError(Exception):
     def __init__(self, stderr: str, exit_status: int = EXIT_ARGS, stdout: str = "") -> None:
         super().__init__(stderr.strip() or stdout.strip())
         self.stdout, self.stderr, self.exit_status = stdout, stderr, exit_status
-
-
-def _stamp(wall: float) -> str:
-    return time.strftime("%Y/%m/%d %H:%M:%S", time.localtime(wall)) + \
-        f".{int(wall * 1000) % 1000:03d}"
-
-
-def _watts(value: float | None) -> str | None:
-    return None if value is None else f"{value:.2f}"
-
-
-_Getter = Callable[[GpuReading, float], object]
-
-
-def _attr(name: str) -> _Getter:
-    return lambda r, w: getattr(r, name)
-
-
-#: --query-gpu: canonical name -> (unit, getter(reading, wall)); None prints [N/A]
-GPU_FIELDS: dict[str, tuple[str, _Getter]] = {
-    "timestamp": ("", lambda r, w: _stamp(w)),
-    "driver_version": ("", lambda r, w: DRIVER_VERSION),
-    **{name: ("", _attr(attr)) for name, attr in (
-        ("index", "index"), ("name", "name"), ("uuid", "uuid"),
-        ("pci.bus_id", "pci_bus_id"), ("compute_cap", "compute_cap"), ("pstate", "pstate"),
-        ("temperature.gpu", "temperature"))},
-    **{name: (unit, _attr(attr)) for name, unit, attr in (
-        ("utilization.gpu", "%", "utilization_gpu"),
-        ("utilization.memory", "%", "utilization_memory"), ("fan.speed", "%", "fan_speed"),
-        ("memory.total", "MiB", "memory_total"), ("memory.used", "MiB", "memory_used"),
-        ("memory.free", "MiB", "memory_free"), ("clocks.current.sm", "MHz", "clocks_sm"),
-        ("clocks.max.sm", "MHz", "clocks_max_sm"), ("clocks.current.memory", "MHz",
-                                                    "clocks_mem"),
-        ("clocks.max.memory", "MHz", "clocks_max_mem"))},
-    **{name: ("W", lambda r, w, a=attr: _watts(getattr(r, a))) for name, attr in (
-        ("power.draw", "power_draw"), ("power.limit", "power_limit"),
-        ("power.default_limit", "power_default_limit"),
-        ("enforced.power.limit", "power_limit"))},
-    "clocks_event_reasons.active": ("", lambda r, w: f"0x{r.event_reasons:016X}"),
-}
-#: other spellings the driver accepts; the header shows the canonical name
-GPU_ALIASES = {"gpu_name": "name", "gpu_uuid": "uuid", "gpu_bus_id": "pci.bus_id",
-               "clocks.sm": "clocks.current.sm", "clocks.mem": "clocks.current.memory",
-               "clocks.max.mem": "clocks.max.memory",
-               "clocks_throttle_reasons.active": "clocks_event_reasons.active"}
-
-#: --query-compute-apps: canonical name -> (unit, getter(process, reading))
-APP_FIELDS: dict[str, tuple[str, Callable[[SimProcess, GpuReading], object]]] = {
-    "gpu_name": ("", lambda p, r: r.name), "gpu_uuid": ("", lambda p, r: r.uuid),
-    "gpu_bus_id": ("", lambda p, r: r.pci_bus_id), "pid": ("", lambda p, r: p.pid),
-    "process_name": ("", lambda p, r: p.exe),
-    "used_gpu_memory": ("MiB", lambda p, r: p.used_memory_mib),
-}
-APP_ALIASES = {"name": "process_name", "used_memory": "used_gpu_memory"}
 
 
 @dataclass(frozen=True)
@@ -101,35 +58,14 @@ class Invocation:
     header: bool = True
     units: bool = True
     interval: float | None = None  # seconds between ticks in loop mode
-    ids: tuple[str, ...] | None = None  # -i selectors, as given
-
-    @property
-    def looping(self) -> bool:
-        return self.interval is not None
 
 
-def _canonical(names: str, apps: bool, reject: Collection[str]) -> tuple[str, ...]:
-    table, aliases = (APP_FIELDS, APP_ALIASES) if apps else (GPU_FIELDS, GPU_ALIASES)
-    out = []
-    for name in filter(None, (n.strip() for n in names.split(","))):
-        canon = aliases.get(name.lower(), name.lower())
-        if canon not in table or name in reject:
-            what = "--help-query-compute-apps" if apps else "--help-query-gpu"
-            raise NvsmiError(f'Field "{name}" is not a valid field to query.\n\n'
-                             f"Run 'nvidia-smi {what}' for the list of valid fields.\n")
-        out.append(canon)
-    if not out:
-        raise NvsmiError(_BAD_ARGS)
-    return tuple(out)
-
-
-_TAKES_VALUE = {"--query-gpu", "--query-compute-apps", "--format", "-l", "--loop", "-lms",
-                "--loop-ms", "-i", "--id"}
-_FLAGS = {"-q", "--query"}
+def _unit(field: str) -> str:
+    return next((unit for start, unit in _UNITS if field.startswith(start)), "")
 
 
 def parse(argv: list[str], *, reject: Collection[str] = ()) -> Invocation:
-    """Parse nvidia-smi arguments (without the program name). Raises NvsmiError.
+    """nvidia-smi's arguments (without the program name); NvsmiError as the tool fails.
 
     `reject` names fields this "driver" does not know, to play an older or newer one.
     """
@@ -137,189 +73,230 @@ def parse(argv: list[str], *, reject: Collection[str] = ()) -> Invocation:
     args = iter(argv)
     for arg in args:
         key, eq, value = arg.partition("=")
-        if key not in _TAKES_VALUE | _FLAGS or (eq and key in _FLAGS):
+        if key in ("-q", "--query") and not eq:
+            opts["-q"] = ""
+        elif key in _OPTIONS and (value or not eq):
+            opts[_OPTIONS[key]] = value if eq else next(args, "")
+        else:
             raise NvsmiError(_BAD_ARGS)
-        if key in _TAKES_VALUE and not eq:
-            value = next(args, "")
-            if not value or value.startswith("-"):
-                raise NvsmiError(_BAD_ARGS)
-        opts[key.replace("--loop-ms", "-lms").replace("--loop", "-l").replace("--id", "-i")] \
-            = value
     interval = None
     for key, scale in (("-l", 1.0), ("-lms", 0.001)):
         if key in opts:
             if not opts[key].isdigit() or int(opts[key]) <= 0:
                 raise NvsmiError(_BAD_ARGS)
             interval = int(opts[key]) * scale
-    ids = tuple(s.strip() for s in opts["-i"].split(",") if s.strip()) if "-i" in opts else None
-    query, apps = opts.get("--query-gpu"), opts.get("--query-compute-apps")
-    if query is not None and apps is not None:
+    modes = [mode for mode in ("gpu", "apps") if mode in opts]
+    if not modes:
+        return Invocation("detail" if "-q" in opts else "table", interval=interval)
+    if len(modes) > 1 or "-q" in opts:
         raise NvsmiError(_BAD_ARGS)
-    if query is None and apps is None:
-        return Invocation("detail" if "-q" in opts or "--query" in opts else "table",
-                          interval=interval, ids=ids)
-    fmt = opts.get("--format")
-    if fmt is None:
+    if "format" not in opts:
         raise NvsmiError('"--format" must be specified with "--query-gpu" or '
                          '"--query-compute-apps". Use --format=csv.\n')
-    parts = [p.strip() for p in fmt.split(",")]
+    parts = [p.strip() for p in opts["format"].split(",")]
     if parts[0] != "csv" or any(p not in ("noheader", "nounits") for p in parts[1:]):
-        raise NvsmiError(f'"{fmt}" is not a valid format. Valid formats are: csv, noheader, '
-                         "nounits.\n")
-    return Invocation("apps" if apps is not None else "gpu",
-                      _canonical(query or apps or "", apps is not None, reject),
-                      header="noheader" not in parts, units="nounits" not in parts,
-                      interval=interval, ids=ids)
+        raise NvsmiError(f'"{opts["format"]}" is not a valid format. Valid formats are: csv, '
+                         "noheader, nounits.\n")
+    # this driver knows the fields a reading of the model has
+    known, aliases = ((APP_FIELDS, APP_ALIASES) if modes[0] == "apps" else
+                      (SimDevice(auto=False, seed=0).gpu(0), GPU_ALIASES))
+    fields = []
+    for name in filter(None, (n.strip() for n in opts[modes[0]].split(","))):
+        canonical = aliases.get(name.lower(), name.lower())
+        if canonical not in known or name in reject:
+            what = "compute-apps" if modes[0] == "apps" else "gpu"
+            raise NvsmiError(f'Field "{name}" is not a valid field to query.\n\n'
+                             f"Run 'nvidia-smi --help-query-{what}' for the list of valid "
+                             "fields.\n")
+        fields.append(canonical)
+    if not fields:
+        raise NvsmiError(_BAD_ARGS)
+    return Invocation(modes[0], tuple(fields), header="noheader" not in parts,
+                      units="nounits" not in parts, interval=interval)
 
 
-def _selected(inv: Invocation, device: SimDevice) -> list[int]:
-    if inv.ids is None:
-        return list(range(device.gpus))
-    out = []
-    for sel in inv.ids:
-        match = [g for g in range(device.gpus) if sel == str(g)
-                 or sel.lower() in (device.gpu(g).uuid.lower(), device.gpu(g).pci_bus_id.lower())]
-        if not match:
-            raise NvsmiError("No devices were found\n", EXIT_NO_DEVICE)
-        out.extend(match)
-    return out
-
-
-def _csv(fields: tuple[str, ...], table: dict, values: Iterable[object], units: bool) -> str:
-    cells = [NA if v is None else f"{v} {table[f][0]}" if units and table[f][0] else str(v)
-             for f, v in zip(fields, values, strict=True)]
-    return ", ".join(cells) + "\n"
-
-
-def _header(fields: Iterable[str], table: dict) -> str:
-    return ", ".join(f"{f} [{table[f][0]}]" if table[f][0] else f for f in fields) + "\n"
+def _app(process: SimProcess, gpu: dict[str, Any]) -> dict[str, Any]:
+    return {"gpu_uuid": gpu["uuid"], "gpu_name": gpu["name"], "gpu_bus_id": gpu["pci.bus_id"],
+            "pid": process.pid, "process_name": process.exe,
+            "used_gpu_memory": process.used_memory_mib}
 
 
 def tick(inv: Invocation, device: SimDevice, now: float | None = None,
          first: bool = True) -> str:
-    """The text one tick prints: the CSV header (first tick only) and the rows."""
+    """What one tick prints: the CSV header (on the first tick only) and the rows."""
     now = device.clock() if now is None else now
-    gpus = _selected(inv, device)
-    wall = device.wall_time(now)
-    readings = {g: device.gpu(g, now) for g in gpus}
-    if inv.mode == "gpu":
-        rows = [_csv(inv.fields, GPU_FIELDS, (GPU_FIELDS[f][1](r, wall) for f in inv.fields),
-                     inv.units) for r in readings.values()]
-    elif inv.mode == "apps":
-        rows = [_csv(inv.fields, APP_FIELDS, (APP_FIELDS[f][1](p, readings[p.gpu])
-                                              for f in inv.fields), inv.units)
-                for p in device.compute_apps(now) if p.gpu in readings]
-    elif inv.mode == "detail":
-        return detail_report(device, gpus, now)
-    else:
-        return table(device, gpus, now)
-    table_ = GPU_FIELDS if inv.mode == "gpu" else APP_FIELDS
-    return "".join(([_header(inv.fields, table_)] if first and inv.header else []) + rows)
-
-
-def render(argv: list[str], device: SimDevice, now: float | None = None, *,
-           reject: Collection[str] = ()) -> tuple[str, str, int]:
-    """One call of `nvidia-smi ARGV`: (stdout, stderr, exit status). A loop gives its first tick."""
-    try:
-        return tick(parse(argv, reject=reject), device, now), "", EXIT_OK
-    except NvsmiError as exc:
-        return exc.stdout, exc.stderr, exc.exit_status
-
-
-def ticks(inv: Invocation, device: SimDevice,
-          clock_readings: Iterable[float] | None = None) -> Iterator[str]:
-    """Tick texts of a call: one for a single shot, endless (or one per reading) in a loop.
-
-    The caller sleeps `inv.interval` between ticks; `clock_readings` pins the
-    device time of each tick (for tests).
-    """
-    readings = iter(clock_readings) if clock_readings is not None else None
-    first = True
-    while True:
-        now = None if readings is None else next(readings, None)
-        if readings is not None and now is None:
-            return
-        yield tick(inv, device, now, first=first)
-        first = False
-        if not inv.looping:
-            return
-
-
-# --- the human-readable views --------------------------------------------------------
-_RULE = "+" + "-" * 89 + "+"
-_GRID = "+" + "-" * 41 + "+" + "-" * 24 + "+" + "-" * 22 + "+"
+    if inv.mode in ("table", "detail"):
+        return (table if inv.mode == "table" else detail_report)(device, now)
+    gpus = [device.gpu(g, now) for g in range(device.gpus)]
+    rows = gpus if inv.mode == "gpu" else [_app(p, gpus[p.gpu]) for p in
+                                           device.compute_apps(now) if p.gpu is not None]
+    lines = [", ".join(NA if row[f] is None else f"{row[f]} {_unit(f)}" if inv.units
+                       and _unit(f) else str(row[f]) for f in inv.fields) for row in rows]
+    if first and inv.header:
+        lines.insert(0, ", ".join(f"{f} [{_unit(f)}]" if _unit(f) else f for f in inv.fields))
+    return "".join(line + "\n" for line in lines)
 
 
 def _box(*cells: tuple[str, int]) -> str:
     return "|" + "|".join(text[:width].ljust(width) for text, width in cells) + "|"
 
 
-def table(device: SimDevice, gpus: list[int], now: float) -> str:
-    """The default `nvidia-smi` screen."""
+def table(device: SimDevice, now: float) -> str:
+    """The default `nvidia-smi` screen, as a GB10 shows it (Memory-Usage: Not Supported)."""
+    rule, grid = "+" + "-" * 89 + "+", "+" + "-" * 41 + "+" + "-" * 24 + "+" + "-" * 22 + "+"
     lines = [time.strftime("%a %b %d %H:%M:%S %Y", time.localtime(device.wall_time(now))),
-             _RULE, _box((f" NVIDIA-SMI {DRIVER_VERSION:<22} Driver Version: "
-                          f"{DRIVER_VERSION:<14} CUDA Version: {CUDA_VERSION}", 89)), _GRID,
+             rule, _box((f" NVIDIA-SMI {DRIVER_VERSION:<22} Driver Version: "
+                         f"{DRIVER_VERSION:<14} CUDA Version: {CUDA_VERSION}", 89)), grid,
              _box((" GPU  Name                 Persistence-M", 41),
                   (" Bus-Id          Disp.A", 24), (" Volatile Uncorr. ECC", 22)),
              _box((" Fan  Temp   Perf          Pwr:Usage/Cap", 41),
                   ("           Memory-Usage", 24), (" GPU-Util  Compute M.", 22)),
              "|" + "=" * 41 + "+" + "=" * 24 + "+" + "=" * 22 + "|"]
-    for g in gpus:
+    for g in range(device.gpus):
         r = device.gpu(g, now)
-        cap = "N/A" if r.power_limit is None else f"{r.power_limit:.0f}W"
-        mem = " Not Supported" if r.memory_total is None else \
-            f"{r.memory_used}MiB /  {r.memory_total}MiB ".rjust(24)
-        lines += [_box((f"{g:>4}  {r.name:<29}{'On':>4}  ", 41), (f"{r.pci_bus_id:>19}  On ", 24),
-                       (f"{'N/A' if r.memory_total is None else '0':>21} ", 22)),
-                  _box((f" N/A   {r.temperature:>2}C    {r.pstate:<3}"
-                        f"{f'{r.power_draw:.0f}W / {cap:>5}':>22}  ", 41), (mem, 24),
-                       (f"{r.utilization_gpu:>7}%      Default ", 22)), _GRID]
-    lines += ["", _RULE, _box((" Processes:", 89)),
-              _box(("  GPU   GI   CI              PID   Type   Process name"
-                    "                        GPU Memory ", 89)), "|" + "=" * 89 + "|"]
-    procs = [p for p in device.compute_apps(now) if p.gpu in gpus]
+        cap = "N/A" if r["power.limit"] is None else f"{float(r['power.limit']):.0f}W"
+        usage = f"{float(r['power.draw']):.0f}W / {cap:>5}"
+        memory = " Not Supported" if r["memory.total"] is None else \
+            f"{r['memory.used']}MiB /  {r['memory.total']}MiB ".rjust(24)
+        lines += [_box((f"{g:>4}  {r['name']:<29}  On  ", 41), (f"{r['pci.bus_id']:>19}  On ", 24),
+                       (f"{'N/A' if r['memory.total'] is None else '0':>21} ", 22)),
+                  _box((f" N/A   {r['temperature.gpu']:>2}C    {r['pstate']:<3}{usage:>22}  ", 41),
+                       (memory, 24), (f"{r['utilization.gpu']:>7}%      Default ", 22)), grid]
+    lines += ["", rule, _box((" Processes:", 89)),
+              _box(("  GPU   GI   CI              PID   Type   Process name" + " " * 24
+                    + "GPU Memory ", 89)), "|" + "=" * 89 + "|"]
     lines += [_box((f"{p.gpu:>5}   N/A  N/A  {p.pid:>15}      C   {p.exe[-37:]:<37}"
-                    f"{f'{p.used_memory_mib or 0}MiB':>8} ", 89)) for p in procs] or \
-        [_box(("  No running processes found", 89))]
-    return "\n".join([*lines, _RULE]) + "\n"
+                    f"{f'{p.used_memory_mib or 0}MiB':>8} ", 89)) for p in device.compute_apps(now)
+              ] or [_box(("  No running processes found", 89))]
+    return "\n".join([*lines, rule]) + "\n"
 
 
-def detail_report(device: SimDevice, gpus: list[int], now: float) -> str:
+def detail_report(device: SimDevice, now: float) -> str:
     """`nvidia-smi -q`: the sections the device details show, in the real report's layout."""
-    def kv(key: str, value: object, indent: int = 4) -> str:
-        return f"{' ' * indent}{key:<{42 - indent}}: {NA if value is None else value}"
+    def kv(depth: int, key: str, value: object, unit: str = "") -> str:
+        shown = NA if value is None else f"{value} {unit}".strip()
+        return f"{'    ' * depth}{key:<{42 - 4 * depth}}: {shown}"
 
-    def unit(value: object, suffix: str) -> str | None:
-        return None if value is None else f"{value} {suffix}"
-
-    wall = device.wall_time(now)
     lines = ["", "==============NVSMI LOG==============", "",
-             kv("Timestamp", time.strftime("%a %b %d %H:%M:%S %Y", time.localtime(wall)), 0),
-             kv("Driver Version", DRIVER_VERSION, 0), kv("CUDA Version", CUDA_VERSION, 0), "",
-             kv("Attached GPUs", device.gpus, 0)]
-    for g in gpus:
+             kv(0, "Timestamp", time.strftime("%a %b %d %H:%M:%S %Y",
+                                              time.localtime(device.wall_time(now)))),
+             kv(0, "Driver Version", DRIVER_VERSION), kv(0, "CUDA Version", CUDA_VERSION), "",
+             kv(0, "Attached GPUs", device.gpus)]
+    for g in range(device.gpus):
         r = device.gpu(g, now)
-        sections: dict[str, list[tuple[str, object]]] = {
-            "PCI": [("Bus Id", r.pci_bus_id), ("PCIe Generation", r.pcie_gen_current)],
-            "FB Memory Usage": [("Total", unit(r.memory_total, "MiB")),
-                                ("Used", unit(r.memory_used, "MiB")),
-                                ("Free", unit(r.memory_free, "MiB"))],
-            "Utilization": [("GPU", f"{r.utilization_gpu} %")],
-            "Temperature": [("GPU Current Temp", f"{r.temperature} C")],
-            "GPU Power Readings": [("Average Power Draw", unit(_watts(r.power_draw), "W")),
-                                   ("Current Power Limit", unit(_watts(r.power_limit), "W"))],
-            "Clocks": [("Graphics", f"{r.clocks_sm} MHz"), ("SM", f"{r.clocks_sm} MHz"),
-                       ("Memory", unit(r.clocks_mem, "MHz"))]}
-        lines += [f"GPU {r.pci_bus_id}", kv("Product Name", r.name),
-                  kv("Product Architecture", "Blackwell" if r.name.endswith("GB10") else
-                     "Hopper"), kv("GPU UUID", r.uuid), kv("Minor Number", g),
-                  kv("Compute Capability", r.compute_cap), kv("Performance State", r.pstate)]
-        for title, rows in sections.items():
-            lines += [f"    {title}", *(kv(k, v, 8) for k, v in rows)]
+        lines += [f"GPU {r['pci.bus_id']}", kv(1, "Product Name", r["name"]),
+                  kv(1, "Product Architecture", "Blackwell" if "GB10" in r["name"] else "Hopper"),
+                  kv(1, "GPU UUID", r["uuid"]), kv(1, "Minor Number", g),
+                  kv(1, "Compute Capability", r["compute_cap"]),
+                  kv(1, "Performance State", r["pstate"]), "    PCI",
+                  kv(2, "Bus Id", r["pci.bus_id"]),
+                  kv(2, "PCIe Generation", r["pcie.link.gen.current"]), "    FB Memory Usage",
+                  *(kv(2, k.title(), r[f"memory.{k}"], "MiB") for k in ("total", "used", "free")),
+                  "    Utilization", kv(2, "GPU", r["utilization.gpu"], "%"), "    Temperature",
+                  kv(2, "GPU Current Temp", r["temperature.gpu"], "C"), "    GPU Power Readings",
+                  kv(2, "Average Power Draw", r["power.draw"], "W"),
+                  kv(2, "Current Power Limit", r["power.limit"], "W"), "    Clocks",
+                  kv(2, "Graphics", r["clocks.current.sm"], "MHz"),
+                  kv(2, "SM", r["clocks.current.sm"], "MHz"),
+                  kv(2, "Memory", r["clocks.current.memory"], "MHz")]
         procs = [p for p in device.compute_apps(now) if p.gpu == g]
         lines.append("    Processes" + ("" if procs else " " * 28 + ": None"))
         for p in procs:
-            lines += [kv("Process ID", p.pid, 8), kv("Type", "C", 8), kv("Name", p.exe, 8),
-                      kv("Used GPU Memory", f"{p.used_memory_mib} MiB", 8)]
+            lines += [kv(2, "Process ID", p.pid), kv(2, "Type", "C"), kv(2, "Name", p.exe),
+                      kv(2, "Used GPU Memory", p.used_memory_mib, "MiB")]
         lines.append("")
     return "\n".join(lines) + "\n"
+
+
+# --- the stand-in on the tests' sshd: `python -m sparktui.sim.device.nvsmi` -------------------
+SCENARIO_ENV, SCENARIO_FILE_ENV = "SPARKTUI_FAKE_GPU", "SPARKTUI_FAKE_GPU_FILE"
+#: gb10 (the default); discrete8: eight H100s; reject-field:NAME: a driver that does not
+#: know NAME; events: loops print XID/ECC event text between samples; cut: a loop prints
+#: two ticks, then half a row, and exits 0; driver-failure: no driver, exit 9
+SCENARIOS = ("gb10", "discrete8", "reject-field:NAME", "events", "cut", "driver-failure")
+SEED = 20_251_015
+
+
+def _scenario() -> tuple[str, list[int]]:
+    """The scenario: the first line of the file SPARKTUI_FAKE_GPU_FILE names (a test switches
+    it while sshd runs), else SPARKTUI_FAKE_GPU, else gb10. A later line `pids PID ...` lists
+    real processes of this machine as compute apps."""
+    try:
+        with open(os.environ.get(SCENARIO_FILE_ENV) or os.devnull, encoding="utf-8") as fh:
+            lines = fh.read().splitlines() or [""]
+    except OSError:
+        lines = [""]
+    name = lines[0].strip() or os.environ.get(SCENARIO_ENV, "").strip() or "gb10"
+    return name, [int(w) for line in lines[1:] if line.startswith("pids ")
+                  for w in line.split()[1:] if w.isdigit()]
+
+
+def _real_apps(inv: Invocation, uuid: str, pids: list[int]) -> str:
+    """Rows for real processes (name from /proc/PID/exe, 512 MiB each), for tests of what the
+    device side reads from /proc about a GPU process."""
+    rows = []
+    for pid in pids:
+        try:
+            cells = {"gpu_uuid": uuid, "pid": pid, "process_name": os.readlink(f"/proc/{pid}/exe"),
+                     "used_gpu_memory": "512 MiB" if inv.units else "512"}
+        except OSError:
+            continue  # gone (or not ours to read): nvidia-smi would not list it either
+        rows.append(", ".join(str(cells.get(f, NA)) for f in inv.fields) + "\n")
+    return "".join(rows)
+
+
+def run(argv: list[str]) -> int:
+    name, pids = _scenario()
+    if name == "driver-failure":
+        sys.stdout.write(DRIVER_FAILURE)
+        return EXIT_DRIVER
+    if name not in SCENARIOS[:2] + SCENARIOS[3:5] and not name.startswith("reject-field:"):
+        sys.stderr.write(f"stand-in nvidia-smi: unknown {SCENARIO_ENV} scenario {name!r}; "
+                         f"known: {', '.join(SCENARIOS)}\n")
+        return 3
+    device = SimDevice(gpus=8 if name == "discrete8" else 1,
+                       kind="discrete" if name == "discrete8" else "gb10", seed=SEED,
+                       clock=time.time, origin=0.0)
+    try:
+        inv = parse(argv, reject=[name.partition(":")[2]] if ":" in name else ())
+    except NvsmiError as exc:
+        sys.stdout.write(exc.stdout)
+        sys.stderr.write(exc.stderr)
+        return exc.exit_status
+    start, n = time.monotonic(), 0
+    while True:
+        text = tick(inv, device, first=n == 0)
+        if inv.mode == "apps":
+            text += _real_apps(inv, device.gpu(0)["uuid"], pids)
+        if name == "cut" and n == 2:
+            sys.stdout.write(text[: max(1, len(text) // 2)].rstrip("\n"))
+            return 0
+        if name == "events" and n:  # as the man page warns, between samples
+            bus = device.gpu(0)["pci.bus_id"]
+            sys.stdout.write(f"Xid (PCI:{bus}): 79, pid={4321 + n}, name=python3, GPU has "
+                             "fallen off the bus.\n" if n % 2 else f"Event: Single Bit ECC "
+                             f"error on GPU {bus}\nXid (PCI:{bus}): 13, pid={4321 + n}, "
+                             "Graphics Exception\n")
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        if inv.interval is None:
+            return 0
+        n += 1  # the next slot of a fixed schedule, so ticks do not drift
+        time.sleep(max(0.0, start + n * inv.interval - time.monotonic()))
+
+
+def main() -> int:
+    def stop(_signum: int, _frame: object) -> None:
+        raise BrokenPipeError
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, stop)
+    try:
+        return run(sys.argv[1:])
+    except BrokenPipeError:  # the reader went (or stopped us): leave quietly, as the tool does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no flush error at exit
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

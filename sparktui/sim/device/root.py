@@ -1,106 +1,128 @@
-"""The simulated Spark's file system: /proc-, /sys- and /etc-like files under one root.
+"""The simulated Spark's file system: /proc-, /sys-, /etc- and home files under one root.
 
 The product's scripts read their files under `$SPARKTUI_ROOT` (empty on a real
-device), so a real `sh` running them on the simulated device reads what this
-module writes: static files once, the moving ones (/proc/stat, meminfo,
-thermal zones, PSI, buddyinfo, power rails, the GPU processes' /proc entries)
-on every `refresh()`, each replaced atomically so a reader never sees half a
-file. The memory levers work the same way round: a script writes 3 into
-proc/sys/vm/drop_caches and the next refresh acts on it.
-
-`bin/` holds the stand-ins for what the host shares with this machine and must
-not touch here: `nvidia-smi`, `docker` and `kill` ask the model
-through the relay socket (sim.device.standin); the rest print fixed DGX OS answers.
-Static text is modelled on DGX OS 7 (Ubuntu 24.04 on aarch64).
+device), so a real `sh` running them on the simulated device reads what is here:
+the fixed files of `rootfs/` (DGX OS 7's /etc, and in bin/ the tools that print
+fixed answers), the files written once (the ConnectX-7 ports, the models in the
+home), and the moving ones (/proc/stat, meminfo, thermal zones, PSI, buddyinfo,
+power rails, the GPU processes' /proc entries), rewritten on every `refresh()`,
+each replaced atomically so a reader never sees half a file. The memory levers
+work the same way round: a script writes 3 into proc/sys/vm/drop_caches and the
+next refresh acts on it. `nvidia-smi`, `docker` and `kill` in bin/ ask the model
+through the relay socket (sim.device.standin).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 import sys
 from pathlib import Path
 
-from sparktui.sim.device import model_disk, standin
-from sparktui.sim.device.gpu_model import NCPU, THERMAL_ZONES, SimDevice
+from sparktui.sim.device import standin
+from sparktui.sim.device.gpu_model import THERMAL_ZONES, SimDevice
 
 KERNEL_RELEASE = "6.17.0-1029-nvidia"
-USER = "spark"
-UID = 1000
-OS_RELEASE = """PRETTY_NAME="Ubuntu 24.04.3 LTS"
-NAME="Ubuntu"
-VERSION_ID="24.04"
-VERSION="24.04.3 LTS (Noble Numbat)"
-VERSION_CODENAME=noble
-ID=ubuntu
-ID_LIKE=debian
-UBUNTU_CODENAME=noble
-"""
-DGX_RELEASE = """DGX_NAME="DGX Spark"
-DGX_PRETTY_NAME="NVIDIA DGX Spark"
-DGX_SWBUILD_DATE="2025-10-08-12-00-00"
-DGX_SWBUILD_VERSION="7.2.3"
-DGX_PLATFORM="DGX Spark"
-DGX_OTA_VERSION="7.2.3"
-"""
-LSCPU = """Architecture:             aarch64
-CPU(s):                   20
-Vendor ID:                ARM
-  Model name:             Cortex-X925
-    Core(s) per socket:   10
-    CPU max MHz:          3900.0000
-  Model name:             Cortex-A725
-    Core(s) per socket:   10
-    CPU max MHz:          2808.0000
-"""
 DOCKER_VERSION = "28.3.3"
-DISK_TOTAL_KB, DISK_USED_KB = 3_750_738_000, 412_861_440  # a 4 TB NVMe, formatted
+USER = "spark"
+ROOTFS = Path(__file__).with_name("rootfs")
+RELAYED = ("nvidia-smi", "docker", "kill")
 # ConnectX-7: two RDMA ports; the first is cabled and ACTIVE, the second DOWN
 IB_DEVICES = (("rocep1s0f0", "enp1s0f0np0"), ("rocep1s0f1", "enp1s0f1np1"))
 RAIL_WATTS = {"sys_total": 38.0, "soc_pkg": 14.0, "cpu_gpu": 9.0, "gpu": 0.0,
-              "dc_input": 44.0}  # plus the GPU's draw; pl1/pl2 are limits
+              "dc_input": 44.0}  # plus the GPU's draw; then the pl1 and pl2 limits
 SPBM_HWMON = "sys/class/hwmon/hwmon3"
-PROCHOT = "sys/bus/platform/devices/NVDA8800:00/prochot"
-ACTIONS = {"proc/sys/vm/drop_caches": "drop_caches", "proc/sys/vm/compact_memory": "compact"}
+DOWNLOAD_BYTES_S = 40_000_000  # how fast the download in progress grows
+# The models on disk: (source, name, shard sizes, days since last use, config.json).
+# The Llama is what the seeded vLLM container mounts (sim.docker.seed), so it is in use;
+# Qwen2.5-0.5B is the deploy presets' model, which the deploy form weighs for real.
+MODELS = (
+    ("hf", "meta-llama/Llama-3.1-8B-Instruct",
+     (4_976_698_672, 5_000_005_120, 4_915_916_176, 1_168_138_808), 0.02,
+     {"architectures": ["LlamaForCausalLM"], "num_hidden_layers": 32, "num_attention_heads": 32,
+      "num_key_value_heads": 8, "hidden_size": 4096, "head_dim": 128,
+      "max_position_embeddings": 131072, "torch_dtype": "bfloat16"}),
+    ("hf", "Qwen/Qwen2.5-7B-Instruct",
+     (3_945_441_440, 3_864_726_320, 3_864_726_424, 3_556_377_672), 9.0,
+     {"architectures": ["Qwen2ForCausalLM"], "num_hidden_layers": 28, "num_attention_heads": 28,
+      "num_key_value_heads": 4, "hidden_size": 3584, "max_position_embeddings": 32768,
+      "torch_dtype": "bfloat16"}),
+    # MLA: the KV cache is the compressed latent (kv_lora_rank) plus the RoPE key
+    ("hf", "deepseek-ai/DeepSeek-V2-Lite-Chat",
+     (8_589_934_592, 8_589_934_592, 8_589_934_592, 5_634_244_608), 41.0,
+     {"architectures": ["DeepseekV2ForCausalLM"], "num_hidden_layers": 27,
+      "num_attention_heads": 16, "num_key_value_heads": 16, "hidden_size": 2048,
+      "kv_lora_rank": 512, "qk_rope_head_dim": 64, "qk_nope_head_dim": 128, "v_head_dim": 128,
+      "torch_dtype": "bfloat16"}),
+    ("hf", "Qwen/Qwen3-30B-A3B", (3_998_893_112,), 0.0,
+     {"num_hidden_layers": 48, "num_attention_heads": 32, "num_key_value_heads": 4,
+      "head_dim": 128, "hidden_size": 2048}),
+    ("hf", "Qwen/Qwen2.5-0.5B-Instruct", (988_097_824,), 1.0,
+     {"architectures": ["Qwen2ForCausalLM"], "num_hidden_layers": 24, "num_attention_heads": 14,
+      "num_key_value_heads": 2, "hidden_size": 896, "max_position_embeddings": 32768,
+      "torch_dtype": "bfloat16"}),
+    ("gguf", "gpt-oss-20b-mxfp4.gguf", (12_109_566_560,), 3.0, None),
+)
+#: a download in progress: its next shard grows from this size (see grow_download)
+DOWNLOADING, DOWNLOAD_FROM = "Qwen/Qwen3-30B-A3B", 1_200_000_000
 
-# Fixed answers: what these tools print on a Spark, the same every call.
-_SCRIPTS = {
-    "hostname": 'cat "$SPARKTUI_ROOT/etc/hostname"',
-    "uname": f"""case "$*" in
-  -srm) echo "Linux {KERNEL_RELEASE} aarch64" ;; -r) echo "{KERNEL_RELEASE}" ;;
-  -m) echo aarch64 ;; -n) cat "$SPARKTUI_ROOT/etc/hostname" ;; *) echo Linux ;; esac""",
-    "lscpu": f"cat <<'EOF'\n{LSCPU}EOF",
-    "nproc": f"echo {NCPU}",
-    "df": f"""echo 'Filesystem     1024-blocks      Used  Available Capacity Mounted on'
-for a in "$@"; do case $a in -*) continue ;; esac
-  echo "/dev/nvme0n1p2  {DISK_TOTAL_KB} {DISK_USED_KB} {DISK_TOTAL_KB - DISK_USED_KB} 12% /"
-done""",
-    # the model files are sparse: their apparent size is what a real du would count
-    "du": '/usr/bin/du --apparent-size "$@" 2>/dev/null || /usr/bin/du "$@"',
-    "ip": 'case "$*" in *neigh*) f=neigh ;; *) f=addr ;; esac; cat "$SPARKTUI_ROOT/etc/ip-$f"',
-    "nvidia-ctk": "echo 'NVIDIA Container Toolkit CLI version 1.17.8'",
-    "journalctl": """f=$SPARKTUI_ROOT/var/log/journal-previous
-[ -s "$f" ] && exec cat "$f"
-echo 'Data from the specified boot (-1) is not available: No such boot ID in journal' >&2
-exit 1""",
-    # the login name is the user's (uid 1000, in the docker group, as DGX OS sets it up)
-    "whoami": 'echo "$USER"',
-    "id": """case $1 in -u) echo 1000 ;; -un|-nu) echo "$USER" ;; -g) echo 1000 ;;
-  -nG|-Gn) echo "$USER sudo docker" ;;
-  *) echo "uid=1000($USER) gid=1000($USER) groups=1000($USER),27(sudo),988(docker)" ;; esac""",
-    # the simulated user may sudo without a password
-    "sudo": '[ "$1" = -n ] && shift; exec "$@"',
-}
-RELAYED = ("nvidia-smi", "docker", "kill")
+
+def _sha(*parts: object) -> str:
+    return hashlib.sha256(" ".join(map(str, parts)).encode()).hexdigest()
 
 
-def _host_byte(hostname: str, salt: int) -> int:
-    return (sum(hostname.encode()) * 31 + salt * 17 + len(hostname)) % 250 + 2
+def _hub_folder(home: Path, name: str) -> Path:
+    return home / ".cache/huggingface/hub" / ("models--" + name.replace("/", "--"))
+
+
+def _sparse(path: Path, size: int, when: float) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "ab") as fh:
+        fh.truncate(size)  # a hole: the apparent size, no blocks
+    os.utime(path, (when, when))
+
+
+def seed_models(home: Path, now: float) -> None:
+    """Every model under `home` as the Hugging Face hub (or llama.cpp) leaves it: refs/main,
+    blobs, snapshots/REV/* -> ../../blobs/SHA; weights as sparse files of their true size,
+    dated by their last use."""
+    for source, name, shards, days, config in MODELS:
+        used = now - days * 86_400
+        if source == "gguf":
+            _sparse(home / "models" / name, shards[0], used)
+            continue
+        path = _hub_folder(home, name)
+        snapshot = path / "snapshots" / _sha(name, "rev")[:40]
+        snapshot.mkdir(parents=True, exist_ok=True)
+        (path / "refs").mkdir(exist_ok=True)
+        (path / "refs" / "main").write_text(snapshot.name)
+        files = {f"model-{i + 1:05d}-of-{len(shards):05d}.safetensors": _sha(name, i)
+                 for i in range(len(shards))}
+        for i, blob in enumerate(files.values()):
+            _sparse(path / "blobs" / blob, shards[i], used)
+        blob = path / "blobs" / _sha(name, "config")
+        blob.write_text(json.dumps(config))
+        os.utime(blob, (used, used))
+        for link, blob_name in {**files, "config.json": blob.name}.items():
+            if not (snapshot / link).is_symlink():
+                (snapshot / link).symlink_to(f"../../blobs/{blob_name}")
+    grow_download(home, now, now)
+
+
+def grow_download(home: Path, started: float, now: float) -> None:
+    """The unfinished blob of the download in progress, at the size it has reached by now."""
+    blobs = _hub_folder(home, DOWNLOADING) / "blobs"
+    if blobs.is_dir():  # not when the user deleted the model
+        _sparse(blobs / f"{_sha(DOWNLOADING, 'next')}.incomplete",
+                DOWNLOAD_FROM + int((now - started) * DOWNLOAD_BYTES_S), now)
 
 
 def ib_port(hostname: str, index: int) -> dict[str, str]:
     """The addresses of ConnectX-7 port `index` (its counters move: see refresh)."""
-    a, b = _host_byte(hostname, 1), _host_byte(hostname, 2 + index)
+    a, b = ((sum(hostname.encode()) * 31 + salt * 17 + len(hostname)) % 250 + 2
+            for salt in (1, 2 + index))
     eui = f"4ebb:47ff:fe{a:02x}:{b:02x}{index:02x}"
     return {"mac": f"4c:bb:47:{a:02x}:{b:02x}:{index:02x}", "ipv4": f"169.254.{a}.{b}",
             "ipv6": f"fe80::{eui}", "gid": f"fe80:0000:0000:0000:{eui}",
@@ -111,16 +133,38 @@ class DeviceRoot:
     """The directory tree one simulated device's shell sees under $SPARKTUI_ROOT."""
 
     def __init__(self, device: SimDevice, path: str, relay_socket: str) -> None:
-        self.device = device
-        self.path = Path(path)
-        self.relay_socket = relay_socket
+        self.device, self.path, self.relay_socket = device, Path(path), relay_socket
+        self.home = self.path / "home" / USER
         self._gpu_pids: set[int] = set()
         self._written: dict[str, str] = {}
-        self._write_static()
-
-    @property
-    def home(self) -> Path:
-        return self.path / "home" / USER
+        self._started = device.wall_time()
+        shutil.copytree(ROOTFS, self.path, dirs_exist_ok=True)
+        relay = f"#!{sys.executable} -S\n" + Path(standin.__file__).read_text(encoding="utf-8")
+        for name in RELAYED:  # -S: no site-packages to import, it starts in ~20 ms
+            self.write(f"bin/{name}", relay)
+        for entry in (self.path / "bin").iterdir():
+            entry.chmod(0o755)
+        files = {"etc/hostname": device.hostname + "\n", "proc/sys/vm/drop_caches": "0\n",
+                 "proc/sys/vm/compact_memory": "0\n", f"{SPBM_HWMON}/name": "spbm\n",
+                 "proc/sys/kernel/osrelease": KERNEL_RELEASE + "\n",
+                 "sys/bus/platform/devices/NVDA8800:00/prochot": "0\n"}
+        for zone, (name, _) in enumerate(THERMAL_ZONES):
+            files[f"sys/class/thermal/thermal_zone{zone}/type"] = name + "\n"
+        for index, (rdma, netdev) in enumerate(IB_DEVICES):
+            port, base = ib_port(device.hostname, index), f"sys/class/infiniband/{rdma}"
+            files |= {f"{base}/ports/1/state": ("1: DOWN", "4: ACTIVE")[index == 0] + "\n",
+                      f"{base}/ports/1/rate": ("40 Gb/sec (4X QDR)",
+                                               "200 Gb/sec (4X HDR)")[index == 0] + "\n",
+                      f"{base}/ports/1/link_layer": "Ethernet\n",
+                      f"{base}/device/net/{netdev}/address": port["mac"] + "\n"}
+            for gid, value in enumerate((port["gid"], port["gid"], port["gid4"], port["gid4"])):
+                files[f"{base}/ports/1/gids/{gid}"] = value + "\n"
+        for rail, label in enumerate([*RAIL_WATTS, "pl1", "pl2"], start=1):
+            files[f"{SPBM_HWMON}/power{rail}_label"] = label + "\n"
+        for relative, text in files.items():
+            self.write(relative, text)
+        seed_models(self.home, self._started)
+        (self.path / "var" / "run").mkdir(parents=True, exist_ok=True)
 
     def environment(self, user: str = USER, term: str | None = None) -> dict[str, str]:
         """The login environment of `user` (nothing of this machine's); HOME is the same
@@ -129,11 +173,8 @@ class DeviceRoot:
                "HOME": str(self.home), "USER": user, "LOGNAME": user, "SHELL": "/bin/sh",
                "LANG": "C.UTF-8", "SPARKTUI_ROOT": str(self.path),
                standin.SOCKET_ENV: self.relay_socket}
-        if term:
-            env["TERM"] = term
-        return env
+        return env | ({"TERM": term} if term else {})
 
-    # --- files ---------------------------------------------------------------------------
     def write(self, relative: str, text: str) -> None:
         if self._written.get(relative) == text:
             return  # a rename costs more than everything else a refresh does
@@ -144,63 +185,21 @@ class DeviceRoot:
         temp.write_text(text, encoding="utf-8")
         os.replace(temp, path)
 
-    def _write_static(self) -> None:
-        device = self.device
-        files = {"etc/hostname": device.hostname + "\n", "etc/os-release": OS_RELEASE,
-                 "etc/dgx-release": DGX_RELEASE,
-                 "etc/passwd": f"root:x:0:0:root:/root:/bin/bash\n"
-                               f"{USER}:x:{UID}:{UID}::/home/{USER}:/bin/bash\n"
-                               "ollama:x:998:998::/usr/share/ollama:/bin/false\n",
-                 "proc/sys/vm/drop_caches": "0\n", "proc/sys/vm/compact_memory": "0\n",
-                 f"{SPBM_HWMON}/name": "spbm\n", PROCHOT: "0\n"}
-        for zone, (name, _) in enumerate(THERMAL_ZONES):
-            files[f"sys/class/thermal/thermal_zone{zone}/type"] = name + "\n"
-        for index, (rdma, netdev) in enumerate(IB_DEVICES):
-            port, base = ib_port(device.hostname, index), f"sys/class/infiniband/{rdma}"
-            active = index == 0
-            files |= {f"{base}/ports/1/state": "4: ACTIVE\n" if active else "1: DOWN\n",
-                      f"{base}/ports/1/rate": "200 Gb/sec (4X HDR)\n" if active
-                      else "40 Gb/sec (4X QDR)\n",
-                      f"{base}/ports/1/link_layer": "Ethernet\n",
-                      f"{base}/device/net/{netdev}/address": port["mac"] + "\n"}
-            for gid, value in enumerate((port["gid"], port["gid"], port["gid4"], port["gid4"])):
-                files[f"{base}/ports/1/gids/{gid}"] = value + "\n"
-        for rail, label in enumerate([*RAIL_WATTS, "pl1", "pl2"], start=1):
-            files[f"{SPBM_HWMON}/power{rail}_label"] = label + "\n"
-        for relative, text in files.items():
-            self.write(relative, text)
-        self.models = model_disk.SimModelDisk(device.wall_time)
-        self.models.seed_files(self.home)
-        (self.path / "var" / "run").mkdir(parents=True, exist_ok=True)
-        self._write_stand_ins()
-
-    def _write_stand_ins(self) -> None:
-        bin_dir = self.path / "bin"
-        bin_dir.mkdir(parents=True, exist_ok=True)
-        for name, body in _SCRIPTS.items():
-            (bin_dir / name).write_text(f"#!/bin/sh\n{body}\n", encoding="utf-8")
-        relay = Path(standin.__file__).read_text(encoding="utf-8")
-        for name in RELAYED:  # -S: no site-packages to import, it starts in ~20 ms
-            (bin_dir / name).write_text(f"#!{sys.executable} -S\n{relay}", encoding="utf-8")
-        for entry in bin_dir.iterdir():
-            entry.chmod(0o755)
-
     def remove(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
 
-    # --- the moving parts ------------------------------------------------------------------
     def refresh(self) -> None:
         """Write the current state; act on a lever pulled since (blocking: a few small files)."""
         device, memory = self.device, self.device.memory
-        for relative, action in ACTIONS.items():
-            if (self.path / relative).read_text(encoding="utf-8").strip() not in ("", "0"):
-                getattr(memory, action)()
-                self._written.pop(relative)
-                self.write(relative, "0\n")
+        for lever in ("drop_caches", "compact_memory"):  # buddyinfo follows MemFree
+            if (self.path / "proc/sys/vm" / lever).read_text().strip() not in ("", "0"):
+                if lever == "drop_caches":
+                    memory.drop_caches()
+                self._written.pop(f"proc/sys/vm/{lever}")
+                self.write(f"proc/sys/vm/{lever}", "0\n")
         now = device.clock()
         meminfo = device.meminfo(now)
-        kb = {line.split(":")[0]: int(line.split()[1]) for line in meminfo.splitlines()
-              if line.endswith(" kB")}
+        kb = {line.split(":")[0]: int(line.split()[1]) for line in meminfo.splitlines()}
         memory.check_wedge(kb["MemAvailable"])
         some, full = memory.pressure(kb["MemAvailable"], kb["MemTotal"])
         self.write("proc/pressure/memory", "".join(
@@ -213,25 +212,27 @@ class DeviceRoot:
         self.write("proc/loadavg", device.loadavg(now))
         for zone, (_, milli) in enumerate(device.thermal(now)):
             self.write(f"sys/class/thermal/thermal_zone{zone}/temp", f"{milli}\n")
-        if device.kind == "gb10":
-            gpu_w = device.gpu(0, now).power_draw or 0.0
-            watts = [gpu_w + base for base in RAIL_WATTS.values()] + [140.0, 240.0]
-            for rail, value in enumerate(watts, start=1):
-                self.write(f"{SPBM_HWMON}/power{rail}_input", f"{int(value * 1e6)}\n")
+        gpu_w = float(device.gpu(0, now)["power.draw"])
+        for rail, watts in enumerate([gpu_w + w for w in RAIL_WATTS.values()] + [140.0, 240.0],
+                                     start=1):
+            self.write(f"{SPBM_HWMON}/power{rail}_input", f"{int(watts * 1e6)}\n")
         words = int(device.uptime_s(now) * 3.1e6)  # ~12 MB/s of chatter on the cabled port
         for index, (rdma, _) in enumerate(IB_DEVICES):
             counters = f"sys/class/infiniband/{rdma}/ports/1/counters"
             self.write(f"{counters}/port_rcv_data", f"{words if index == 0 else 0}\n")
             self.write(f"{counters}/port_xmit_data", f"{int(words * 0.93) if index == 0 else 0}\n")
         self._write_network()
-        self.models.grow_download(self.home)
+        grow_download(self.home, self._started, device.wall_time(now))
         self._write_processes(now)
-        self._write_previous_boot()
+        self.write("var/log/journal-previous", "".join(
+            f"2026-01-01T00:00:{i % 60:02d}+0000 {device.hostname} {line}\n"
+            for i, line in enumerate(memory.previous)))
         # last, so a reader's uptime is never newer than the jiffies it pairs with
         self.write("proc/stat", device.proc_stat(now))
         self.write("proc/uptime", device.uptime(now))
 
     def _write_network(self) -> None:
+        """What `ip -o addr` and `ip neigh` print (bin/ip reads these)."""
         lines = ["1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever",
                  "2: enP7s7    inet 192.168.1.41/24 brd 192.168.1.255 scope global enP7s7\\"]
         for index, (_, netdev) in enumerate(IB_DEVICES):
@@ -256,7 +257,7 @@ class DeviceRoot:
         for pid, process in apps.items():
             if pid in self._gpu_pids:
                 continue
-            uid = {"root": 0, "ollama": 998}.get(process.user, UID)
+            uid = {"root": 0, "ollama": 998}.get(process.user, 1000)
             if process.container_id:  # Docker with systemd, as on DGX OS
                 scope = f"system.slice/docker-{process.container_id}.scope"
             elif process.user == "ollama":
@@ -269,10 +270,3 @@ class DeviceRoot:
             self.write(f"proc/{pid}/cmdline", "\0".join(process.args.split(" ")) + "\0")
         self._gpu_pids = set(apps)
 
-    def _write_previous_boot(self) -> None:
-        memory = self.device.memory
-        journal = "".join(f"2026-01-01T00:00:{i % 60:02d}+0000 {self.device.hostname} {line}\n"
-                          for i, line in enumerate(memory.previous.journal))
-        self.write("var/log/journal-previous", journal if memory.boots else "")
-        for name, text in memory.previous.pstore.items():
-            self.write(f"sys/fs/pstore/{name}", text)

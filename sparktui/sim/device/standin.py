@@ -1,11 +1,11 @@
-"""A stand-in tool on the simulated Spark's PATH that asks the device model (sim.ssh.relay).
+"""A tool on the simulated Spark's PATH that asks the device model (sim.ssh.relay).
 
-`nvidia-smi`, `docker` and `kill` in the device root's bin/ are
-copies of this file: the model of the GPU, the processes and the Docker engine
-lives in the simulator's process, so the stand-in relays its name, arguments
-and stdin there over a UNIX socket and writes back what comes: frames of one
-kind byte (o: stdout, e: stderr, x: exit status), a 4-byte length, the bytes.
-Standard library only and no package imports: it starts per call (python -S).
+`nvidia-smi`, `docker` and `kill` in the device root's bin/ are copies of this file:
+the model of the GPU, the processes and the Docker engine lives in the simulator's
+process, so the stand-in relays its name, arguments and stdin there over a UNIX
+socket and writes back what comes: frames of one kind byte (o: stdout, e: stderr,
+x: exit status), a 4-byte length, the bytes. Standard library only and no package
+imports: it starts per call (python -S).
 """
 
 import json
@@ -29,31 +29,28 @@ def main() -> int:
     sock.sendall(json.dumps([name, *sys.argv[1:]]).encode() + b"\n")
     selector = selectors.DefaultSelector()
     selector.register(sock, selectors.EVENT_READ)
-    stdin = sys.stdin.fileno()
     try:
-        selector.register(stdin, selectors.EVENT_READ)
-    except (ValueError, OSError, PermissionError):  # /dev/null or a regular file: no stdin
+        selector.register(sys.stdin.fileno(), selectors.EVENT_READ)
+    except (ValueError, OSError):  # /dev/null or a regular file: no stdin to relay
         sock.shutdown(socket.SHUT_WR)
     buffer = b""
     while True:
         for key, _ in selector.select():
-            if key.fileobj is not sock:
-                data = os.read(stdin, 65536)
+            if key.fileobj is not sock:  # stdin
+                data = os.read(sys.stdin.fileno(), 65536)
                 if data:
                     sock.sendall(data)
                 else:
-                    selector.unregister(stdin)
+                    selector.unregister(sys.stdin.fileno())
                     sock.shutdown(socket.SHUT_WR)
                 continue
             data = sock.recv(65536)
             if not data:
                 return 0
             buffer += data
-            while len(buffer) >= 5:
-                kind, size = buffer[:1], struct.unpack(">I", buffer[1:5])[0]
-                if len(buffer) < 5 + size:
-                    break
-                payload, buffer = buffer[5:5 + size], buffer[5 + size:]
+            while len(buffer) >= 5 and len(buffer) >= 5 + struct.unpack(">I", buffer[1:5])[0]:
+                size = 5 + struct.unpack(">I", buffer[1:5])[0]
+                kind, payload, buffer = buffer[:1], buffer[5:size], buffer[size:]
                 if kind == b"x":
                     return int(payload)
                 out = sys.stdout if kind == b"o" else sys.stderr

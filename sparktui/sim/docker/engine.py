@@ -1,309 +1,252 @@
 """A simulated Docker Engine: the API subset the demo shows, over HTTP/1.1 on a UNIX socket.
 
-On the simulator's HTTP layer (sparktui.sim.http), standing in for dockerd:
-`start_docker_engine(path)` listens on a UNIX socket, and `attach(server)`
-makes the sim's /var/run/docker.sock forward lead to it, so the Containers
-tab reaches it through the real SSH socket forward and the real docker-py.
-
-Served: /_ping, /version, /info, /events (streamed), the container list,
+`attach(server)` makes the simulated Spark's /var/run/docker.sock forward lead
+here, so the Containers tab reaches it through the real SSH socket forward and
+the real docker-py. Served: /version, /events (streamed), the container list,
 inspect, logs (multiplexed frames, follow), one-shot stats, start, stop,
 restart, kill (the load guard's), delete and create, the image list, image
-inspect and pulls (what a deploy needs).
-Anything else answers 404 saying the simulated engine does not support it.
+inspect and pulls (what a deploy needs). Anything else answers 404 saying so.
+
+The servers in containers deployed here answer at their published ports: one
+loopback listener (the "front") that the device maps each such port to tells
+them apart by the Host header's port, answers 503 while a server starts, the
+few paths the model server does not know itself (Ollama's /api/tags, NIM's
+readiness, a web UI's /), and hands the rest to the demo's model server, so a
+deployed endpoint can be chatted with. The seeded containers' ports are left
+alone: the Chat tab should keep finding just the demo's model server.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
 import struct
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
+from sparktui.core.aio import within
 from sparktui.sim.device.gpu_model import MEM_TOTAL_KB, NCPU
 from sparktui.sim.device.root import DOCKER_VERSION, KERNEL_RELEASE
-from sparktui.sim.docker.apps import AppFront, published_ports
 from sparktui.sim.docker.seed import SEED_HOME
-from sparktui.sim.docker.state import DockerState, EngineError, SimContainer, rfc3339, stop_task
-from sparktui.sim.http import Exchange, HttpServer, Request
-from sparktui.sim.http import Handler as HttpHandler
+from sparktui.sim.docker.state import Container, DockerState, EngineError, rfc3339
+from sparktui.sim.http import Exchange, Handler, HttpServer, Request
 
 API_VERSION = "1.51"  # Docker 28.3's, the Engine the simulated Spark's facts report
-Route = Callable[["SimDockerEngine", Request, "re.Match[str]", Exchange], Awaitable[bool]]
+_PAGES = {"/api/tags": None, "/api/version": {"version": "0.12.6"},
+          "/v1/health/ready": {"status": "ready"}, "/v1/health/live": {"status": "ready"},
+          "/health_generate": {"status": "ready"}}
 
 
 class SimDockerEngine:
     """The engine; `start()` it on the loop that will serve it, `close()` it there too."""
 
-    def __init__(self, path: str, *, seed: int | None = None, seeded: bool = True,
-                 pull_seconds: float = 3.0, hostname: str = "spark-sim") -> None:
-        self.path, self.hostname = path, hostname
-        self.state = DockerState(seed_value=seed, seeded=seeded, pull_seconds=pull_seconds)
-        self._server: HttpServer | None = None
+    def __init__(self, path: str, *, seed: int | None = None,
+                 pull_seconds: float = 3.0) -> None:
+        self.path = path
+        self.state = DockerState(seed_value=seed, pull_seconds=pull_seconds)
+        self._servers: list[HttpServer] = []
         self._ticker: asyncio.Task[None] | None = None
-        self._sim: Any = None  # the SimServer attached to
-        self._front: AppFront | None = None
-        self._reserved: set[int] = set()  # device ports the sim already serves
-        self._mapped: set[int] = set()
+        self._model_server: Handler | None = None
 
     @property
     def running(self) -> bool:
-        return self._server is not None
+        return bool(self._servers)
 
     async def start(self) -> SimDockerEngine:
         headers = [("Api-Version", API_VERSION), ("Server", f"Docker/{DOCKER_VERSION} (linux)")]
-        self._server = await HttpServer(self._dispatch, headers).listen(path=self.path)
+        self._servers.append(await HttpServer(self._dispatch, headers).listen(path=self.path))
         self._ticker = asyncio.get_running_loop().create_task(self.state.run())
         return self
 
-    async def attach(self, server: Any, *, model_server: HttpHandler | None = None) -> None:
-        """Be the Docker of simulated Spark `server` (a SimServer).
-
-        Its /var/run/docker.sock (and the /run alias) leads here, its shell's
-        probe finds the socket, and the published ports of containers made
-        through the API answer (sim.docker.apps), relaying to the model
-        server's handler when one is given.
-        """
-        for path in ("/var/run/docker.sock", "/run/docker.sock"):
-            server.map_unix(path, self.path)
-            link = os.path.join(server.root.path, path.lstrip("/"))  # what the probe looks at
+    async def attach(self, server: Any, *, model_server: Handler | None = None) -> None:
+        """Be the Docker of simulated Spark `server` (a SimServer): its docker.sock is this
+        engine's (for its forwards and its shell's probe), its docker stand-in asks here,
+        deployed models load into its memory, and their published ports answer."""
+        for path in ("var/run/docker.sock", "run/docker.sock"):
+            link = os.path.join(server.root.path, path)
             os.makedirs(os.path.dirname(link), exist_ok=True)
             os.symlink(self.path, link)
-        server.device.docker_engine = self  # the docker stand-in asks it
+        server.device.docker_engine = self
         for c in self.state.containers.values():  # the seeded volumes: the device's home
             c.host_config["Binds"] = [bind.replace(SEED_HOME, str(server.root.home), 1)
                                       for bind in c.host_config.get("Binds") or []]
-        self.state.memory = server.device.memory  # deployed models load into its memory
+        self.state.memory = server.device.memory
         server.device.container_processes = self.state.gpu_processes
         server.device.memory.on_reboot.append(self.state.kill_all)
-        self._front = await AppFront(self.state, model_server).start()
-        self._sim, self._reserved = server, set(server.port_map)
-        self.state.on_change = self._map_ports
-        self._map_ports()
+        self._servers.append(front := await HttpServer(self._front).listen("127.0.0.1", 0))
+        self._model_server = model_server
+        server.resolve_port = lambda port: ("127.0.0.1", front.port) if self._deployed_on(
+            port) else None
 
-    def _map_ports(self) -> None:
-        """Point the sim's ports of running API-made containers at the app front."""
-        if self._sim is None or self._front is None:
-            return
-        wanted = set().union(*(published_ports(c) for c in self.state.containers.values()
-                               if c.running and not c.seeded)) - self._reserved
-        for port in self._mapped - wanted:
-            self._sim.port_map.pop(port, None)
-        for port in wanted - self._mapped:
-            self._sim.map_port(port, "127.0.0.1", self._front.port)
-        self._mapped = wanted
+    def _deployed_on(self, port: int) -> Container | None:
+        """The running container made through the API that publishes `port`."""
+        return next((c for c in self.state.containers.values()
+                     if c.running and not c.seeded and port in c.host_ports()), None)
 
     async def close(self) -> None:
-        server, self._server = self._server, None
-        if server is not None:  # long streams (events, follow) end with the engine
+        for server in self._servers:  # long streams (events, follow) end with the engine
             await server.close()
-        await stop_task(self._ticker)
-        self.state.on_change = None
-        front, self._front = self._front, None
-        if front is not None:
-            await front.close()
-        for port in self._mapped if self._sim is not None else ():
-            self._sim.port_map.pop(port, None)
-        self._mapped = set()
+        self._servers = []
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
 
-    # -- HTTP ----------------------------------------------------------------------------------
-    async def _dispatch(self, request: Request, conn: Exchange) -> None:
-        """Answer one request (the path without its /v1.NN prefix)."""
-        request.path = re.sub(r"^/v\d+\.\d+(?=/)", "", request.path)
-        for method, pattern, handler in _ROUTES:
-            match = pattern.fullmatch(request.path)
+    async def _front(self, request: Request, exchange: Exchange) -> None:
+        """A deployed container's server, found by the port the client asked for."""
+        port = request.headers.get("host", "").rsplit(":", 1)[-1]
+        c = self._deployed_on(int(port)) if port.isdigit() else None
+        if c is None or time.monotonic() < c.ready_at:  # still loading its model
+            await exchange.reply(503, {"error": "the server is starting"})
+        elif request.method == "GET" and request.path == "/":  # a web UI's page
+            await exchange.reply(200, f"<!doctype html><title>{c.name}</title><h1>{c.name}"
+                                      "</h1><p>served by the simulated Spark</p>",
+                                 content_type="text/html")
+        elif request.method == "GET" and request.path in _PAGES:
+            model = c.model or "the configured model"
+            await exchange.reply(200, _PAGES[request.path] or {"models": [
+                {"name": model, "model": model, "size": 4_920_753_328}]})
+        elif self._model_server is not None:
+            await self._model_server(request, exchange)
+        else:
+            await exchange.reply(404, {"error": "not found"})
+
+    # -- the API ---------------------------------------------------------------------------------
+    async def _dispatch(self, request: Request, exchange: Exchange) -> None:
+        path = re.sub(r"^/v\d+\.\d+(?=/)", "", request.path)  # without its /v1.NN prefix
+        for method, pattern, name in _ROUTES:
+            match = pattern.fullmatch(path)
             if match and method == request.method:
                 try:
-                    if not await handler(self, request, match, conn):
-                        conn.close_after = True
+                    await getattr(self, name)(request, exchange, *match.groups())
                 except EngineError as exc:
-                    await conn.reply(exc.status, {"message": exc.message})
+                    await exchange.reply(exc.status, {"message": exc.message})
                 return
-        await conn.reply(404, {"message": f"{request.method} {request.path} is not supported "
-                                          "by the simulated engine"})
+        await exchange.reply(404, {"message": f"{request.method} {path} is not supported by "
+                                              "the simulated engine"})
 
-    async def _ping(self, request: Request, match: re.Match[str], conn: Exchange) -> bool:
-        await conn.reply(200, b"OK", content_type="text/plain; charset=utf-8")
-        return True
+    async def _version(self, request: Request, exchange: Exchange) -> None:
+        await exchange.reply(200, {"Version": DOCKER_VERSION, "ApiVersion": API_VERSION,
+                                   "MinAPIVersion": "1.24", "Os": "linux", "Arch": "arm64",
+                                   "KernelVersion": KERNEL_RELEASE})
 
-    async def _version(self, request: Request, match: re.Match[str], conn: Exchange) -> bool:
-        await conn.reply(200, {"Version": DOCKER_VERSION, "ApiVersion": API_VERSION,
-                               "MinAPIVersion": "1.24", "Os": "linux", "Arch": "arm64",
-                               "KernelVersion": KERNEL_RELEASE})
-        return True
-
-    async def _info(self, request: Request, match: re.Match[str], conn: Exchange) -> bool:
-        running = sum(c.running for c in self.state.containers.values())
-        await conn.reply(200, {
-            "Containers": len(self.state.containers), "ContainersRunning": running,
-            "Images": len(self.state.images), "ServerVersion": DOCKER_VERSION, "NCPU": NCPU,
-            "MemTotal": MEM_TOTAL_KB * 1024, "Name": self.hostname, "Architecture": "aarch64",
-            "OperatingSystem": "Ubuntu 24.04.3 LTS", "KernelVersion": KERNEL_RELEASE,
-            "Runtimes": {"nvidia": {"path": "nvidia-container-runtime"},
-                         "runc": {"path": "runc"}}})
-        return True
-
-    async def _events(self, request: Request, match: re.Match[str], conn: Exchange) -> bool:
+    async def _events(self, request: Request, exchange: Exchange) -> None:
         filters = _filters(request)
-        queue = self.state.subscribe()
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.state.subscribers.add(queue)
         try:
-            await conn.start("application/json")
-            while True:
-                got = asyncio.ensure_future(queue.get())
-                if not await conn.wait(got):
-                    return False
-                event = got.result()
+            await exchange.start("application/json")
+            while event := await queue.get():  # a client gone: the next send fails
                 if all(not wanted or value in wanted or value.split(":")[0] in wanted
                        for value, wanted in ((event["Type"], filters.get("type")),
                                              (event["Action"], filters.get("event")))):
-                    await conn.send((json.dumps(event) + "\n").encode())
+                    await exchange.send((json.dumps(event) + "\n").encode())
         finally:
-            self.state.unsubscribe(queue)
+            self.state.subscribers.discard(queue)
 
-    # -- containers ------------------------------------------------------------------------------
-    async def _list(self, request: Request, match: re.Match[str], conn: Exchange) -> bool:
+    async def _list(self, request: Request, exchange: Exchange) -> None:
         filters = _filters(request)
-        names, states = filters.get("name", []), filters.get("status", [])
-        rows = [c for c in self.state.containers.values()
-                if (request.flag("all") or c.running)
-                and all(re.search(n, "/" + c.name) for n in names)
-                and (not states or c.state in states)]
-        rows.sort(key=lambda c: c.created, reverse=True)
-        await conn.reply(200, [{"Id": c.id, "Names": ["/" + c.name], "Image": c.image,
-                                "ImageID": self.state.images.get(c.image, ""),
-                                "Command": " ".join(c.cmd), "Created": int(c.created),
-                                "State": c.state, "Labels": c.labels} for c in rows])
-        return True
+        rows = sorted((c for c in self.state.containers.values()
+                       if (request.flag("all") or c.running)
+                       and all(re.search(n, "/" + c.name) for n in filters.get("name", []))
+                       and c.state in filters.get("status", [c.state])),
+                      key=lambda c: c.created, reverse=True)
+        await exchange.reply(200, [c.summary(self.state.images.get(c.image, "")) for c in rows])
 
-    async def _inspect(self, request: Request, match: re.Match[str], conn: Exchange) -> bool:
-        await conn.reply(200, inspect(self.state.container(match["id"])))
-        return True
+    async def _inspect(self, request: Request, exchange: Exchange, ref: str) -> None:
+        await exchange.reply(200, self.state.container(ref).inspect())
 
-    async def _create(self, request: Request, match: re.Match[str], conn: Exchange) -> bool:
+    async def _create(self, request: Request, exchange: Exchange) -> None:
         c = self.state.create(request.arg("name"), json.loads(request.body or b"{}"))
-        await conn.reply(201, {"Id": c.id, "Warnings": []})
-        return True
+        await exchange.reply(201, {"Id": c.id, "Warnings": []})
 
-    async def _action(self, request: Request, match: re.Match[str], conn: Exchange) -> bool:
-        c = self.state.container(match["id"])
-        if match["action"] == "start":
+    async def _action(self, request: Request, exchange: Exchange, ref: str, action: str
+                      ) -> None:
+        c = self.state.container(ref)
+        if action == "start":
             changed = self.state.start(c)
-        elif match["action"] == "kill":  # what the load guard does to a load that would wedge
+        elif action == "kill":  # what the load guard does to a load that would wedge
             changed = self.state.kill(c)
         else:  # stop, or restart
             changed = await self.state.stop(c)
-            if match["action"] == "restart":
-                changed = self.state.start(c) or True
-        await conn.reply(204 if changed else 304)
-        return True
+            changed = self.state.start(c) or True if action == "restart" else changed
+        await exchange.reply(204 if changed else 304)
 
-    async def _delete(self, request: Request, match: re.Match[str], conn: Exchange) -> bool:
-        self.state.remove(self.state.container(match["id"]), force=request.flag("force"))
-        await conn.reply(204)
-        return True
+    async def _delete(self, request: Request, exchange: Exchange, ref: str) -> None:
+        self.state.remove(self.state.container(ref), force=request.flag("force"))
+        await exchange.reply(204)
 
-    async def _logs(self, request: Request, match: re.Match[str], conn: Exchange) -> bool:
-        c = self.state.container(match["id"])
+    async def _logs(self, request: Request, exchange: Exchange, ref: str) -> None:
+        c = self.state.container(ref)
         streams = {n for n, flag in ((1, "stdout"), (2, "stderr")) if request.flag(flag)}
         stamps, tail = request.flag("timestamps"), request.arg("tail") or "all"
 
-        def frames(lines: list[Any]) -> bytes:
+        def frames(lines: list[tuple[int, float, int, bytes]]) -> bytes:
             out = b""
-            for line in lines:
-                if line.stream in streams:
-                    data = (rfc3339(line.wall) + " ").encode() * stamps + line.data
-                    out += struct.pack(">BxxxL", line.stream, len(data)) + data
+            for _, wall, stream, data in lines:
+                if stream in streams:
+                    data = (rfc3339(wall) + " ").encode() * stamps + data
+                    out += struct.pack(">BxxxL", stream, len(data)) + data
             return out
 
-        lines = c.logs if tail == "all" else c.logs[len(c.logs) - int(tail):] if int(tail) else []
-        seen = c.logs[-1].seq if c.logs else 0
-        await conn.start("application/vnd.docker.multiplexed-stream")
-        await conn.send(frames(lines))
+        count = len(c.logs) if tail == "all" else int(tail)
+        lines = c.logs[max(0, len(c.logs) - count):] if count else []
+        seen = c.logs[-1][0] if c.logs else 0
+        await exchange.start("application/vnd.docker.multiplexed-stream", frames(lines))
         while request.flag("follow") and c.running and c.id in self.state.containers:
-            if not await conn.wait(c.changed.wait(), timeout=1.0):
-                return False
-            fresh = [line for line in c.logs if line.seq > seen]
+            with contextlib.suppress(TimeoutError):
+                await within(c.changed.wait(), 1.0)
+            fresh = [line for line in c.logs if line[0] > seen]
             if fresh:
-                seen = fresh[-1].seq
-                await conn.send(frames(fresh))
-        await conn.end()
-        return not request.flag("follow")
+                seen = fresh[-1][0]
+                await exchange.send(frames(fresh))
+        await exchange.end()
 
-    async def _stats(self, request: Request, match: re.Match[str], conn: Exchange) -> bool:
-        c = self.state.container(match["id"])
+    async def _stats(self, request: Request, exchange: Exchange, ref: str) -> None:
+        c = self.state.container(ref)
         if not c.running:
-            await conn.reply(200, {"id": c.id, "cpu_stats": {}, "memory_stats": {}})
-            return True
+            await exchange.reply(200, {"id": c.id, "cpu_stats": {}, "memory_stats": {}})
+            return
         usage = int(c.profile.mem_bytes * (1 + 0.02 * (time.time() % 5)))
-        await conn.reply(200, {
+        await exchange.reply(200, {
             "id": c.id, "name": "/" + c.name, "read": rfc3339(time.time()),
             "cpu_stats": {"cpu_usage": {"total_usage": int(self.state.cpu_ns(c))},
                           "system_cpu_usage": int((time.time() - self.state.boot) * NCPU * 1e9),
                           "online_cpus": NCPU},
             "memory_stats": {"usage": usage, "limit": MEM_TOTAL_KB * 1024,
                              "stats": {"inactive_file": usage // 16}}})
-        return True
 
-    # -- images: what a deploy needs -------------------------------------------------------------
-    async def _image(self, request: Request, match: re.Match[str], conn: Exchange) -> bool:
-        image_id = self.state.image_id(match["name"])
-        refs = [ref for ref, found in self.state.images.items() if found == image_id]
-        await conn.reply(200, {"Id": image_id, "RepoTags": refs, "Architecture": "arm64",
-                               "RepoDigests": [f"{ref.rsplit(':', 1)[0]}@sha256:"
-                                               f"{image_id[7:]}" for ref in refs]})
-        return True
+    async def _image(self, request: Request, exchange: Exchange, ref: str) -> None:
+        image_id = self.state.image_id(ref)
+        refs = [name for name, found in self.state.images.items() if found == image_id]
+        await exchange.reply(200, {"Id": image_id, "RepoTags": refs, "Architecture": "arm64",
+                                   "RepoDigests": [f"{name.rsplit(':', 1)[0]}@{image_id}"
+                                                   for name in refs]})
 
-    async def _images(self, request: Request, match: re.Match[str], conn: Exchange) -> bool:
+    async def _images(self, request: Request, exchange: Exchange) -> None:
         """The Images screen's list (read only: the demo removes no images)."""
-        await conn.reply(200, [{"Id": image_id, "RepoTags": [ref], "Created": int(
+        await exchange.reply(200, [{"Id": image_id, "RepoTags": [name], "Created": int(
             self.state.boot), "Size": 2_000_000_000 + int(image_id[7:15], 16) % 18_000_000_000}
-            for ref, image_id in self.state.images.items()])
-        return True
+            for name, image_id in self.state.images.items()])
 
-    async def _pull(self, request: Request, match: re.Match[str], conn: Exchange) -> bool:
+    async def _pull(self, request: Request, exchange: Exchange) -> None:
         source, tag = request.arg("fromImage") or "", request.arg("tag")
         ref = source if "@" in source or not tag else f"{source}:{tag}"
+        if "@" not in ref and ":" not in ref.rsplit("/", 1)[-1]:
+            ref += ":latest"
         events = self.state.pull(ref, bool(request.headers.get("x-registry-auth")))
         first = await anext(events)  # errors before the stream starts are plain HTTP errors
-        await conn.start("application/json")
-        await conn.send((json.dumps(first) + "\r\n").encode())
+        await exchange.start("application/json", (json.dumps(first) + "\r\n").encode())
         async for event in events:
-            await conn.send((json.dumps(event) + "\r\n").encode())
-        await conn.end()
-        return True
-
-
-def inspect(c: SimContainer) -> dict[str, Any]:
-    """GET /containers/{id}/json: what sparktui reads of it."""
-    state: dict[str, Any] = {
-        "Status": c.state, "Running": c.running, "Paused": False, "OOMKilled": c.oom_killed,
-        "Pid": c.pid, "ExitCode": c.exit_code, "Error": "", "StartedAt": rfc3339(c.started_at),
-        "FinishedAt": rfc3339(c.finished_at)}
-    if c.healthcheck:
-        state["Health"] = {"Status": c.health or "starting"}
-    ports: dict[str, Any] = {}
-    for spec, bindings in c.ports.items() if c.running else ():  # with docker's IPv6 twin
-        ports[spec] = [{"HostIp": ip, "HostPort": b["HostPort"]} for b in bindings
-                       for ip in ([b.get("HostIp") or "0.0.0.0", "::"]
-                                  if (b.get("HostIp") or "0.0.0.0") == "0.0.0.0"
-                                  else [b["HostIp"]])]
-    return {
-        "Id": c.id, "Name": "/" + c.name, "Created": rfc3339(c.created), "Path": c.cmd[0]
-        if c.cmd else "", "Args": c.cmd[1:], "State": state, "Image": c.image,
-        "HostConfig": c.host_config, "NetworkSettings": {"Ports": ports},
-        "Config": {"Image": c.image, "Cmd": c.cmd, "Labels": c.labels, "Tty": False,
-                   "Healthcheck": c.healthcheck,
-                   "ExposedPorts": {spec: {} for spec in c.ports}},
-        "Mounts": [{"Source": bind.split(":")[0], "Destination": bind.split(":")[1]}
-                   for bind in c.host_config.get("Binds") or []],
-    }
+            await exchange.send((json.dumps(event) + "\r\n").encode())
+        await exchange.end()
 
 
 def _filters(request: Request) -> dict[str, list[str]]:
-    """The `filters` query parameter: {"key": ["v", ...]} or the old {"key": {"v": true}}."""
+    """The `filters` query parameter: {"key": ["v", ...]} (or the old {"key": {"v": true}})."""
     try:
         data = json.loads(request.arg("filters") or "{}")
     except ValueError as exc:
@@ -311,20 +254,12 @@ def _filters(request: Request) -> dict[str, list[str]]:
     return {str(k): [str(x) for x in v] for k, v in data.items()}
 
 
-_ID = r"/containers/(?P<id>[^/]+)"
-_E = SimDockerEngine
-_ROUTES: list[tuple[str, re.Pattern[str], Route]] = [
-    (method, re.compile(pattern), handler) for method, pattern, handler in (
-        ("GET", r"/_ping", _E._ping), ("GET", r"/version", _E._version),
-        ("GET", r"/info", _E._info), ("GET", r"/events", _E._events),
-        ("GET", r"/containers/json", _E._list), ("POST", r"/containers/create", _E._create),
-        ("GET", _ID + r"/json", _E._inspect), ("GET", _ID + r"/logs", _E._logs),
-        ("GET", _ID + r"/stats", _E._stats), ("DELETE", _ID, _E._delete),
-        ("POST", _ID + r"/(?P<action>start|stop|restart|kill)", _E._action),
-        ("POST", r"/images/create", _E._pull), ("GET", r"/images/json", _E._images),
-        ("GET", r"/images/(?P<name>.+)/json", _E._image))]
-
-
-async def start_docker_engine(path: str, **options: Any) -> SimDockerEngine:
-    """Start a simulated engine listening on the UNIX socket `path` (see SimDockerEngine)."""
-    return await SimDockerEngine(path, **options).start()
+_ID = r"/containers/([^/]+)"
+_ROUTES = [(method, re.compile(pattern), name) for method, pattern, name in (
+    ("GET", r"/version", "_version"), ("GET", r"/events", "_events"),
+    ("GET", r"/containers/json", "_list"), ("POST", r"/containers/create", "_create"),
+    ("GET", _ID + r"/json", "_inspect"), ("GET", _ID + r"/logs", "_logs"),
+    ("GET", _ID + r"/stats", "_stats"), ("DELETE", _ID, "_delete"),
+    ("POST", _ID + r"/(start|stop|restart|kill)", "_action"),
+    ("POST", r"/images/create", "_pull"), ("GET", r"/images/json", "_images"),
+    ("GET", r"/images/(.+)/json", "_image"))]

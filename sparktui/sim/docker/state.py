@@ -1,29 +1,23 @@
-"""The simulated Docker Engine's containers: their life, logs, events, and the pulls.
+"""The simulated Docker Engine's containers: their life, logs, events and pulls, and the
+JSON each is shown as (inspect, the list, `docker ps`), shaped here once.
 
-Only what the demo shows: the seeded containers with their past logs, start,
-stop, restart and remove, create, and a pull with layer progress that a
-deploy follows until its server is ready. A deployed container loads its
-model into the device's memory (SimMemory) and is a GPU process of the device
-while it runs.
+A deployed container loads its model into the device's memory (SimMemory) and
+is a GPU process of the device while it runs.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import random
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from sparktui.sim.device.gpu_model import SimProcess
 from sparktui.sim.device.memory_model import SimMemory, model_gib
 from sparktui.sim.docker import seed
-
-HEALTHY_AFTER_S = 1.0  # after its last startup line a server answers its health check
-GRACEFUL_STOP_S = 0.2
 
 
 class EngineError(Exception):
@@ -35,12 +29,7 @@ class EngineError(Exception):
 
 
 def digest_of(*parts: str) -> str:
-    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
-
-
-def normalize_ref(ref: str) -> str:
-    """'ollama/ollama' -> 'ollama/ollama:latest'; digests and tags kept."""
-    return ref if "@" in ref or ":" in ref.rsplit("/", 1)[-1] else f"{ref}:latest"
+    return "sha256:" + hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
 def rfc3339(wall: float | None) -> str:
@@ -51,43 +40,37 @@ def rfc3339(wall: float | None) -> str:
 
 
 @dataclass
-class LogLine:
-    seq: int
-    wall: float
-    stream: int
-    data: bytes
-
-
-@dataclass
-class SimContainer:
+class Container:
     id: str
     name: str
     image: str
     cmd: list[str]
     host_config: dict[str, Any]
     labels: dict[str, str]
-    profile: seed.Profile
-    context: dict[str, str]  # what the log lines' {model}, {port}, ... stand for
     created: float
-    rng: random.Random
     model: str = ""  # what it serves, when its command says
-    exposed: list[str] = field(default_factory=list)  # its ports ("8000/tcp") on a host network
+    port: str = "8000"  # what its log lines say it listens on
+    exposed: list[str] = field(default_factory=list)  # "8000/tcp": its ports on a host network
+    healthcheck: dict[str, Any] | None = None
+    seeded: bool = False
     state: str = "created"
+    health: str = ""
     pid: int = 0
     exit_code: int = 0
     oom_killed: bool = False
     started_at: float | None = None
     finished_at: float | None = None
-    healthcheck: dict[str, Any] | None = None
-    health: str = ""
-    seeded: bool = False
-    logs: list[LogLine] = field(default_factory=list)
-    pending: list[tuple[float, int, str]] = field(default_factory=list)  # (due, stream, text)
+    logs: list[tuple[int, float, int, bytes]] = field(default_factory=list)  # seq, wall, stream
+    pending: list[tuple[float, int, str]] = field(default_factory=list)  # due, stream, text
     ready_at: float = 0.0  # monotonic: from then on its server answers
     next_request: float = 0.0
     cpu_ns: float = 0.0
     cpu_at: float = 0.0
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)  # a log line came
+
+    @property
+    def profile(self) -> seed.Profile:
+        return seed.profile_for(self.image)
 
     @property
     def running(self) -> bool:
@@ -97,134 +80,160 @@ class SimContainer:
     def ports(self) -> dict[str, list[dict[str, str]]]:
         return self.host_config.get("PortBindings") or {}
 
-    def wake(self) -> None:
-        """Tell whoever follows its logs that something changed."""
-        self.changed.set()
-        self.changed = asyncio.Event()
+    def bound(self) -> set[int]:
+        """The device ports published for it."""
+        return {int(b["HostPort"]) for bs in self.ports.values() for b in bs or []
+                if str(b.get("HostPort") or "").isdigit()}
+
+    def host_ports(self) -> set[int]:
+        """The device ports its servers answer on (on a host network: its own ports)."""
+        if self.host_config.get("NetworkMode") != "host":
+            return self.bound()
+        return {int(p.split("/")[0]) for p in self.exposed if p.split("/")[0].isdigit()}
+
+    def inspect(self) -> dict[str, Any]:
+        """GET /containers/{id}/json: what sparktui reads of it."""
+        state: dict[str, Any] = {
+            "Status": self.state, "Running": self.running, "Paused": False,
+            "OOMKilled": self.oom_killed, "Pid": self.pid, "ExitCode": self.exit_code,
+            "Error": "", "StartedAt": rfc3339(self.started_at),
+            "FinishedAt": rfc3339(self.finished_at)}
+        if self.healthcheck:
+            state["Health"] = {"Status": self.health or "starting"}
+        ports = {spec: [{"HostIp": ip, "HostPort": b["HostPort"]} for b in bindings
+                        for ip in ([b.get("HostIp") or "0.0.0.0", "::"]  # docker's IPv6 twin
+                                   if (b.get("HostIp") or "0.0.0.0") == "0.0.0.0"
+                                   else [b["HostIp"]])]
+                 for spec, bindings in (self.ports.items() if self.running else ())}
+        return {
+            "Id": self.id, "Name": "/" + self.name, "Created": rfc3339(self.created),
+            "Path": self.cmd[0] if self.cmd else "", "Args": self.cmd[1:], "State": state,
+            "Image": self.image, "HostConfig": self.host_config,
+            "NetworkSettings": {"Ports": ports},
+            "Config": {"Image": self.image, "Cmd": self.cmd, "Labels": self.labels,
+                       "Tty": False, "Healthcheck": self.healthcheck,
+                       "ExposedPorts": {spec: {} for spec in self.ports}},
+            "Mounts": [{"Source": bind.split(":")[0], "Destination": bind.split(":")[1]}
+                       for bind in self.host_config.get("Binds") or []]}
+
+    def summary(self, image_id: str) -> dict[str, Any]:
+        """Its row in GET /containers/json."""
+        return {"Id": self.id, "Names": ["/" + self.name], "Image": self.image,
+                "ImageID": image_id, "Command": " ".join(self.cmd),
+                "Created": int(self.created), "State": self.state, "Labels": self.labels}
+
+    def ps_row(self) -> dict[str, str]:
+        """Its line of `docker ps --format '{{json .}}'`."""
+        ports = ", ".join(f"{b.get('HostIp') or '0.0.0.0'}:{b['HostPort']}->{spec}"
+                          for spec, bs in self.ports.items() if self.running for b in bs)
+        return {"ID": self.id[:12], "Names": self.name, "Image": self.image,
+                "State": self.state, "Ports": ports,
+                "Networks": self.host_config.get("NetworkMode", "")}
 
 
 class DockerState:
     """The containers, images and event subscribers of one simulated engine."""
 
-    def __init__(self, *, seed_value: int | None = None, seeded: bool = True,
-                 pull_seconds: float = 3.0) -> None:
+    def __init__(self, *, seed_value: int | None = None, pull_seconds: float = 3.0) -> None:
         self.rng = random.Random(seed_value)
-        self.containers: dict[str, SimContainer] = {}
-        self.images: dict[str, str] = {}  # normalised ref -> image id
+        self.containers: dict[str, Container] = {}
+        self.images = {ref: digest_of("image", ref) for ref in seed.SEED_IMAGES}  # ref -> id
         self.pull_seconds = pull_seconds
         self.memory: SimMemory | None = None  # the device's, once attached
-        self.on_change: Callable[[], None] | None = None
         self.boot = time.time() - 3 * 86_400
-        self._subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
-        self._seq = 0
-        self._pid = 2_000
-        if seeded:
-            self._populate()
+        self.subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
+        self._seq, self._pid = 0, 2_000
+        for spec in seed.SEED_CONTAINERS:
+            self._seed(*spec)
 
-    # -- lookups and events ------------------------------------------------------------------
-    def container(self, ref: str) -> SimContainer:
+    def find(self, ref: str) -> Container | None:
         ref = ref.lstrip("/")
-        for c in self.containers.values():
-            if ref in (c.id, c.name) or (len(ref) >= 4 and c.id.startswith(ref)):
-                return c
-        raise EngineError(404, f"No such container: {ref}")
+        return next((c for c in self.containers.values() if ref in (c.id, c.name)
+                     or (len(ref) >= 4 and c.id.startswith(ref))), None)
 
-    def image_id(self, ref: str) -> str:
-        found = self.images.get(normalize_ref(ref))
-        if found is None and ref.startswith("sha256:"):
-            found = ref if ref in self.images.values() else None
-        if found is None:
-            raise EngineError(404, f"No such image: {ref}")
+    def container(self, ref: str) -> Container:
+        if (found := self.find(ref)) is None:
+            raise EngineError(404, f"No such container: {ref}")
         return found
 
-    def subscribe(self) -> asyncio.Queue[dict[str, Any]]:
-        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        self._subscribers.add(queue)
-        return queue
+    def image_id(self, ref: str) -> str:
+        """By name (ollama/ollama is ollama/ollama:latest), id or pinned digest."""
+        if "@" not in ref and ":" not in ref.rsplit("/", 1)[-1]:
+            ref += ":latest"
+        for name, image_id in self.images.items():
+            if ref in (name, image_id) or ref.endswith("@" + image_id):
+                return image_id
+        raise EngineError(404, f"No such image: {ref}")
 
-    def unsubscribe(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
-        self._subscribers.discard(queue)
-
-    def event(self, c: SimContainer, action: str, **attributes: str) -> None:
+    def event(self, c: Container, action: str, **attributes: str) -> None:
         now = time.time()
         event = {"Type": "container", "Action": action, "status": action, "id": c.id,
                  "from": c.image, "Actor": {"ID": c.id, "Attributes": {
                      "name": c.name, "image": c.image, **attributes}},
                  "scope": "local", "time": int(now), "timeNano": int(now * 1e9)}
-        for queue in self._subscribers:
+        for queue in self.subscribers:
             queue.put_nowait(event)
-        c.wake()
-        if self.on_change is not None:
-            self.on_change()
 
-    def log(self, c: SimContainer, stream: int, text: str, wall: float | None = None) -> None:
-        for key, value in c.context.items():  # str.replace: the text holds braces and ANSI
-            text = text.replace("{" + key + "}", value)
+    def log(self, c: Container, stream: int, text: str, wall: float | None = None) -> None:
+        for key, value in (("model", c.model or "the configured model"), ("port", c.port),
+                           ("name", c.name), ("image", c.image)):
+            text = text.replace("{" + key + "}", value)  # not format: the text holds braces
         self._seq += 1
-        c.logs.append(LogLine(self._seq, time.time() if wall is None else wall, stream,
-                              text.encode() + b"\n"))
+        c.logs.append((self._seq, time.time() if wall is None else wall, stream,
+                       text.encode() + b"\n"))
         del c.logs[:-2_000]
-        c.wake()
+        c.changed.set()
+        c.changed = asyncio.Event()
 
-    # -- time passing: startup lines come, servers get healthy, clients ask ------------------
     async def run(self) -> None:
+        """Time passing: startup lines come, servers get healthy, clients ask."""
         while True:
-            self.tick(time.monotonic())
+            now = time.monotonic()
+            for c in [c for c in self.containers.values() if c.running]:
+                while c.pending and c.pending[0][0] <= now:
+                    self.log(c, *c.pending.pop(0)[1:])
+                if c.health == "starting" and now >= c.ready_at:
+                    c.health = "healthy"
+                    self.event(c, "health_status: healthy")
+                if now >= c.next_request and now >= c.ready_at:
+                    c.next_request = now + self.rng.uniform(3.0, 9.0)
+                    self.log(c, *c.profile.request_line(self.rng))
             await asyncio.sleep(0.2)
 
-    def tick(self, now: float) -> None:
-        for c in list(self.containers.values()):
-            if not c.running:
-                continue
-            while c.pending and c.pending[0][0] <= now:
-                _, stream, text = c.pending.pop(0)
-                self.log(c, stream, text)
-            if c.health == "starting" and now >= c.ready_at:
-                c.health = "healthy"
-                self.event(c, "health_status: healthy")
-            if now >= c.next_request and now >= c.ready_at:
-                c.next_request = now + c.rng.uniform(3.0, 9.0)
-                self.log(c, *c.profile.request_line(c.rng))
-
-    # -- container life ------------------------------------------------------------------------
-    def create(self, name: str | None, config: dict[str, Any]) -> SimContainer:
-        image = str(config.get("Image") or "")
-        self.image_id(image)
+    def create(self, name: str | None, config: dict[str, Any]) -> Container:
+        self.image_id(image := str(config.get("Image") or ""))
         name = (name or f"sim_{self.rng.randrange(1 << 24):06x}").lstrip("/")
-        if any(other.name == name for other in self.containers.values()):
+        if self.find(name) is not None:
             raise EngineError(409, f'Conflict. The container name "/{name}" is already in use')
         cmd = [str(a) for a in config.get("Cmd") or []]
-        port = next(iter(config.get("ExposedPorts") or {}), "8000/tcp").split("/")[0]
+        exposed = list(config.get("ExposedPorts") or {})
         c = self._new(name, image, cmd, dict(config.get("HostConfig") or {}),
-                      dict(config.get("Labels") or {}), model=_model_from(cmd), port=port)
-        c.healthcheck = config.get("Healthcheck") or None
-        c.exposed = list(config.get("ExposedPorts") or {})
+                      dict(config.get("Labels") or {}), exposed=exposed,
+                      port=(exposed or ["8000/tcp"])[0].split("/")[0],
+                      healthcheck=config.get("Healthcheck") or None,
+                      model=next((cmd[cmd.index(flag) + 1] for flag in (
+                          "serve", "--model", "--model-path", "-m", "-hf") if flag in cmd[:-1]),
+                          ""))
         self.event(c, "create")
         return c
 
     def _new(self, name: str, image: str, cmd: list[str], host_config: dict[str, Any],
-             labels: dict[str, str], *, model: str, port: str,
-             created: float | None = None) -> SimContainer:
+             labels: dict[str, str], **fields: Any) -> Container:
         host_config.setdefault("NetworkMode", "bridge")
-        c = SimContainer(id=digest_of("container", name, str(self.rng.random())), name=name,
-                         image=image, cmd=cmd, host_config=host_config, labels=labels,
-                         profile=seed.profile_for(image), created=created or time.time(),
-                         context={"model": model or "the configured model", "port": port,
-                                  "name": name, "image": image},
-                         rng=random.Random(f"{name}:{self.rng.random()}"), model=model)
+        c = Container(digest_of("container", name, str(self.rng.random()))[7:], name, image,
+                      cmd, host_config, labels, fields.pop("created", time.time()), **fields)
         self.containers[c.id] = c
         return c
 
-    def start(self, c: SimContainer) -> bool:
+    def start(self, c: Container) -> bool:
         """False when it was running already (the API answers 304)."""
         if c.running:
             return False
-        for other in self.containers.values():
-            if other.running and set(_host_ports(other)) & set(_host_ports(c)):
-                port = sorted(set(_host_ports(other)) & set(_host_ports(c)))[0]
-                raise EngineError(500, f"driver failed programming external connectivity on "
-                                       f"endpoint {c.name}: Bind for 0.0.0.0:{port} failed: "
-                                       "port is already allocated")
+        taken = set().union(*(o.bound() for o in self.containers.values() if o.running))
+        if taken & c.bound():
+            raise EngineError(500, f"driver failed programming external connectivity on "
+                                   f"endpoint {c.name}: Bind for 0.0.0.0:"
+                                   f"{min(taken & c.bound())} failed: port is already allocated")
         now = time.monotonic()
         self._pid += self.rng.randint(40, 900)
         c.state, c.pid, c.started_at, c.exit_code, c.oom_killed = (
@@ -237,54 +246,55 @@ class DockerState:
             self.log(c, seed.OUT, f"loading model weights: {size:.1f} GiB ({load_s:.0f} s)")
         c.pending = [(now + delay + load_s, stream, text)
                      for delay, stream, text in c.profile.startup]
-        c.ready_at = (c.pending[-1][0] if c.pending else now) + HEALTHY_AFTER_S
-        c.next_request = c.ready_at + c.rng.uniform(0.5, 2.0)
-        c.cpu_at = now
+        # its first lines at once, as a real server prints them; then it answers a moment
+        # after its last line
+        while c.pending and c.pending[0][0] <= now:
+            self.log(c, *c.pending.pop(0)[1:])
+        c.ready_at = max([now, *(due for due, _, _ in c.pending)]) + 1.0
+        c.next_request, c.cpu_at = c.ready_at + self.rng.uniform(0.5, 2.0), now
         self.event(c, "start")
-        self.tick(now)  # the first lines at once, as a real server prints them
         return True
 
-    async def stop(self, c: SimContainer) -> bool:
+    async def stop(self, c: Container) -> bool:
         """False when it was not running (304)."""
         if not c.running:
             return False
         self.event(c, "kill", signal="15")
         c.pending.clear()
         self.log(c, seed.OUT, seed.info_line("Shutting down"))
-        await asyncio.sleep(GRACEFUL_STOP_S)
+        await asyncio.sleep(0.2)  # a graceful stop takes a moment
         if c.running and c.id in self.containers:  # not stopped or removed meanwhile
-            self._exited(c, 0)
+            self.exited(c, 0)
             self.event(c, "stop")
         return True
 
-    def _exited(self, c: SimContainer, code: int) -> None:
+    def exited(self, c: Container, code: int) -> None:
         c.state, c.finished_at, c.exit_code, c.pid = "exited", time.time(), code, 0
         if self.memory is not None:
             self.memory.end_load(c.id)
         c.health = "unhealthy" if c.healthcheck else ""
         c.pending.clear()
         self.event(c, "die", exitCode=str(code))
+        c.changed.set()  # a follower of its logs: the stream ends
 
-    def kill(self, c: SimContainer) -> bool:
+    def kill(self, c: Container) -> bool:
         if not c.running:
             raise EngineError(409, f"Container {c.id} is not running")
         self.event(c, "kill", signal="9")
-        self._exited(c, 137)
+        self.exited(c, 137)
         return True
 
     def kill_all(self) -> None:
         """The box rebooted: nothing that ran survives."""
-        for c in self.containers.values():
-            if c.running:
-                self._exited(c, 137)
+        for c in [c for c in self.containers.values() if c.running]:
+            self.exited(c, 137)
 
-    def remove(self, c: SimContainer, *, force: bool) -> None:
+    def remove(self, c: Container, *, force: bool) -> None:
+        if c.running and not force:
+            raise EngineError(409, f'cannot remove container "/{c.name}": container is '
+                                   "running: stop the container before removing or force remove")
         if c.running:
-            if not force:
-                raise EngineError(409, f'cannot remove container "/{c.name}": container is '
-                                       "running: stop the container before removing or force "
-                                       "remove")
-            self._exited(c, 137)
+            self.exited(c, 137)
         del self.containers[c.id]
         self.event(c, "destroy")
 
@@ -310,7 +320,7 @@ class DockerState:
                                   resident_mib=resident))
         return out
 
-    def cpu_ns(self, c: SimContainer) -> float:
+    def cpu_ns(self, c: Container) -> float:
         """Its CPU time so far: a slow wobble around idle, more while it starts or serves."""
         now = time.monotonic()
         busy = now < c.ready_at or now < c.next_request - 2.0
@@ -319,78 +329,53 @@ class DockerState:
         c.cpu_at = now
         return c.cpu_ns
 
-    # -- pulls -------------------------------------------------------------------------------
     async def pull(self, ref: str, authed: bool) -> AsyncIterator[dict[str, Any]]:
         """The messages of `POST /images/create`: four layers downloading, then the digest."""
-        ref = normalize_ref(ref)
         if ref.startswith("nvcr.io/nim/") and not authed:
             raise EngineError(500, f"Head https://{ref}: unauthorized: authentication "
                                    "required (log in to nvcr.io as $oauthtoken with an NGC "
                                    "API key)")
         yield {"status": f"Pulling from {ref.split(':')[0]}", "id": ref.rsplit(":", 1)[-1]}
-        digest = "sha256:" + digest_of("manifest", ref)
+        digest = digest_of("manifest", ref)
         if ref not in self.images:
-            total = 2_000_000_000 + int(digest[7:15], 16) % 18_000_000_000
-            layers = [(digest[7 + 12 * i:19 + 12 * i], total // 4) for i in range(4)]
+            layer_size = (2_000_000_000 + int(digest[7:15], 16) % 18_000_000_000) // 4
+            layers = [digest[7 + 12 * i:19 + 12 * i] for i in range(4)]
             for step in range(1, 11):
                 await asyncio.sleep(self.pull_seconds / 10)
-                for layer, size in layers:
-                    yield {"status": "Downloading", "id": layer,
-                           "progressDetail": {"current": size * step // 10, "total": size}}
-            for layer, _ in layers:
+                for layer in layers:
+                    yield {"status": "Downloading", "id": layer, "progressDetail": {
+                        "current": layer_size * step // 10, "total": layer_size}}
+            for layer in layers:
                 yield {"status": "Pull complete", "progressDetail": {}, "id": layer}
-            self.images[ref] = "sha256:" + digest_of("image", ref)
+            self.images[ref] = digest_of("image", ref)
         yield {"status": f"Digest: {digest}"}
         yield {"status": f"Status: Downloaded newer image for {ref}"}
 
-    # -- the seeded containers -----------------------------------------------------------------
-    def _populate(self) -> None:
+    def _seed(self, name: str, image: str, cmd: tuple[str, ...], port: int, started_ago: float,
+              died_ago: float | None, gpu: bool, health: bool, labels: dict[str, str],
+              volume: str, model: str) -> None:
+        """One of the containers the owner had before the demo began, with its past logs."""
         now = time.time()
-        for ref in seed.SEED_IMAGES:
-            self.images[ref] = "sha256:" + digest_of("image", ref)
-        for spec in seed.SEED_CONTAINERS:
-            host: dict[str, Any] = {
-                "PortBindings": {f"{spec.port}/tcp": [{"HostIp": "0.0.0.0",
-                                                      "HostPort": str(spec.port)}]},
-                "Binds": [spec.volume], "RestartPolicy": {"Name": "unless-stopped"}}
-            if spec.gpu:  # what `--gpus all` asks for
-                host["DeviceRequests"] = [{"Driver": "", "Count": -1,
-                                           "Capabilities": [["gpu"]]}]
-            c = self._new(spec.name, spec.image, list(spec.cmd), host, dict(spec.labels),
-                          model=spec.model, port=str(spec.port),
-                          created=now - spec.started_ago - 600)
-            c.seeded, c.healthcheck = True, dict(seed.HEALTHCHECK) if spec.health else None
-            started = c.started_at = now - spec.started_ago
-            end = now - spec.exited_ago if spec.exited_ago is not None else now
-            for delay, stream, text in c.profile.startup:  # what it printed back then
-                self.log(c, stream, text, wall=started + delay * 5)
-            for back in range(20, 0, -1):  # then the traffic of its last minutes
-                self.log(c, *c.profile.request_line(c.rng), wall=end - back * 90)
-            if spec.exited_ago is None:
-                self._pid += 317
-                c.state, c.pid, c.health = "running", self._pid, "healthy" if spec.health else ""
-                c.cpu_at, c.next_request = time.monotonic(), time.monotonic() + 1.0
-                c.cpu_ns = c.profile.cpu_idle * spec.started_ago * 1e9
-            else:  # its last words before the OOM killer came
-                self.log(c, seed.OUT, "Requested to load Flux (fp16), 23.8 GB; loaded "
-                                      "partially", wall=end - 2)
-                c.state, c.exit_code, c.oom_killed, c.finished_at = "exited", 137, True, end
-
-
-def _host_ports(c: SimContainer) -> list[str]:
-    return [b.get("HostPort") or "" for bs in c.ports.values() for b in bs or []]
-
-
-def _model_from(cmd: list[str]) -> str:
-    for flag in ("serve", "--model", "--model-path", "-m", "-hf"):
-        if flag in cmd and cmd.index(flag) + 1 < len(cmd):
-            return cmd[cmd.index(flag) + 1]
-    return ""
-
-
-async def stop_task(task: asyncio.Task[None] | None) -> None:
-    if task is not None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
+        host: dict[str, Any] = {
+            "PortBindings": {f"{port}/tcp": [{"HostIp": "0.0.0.0", "HostPort": str(port)}]},
+            "Binds": [volume], "RestartPolicy": {"Name": "unless-stopped"}}
+        if gpu:  # what `--gpus all` asks for
+            host["DeviceRequests"] = [{"Driver": "", "Count": -1, "Capabilities": [["gpu"]]}]
+        c = self._new(name, image, list(cmd), host, dict(labels), model=model, port=str(port),
+                      created=now - started_ago - 600, seeded=True,
+                      healthcheck=dict(seed.HEALTHCHECK) if health else None)
+        c.started_at = now - started_ago
+        end = now - died_ago if died_ago is not None else now
+        for delay, stream, text in c.profile.startup:  # what it printed back then
+            self.log(c, stream, text, wall=c.started_at + delay * 5)
+        for back in range(20, 0, -1):  # then the traffic of its last minutes
+            self.log(c, *c.profile.request_line(self.rng), wall=end - back * 90)
+        if died_ago is None:
+            self._pid += 317
+            c.state, c.pid, c.health = "running", self._pid, "healthy" if health else ""
+            c.cpu_at, c.next_request = time.monotonic(), time.monotonic() + 1.0
+            c.cpu_ns = c.profile.cpu_idle * started_ago * 1e9
+        else:  # its last words before the OOM killer came
+            self.log(c, seed.OUT, "Requested to load Flux (fp16), 23.8 GB; loaded partially",
+                     wall=end - 2)
+            c.state, c.exit_code, c.oom_killed, c.finished_at = "exited", 137, True, end

@@ -1,11 +1,11 @@
 """The simulator's side of the stand-in tools (sim.device.standin): nvidia-smi, docker, kill.
 
 Each connection on the relay socket is one run of a stand-in: a JSON line with
-its argv, then its stdin. The answer is framed (see sim.device.standin). The answers
-come from the device model: `nvidia-smi` renders sim.device.nvsmi over the GPU model,
-`kill` ends a simulated process as dash's builtin would, `docker` answers the
-few commands the product runs (ps, version, and the Containers tab's
-`exec -it ID sh`) from the simulated engine.
+its argv, then its stdin; the answer goes back framed (see sim.device.standin).
+`nvidia-smi` renders sim.device.nvsmi over the GPU model, `kill` ends a
+simulated process, `docker` answers what the product runs on a device:
+`docker ps --format '{{json .}}'` (chat's endpoint discovery), `docker version`,
+and the Containers tab's `docker exec -it ID sh`, a small shell "in" the container.
 """
 
 from __future__ import annotations
@@ -19,43 +19,97 @@ from typing import Any
 from sparktui.sim.device import nvsmi
 from sparktui.sim.device.gpu_model import SimDevice
 from sparktui.sim.device.root import DOCKER_VERSION
-from sparktui.sim.docker.shell import exec_target, serve_container_shell
 
 log = logging.getLogger(__name__)
 
-SIGNALS = {"HUP", "INT", "QUIT", "KILL", "USR1", "USR2", "TERM", "CONT", "STOP"}
+NO_DAEMON = ("Cannot connect to the Docker daemon at unix:///var/run/docker.sock. "
+             "Is the docker daemon running?\n")
+KILL_ERRORS = {ValueError: "Illegal number", ProcessLookupError: "No such process",
+               PermissionError: "Operation not permitted"}  # as dash's builtin says them
 
 
-class RelayIO:
-    """One stand-in run: what it writes goes back framed; its stdin comes line by line."""
+class Run:
+    """One stand-in run: `out`/`err` go back framed; its stdin comes line by line."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
-        self.stdout, self.stderr, self.stdin = _Sink(self, b"o"), _Sink(self, b"e"), _Lines(reader)
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                 device: SimDevice) -> None:
+        self.reader, self.writer, self.device = reader, writer, device
 
-    def frame(self, kind: bytes, data: str | bytes) -> None:
-        payload = data.encode() if isinstance(data, str) else data
-        if payload or kind == b"x":
-            self.writer.write(kind + struct.pack(">I", len(payload)) + payload)
+    def frame(self, kind: bytes, text: str) -> None:
+        if text or kind == b"x":
+            self.writer.write(kind + struct.pack(">I", len(text.encode())) + text.encode())
 
-    async def drain(self) -> None:
-        await self.writer.drain()
+    def out(self, text: str) -> None:
+        self.frame(b"o", text)
 
+    async def nvidia_smi(self, args: list[str]) -> int:
+        try:
+            inv = nvsmi.parse(args)
+            text = nvsmi.tick(inv, self.device, first=True)
+        except nvsmi.NvsmiError as exc:
+            self.out(exc.stdout)
+            self.frame(b"e", exc.stderr)
+            return exc.exit_status
+        loop = asyncio.get_running_loop()
+        start, n = loop.time(), 0
+        while True:  # a loop keeps a fixed schedule, as the real one; ends when the reader goes
+            self.out(text)
+            if inv.interval is None:
+                return 0
+            await self.writer.drain()
+            n += 1
+            await asyncio.sleep(max(0.0, start + n * inv.interval - loop.time()))
+            text = nvsmi.tick(inv, self.device, first=False)
 
-class _Sink:
-    def __init__(self, io: RelayIO, kind: bytes) -> None:
-        self.io, self.kind = io, kind
+    async def kill(self, args: list[str]) -> int:
+        """`kill [-SIG] PID...`: the product's way to end a (simulated) process."""
+        status = 0
+        for word in [a for a in args if not a.startswith("-")]:
+            try:
+                self.device.kill(int(word))
+            except (ValueError, ProcessLookupError, PermissionError) as exc:
+                self.frame(b"e", f"sh: 1: kill: {KILL_ERRORS[type(exc)]}\n")
+                status = 1
+        return status
 
-    def write(self, text: str) -> None:
-        self.io.frame(self.kind, text)
+    async def docker(self, args: list[str]) -> int:
+        engine = self.device.docker_engine
+        if engine is None or not engine.running:
+            self.frame(b"e", NO_DAEMON)
+            return 1
+        if args[:1] == ["version"]:
+            self.out(DOCKER_VERSION + "\n")
+            return 0
+        if args[:1] == ["ps"]:
+            for c in engine.state.containers.values():
+                if c.running or "-a" in args or "--all" in args:
+                    self.out(json.dumps(c.ps_row()) + "\n")
+            return 0
+        words = [w for w in args[1:] if w not in ("-i", "-t", "-it", "-ti")]
+        if args[:1] == ["exec"] and len(words) == 2:
+            return await self._container_shell(engine, words[0])
+        self.frame(b"e", f"docker: '{' '.join(args[:1])}' is not simulated here\n")
+        return 1
 
-
-class _Lines:
-    def __init__(self, reader: asyncio.StreamReader) -> None:
-        self.reader = reader
-
-    async def readline(self) -> str:
-        return (await self.reader.readline()).decode(errors="replace")
+    async def _container_shell(self, engine: Any, ref: str) -> int:
+        """Prompt, read lines, answer; `exit` (or EOF) ends it."""
+        found = engine.state.find(ref)
+        if found is None or not found.running:
+            self.frame(b"e", f"Error response from daemon: container {ref} is not running\n")
+            return 1
+        answers = {"hostname": found.id[:12] + "\n", "pwd": "/\n"}
+        status = 0
+        while True:
+            self.out("/ # ")
+            line = (await self.reader.readline()).decode(errors="replace")
+            words = line.split() or [""]
+            if not line or words[0] == "exit":
+                return int(words[1]) if words[1:] and words[1].isdigit() else status
+            if words[0] == "echo":
+                answers["echo"] = " ".join(words[1:]) + "\n"
+            if words[0]:
+                status = 0 if words[0] in answers else 127
+                self.out(answers.get(words[0], f"sh: {words[0]}: not simulated here\n"))
 
 
 class Relay:
@@ -82,12 +136,12 @@ class Relay:
         task = asyncio.current_task()
         assert task is not None
         self._runs.add(task)
-        io = RelayIO(reader, writer)
+        run = Run(reader, writer, self.device)
         try:
-            argv = json.loads(await reader.readline())
-            status = await run(argv[0], argv[1:], io, self.device)
-            io.frame(b"x", str(status))
-            await io.drain()
+            name, *args = json.loads(await reader.readline())
+            answer = {"nvidia-smi": run.nvidia_smi, "kill": run.kill}.get(name, run.docker)
+            run.frame(b"x", str(await answer(args)))
+            await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
             pass  # the stand-in was killed (its channel closed), or the device stops
         except Exception:
@@ -95,99 +149,3 @@ class Relay:
         finally:
             self._runs.discard(task)
             writer.close()
-
-
-async def run(name: str, args: list[str], io: RelayIO, device: SimDevice) -> int:
-    if name == "nvidia-smi":
-        return await _nvidia_smi(args, io, device)
-    if name == "kill":
-        return _kill(args, io, device)
-    return await _docker(args, io, device)
-
-
-async def _nvidia_smi(args: list[str], io: RelayIO, device: SimDevice) -> int:
-    try:
-        inv = nvsmi.parse(args)
-        text = nvsmi.tick(inv, device, first=True)
-    except nvsmi.NvsmiError as exc:
-        io.stdout.write(exc.stdout)
-        io.stderr.write(exc.stderr)
-        return exc.exit_status
-    if inv.interval is None:
-        io.stdout.write(text)
-        return 0
-    loop = asyncio.get_running_loop()
-    start, n = loop.time(), 0
-    while True:  # a fixed schedule, as the real loop keeps; ends when the reader goes
-        io.stdout.write(text)
-        await io.drain()
-        n += 1
-        await asyncio.sleep(max(0.0, start + n * inv.interval - loop.time()))
-        text = nvsmi.tick(inv, device, first=False)
-
-
-def _kill(args: list[str], io: RelayIO, device: SimDevice) -> int:
-    """`kill [-SIG] PID...` as dash's builtin answers."""
-    if args and args[0].startswith("-") and args[0] != "--":
-        signal_name = args[0][1:].upper().removeprefix("SIG")
-        if not signal_name.isdigit() and signal_name not in SIGNALS:
-            io.stderr.write(f"sh: 1: kill: invalid signal number or name: {args[0][1:]}\n")
-            return 2
-        args = args[1:]
-    status = 0
-    for word in [a for a in args if a != "--"]:
-        if not word.isdigit():
-            io.stderr.write(f"sh: 1: kill: Illegal number: {word}\n")
-            return 2
-        try:
-            device.kill(int(word))
-        except ProcessLookupError:
-            io.stderr.write("sh: 1: kill: No such process\n")
-            status = 1
-        except PermissionError:
-            io.stderr.write("sh: 1: kill: Operation not permitted\n")
-            status = 1
-    return status
-
-
-async def _docker(args: list[str], io: RelayIO, device: SimDevice) -> int:
-    engine = device.docker_engine
-    running = engine is not None and engine.running
-    target = exec_target(" ".join(["docker", *args]))
-    if target is not None:
-        return await serve_container_shell(io, device, target[0])
-    if args[:1] == ["version"]:
-        if not running:
-            io.stderr.write(NO_DAEMON)
-            return 1
-        io.stdout.write(DOCKER_VERSION + "\n")
-        return 0
-    out, err, status = docker_cli(args, device)
-    io.stdout.write(out)
-    io.stderr.write(err)
-    return status
-
-
-NO_DAEMON = ("Cannot connect to the Docker daemon at unix:///var/run/docker.sock. "
-             "Is the docker daemon running?\n")
-
-
-def docker_cli(args: list[str], device: Any) -> tuple[str, str, int]:
-    """`docker ps [-a] --format '{{json .}}'`, what chat's endpoint discovery runs:
-    (stdout, stderr, status). Other subcommands are not simulated."""
-    if not args or args[0] != "ps":
-        verb = args[0] if args else ""
-        return "", f"docker: '{verb}' is not simulated here (only `docker ps`)\n", 1
-    engine = device.docker_engine
-    if engine is None or not engine.running:
-        return "", NO_DAEMON, 1
-    everything = "-a" in args or "--all" in args
-    lines = []
-    for c in engine.state.containers.values():
-        if c.running or everything:
-            ports = ", ".join(f"{b.get('HostIp') or '0.0.0.0'}:{b['HostPort']}->{spec}"
-                              for spec, bs in c.ports.items() if c.running for b in bs)
-            lines.append(json.dumps({"ID": c.id[:12], "Names": c.name, "Image": c.image,
-                                     "State": c.state, "Ports": ports,
-                                     "Networks": c.host_config.get("NetworkMode", "")}) + "\n")
-    return "".join(lines), "", 0

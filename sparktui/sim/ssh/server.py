@@ -1,12 +1,13 @@
-"""The simulated Spark: an asyncssh server on loopback that answers like a DGX Spark.
+"""The simulated Spark: an asyncssh server on loopback whose shell is a real `sh`.
 
-Any user name, public-key authentication only. Exec and shell requests run in
-a real `sh` over the device's root directory (sim.ssh.shell, sim.device.root),
-whose files a refresh task keeps in step with the model every REFRESH_S; the
-stand-in tools on its PATH reach the model through the relay (sim.ssh.relay). Local port
-forwards (direct-tcpip) reach loopback ports of this machine, or a port mapped
-with `SimServer.map_port` (so a simulated service on a random port can stand in
-for, say, Ollama's 11434); UNIX socket forwards reach real paths or mapped ones.
+Any user name, its throwaway key only. Exec and shell requests run `sh -c
+COMMAND` (or `sh -i`) over the device's root (sim.device.root: HOME, PATH with
+the stand-in tools first, SPARKTUI_ROOT for the product's scripts), on a
+pseudo-terminal when asked; asyncssh's own redirection carries the bytes, the
+client's signals and window sizes. Forwards go through asyncssh's forwarder:
+to this machine's loopback ports, or a simulated server standing in for one
+(`map_port`, `resolve_port`), and to UNIX sockets, under the device's root
+first (its /var/run/docker.sock is the simulated engine's).
 """
 
 from __future__ import annotations
@@ -14,8 +15,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import pty
 import shutil
+import signal
 import tempfile
+from collections.abc import Callable
 from typing import Any
 
 import asyncssh
@@ -24,107 +28,61 @@ from sparktui.core.aio import within
 from sparktui.core.device import is_loopback
 from sparktui.sim.device.gpu_model import SimDevice
 from sparktui.sim.device.root import DeviceRoot
-from sparktui.sim.ssh import shell
 from sparktui.sim.ssh.relay import Relay
 
 REFRESH_S = 0.25  # how fresh the device's /proc and /sys files are
+#: the user's shell start-up: `kill`, a builtin that would reach this machine's
+#: processes, asks the model instead
+PROLOGUE = 'kill() { "$SPARKTUI_ROOT/bin/kill" "$@"; }\n'
+
+
+def find_sh() -> str:
+    """This system's POSIX sh; the simulated device cannot run without one."""
+    sh = shutil.which("sh")
+    if sh is None:
+        raise RuntimeError("the simulated Spark runs the product's own scripts with a POSIX "
+                           "`sh`, and this system has none (on Windows, run sparktui in WSL)")
+    return sh
+
+
+def _kill_group(pid: int, sig: int = signal.SIGKILL) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
 
 
 class SimServer:
     """A running simulated Spark. Create it with `start_sim()`."""
 
-    def __init__(self, device: SimDevice, host_key: asyncssh.SSHKey,
-                 client_key: asyncssh.SSHKey | None, root: DeviceRoot) -> None:
-        self.device = device
-        self.root = root
-        self._relay: Relay | None = None
-        self._refresher: asyncio.Task[None] | None = None
-        self._refreshing = asyncio.Lock()
-        self._groups: set[int] = set()  # the process groups of the commands running
-        self.host_key = host_key
-        self.host_key_fingerprint: str = host_key.get_fingerprint("sha256")
-        self.client_key = client_key
-        self.host = "127.0.0.1"
-        self.port = 0
-        self.sessions_started = 0
+    def __init__(self, device: SimDevice, root: DeviceRoot, relay: Relay) -> None:
+        self.device, self.root, self._relay = device, root, relay
+        self.host_key = asyncssh.generate_private_key("ssh-ed25519")
+        self.client_key = asyncssh.generate_private_key("ssh-ed25519")
+        self.host, self.port = "127.0.0.1", 0
         self.port_map: dict[int, tuple[str, int]] = {}
-        self.unix_map: dict[str, str] = {}
-        self._active = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
-        self._acceptor: Any = None
+        #: where a device port not in port_map leads (the engine's deployed servers)
+        self.resolve_port: Callable[[int], tuple[str, int] | None] = lambda port: None
+        self._groups: set[int] = set()  # the process groups of the commands running
         self._conns: set[asyncssh.SSHServerConnection] = set()
-
-    # --- what tests and the demo use ------------------------------------------------
-    @property
-    def active_sessions(self) -> int:
-        """Commands or shells still running on the server side."""
-        return self._active
-
-    @property
-    def connections(self) -> int:
-        return len(self._conns)
-
-    async def wait_idle(self, timeout: float = 5.0) -> bool:
-        """Wait until no session runs; False on timeout (a leak)."""
-        try:
-            await within(self._idle.wait(), timeout)
-        except TimeoutError:
-            return False
-        return True
+        self._refreshing = asyncio.Lock()
+        self._refresher: asyncio.Task[None] | None = None
+        self._acceptor: asyncssh.SSHAcceptor | None = None
 
     def map_port(self, remote_port: int, local_host: str, local_port: int) -> None:
-        """Forwards to loopback `remote_port` on the sim reach local_host:local_port instead."""
+        """Forwards to loopback `remote_port` on the device reach local_host:local_port."""
         self.port_map[remote_port] = (local_host, local_port)
 
-    def map_unix(self, remote_path: str, local_path: str) -> None:
-        self.unix_map[remote_path] = local_path
-
-    @property
-    def known_hosts_line(self) -> str:
-        """The known_hosts line OpenSSH and asyncssh check this server's key against."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        name = host if self.port == 22 else f"[{host.strip('[]')}]:{self.port}"
-        public = self.host_key.export_public_key("openssh").decode().split()
-        return f"{name} {public[0]} {public[1]}"
-
-    def write_client_files(self, dirpath: str) -> tuple[str | None, str]:
-        """Write `id_ed25519` (mode 0600; None without a throwaway client key) and `known_hosts`."""
+    def write_client_files(self, dirpath: str) -> tuple[str, str]:
+        """Write the throwaway `id_ed25519` (mode 0600) and a `known_hosts` for this server."""
         os.makedirs(dirpath, exist_ok=True)
-        identity = None
-        if self.client_key is not None:
-            identity = os.path.join(dirpath, "id_ed25519")
-            _write_private(identity, self.client_key.export_private_key("openssh"))
-            with open(identity + ".pub", "wb") as fh:
-                fh.write(self.client_key.export_public_key("openssh"))
+        identity = os.path.join(dirpath, "id_ed25519")
+        fd = os.open(identity, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(self.client_key.export_private_key("openssh"))
         known_hosts = os.path.join(dirpath, "known_hosts")
+        public = self.host_key.export_public_key("openssh").decode().split()
         with open(known_hosts, "w", encoding="utf-8") as fh:
-            fh.write(self.known_hosts_line + "\n")
+            fh.write(f"[{self.host}]:{self.port} {public[0]} {public[1]}\n")
         return identity, known_hosts
-
-    async def close(self) -> None:
-        """Stop listening, end every command and drop every connection."""
-        for group in list(self._groups):
-            shell.signal_group(group, "KILL")
-        if self._acceptor is not None:
-            self._acceptor.close()
-            with contextlib.suppress(Exception):
-                await self._acceptor.wait_closed()
-            self._acceptor = None
-        conns = list(self._conns)
-        for conn in conns:
-            conn.close()
-        for conn in conns:
-            with contextlib.suppress(Exception):
-                await within(conn.wait_closed(), 2)
-        await self.wait_idle(2)
-        if self._refresher is not None:
-            self._refresher.cancel()
-            with contextlib.suppress(BaseException):
-                await self._refresher
-        if self._relay is not None:
-            await self._relay.close()
-        await asyncio.to_thread(self.root.remove)
 
     async def refresh(self) -> None:
         """Bring the device's files up to date (one refresh at a time, off the loop)."""
@@ -141,76 +99,78 @@ class SimServer:
         for conn in list(self._conns):
             conn.abort()
 
+    async def close(self) -> None:
+        """Stop listening, end every command and drop every connection."""
+        for group in list(self._groups):
+            _kill_group(group)
+        if self._acceptor is not None:
+            self._acceptor.close()
+            await self._acceptor.wait_closed()
+        for conn in list(self._conns):
+            conn.close()
+            with contextlib.suppress(Exception):
+                await within(conn.wait_closed(), 2)
+        if self._refresher is not None:
+            self._refresher.cancel()
+            with contextlib.suppress(BaseException):
+                await self._refresher
+        await self._relay.close()
+        await asyncio.to_thread(self.root.remove)
+
     async def __aenter__(self) -> SimServer:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    # --- server internals ----------------------------------------------------------------
     async def _serve(self, process: asyncssh.SSHServerProcess) -> None:
-        self._active += 1
-        self.sessions_started += 1
-        self._idle.clear()
+        """One exec or shell: a real sh, its I/O redirected to the channel by asyncssh."""
+        await self.refresh()  # a command reads the state of the moment it starts
+        sh, command, term = find_sh(), process.command, process.get_terminal_type()
+        argv = [sh, "-i"] if command is None else [sh, "-c", PROLOGUE + command]
+        env = self.root.environment(process.get_extra_info("username") or "spark", term)
+        if term:  # ours: (the child's stdin, its stdout, its stderr) seen from our side
+            ours, theirs = pty.openpty()
+            child_fds, our_fds = (theirs, theirs, theirs), (ours, os.dup(ours), None)
+        else:
+            pipes = [os.pipe() for _ in range(3)]
+            child_fds = (pipes[0][0], pipes[1][1], pipes[2][1])
+            our_fds = (pipes[0][1], pipes[1][0], pipes[2][0])
         try:
-            # a command reads the state of the moment it starts, as on a real box
-            await self.refresh()
-            await shell.serve_process(process, self.root, self._groups)
+            child = await asyncio.create_subprocess_exec(
+                *argv, stdin=child_fds[0], stdout=child_fds[1], stderr=child_fds[2], env=env,
+                cwd=str(self.root.home), start_new_session=True)
         finally:
-            self._active -= 1
-            if self._active == 0:
-                self._idle.set()
-
-    def _direct_tcp(self, dest_host: str, dest_port: int) -> Any:
-        if not is_loopback(dest_host):
-            raise asyncssh.ChannelOpenError(
-                asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED,
-                "the simulated Spark forwards to its loopback ports only")
-        mapped = self.port_map.get(dest_port)
-        if mapped is None:
-            return True  # asyncssh connects to dest itself
-
-        async def relay(reader: Any, writer: Any) -> None:
-            try:
-                up_reader, up_writer = await asyncio.open_connection(*mapped)
-            except OSError:
-                writer.close()
-                return
-            await asyncio.gather(shell.pipe(reader, up_writer, close=True),
-                                 shell.pipe(up_reader, writer, close=True))
-
-        return relay
-
-    def _direct_unix(self, dest_path: str) -> Any:
-        mapped = self.unix_map.get(dest_path)
-        if mapped is None:
-            return True
-
-        async def relay(reader: Any, writer: Any) -> None:
-            try:
-                up_reader, up_writer = await asyncio.open_unix_connection(mapped)
-            except OSError:
-                writer.close()
-                return
-            await asyncio.gather(shell.pipe(reader, up_writer, close=True),
-                                 shell.pipe(up_reader, writer, close=True))
-
-        return relay
-
-
-def _write_private(path: str, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    os.chmod(path, 0o600)  # an existing file keeps its old mode through O_CREAT
+            for fd in set(child_fds):
+                os.close(fd)
+        self._groups.add(child.pid)
+        process.set_redirect_pid(child.pid)  # the client's signals go to the sh
+        closed = asyncio.ensure_future(process.wait_closed())
+        try:
+            await process.redirect(*our_fds)
+            ended = asyncio.ensure_future(child.wait())
+            await asyncio.wait({ended, closed}, return_when=asyncio.FIRST_COMPLETED)
+            _kill_group(child.pid)  # the client went, or a job the command left behind
+            status = await ended
+            with contextlib.suppress(Exception):  # the output until its end, then the status
+                await within(asyncio.gather(process.stdout.drain(), process.stderr.drain()), 2)
+            with contextlib.suppress(Exception):
+                if status < 0:
+                    process.exit_with_signal(signal.Signals(-status).name[3:])
+                else:
+                    process.exit(status)
+                await within(closed, 2)  # asyncssh's own clean-up of the redirection
+        finally:
+            closed.cancel()
+            self._groups.discard(child.pid)
 
 
 class _SSHServer(asyncssh.SSHServer):
-    """Per-connection policy: public keys only, loopback forwards only."""
+    """Per connection: public keys only, forwards to the device's loopback only."""
 
     def __init__(self, sim: SimServer) -> None:
         self._sim = sim
-        self._conn: asyncssh.SSHServerConnection | None = None
+        self._conn: Any = None
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self._conn = conn
@@ -219,79 +179,51 @@ class _SSHServer(asyncssh.SSHServer):
             asyncio.get_running_loop().call_soon(conn.abort)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self._conn is not None:
-            self._sim._conns.discard(self._conn)
-
-    def password_auth_supported(self) -> bool:
-        return False
-
-    def kbdint_auth_supported(self) -> bool:
-        return False
+        self._sim._conns.discard(self._conn)
 
     def connection_requested(self, dest_host: str, dest_port: int, orig_host: str,
                              orig_port: int) -> Any:
-        return self._sim._direct_tcp(dest_host, dest_port)
+        if not is_loopback(dest_host):
+            raise asyncssh.ChannelOpenError(
+                asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED,
+                "the simulated Spark forwards to its loopback ports only")
+        sim = self._sim
+        return self._conn.forward_connection(*(sim.port_map.get(dest_port) or sim.resolve_port(
+            dest_port) or (dest_host, dest_port)))
 
     def unix_connection_requested(self, dest_path: str) -> Any:
-        return self._sim._direct_unix(dest_path)
+        on_device = os.path.join(self._sim.root.path, dest_path.lstrip("/"))
+        return self._conn.forward_unix_connection(on_device if os.path.exists(on_device)
+                                                  else dest_path)
 
     def server_requested(self, listen_host: str, listen_port: int) -> bool:
-        # Remote forwards may listen on the sim's loopback only (it shares this machine).
-        return is_loopback(listen_host or "localhost")
-
-
-def load_or_create_host_key(path: str | None) -> asyncssh.SSHKey:
-    """The host key at `path`, created there on first use; a throwaway one without a path."""
-    if path is None:
-        return asyncssh.generate_private_key("ssh-ed25519")
-    if os.path.exists(path):
-        return asyncssh.read_private_key(path)
-    key = asyncssh.generate_private_key("ssh-ed25519")
-    _write_private(path, key.export_private_key("openssh"))
-    return key
+        return is_loopback(listen_host or "localhost")  # it shares this machine
 
 
 async def start_sim(host: str = "127.0.0.1", port: int = 0, *, gpus: int = 1,
-                    kind: str = "gb10", host_key_path: str | None = None,
-                    authorized_keys_path: str | None = None, seed: int | None = None,
+                    kind: str = "gb10", seed: int | None = None,
                     device: SimDevice | None = None) -> SimServer:
-    """Start a simulated Spark listening on host:port (0 picks a free port).
-
-    Without `authorized_keys_path` a throwaway client key is made and is the only
-    key accepted (`SimServer.client_key`; `write_client_files` saves it).
-    """
-    shell.find_sh()  # no sh, no simulated device: say so before anything starts
+    """Start a simulated Spark on host:port (0 picks a free port); its throwaway client
+    key is the only one accepted (`write_client_files` saves it)."""
+    find_sh()  # no sh, no simulated device: say so before anything starts
     device = device or SimDevice(gpus=gpus, kind=kind, seed=seed)
-    host_key = load_or_create_host_key(host_key_path)
-    if authorized_keys_path is None:
-        client_key: asyncssh.SSHKey | None = asyncssh.generate_private_key("ssh-ed25519")
-        assert client_key is not None
-        authorized = asyncssh.import_authorized_keys(
-            client_key.export_public_key("openssh").decode())
-    else:
-        client_key = None
-        authorized = asyncssh.read_authorized_keys(authorized_keys_path)
     # in memory where there is a tmpfs: the refresh replaces some 20 files 4 times a second
-    shm = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
-    path = tempfile.mkdtemp(prefix="sparktui-sim-", dir=shm)
+    path = tempfile.mkdtemp(prefix="sparktui-sim-",
+                            dir="/dev/shm" if os.access("/dev/shm", os.W_OK) else None)
     try:
         root = DeviceRoot(device, path, os.path.join(path, "relay.sock"))
-        relay = await Relay(device).start(root.relay_socket)
+        sim = SimServer(device, root, await Relay(device).start(root.relay_socket))
     except BaseException:
         shutil.rmtree(path, ignore_errors=True)
         raise
-    sim = SimServer(device, host_key, client_key, root)
-    sim._relay = relay
     await sim.refresh()
-    sim._refresher = asyncio.get_running_loop().create_task(sim._refresh_often(),
-                                                            name="sim-refresh")
+    sim._refresher = asyncio.get_running_loop().create_task(sim._refresh_often())
     device.memory.on_reboot.append(sim.drop_connections)
+    authorized = asyncssh.import_authorized_keys(
+        sim.client_key.export_public_key("openssh").decode())
     sim._acceptor = await asyncssh.create_server(
-        lambda: _SSHServer(sim), host, port,
-        server_host_keys=[host_key], authorized_client_keys=authorized,
-        process_factory=sim._serve, encoding=None,
-        password_auth=False, kbdint_auth=False,
-    )
-    sockname = sim._acceptor.sockets[0].getsockname()
-    sim.host, sim.port = sockname[0], sockname[1]
+        lambda: _SSHServer(sim), host, port, server_host_keys=[sim.host_key],
+        authorized_client_keys=authorized, process_factory=sim._serve, encoding=None,
+        password_auth=False, kbdint_auth=False)
+    sim.host, sim.port = sim._acceptor.sockets[0].getsockname()[:2]
     return sim

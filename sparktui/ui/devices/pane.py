@@ -28,7 +28,7 @@ from sparktui.ui.keys import key_hint
 from sparktui.ui.messages import FleetChanged, LinkStatusChanged
 from sparktui.ui.widgets.nav_table import NavTable
 from sparktui.ui.widgets.pane_common import SessionPane, state_styles
-from sparktui.ui.widgets.repaint import LiveStatic
+from sparktui.ui.widgets.repaint import CutGrid, LiveStatic
 
 #: which theme variable colours each state (text-* variants are made readable
 #: against the theme's background, so light themes stay legible)
@@ -109,6 +109,9 @@ class DevicesPane(SessionPane):
     def compose(self) -> ComposeResult:
         # a tick repaints the cells that changed, not the table
         table = NavTable(id="devices-table")
+        # beneath the table, cut at its columns: a changed cell is written alone
+        table.cut_grid = CutGrid()
+        yield table.cut_grid
         yield FirstRunGuide(id="first-run")
         yield table
         yield LiveStatic(id="device-detail")
@@ -199,6 +202,7 @@ class DevicesPane(SessionPane):
             self._add_row(index, link)
         if self._links:
             table.move_cursor(row=min(cursor, table.row_count - 1))
+        table.call_after_refresh(table.align_cuts)
 
     def _cells(self, link: DeviceLink) -> dict[str, Text]:
         # Text(), never a str: a device name like "[bold]x" must not be read as markup
@@ -248,6 +252,7 @@ class DevicesPane(SessionPane):
             table.remove_row(TOTAL_ROW)
         table.add_row(*self._in_table_order(cells), key=str(index))
         self._update_total_row()
+        table.call_after_refresh(table.align_cuts)  # the new row may have widened a column
 
     def _in_table_order(self, cells: dict[str, Text]) -> list[Text]:
         # the table's own columns: they were chosen for the width it was built at, and a

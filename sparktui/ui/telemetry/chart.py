@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from rich.cells import cell_len
 from rich.style import Style
 from rich.text import Text
 from textual.timer import Timer
@@ -35,9 +36,11 @@ _PLOT_AREA = re.compile(r"(?<=[┤│])[\u2800-\u28ff ]+")
 
 #: newer figures are drawn at most this often (a new window, device or pause: at once).
 #: A 1 min window scrolls a pixel column about every second, and each scroll re-sends
-#: every row the line crosses: every other tick halves that, and the gauges above the
-#: charts still show each tick's figure.
-MIN_REDRAW_S = 2.0
+#: every row the line crosses (a braille glyph is 3 bytes): the four charts of a busy
+#: GPU were 1.3-1.7 KB/s at a redraw every 2 s, more than the 1 KB/s a whole tab may
+#: write. Every 4 s halves that; the line then ends at most 4 s before the figure in
+#: its title, and the gauges above the charts, which show each tick's figure.
+MIN_REDRAW_S = 4.0
 
 
 @dataclass(frozen=True)
@@ -297,6 +300,11 @@ class Chart(RepaintsChanges, ComponentStyles):
         for match in area.finditer(body):
             text.stylize(line, match.start(), match.end())
         return text
+
+    @property
+    def figure_offset(self) -> int:
+        """Cells before the figure on the title line."""
+        return cell_len(self.title) + 1
 
     @property
     def data(self) -> ChartData | None:

@@ -19,7 +19,7 @@ from sparktui.ui.readings import Level
 from sparktui.ui.telemetry.chart import Chart, ChartData
 from sparktui.ui.telemetry.gauge import Gauge
 from sparktui.ui.widgets import ComponentStyles
-from sparktui.ui.widgets.repaint import LiveStatic
+from sparktui.ui.widgets.repaint import CutGrid, LiveStatic
 
 MIB = 1024**2
 
@@ -40,6 +40,8 @@ class GpuCard(ComponentStyles, Vertical):
         #: the narrow layout's shorter labels (set by the Telemetry pane, which follows the app)
         self.compact = False
         self._title_text: Text | None = None
+        self._widths_of: str | None = None  # the device whose values set _value_width
+        self._value_width = 0
 
     def compose(self) -> ComposeResult:
         yield LiveStatic(id="gpu-title", classes="gpu-title")
@@ -50,6 +52,9 @@ class GpuCard(ComponentStyles, Vertical):
             yield Gauge("Power", id="gauge-power")
             yield Gauge("SM clock", id="gauge-clock")
         with Horizontal(classes="charts"):
+            # beneath the charts' title line, cut before each title's figure: the figure
+            # follows every tick, and is written without the title before it
+            yield CutGrid(classes="chart-heads")
             yield Chart("Utilisation", id="chart-util", classes="chart")
             yield Chart("Memory", id="chart-memory", classes="chart secondary")
             yield Chart("Temperature", id="chart-temp", classes="chart secondary")
@@ -72,7 +77,12 @@ class GpuCard(ComponentStyles, Vertical):
         memory = self.query_one("#gauge-memory", Gauge)
         memory.heading = readings.memory_label(telemetry.memory_view(gpu))
         memory.aside = readings.gpu_processes_memory(telemetry, gpu)
-        value_width = max(len(reading.text) for reading in shown.values())
+        # the widest value so far on this device: a width following each tick's figures
+        # would resize all five bars whenever one value gained or lost a digit
+        if self._widths_of != telemetry.device:
+            self._widths_of, self._value_width = telemetry.device, 0
+        value_width = self._value_width = max(
+            self._value_width, *(len(reading.text) for reading in shown.values()))
         for selector, reading in shown.items():
             gauge = self.query_one(selector, Gauge)
             gauge.value_width = value_width
@@ -112,6 +122,15 @@ class GpuCard(ComponentStyles, Vertical):
                    self._power_range(gpu, power, window_s), fmt_watts(gpu.power_w),
                    at_once=at_once)
         self._plot_memory(telemetry, gpu, history, window_s, frozen_at, at_once=at_once)
+        self._cut_heads()
+
+    def _cut_heads(self) -> None:
+        """Cut the title line before each chart's figure (the CutGrid beneath it)."""
+        grid = self.query_one(".chart-heads", CutGrid)
+        if not grid.is_mounted or not grid.region:
+            return
+        grid.cut_at([chart.content_region.x - grid.region.x + chart.figure_offset
+                     for chart in self.charts if chart.display and chart.region.width])
 
     def _plot_memory(self, telemetry: DeviceTelemetry, gpu: GpuSample,
                      history: History | None, window_s: float,

@@ -1,7 +1,8 @@
 """The host strip of the Telemetry pane: CPU, load, memory and the hottest zone.
 
 Its figures move at every tick, so they are shown in tiles (`TiledLine`): a changed
-load figure re-sends its own tile, not the line from "CPU" on. A problem or the
+load figure re-sends its own tile, not the line from "CPU" on; and each figure keeps
+the width of its widest value, so one growing by a digit does not move the others. A problem or the
 wait for the first sample is prose that may wrap, shown in a plain line instead.
 """
 
@@ -40,6 +41,9 @@ class HostStrip(Vertical):
         yield LiveStatic(classes="host-prose -unused")
 
     _shown: tuple[DeviceTelemetry, bool, Style] | None = None
+    #: the device whose figures set _widths, and each figure's widest value so far
+    _widths_of: str | None = None
+    _widths: dict[str, int] | None = None
 
     def on_resize(self) -> None:
         if self._shown is not None:
@@ -53,6 +57,7 @@ class HostStrip(Vertical):
         for line in lines:
             text = Text(end="")
             for label, value in line:
+                value = self._steady(label, value)
                 pair = len(label) + 1 + len(value)
                 if text.cell_len and text.cell_len + len(GAP) + pair > width:
                     texts.append(text)
@@ -64,7 +69,19 @@ class HostStrip(Vertical):
             texts.append(text)
         return texts
 
+    def _steady(self, label: str, value: str) -> str:
+        """`value` right-aligned to the widest value its figure has had on this device:
+        "CPU 9.6%" becoming "CPU 10.2%" would move every figure after it one cell, and
+        each moved figure's tiles would be sent again."""
+        widths = self._widths if self._widths is not None else {}
+        self._widths = widths
+        width = widths[label] = max(widths.get(label, 0), len(value))
+        return value.rjust(width)
+
     def show_host(self, state: DeviceTelemetry, *, compact: bool, label_style: Style) -> None:
+        if self._widths_of != state.device or (self._shown is not None
+                                               and self._shown[1] != compact):
+            self._widths_of, self._widths = state.device, None  # another device's figures
         self._shown = (state, compact, label_style)
         lines = readings.host_parts(state, compact=compact)
         prose = state.host is None  # the problem, or the wait: words that may wrap

@@ -14,6 +14,8 @@ compositor cuts lines at widget edges only), so a changed digit at the end of a
 gauge still re-sends the label and the bar before it. `TiledLine` is the
 structural answer, with public Textual only: a line of figures shown as a row of
 narrow tiles, each its own widget, so a change re-sends at most one tile's cells.
+`CutGrid` does the same for a widget that cannot be cut into tiles (a DataTable):
+blank columns on a layer beneath it, whose edges cut its lines just as well.
 """
 
 from __future__ import annotations
@@ -183,6 +185,9 @@ class LiveTable(DataTable[Text]):
     """
 
     _quiet = False
+    #: the CutGrid beneath the table, cut at its columns' edges (set by the pane that
+    #: puts it there)
+    cut_grid: CutGrid | None = None
     #: row key -> the columns changed since the last repaint (flushed after this turn)
     _changed: dict[str, set[int]] | None = None
 
@@ -199,6 +204,7 @@ class LiveTable(DataTable[Text]):
             return False
         if not self._width_kept(column_key, old, value):
             self.update_cell(row_key, column_key, value, update_width=True)
+            self.call_after_refresh(self.align_cuts)
             return True
         self._quiet = True
         try:
@@ -218,8 +224,24 @@ class LiveTable(DataTable[Text]):
             if row_key not in self.rows:
                 continue  # removed meanwhile (its removal repainted the table)
             row = self.get_row_index(row_key)
-            for column in range(min(columns), max(columns) + 1):
+            # each changed cell alone: over a CutGrid a run is written from the cut before
+            # it, so the unchanged cells between two changes cost nothing; without one,
+            # every run of a line is written from the table's left edge: one run then
+            for column in (columns if self.cut_grid is not None
+                           else range(min(columns), max(columns) + 1)):
                 self.refresh_coordinate(Coordinate(row, column))
+        self.align_cuts()
+
+    def align_cuts(self) -> None:
+        """Cut the lines beneath at the columns' edges, as wide as they are now."""
+        grid = self.cut_grid
+        if grid is None or not self.is_mounted or not grid.is_mounted:
+            return
+        start = self.region.x - grid.region.x - int(self.scroll_x)
+        edges = [start]
+        for column in self.ordered_columns:
+            edges.append(edges[-1] + column.get_render_width(self))
+        grid.cut_at(edges)
 
     def _width_kept(self, column_key: str, old: object, new: Text) -> bool:
         """The column stays as wide: the new cell fits, and the old one did not set the width."""
@@ -314,3 +336,48 @@ class TiledLine(Widget):
             piece = pieces[index] if index < len(pieces) else Text("", end="")
             piece.no_wrap, piece.overflow, piece.end = True, "crop", ""
             tile.show(piece)
+
+
+class CutGrid(Widget):
+    """Blank columns on the `cuts` layer beneath a table, their edges at its columns'.
+
+    Textual's compositor cuts every screen line at the edges of every widget on it,
+    whatever its layer, and writes a changed span from the start of the cut piece it
+    falls in. A DataTable's changed cell was written from the table's left edge (a
+    device row's name, address and every cell before the figure, each cell with its
+    colour codes); over a CutGrid whose edges are the table's column edges it is
+    written alone, from its own column's edge. Nothing of the grid shows: the widgets
+    above cover it, and it has no background of its own. The parent must list the
+    layer first: `layers: cuts default;`. `LiveTable.align_cuts` keeps the edges.
+    """
+
+    DEFAULT_CSS = """
+    CutGrid { layer: cuts; layout: horizontal; width: 100%; height: 100%; }
+    CutGrid > .cut { width: 1; height: 100%; }
+    CutGrid > .cut.-unused { display: none; }
+    """
+
+    #: cuts at most: columns of a table (those past it are not cut)
+    COLUMNS = 24
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self._edges: list[int] = []
+
+    def compose(self) -> ComposeResult:
+        for _ in range(self.COLUMNS):
+            yield Widget(classes="cut -unused")
+
+    def cut_at(self, edges: list[int]) -> None:
+        """Cut the lines at these x offsets (from the grid's left edge, ascending)."""
+        edges = [x for x in edges if x > 0][: self.COLUMNS]
+        if edges == self._edges:
+            return  # the usual case, every tick: nothing moved
+        self._edges = edges
+        previous = 0
+        for index, cut in enumerate(self.query_children(".cut")):
+            used = index < len(edges)
+            if used:
+                cut.styles.width = edges[index] - previous
+                previous = edges[index]
+            cut.set_class(not used, "-unused")
