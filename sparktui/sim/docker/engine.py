@@ -31,7 +31,7 @@ from sparktui.core.aio import within
 from sparktui.sim.device.gpu_model import MEM_TOTAL_KB, NCPU
 from sparktui.sim.device.root import DOCKER_VERSION, KERNEL_RELEASE
 from sparktui.sim.docker.seed import SEED_HOME
-from sparktui.sim.docker.state import Container, DockerState, EngineError, rfc3339
+from sparktui.sim.docker.state import Container, DockerState, EngineError, normalize_ref, rfc3339
 from sparktui.sim.http import Exchange, Handler, HttpServer, Request
 
 API_VERSION = "1.51"  # Docker 28.3's, the Engine the simulated Spark's facts report
@@ -234,9 +234,7 @@ class SimDockerEngine:
 
     async def _pull(self, request: Request, exchange: Exchange) -> None:
         source, tag = request.arg("fromImage") or "", request.arg("tag")
-        ref = source if "@" in source or not tag else f"{source}:{tag}"
-        if "@" not in ref and ":" not in ref.rsplit("/", 1)[-1]:
-            ref += ":latest"
+        ref = normalize_ref(source if "@" in source or not tag else f"{source}:{tag}")
         events = self.state.pull(ref, bool(request.headers.get("x-registry-auth")))
         first = await anext(events)  # errors before the stream starts are plain HTTP errors
         await exchange.start("application/json", (json.dumps(first) + "\r\n").encode())

@@ -32,6 +32,11 @@ def digest_of(*parts: str) -> str:
     return "sha256:" + hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
+def normalize_ref(ref: str) -> str:
+    """'ollama/ollama' is 'ollama/ollama:latest'; digests and tags are kept."""
+    return ref if "@" in ref or ":" in ref.rsplit("/", 1)[-1] else ref + ":latest"
+
+
 def rfc3339(wall: float | None) -> str:
     if wall is None:
         return "0001-01-01T00:00:00Z"
@@ -157,9 +162,8 @@ class DockerState:
         return found
 
     def image_id(self, ref: str) -> str:
-        """By name (ollama/ollama is ollama/ollama:latest), id or pinned digest."""
-        if "@" not in ref and ":" not in ref.rsplit("/", 1)[-1]:
-            ref += ":latest"
+        """By name, id or pinned digest."""
+        ref = normalize_ref(ref)
         for name, image_id in self.images.items():
             if ref in (name, image_id) or ref.endswith("@" + image_id):
                 return image_id
@@ -203,7 +207,7 @@ class DockerState:
     def create(self, name: str | None, config: dict[str, Any]) -> Container:
         self.image_id(image := str(config.get("Image") or ""))
         name = (name or f"sim_{self.rng.randrange(1 << 24):06x}").lstrip("/")
-        if self.find(name) is not None:
+        if any(c.name == name for c in self.containers.values()):
             raise EngineError(409, f'Conflict. The container name "/{name}" is already in use')
         cmd = [str(a) for a in config.get("Cmd") or []]
         exposed = list(config.get("ExposedPorts") or {})

@@ -19,6 +19,7 @@ import pty
 import shutil
 import signal
 import tempfile
+import termios
 from collections.abc import Callable
 from typing import Any
 
@@ -131,6 +132,8 @@ class SimServer:
         env = self.root.environment(process.get_extra_info("username") or "spark", term)
         if term:  # ours: (the child's stdin, its stdout, its stderr) seen from our side
             ours, theirs = pty.openpty()
+            width, height = process.get_terminal_size()[:2]
+            termios.tcsetwinsize(theirs, (height or 24, width or 80))  # before the sh asks
             child_fds, our_fds = (theirs, theirs, theirs), (ours, os.dup(ours), None)
         else:
             pipes = [os.pipe() for _ in range(3)]
