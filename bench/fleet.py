@@ -42,14 +42,16 @@ def boottime() -> float:
 
 
 def headless(rig: benchlib.Rig, window: float, connect_timeout: float = 60.0,
-             profile: str | None = None) -> dict:
+             profile: str | None = None, processes_hidden: bool = False) -> dict:
     """The headless collector's CPU, RSS and connect storm; `profile` NAME: py-spy records
     the window (attached at `ready`) into bench/results/NAME.txt (see summarise_profile)."""
     start = time.monotonic()
     spy = None
     proc = subprocess.Popen([sys.executable, str(HERE / "headless.py"), *rig.aliases,
                              "--warmup", "3", "--duration", str(window), "--connect-timeout",
-                             str(connect_timeout)], stdin=subprocess.DEVNULL,
+                             str(connect_timeout),
+                             *(["--processes-hidden"] if processes_hidden else [])],
+                            stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=rig.env(),
                             cwd=benchlib.REPO_ROOT)
@@ -190,7 +192,8 @@ def compare_ciphers(args: argparse.Namespace) -> int:
                 for cipher in order:
                     with_ciphers(rig, cipher)
                     load = benchlib_load()
-                    result = headless(rig, args.window, args.connect_timeout)
+                    result = headless(rig, args.window, args.connect_timeout,
+                                      processes_hidden=args.processes_hidden)
                     row = {"devices": size, "cipher": cipher, "round": round_ + 1,
                            "loadavg": load, "headless": result}
                     print(f"{size:3d} {cipher:32s} round {round_ + 1}: {result} "
@@ -270,6 +273,9 @@ def main(argv: list[str] | None = None) -> int:
                    "`Ciphers` line in the client's ssh_config), e.g. "
                    "offer,chacha20-poly1305@openssh.com")
     p.add_argument("--rounds", type=int, default=1, help="with --ciphers: rounds (1)")
+    p.add_argument("--processes-hidden", action="store_true",
+                   help="headless: poll GPU processes every 30 s, as `sparktui exporter`, "
+                   "`watch` and `record` do (default: every 3 s, as with the list on screen)")
     p.add_argument("--out", default="fleet")
     p.add_argument("--profile", default=None, metavar="NAME",
                    help="py-spy the headless window (bench/results/NAME.txt) and the TUI's "
@@ -285,10 +291,12 @@ def main(argv: list[str] | None = None) -> int:
                 tempfile.TemporaryDirectory(prefix="sparktui-bench-") as tmp_text:
             tmp = Path(tmp_text)
             row: dict[str, object] = {"devices": size, "sshds": sshds,
-                                      "loadavg": benchlib_load()}
+                                      "loadavg": benchlib_load(),
+                                      "processes_hidden": args.processes_hidden}
             if "headless" in parts:
                 row["headless"] = headless(rig, args.window, args.connect_timeout,
-                                           profile=args.profile)
+                                           profile=args.profile,
+                                           processes_hidden=args.processes_hidden)
                 print(f"{size:3d} headless {row['headless']}", flush=True)
             if "tui" in parts:
                 row["tui"] = tui(rig, args.window, tmp,

@@ -1,10 +1,9 @@
 """The one HTTP/1.1 layer of the simulator's servers, on h11 (already here through httpx).
 
-A server is an async handler of (Request, Exchange): the request comes whole,
-the handler answers once with `reply` or streams with `start`, `send` and
-`end` (chunked). Keep-alive, framing and status lines are h11's; a malformed
-request gets a 400 and the connection closes. A client that goes away
-mid-stream ends the handler with ConnectionError at its next send.
+A handler gets the whole request and answers once (`reply`) or streams
+(`start`, `send`, `end`: chunked). Framing, keep-alive and status lines are
+h11's. A client gone mid-stream ends the handler with ConnectionError at its
+next send; `close()` aborts every connection, so the long streams end with it.
 """
 
 from __future__ import annotations
@@ -31,8 +30,8 @@ class Request:
     headers: dict[str, str]  # names in lower case
     body: bytes
 
-    def arg(self, name: str, default: str | None = None) -> str | None:
-        return self.query.get(name, [default])[-1]
+    def arg(self, name: str) -> str | None:
+        return self.query.get(name, [None])[-1]
 
     def flag(self, name: str) -> bool:
         return (self.arg(name) or "").strip().lower() not in ("", "0", "false", "no")
@@ -41,28 +40,10 @@ class Request:
 class Exchange:
     """The answer to one request, on its connection."""
 
-    def __init__(self, server: HttpServer, connection: h11.Connection,
-                 reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                 method: str = "GET") -> None:
-        self._server, self._connection = server, connection
-        self._reader, self._writer, self.method = reader, writer, method
-        self.answered = False
-        self.close_after = False  # the connection ends with this answer
-        self._gone: asyncio.Future[bytes] | None = None
-
-    async def wait(self, awaitable: Awaitable[Any], timeout: float | None = None) -> bool:
-        """Wait for `awaitable` while streaming; False when the client hung up first
-        (the connection is read meanwhile, so it closes after this answer)."""
-        self.close_after = True
-        if self._gone is None:
-            self._gone = asyncio.ensure_future(self._reader.read(1))
-        task = asyncio.ensure_future(awaitable)
-        try:
-            done, _ = await asyncio.wait([task, self._gone], timeout=timeout,
-                                         return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            task.cancel()
-        return self._gone not in done
+    def __init__(self, connection: h11.Connection, writer: asyncio.StreamWriter,
+                 headers: list[tuple[str, str]], method: str = "GET") -> None:
+        self._connection, self._writer, self._headers = connection, writer, headers
+        self.method, self.answered = method, False
 
     async def _write(self, event: Any) -> None:
         if data := self._connection.send(event):
@@ -77,7 +58,7 @@ class Exchange:
         body = (b"" if payload is None else payload if isinstance(payload, bytes)
                 else payload.encode() if isinstance(payload, str)
                 else (json.dumps(payload) + "\n").encode())
-        head = [*self._server.headers, *([("Content-Type", content_type)] if body else [])]
+        head = [*self._headers, *([("Content-Type", content_type)] if body else [])]
         if status not in (204, 304):
             head.append(("Content-Length", str(len(body))))
         self.answered = True
@@ -86,12 +67,12 @@ class Exchange:
             await self._write(h11.Data(data=body))
         await self._write(h11.EndOfMessage())
 
-    async def start(self, content_type: str) -> None:
-        """Begin a streamed 200 answer (chunked)."""
+    async def start(self, content_type: str, first: bytes = b"") -> None:
+        """Begin a streamed 200 answer (chunked), with its first bytes."""
         self.answered = True
         await self._write(h11.Response(status_code=200, headers=[
-            *self._server.headers, ("Content-Type", content_type),
-            ("Transfer-Encoding", "chunked")]))
+            *self._headers, ("Content-Type", content_type), ("Transfer-Encoding", "chunked")]))
+        await self.send(first)
 
     async def send(self, data: bytes) -> None:
         if data:
@@ -136,7 +117,7 @@ class HttpServer:
         try:
             while await self._one(connection, reader, writer):
                 connection.start_next_cycle()
-        except (ConnectionError, h11.ProtocolError, asyncio.IncompleteReadError):
+        except (ConnectionError, h11.ProtocolError):
             pass  # the client went, or broke the protocol mid-answer: nobody to tell
         finally:
             self._writers.discard(writer)
@@ -160,7 +141,7 @@ class HttpServer:
                     body += event.data
         except h11.RemoteProtocolError as exc:
             with contextlib.suppress(Exception):
-                await Exchange(self, connection, reader, writer).reply(
+                await Exchange(connection, writer, self.headers).reply(
                     exc.error_status_hint, {"message": str(exc)})
             return False
         assert head is not None
@@ -169,7 +150,7 @@ class HttpServer:
                           parse_qs(parts.query, keep_blank_values=True),
                           {k.decode().lower(): v.decode("latin-1") for k, v in head.headers},
                           body)
-        exchange = Exchange(self, connection, reader, writer, request.method)
+        exchange = Exchange(connection, writer, self.headers, request.method)
         try:
             await self.handler(request, exchange)
         except (ConnectionError, h11.ProtocolError):
@@ -179,8 +160,4 @@ class HttpServer:
             if not exchange.answered:
                 await exchange.reply(500, {"message": f"simulated server error: {exc}"})
             return False
-        finally:
-            if exchange._gone is not None:
-                exchange._gone.cancel()
-        return (not exchange.close_after and connection.our_state is h11.DONE
-                and connection.their_state is h11.DONE)
+        return connection.our_state is h11.DONE and connection.their_state is h11.DONE

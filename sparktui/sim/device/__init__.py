@@ -1,3 +1,4 @@
-"""The simulated device itself: GPU and memory models, its files, its nvidia-smi.
+"""The simulated device itself: its GPU and memory models, its files (root.py over the fixed
+files of rootfs/) and its one stand-in nvidia-smi (nvsmi.py).
 
 Imports nothing else of the simulator (the other sub-packages build on it)."""

@@ -56,8 +56,6 @@ class SimMemory:
         self.extra_cache_kb = 0  # read by loads that ended, until a drop
         digest = hashlib.sha256(f"boot{seed}".encode()).digest()
         self.boot_id = str(uuid.UUID(bytes=digest[:16], version=4))
-        self.boots = 0
-        self.down_until: float | None = None
         self.booted_at: float | None = None  # clock reading of the last simulated boot
         self.previous: list[str] = []  # the previous boot's kernel log
         self.on_reboot: list[Callable[[], None]] = []
@@ -117,13 +115,12 @@ class SimMemory:
 
     @property
     def down(self) -> bool:
-        return self.down_until is not None and self.clock() < self.down_until
+        return self.booted_at is not None and self.clock() < self.booted_at
 
     def wedge(self, cause: str = "NV_ERR_NO_MEMORY") -> None:
         """The box freezes now and is back `down_s` later, leaving evidence of `cause`."""
         self.previous = previous_boot(cause)
-        self.down_until = self.booted_at = self.clock() + self.down_s
-        self.boots += 1
+        self.booted_at = self.clock() + self.down_s
         self.boot_id = str(uuid.uuid4())
         self.loads.clear()
         self.extra_cache_kb = 0

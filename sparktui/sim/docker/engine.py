@@ -27,10 +27,11 @@ import struct
 import time
 from typing import Any
 
+from sparktui.core.aio import within
 from sparktui.sim.device.gpu_model import MEM_TOTAL_KB, NCPU
 from sparktui.sim.device.root import DOCKER_VERSION, KERNEL_RELEASE
 from sparktui.sim.docker.seed import SEED_HOME
-from sparktui.sim.docker.state import DockerState, EngineError, rfc3339
+from sparktui.sim.docker.state import Container, DockerState, EngineError, normalize_ref, rfc3339
 from sparktui.sim.http import Exchange, Handler, HttpServer, Request
 
 API_VERSION = "1.51"  # Docker 28.3's, the Engine the simulated Spark's facts report
@@ -48,10 +49,7 @@ class SimDockerEngine:
         self.state = DockerState(seed_value=seed, pull_seconds=pull_seconds)
         self._servers: list[HttpServer] = []
         self._ticker: asyncio.Task[None] | None = None
-        self._sim: Any = None  # the SimServer attached to
         self._model_server: Handler | None = None
-        self._reserved: set[int] = set()  # device ports the sim already serves
-        self._mapped: set[int] = set()
 
     @property
     def running(self) -> bool:
@@ -64,12 +62,11 @@ class SimDockerEngine:
         return self
 
     async def attach(self, server: Any, *, model_server: Handler | None = None) -> None:
-        """Be the Docker of simulated Spark `server` (a SimServer): its docker.sock leads
-        here (and its shell's probe finds the socket), its docker stand-in asks here,
-        deployed models load into its memory and are its GPU processes."""
-        for path in ("/var/run/docker.sock", "/run/docker.sock"):
-            server.map_unix(path, self.path)
-            link = os.path.join(server.root.path, path.lstrip("/"))
+        """Be the Docker of simulated Spark `server` (a SimServer): its docker.sock is this
+        engine's (for its forwards and its shell's probe), its docker stand-in asks here,
+        deployed models load into its memory, and their published ports answer."""
+        for path in ("var/run/docker.sock", "run/docker.sock"):
+            link = os.path.join(server.root.path, path)
             os.makedirs(os.path.dirname(link), exist_ok=True)
             os.symlink(self.path, link)
         server.device.docker_engine = self
@@ -79,24 +76,17 @@ class SimDockerEngine:
         self.state.memory = server.device.memory
         server.device.container_processes = self.state.gpu_processes
         server.device.memory.on_reboot.append(self.state.kill_all)
-        self._servers.append(await HttpServer(self._front).listen("127.0.0.1", 0))
-        self._sim, self._reserved = server, set(server.port_map)
+        self._servers.append(front := await HttpServer(self._front).listen("127.0.0.1", 0))
         self._model_server = model_server
-        self.state.on_change = self._map_ports
-        self._map_ports()
+        server.resolve_port = lambda port: ("127.0.0.1", front.port) if self._deployed_on(
+            port) else None
 
-    def _map_ports(self) -> None:
-        """Point the device's ports of running, API-made containers at the front."""
-        wanted = set().union(*(c.host_ports() for c in self.state.containers.values()
-                               if c.running and not c.seeded)) - self._reserved
-        for port in self._mapped - wanted:
-            self._sim.port_map.pop(port, None)
-        for port in wanted - self._mapped:
-            self._sim.map_port(port, "127.0.0.1", self._servers[-1].port)
-        self._mapped = wanted
+    def _deployed_on(self, port: int) -> Container | None:
+        """The running container made through the API that publishes `port`."""
+        return next((c for c in self.state.containers.values()
+                     if c.running and not c.seeded and port in c.host_ports()), None)
 
     async def close(self) -> None:
-        self.state.on_change = None
         for server in self._servers:  # long streams (events, follow) end with the engine
             await server.close()
         self._servers = []
@@ -104,29 +94,21 @@ class SimDockerEngine:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
-        for port in self._mapped:
-            self._sim.port_map.pop(port, None)
-        self._mapped = set()
 
     async def _front(self, request: Request, exchange: Exchange) -> None:
         """A deployed container's server, found by the port the client asked for."""
         port = request.headers.get("host", "").rsplit(":", 1)[-1]
-        c = next((c for c in self.state.containers.values() if c.running and not c.seeded
-                  and port.isdigit() and int(port) in c.host_ports()), None)
-        kind = c.profile.kind if c is not None else ""
+        c = self._deployed_on(int(port)) if port.isdigit() else None
         if c is None or time.monotonic() < c.ready_at:  # still loading its model
             await exchange.reply(503, {"error": "the server is starting"})
+        elif request.method == "GET" and request.path == "/":  # a web UI's page
+            await exchange.reply(200, f"<!doctype html><title>{c.name}</title><h1>{c.name}"
+                                      "</h1><p>served by the simulated Spark</p>",
+                                 content_type="text/html")
         elif request.method == "GET" and request.path in _PAGES:
-            model = c.context.get("model") or "llama3.1:8b"
+            model = c.model or "the configured model"
             await exchange.reply(200, _PAGES[request.path] or {"models": [
                 {"name": model, "model": model, "size": 4_920_753_328}]})
-        elif request.method == "GET" and request.path == "/" and kind == "ollama":
-            await exchange.reply(200, "Ollama is running", content_type="text/plain")
-        elif request.method == "GET" and request.path == "/" and kind in ("webui", "comfyui"):
-            title = "Open WebUI" if kind == "webui" else "ComfyUI"
-            await exchange.reply(200, f"<!doctype html><html><head><title>{title}</title></head>"
-                                      f"<body><h1>{title}</h1><p>served by the simulated Spark"
-                                      "</p></body></html>", content_type="text/html")
         elif self._model_server is not None:
             await self._model_server(request, exchange)
         else:
@@ -151,18 +133,13 @@ class SimDockerEngine:
                                    "MinAPIVersion": "1.24", "Os": "linux", "Arch": "arm64",
                                    "KernelVersion": KERNEL_RELEASE})
 
-    async def _stream(self, exchange: Exchange, content_type: str, first: bytes) -> None:
-        await exchange.start(content_type)
-        await exchange.send(first)
-
     async def _events(self, request: Request, exchange: Exchange) -> None:
         filters = _filters(request)
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.state.subscribers.add(queue)
         try:
-            await self._stream(exchange, "application/json", b"")
-            while await exchange.wait(got := asyncio.ensure_future(queue.get())):
-                event = got.result()
+            await exchange.start("application/json")
+            while event := await queue.get():  # a client gone: the next send fails
                 if all(not wanted or value in wanted or value.split(":")[0] in wanted
                        for value, wanted in ((event["Type"], filters.get("type")),
                                              (event["Action"], filters.get("event")))):
@@ -218,10 +195,10 @@ class SimDockerEngine:
         count = len(c.logs) if tail == "all" else int(tail)
         lines = c.logs[max(0, len(c.logs) - count):] if count else []
         seen = c.logs[-1][0] if c.logs else 0
-        await self._stream(exchange, "application/vnd.docker.multiplexed-stream", frames(lines))
+        await exchange.start("application/vnd.docker.multiplexed-stream", frames(lines))
         while request.flag("follow") and c.running and c.id in self.state.containers:
-            if not await exchange.wait(c.changed.wait(), timeout=1.0):
-                return
+            with contextlib.suppress(TimeoutError):
+                await within(c.changed.wait(), 1.0)
             fresh = [line for line in c.logs if line[0] > seen]
             if fresh:
                 seen = fresh[-1][0]
@@ -257,12 +234,10 @@ class SimDockerEngine:
 
     async def _pull(self, request: Request, exchange: Exchange) -> None:
         source, tag = request.arg("fromImage") or "", request.arg("tag")
-        ref = source if "@" in source or not tag else f"{source}:{tag}"
-        if "@" not in ref and ":" not in ref.rsplit("/", 1)[-1]:
-            ref += ":latest"
+        ref = normalize_ref(source if "@" in source or not tag else f"{source}:{tag}")
         events = self.state.pull(ref, bool(request.headers.get("x-registry-auth")))
         first = await anext(events)  # errors before the stream starts are plain HTTP errors
-        await self._stream(exchange, "application/json", (json.dumps(first) + "\r\n").encode())
+        await exchange.start("application/json", (json.dumps(first) + "\r\n").encode())
         async for event in events:
             await exchange.send((json.dumps(event) + "\r\n").encode())
         await exchange.end()

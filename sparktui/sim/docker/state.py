@@ -1,11 +1,8 @@
-"""The simulated Docker Engine's containers: their life, logs, events, pulls, and their JSON.
+"""The simulated Docker Engine's containers: their life, logs, events and pulls, and the
+JSON each is shown as (inspect, the list, `docker ps`), shaped here once.
 
-Only what the demo shows: the seeded containers with their past logs, start,
-stop, restart, kill and remove, create, and a pull with layer progress that a
-deploy follows until its server is ready. A deployed container loads its model
-into the device's memory (SimMemory) and is a GPU process of the device while
-it runs. The JSON each container is shown as (inspect, the list, `docker ps`)
-is shaped here once.
+A deployed container loads its model into the device's memory (SimMemory) and
+is a GPU process of the device while it runs.
 """
 
 from __future__ import annotations
@@ -14,15 +11,13 @@ import asyncio
 import hashlib
 import random
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from sparktui.sim.device.gpu_model import SimProcess
 from sparktui.sim.device.memory_model import SimMemory, model_gib
 from sparktui.sim.docker import seed
-
-HEALTHY_AFTER_S = 1.0  # after its last startup line a server answers its health check
 
 
 class EngineError(Exception):
@@ -34,7 +29,12 @@ class EngineError(Exception):
 
 
 def digest_of(*parts: str) -> str:
-    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+    return "sha256:" + hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+def normalize_ref(ref: str) -> str:
+    """'ollama/ollama' is 'ollama/ollama:latest'; digests and tags are kept."""
+    return ref if "@" in ref or ":" in ref.rsplit("/", 1)[-1] else ref + ":latest"
 
 
 def rfc3339(wall: float | None) -> str:
@@ -52,27 +52,26 @@ class Container:
     cmd: list[str]
     host_config: dict[str, Any]
     labels: dict[str, str]
-    context: dict[str, str]  # what the log lines' {model}, {port}, ... stand for
     created: float
-    rng: random.Random
     model: str = ""  # what it serves, when its command says
+    port: str = "8000"  # what its log lines say it listens on
     exposed: list[str] = field(default_factory=list)  # "8000/tcp": its ports on a host network
+    healthcheck: dict[str, Any] | None = None
+    seeded: bool = False
     state: str = "created"
+    health: str = ""
     pid: int = 0
     exit_code: int = 0
     oom_killed: bool = False
     started_at: float | None = None
     finished_at: float | None = None
-    healthcheck: dict[str, Any] | None = None
-    health: str = ""
-    seeded: bool = False
     logs: list[tuple[int, float, int, bytes]] = field(default_factory=list)  # seq, wall, stream
-    pending: list[tuple[float, int, str]] = field(default_factory=list)  # (due, stream, text)
+    pending: list[tuple[float, int, str]] = field(default_factory=list)  # due, stream, text
     ready_at: float = 0.0  # monotonic: from then on its server answers
     next_request: float = 0.0
     cpu_ns: float = 0.0
     cpu_at: float = 0.0
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)  # a log line came
 
     @property
     def profile(self) -> seed.Profile:
@@ -96,11 +95,6 @@ class Container:
         if self.host_config.get("NetworkMode") != "host":
             return self.bound()
         return {int(p.split("/")[0]) for p in self.exposed if p.split("/")[0].isdigit()}
-
-    def wake(self) -> None:
-        """Tell whoever follows its logs that something changed."""
-        self.changed.set()
-        self.changed = asyncio.Event()
 
     def inspect(self) -> dict[str, Any]:
         """GET /containers/{id}/json: what sparktui reads of it."""
@@ -148,14 +142,14 @@ class DockerState:
     def __init__(self, *, seed_value: int | None = None, pull_seconds: float = 3.0) -> None:
         self.rng = random.Random(seed_value)
         self.containers: dict[str, Container] = {}
-        self.images: dict[str, str] = {}  # normalised ref -> image id
+        self.images = {ref: digest_of("image", ref) for ref in seed.SEED_IMAGES}  # ref -> id
         self.pull_seconds = pull_seconds
         self.memory: SimMemory | None = None  # the device's, once attached
-        self.on_change: Callable[[], None] | None = None
         self.boot = time.time() - 3 * 86_400
         self.subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
         self._seq, self._pid = 0, 2_000
-        self._populate()
+        for spec in seed.SEED_CONTAINERS:
+            self._seed(*spec)
 
     def find(self, ref: str) -> Container | None:
         ref = ref.lstrip("/")
@@ -163,15 +157,13 @@ class DockerState:
                      or (len(ref) >= 4 and c.id.startswith(ref))), None)
 
     def container(self, ref: str) -> Container:
-        found = self.find(ref)
-        if found is None:
+        if (found := self.find(ref)) is None:
             raise EngineError(404, f"No such container: {ref}")
         return found
 
     def image_id(self, ref: str) -> str:
-        """By name (ollama/ollama is ollama/ollama:latest), id or pinned digest."""
-        if "@" not in ref and ":" not in ref.rsplit("/", 1)[-1]:
-            ref += ":latest"
+        """By name, id or pinned digest."""
+        ref = normalize_ref(ref)
         for name, image_id in self.images.items():
             if ref in (name, image_id) or ref.endswith("@" + image_id):
                 return image_id
@@ -185,65 +177,55 @@ class DockerState:
                  "scope": "local", "time": int(now), "timeNano": int(now * 1e9)}
         for queue in self.subscribers:
             queue.put_nowait(event)
-        c.wake()
-        if self.on_change is not None:
-            self.on_change()
 
     def log(self, c: Container, stream: int, text: str, wall: float | None = None) -> None:
-        for key, value in c.context.items():  # str.replace: the text holds braces and ANSI
-            text = text.replace("{" + key + "}", value)
+        for key, value in (("model", c.model or "the configured model"), ("port", c.port),
+                           ("name", c.name), ("image", c.image)):
+            text = text.replace("{" + key + "}", value)  # not format: the text holds braces
         self._seq += 1
         c.logs.append((self._seq, time.time() if wall is None else wall, stream,
                        text.encode() + b"\n"))
         del c.logs[:-2_000]
-        c.wake()
+        c.changed.set()
+        c.changed = asyncio.Event()
 
-    # -- time passing: startup lines come, servers get healthy, clients ask ------------------
     async def run(self) -> None:
+        """Time passing: startup lines come, servers get healthy, clients ask."""
         while True:
-            self.tick(time.monotonic())
+            now = time.monotonic()
+            for c in [c for c in self.containers.values() if c.running]:
+                while c.pending and c.pending[0][0] <= now:
+                    self.log(c, *c.pending.pop(0)[1:])
+                if c.health == "starting" and now >= c.ready_at:
+                    c.health = "healthy"
+                    self.event(c, "health_status: healthy")
+                if now >= c.next_request and now >= c.ready_at:
+                    c.next_request = now + self.rng.uniform(3.0, 9.0)
+                    self.log(c, *c.profile.request_line(self.rng))
             await asyncio.sleep(0.2)
 
-    def tick(self, now: float) -> None:
-        for c in [c for c in self.containers.values() if c.running]:
-            while c.pending and c.pending[0][0] <= now:
-                self.log(c, *c.pending.pop(0)[1:])
-            if c.health == "starting" and now >= c.ready_at:
-                c.health = "healthy"
-                self.event(c, "health_status: healthy")
-            if now >= c.next_request and now >= c.ready_at:
-                c.next_request = now + c.rng.uniform(3.0, 9.0)
-                self.log(c, *c.profile.request_line(c.rng))
-
-    # -- container life ------------------------------------------------------------------------
     def create(self, name: str | None, config: dict[str, Any]) -> Container:
-        image = str(config.get("Image") or "")
-        self.image_id(image)
+        self.image_id(image := str(config.get("Image") or ""))
         name = (name or f"sim_{self.rng.randrange(1 << 24):06x}").lstrip("/")
-        if self.find(name) is not None:
+        if any(c.name == name for c in self.containers.values()):
             raise EngineError(409, f'Conflict. The container name "/{name}" is already in use')
         cmd = [str(a) for a in config.get("Cmd") or []]
-        model = next((cmd[cmd.index(flag) + 1] for flag in ("serve", "--model", "--model-path",
-                                                              "-m", "-hf")
-                      if flag in cmd[:-1]), "")
         exposed = list(config.get("ExposedPorts") or {})
         c = self._new(name, image, cmd, dict(config.get("HostConfig") or {}),
-                      dict(config.get("Labels") or {}), model=model,
-                      port=(exposed or ["8000/tcp"])[0].split("/")[0])
-        c.healthcheck, c.exposed = config.get("Healthcheck") or None, exposed
+                      dict(config.get("Labels") or {}), exposed=exposed,
+                      port=(exposed or ["8000/tcp"])[0].split("/")[0],
+                      healthcheck=config.get("Healthcheck") or None,
+                      model=next((cmd[cmd.index(flag) + 1] for flag in (
+                          "serve", "--model", "--model-path", "-m", "-hf") if flag in cmd[:-1]),
+                          ""))
         self.event(c, "create")
         return c
 
     def _new(self, name: str, image: str, cmd: list[str], host_config: dict[str, Any],
-             labels: dict[str, str], *, model: str, port: str,
-             created: float | None = None) -> Container:
+             labels: dict[str, str], **fields: Any) -> Container:
         host_config.setdefault("NetworkMode", "bridge")
-        c = Container(id=digest_of("container", name, str(self.rng.random())), name=name,
-                      image=image, cmd=cmd, host_config=host_config, labels=labels,
-                      created=created or time.time(),
-                      context={"model": model or "the configured model", "port": port,
-                               "name": name, "image": image},
-                      rng=random.Random(f"{name}:{self.rng.random()}"), model=model)
+        c = Container(digest_of("container", name, str(self.rng.random()))[7:], name, image,
+                      cmd, host_config, labels, fields.pop("created", time.time()), **fields)
         self.containers[c.id] = c
         return c
 
@@ -268,10 +250,13 @@ class DockerState:
             self.log(c, seed.OUT, f"loading model weights: {size:.1f} GiB ({load_s:.0f} s)")
         c.pending = [(now + delay + load_s, stream, text)
                      for delay, stream, text in c.profile.startup]
-        c.ready_at = (c.pending[-1][0] if c.pending else now) + HEALTHY_AFTER_S
-        c.next_request, c.cpu_at = c.ready_at + c.rng.uniform(0.5, 2.0), now
+        # its first lines at once, as a real server prints them; then it answers a moment
+        # after its last line
+        while c.pending and c.pending[0][0] <= now:
+            self.log(c, *c.pending.pop(0)[1:])
+        c.ready_at = max([now, *(due for due, _, _ in c.pending)]) + 1.0
+        c.next_request, c.cpu_at = c.ready_at + self.rng.uniform(0.5, 2.0), now
         self.event(c, "start")
-        self.tick(now)  # the first lines at once, as a real server prints them
         return True
 
     async def stop(self, c: Container) -> bool:
@@ -283,36 +268,37 @@ class DockerState:
         self.log(c, seed.OUT, seed.info_line("Shutting down"))
         await asyncio.sleep(0.2)  # a graceful stop takes a moment
         if c.running and c.id in self.containers:  # not stopped or removed meanwhile
-            self._exited(c, 0)
+            self.exited(c, 0)
             self.event(c, "stop")
         return True
 
-    def _exited(self, c: Container, code: int) -> None:
+    def exited(self, c: Container, code: int) -> None:
         c.state, c.finished_at, c.exit_code, c.pid = "exited", time.time(), code, 0
         if self.memory is not None:
             self.memory.end_load(c.id)
         c.health = "unhealthy" if c.healthcheck else ""
         c.pending.clear()
         self.event(c, "die", exitCode=str(code))
+        c.changed.set()  # a follower of its logs: the stream ends
 
     def kill(self, c: Container) -> bool:
         if not c.running:
             raise EngineError(409, f"Container {c.id} is not running")
         self.event(c, "kill", signal="9")
-        self._exited(c, 137)
+        self.exited(c, 137)
         return True
 
     def kill_all(self) -> None:
         """The box rebooted: nothing that ran survives."""
         for c in [c for c in self.containers.values() if c.running]:
-            self._exited(c, 137)
+            self.exited(c, 137)
 
     def remove(self, c: Container, *, force: bool) -> None:
         if c.running and not force:
             raise EngineError(409, f'cannot remove container "/{c.name}": container is '
                                    "running: stop the container before removing or force remove")
         if c.running:
-            self._exited(c, 137)
+            self.exited(c, 137)
         del self.containers[c.id]
         self.event(c, "destroy")
 
@@ -354,48 +340,46 @@ class DockerState:
                                    "required (log in to nvcr.io as $oauthtoken with an NGC "
                                    "API key)")
         yield {"status": f"Pulling from {ref.split(':')[0]}", "id": ref.rsplit(":", 1)[-1]}
-        digest = "sha256:" + digest_of("manifest", ref)
+        digest = digest_of("manifest", ref)
         if ref not in self.images:
-            total = 2_000_000_000 + int(digest[7:15], 16) % 18_000_000_000
+            layer_size = (2_000_000_000 + int(digest[7:15], 16) % 18_000_000_000) // 4
             layers = [digest[7 + 12 * i:19 + 12 * i] for i in range(4)]
             for step in range(1, 11):
                 await asyncio.sleep(self.pull_seconds / 10)
                 for layer in layers:
                     yield {"status": "Downloading", "id": layer, "progressDetail": {
-                        "current": total // 4 * step // 10, "total": total // 4}}
+                        "current": layer_size * step // 10, "total": layer_size}}
             for layer in layers:
                 yield {"status": "Pull complete", "progressDetail": {}, "id": layer}
-            self.images[ref] = "sha256:" + digest_of("image", ref)
+            self.images[ref] = digest_of("image", ref)
         yield {"status": f"Digest: {digest}"}
         yield {"status": f"Status: Downloaded newer image for {ref}"}
 
-    def _populate(self) -> None:
+    def _seed(self, name: str, image: str, cmd: tuple[str, ...], port: int, started_ago: float,
+              died_ago: float | None, gpu: bool, health: bool, labels: dict[str, str],
+              volume: str, model: str) -> None:
+        """One of the containers the owner had before the demo began, with its past logs."""
         now = time.time()
-        for ref in seed.SEED_IMAGES:
-            self.images[ref] = "sha256:" + digest_of("image", ref)
-        for name, image, cmd, port, started_ago, died_ago, gpu, health, labels, volume, model \
-                in seed.SEED_CONTAINERS:
-            host: dict[str, Any] = {
-                "PortBindings": {f"{port}/tcp": [{"HostIp": "0.0.0.0", "HostPort": str(port)}]},
-                "Binds": [volume], "RestartPolicy": {"Name": "unless-stopped"}}
-            if gpu:  # what `--gpus all` asks for
-                host["DeviceRequests"] = [{"Driver": "", "Count": -1,
-                                           "Capabilities": [["gpu"]]}]
-            c = self._new(name, image, list(cmd), host, dict(labels), model=model,
-                          port=str(port), created=now - started_ago - 600)
-            c.seeded, c.healthcheck = True, dict(seed.HEALTHCHECK) if health else None
-            started = c.started_at = now - started_ago
-            end = now - died_ago if died_ago is not None else now
-            for delay, stream, text in c.profile.startup:  # what it printed back then
-                self.log(c, stream, text, wall=started + delay * 5)
-            for back in range(20, 0, -1):  # then the traffic of its last minutes
-                self.log(c, *c.profile.request_line(c.rng), wall=end - back * 90)
-            if died_ago is None:
-                self._pid += 317
-                c.state, c.pid, c.health = "running", self._pid, "healthy" if health else ""
-                c.cpu_at, c.next_request = time.monotonic(), time.monotonic() + 1.0
-                c.cpu_ns = c.profile.cpu_idle * started_ago * 1e9
-            else:  # its last words before the OOM killer came
-                self.log(c, seed.OUT, "Requested to load Flux (fp16), 23.8 GB; loaded "
-                                      "partially", wall=end - 2)
-                c.state, c.exit_code, c.oom_killed, c.finished_at = "exited", 137, True, end
+        host: dict[str, Any] = {
+            "PortBindings": {f"{port}/tcp": [{"HostIp": "0.0.0.0", "HostPort": str(port)}]},
+            "Binds": [volume], "RestartPolicy": {"Name": "unless-stopped"}}
+        if gpu:  # what `--gpus all` asks for
+            host["DeviceRequests"] = [{"Driver": "", "Count": -1, "Capabilities": [["gpu"]]}]
+        c = self._new(name, image, list(cmd), host, dict(labels), model=model, port=str(port),
+                      created=now - started_ago - 600, seeded=True,
+                      healthcheck=dict(seed.HEALTHCHECK) if health else None)
+        c.started_at = now - started_ago
+        end = now - died_ago if died_ago is not None else now
+        for delay, stream, text in c.profile.startup:  # what it printed back then
+            self.log(c, stream, text, wall=c.started_at + delay * 5)
+        for back in range(20, 0, -1):  # then the traffic of its last minutes
+            self.log(c, *c.profile.request_line(self.rng), wall=end - back * 90)
+        if died_ago is None:
+            self._pid += 317
+            c.state, c.pid, c.health = "running", self._pid, "healthy" if health else ""
+            c.cpu_at, c.next_request = time.monotonic(), time.monotonic() + 1.0
+            c.cpu_ns = c.profile.cpu_idle * started_ago * 1e9
+        else:  # its last words before the OOM killer came
+            self.log(c, seed.OUT, "Requested to load Flux (fp16), 23.8 GB; loaded partially",
+                     wall=end - 2)
+            c.state, c.exit_code, c.oom_killed, c.finished_at = "exited", 137, True, end

@@ -1,7 +1,7 @@
 """The simulated Spark's model server: an OpenAI-compatible endpoint with vLLM's /metrics.
 
 `GET /v1/models`, `GET /health`, `GET /metrics` and `POST /v1/chat/completions`,
-streamed as server-sent events or answered whole. It writes plausible Markdown
+streamed as server-sent events. It writes plausible Markdown
 at a set token rate, honours `max_tokens` and `stream_options.include_usage`,
 answers a wrong model with 404 as vLLM does, and lifts the simulated GPU's
 load while it generates, so telemetry and the chat's energy figures tell one
@@ -80,8 +80,8 @@ def tokens_for(prompt: str, min_tokens: int = 0) -> list[str]:
 class ServingMetrics:
     """vLLM's metrics for the model server: its real requests plus a background load."""
 
-    def __init__(self, model: str, background: bool) -> None:
-        self.registry, self.background = CollectorRegistry(), background
+    def __init__(self, model: str) -> None:
+        self.registry = CollectorRegistry()
         self._rng, self._last = random.Random(7), time.monotonic()
         self._started, self.active_tokens = self._last, 0
 
@@ -119,9 +119,7 @@ class ServingMetrics:
         load = 0.5 + 0.5 * math.sin(2 * math.pi * (now - self._started) / 120.0)  # 0..1
         running, waiting = round(1 + 5 * load), max(0, round(4 * load - 2))
         rng = self._rng
-        if not self.background:
-            running = waiting = 0
-        elif rng.random() < elapsed * (0.5 + 2.5 * load):  # one background request finished
+        if rng.random() < elapsed * (0.5 + 2.5 * load):  # one background request finished
             tokens, prompt = rng.randint(60, 240), rng.randint(200, 2000)
             itl, ttft = 0.03 + 0.05 * load + rng.random() * 0.01, 0.05 + 0.4 * load * rng.random()
             self.request(prompt, tokens, ttft, ttft + itl * tokens,
@@ -141,26 +139,24 @@ class OpenAISimServer:
     """Start with `await server.start()`; `port` is then set. Settings may change any time."""
 
     device: SimDevice | None = None
-    host: str = "127.0.0.1"
     port: int = 0
-    models: tuple[str, ...] = (DEFAULT_MODEL,)
+    model: str = DEFAULT_MODEL
     token_rate: float = 60.0
     ttft_s: float = 0.12
     min_tokens: int = 0  # make answers at least this long (rendering benchmarks)
-    background_load: bool = True  # the demo's Serving tab moves with nobody chatting
     requests: list[Request] = field(default_factory=list)
     generating: int = 0
     _http: HttpServer | None = None
 
     async def start(self) -> OpenAISimServer:
-        self.metrics = ServingMetrics(self.models[0], self.background_load)
-        self._http = await HttpServer(self.answer).listen(self.host, self.port)
+        self.metrics = ServingMetrics(self.model)
+        self._http = await HttpServer(self.answer).listen("127.0.0.1", self.port)
         self.port = self._http.port
         return self
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}/v1"
+        return f"http://127.0.0.1:{self.port}/v1"
 
     async def close(self) -> None:
         if self._http is not None:
@@ -176,8 +172,7 @@ class OpenAISimServer:
         route = (request.method, request.path.removeprefix("/v1"))
         if route == ("GET", "/models"):
             await exchange.reply(200, {"object": "list", "data": [
-                {"id": m, "object": "model", "owned_by": "sparktui-sim", "created": 0}
-                for m in self.models]})
+                {"id": self.model, "object": "model", "owned_by": "sparktui-sim", "created": 0}]})
         elif route == ("GET", "/health"):
             await exchange.reply(200, {"status": "ok"})
         elif route == ("GET", "/metrics"):
@@ -190,7 +185,7 @@ class OpenAISimServer:
                 body = None
             if not isinstance(body, dict):
                 await exchange.reply(400, {"error": {"message": "body is not a JSON object"}})
-            elif body.get("model") not in self.models:
+            elif body.get("model") != self.model:
                 await exchange.reply(404, {"error": {
                     "message": f"The model `{body.get('model')}` does not exist.",
                     "type": "NotFoundError", "code": 404}})
@@ -217,19 +212,11 @@ class OpenAISimServer:
         self._busy(+1)
         self.metrics.active_tokens += prompt_tokens
         started = time.monotonic()
-        try:
-            if body.get("stream"):
-                options = body.get("stream_options")
-                wants_usage = isinstance(options, dict) and bool(options.get("include_usage"))
-                await self._stream(exchange, body["model"], pieces, finish,
-                                   usage if wants_usage else None)
-            else:
-                await asyncio.sleep(self.ttft_s + len(pieces) / max(self.token_rate, 1e-3))
-                await exchange.reply(200, {
-                    "id": "chatcmpl-sim", "object": "chat.completion", "model": body["model"],
-                    "choices": [{"index": 0, "finish_reason": finish,
-                                 "message": {"role": "assistant", "content": "".join(pieces)}}],
-                    "usage": usage})
+        try:  # streamed, as sparktui always asks
+            options = body.get("stream_options")
+            wants_usage = isinstance(options, dict) and bool(options.get("include_usage"))
+            await self._stream(exchange, body["model"], pieces, finish,
+                               usage if wants_usage else None)
         finally:
             self._busy(-1)
             self.metrics.active_tokens -= prompt_tokens

@@ -1,12 +1,11 @@
 """The simulator's side of the stand-in tools (sim.device.standin): nvidia-smi, docker, kill.
 
 Each connection on the relay socket is one run of a stand-in: a JSON line with
-its argv, then its stdin. The answer is framed (see sim.device.standin). The
-answers come from the models: `nvidia-smi` renders sim.device.nvsmi over the
-GPU model, `kill` ends a simulated process as dash's builtin would, `docker`
-answers what the product runs on a device: `docker ps --format '{{json .}}'`
-(chat's endpoint discovery), `docker version`, and the Containers tab's
-`docker exec -it ID sh`, a small busybox-like shell "in" the container.
+its argv, then its stdin; the answer goes back framed (see sim.device.standin).
+`nvidia-smi` renders sim.device.nvsmi over the GPU model, `kill` ends a
+simulated process, `docker` answers what the product runs on a device:
+`docker ps --format '{{json .}}'` (chat's endpoint discovery), `docker version`,
+and the Containers tab's `docker exec -it ID sh`, a small shell "in" the container.
 """
 
 from __future__ import annotations
@@ -23,9 +22,10 @@ from sparktui.sim.device.root import DOCKER_VERSION
 
 log = logging.getLogger(__name__)
 
-SIGNALS = {"HUP", "INT", "QUIT", "KILL", "USR1", "USR2", "TERM", "CONT", "STOP"}
 NO_DAEMON = ("Cannot connect to the Docker daemon at unix:///var/run/docker.sock. "
              "Is the docker daemon running?\n")
+KILL_ERRORS = {ValueError: "Illegal number", ProcessLookupError: "No such process",
+               PermissionError: "Operation not permitted"}  # as dash's builtin says them
 
 
 class Run:
@@ -36,15 +36,11 @@ class Run:
         self.reader, self.writer, self.device = reader, writer, device
 
     def frame(self, kind: bytes, text: str) -> None:
-        payload = text.encode()
-        if payload or kind == b"x":
-            self.writer.write(kind + struct.pack(">I", len(payload)) + payload)
+        if text or kind == b"x":
+            self.writer.write(kind + struct.pack(">I", len(text.encode())) + text.encode())
 
     def out(self, text: str) -> None:
         self.frame(b"o", text)
-
-    def err(self, text: str) -> None:
-        self.frame(b"e", text)
 
     async def nvidia_smi(self, args: list[str]) -> int:
         try:
@@ -52,90 +48,68 @@ class Run:
             text = nvsmi.tick(inv, self.device, first=True)
         except nvsmi.NvsmiError as exc:
             self.out(exc.stdout)
-            self.err(exc.stderr)
+            self.frame(b"e", exc.stderr)
             return exc.exit_status
-        if inv.interval is None:
-            self.out(text)
-            return 0
         loop = asyncio.get_running_loop()
         start, n = loop.time(), 0
-        while True:  # a fixed schedule, as the real loop keeps; ends when the reader goes
+        while True:  # a loop keeps a fixed schedule, as the real one; ends when the reader goes
             self.out(text)
+            if inv.interval is None:
+                return 0
             await self.writer.drain()
             n += 1
             await asyncio.sleep(max(0.0, start + n * inv.interval - loop.time()))
             text = nvsmi.tick(inv, self.device, first=False)
 
     async def kill(self, args: list[str]) -> int:
-        """`kill [-SIG] PID...` as dash's builtin answers."""
-        if args and args[0].startswith("-") and args[0] != "--":
-            name = args[0][1:].upper().removeprefix("SIG")
-            if not name.isdigit() and name not in SIGNALS:
-                self.err(f"sh: 1: kill: invalid signal number or name: {args[0][1:]}\n")
-                return 2
-            args = args[1:]
+        """`kill [-SIG] PID...`: the product's way to end a (simulated) process."""
         status = 0
-        for word in [a for a in args if a != "--"]:
-            if not word.isdigit():
-                self.err(f"sh: 1: kill: Illegal number: {word}\n")
-                return 2
+        for word in [a for a in args if not a.startswith("-")]:
             try:
                 self.device.kill(int(word))
-            except ProcessLookupError:
-                self.err("sh: 1: kill: No such process\n")
-                status = 1
-            except PermissionError:
-                self.err("sh: 1: kill: Operation not permitted\n")
+            except (ValueError, ProcessLookupError, PermissionError) as exc:
+                self.frame(b"e", f"sh: 1: kill: {KILL_ERRORS[type(exc)]}\n")
                 status = 1
         return status
 
     async def docker(self, args: list[str]) -> int:
         engine = self.device.docker_engine
         if engine is None or not engine.running:
-            self.err(NO_DAEMON)
+            self.frame(b"e", NO_DAEMON)
             return 1
-        if args[:1] == ["-H"]:
-            args = args[2:]
         if args[:1] == ["version"]:
             self.out(DOCKER_VERSION + "\n")
             return 0
         if args[:1] == ["ps"]:
-            everything = "-a" in args or "--all" in args
             for c in engine.state.containers.values():
-                if c.running or everything:
+                if c.running or "-a" in args or "--all" in args:
                     self.out(json.dumps(c.ps_row()) + "\n")
             return 0
         words = [w for w in args[1:] if w not in ("-i", "-t", "-it", "-ti")]
         if args[:1] == ["exec"] and len(words) == 2:
             return await self._container_shell(engine, words[0])
-        self.err(f"docker: '{' '.join(args[:1])}' is not simulated here\n")
+        self.frame(b"e", f"docker: '{' '.join(args[:1])}' is not simulated here\n")
         return 1
 
     async def _container_shell(self, engine: Any, ref: str) -> int:
         """Prompt, read lines, answer; `exit` (or EOF) ends it."""
         found = engine.state.find(ref)
         if found is None or not found.running:
-            self.err(f"Error response from daemon: container {ref} is not running\n")
+            self.frame(b"e", f"Error response from daemon: container {ref} is not running\n")
             return 1
         answers = {"hostname": found.id[:12] + "\n", "pwd": "/\n"}
         status = 0
         while True:
             self.out("/ # ")
             line = (await self.reader.readline()).decode(errors="replace")
-            words = line.split()
-            if not line or words[:1] == ["exit"]:
+            words = line.split() or [""]
+            if not line or words[0] == "exit":
                 return int(words[1]) if words[1:] and words[1].isdigit() else status
-            if not words:
-                continue
             if words[0] == "echo":
-                self.out(" ".join(words[1:]) + "\n")
-            elif words[0] in answers:
-                self.out(answers[words[0]])
-            else:
-                self.out(f"sh: {words[0]}: not simulated in this container\n")
-                status = 127
-                continue
-            status = 0
+                answers["echo"] = " ".join(words[1:]) + "\n"
+            if words[0]:
+                status = 0 if words[0] in answers else 127
+                self.out(answers.get(words[0], f"sh: {words[0]}: not simulated here\n"))
 
 
 class Relay:

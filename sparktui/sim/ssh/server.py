@@ -1,15 +1,13 @@
 """The simulated Spark: an asyncssh server on loopback whose shell is a real `sh`.
 
-Any user name, public-key authentication only. Exec and shell requests run
-`sh -c COMMAND` (or `sh -i`) over the device's root directory (sim.device.root:
-HOME, PATH with the stand-in tools first, SPARKTUI_ROOT for the product's
-scripts), on a pseudo-terminal when the client asks for one; asyncssh's own
-redirection carries the bytes, the client's signals and window sizes. A
-refresh task keeps the root's files in step with the model every REFRESH_S;
-the stand-ins reach the model through the relay (sim.ssh.relay). Forwards
-reach this machine's loopback ports and UNIX sockets, or what `map_port` and
-`map_unix` put there (a simulated server on a random port stands in for the
-device's port 8000), through asyncssh's own forwarder.
+Any user name, its throwaway key only. Exec and shell requests run `sh -c
+COMMAND` (or `sh -i`) over the device's root (sim.device.root: HOME, PATH with
+the stand-in tools first, SPARKTUI_ROOT for the product's scripts), on a
+pseudo-terminal when asked; asyncssh's own redirection carries the bytes, the
+client's signals and window sizes. Forwards go through asyncssh's forwarder:
+to this machine's loopback ports, or a simulated server standing in for one
+(`map_port`, `resolve_port`), and to UNIX sockets, under the device's root
+first (its /var/run/docker.sock is the simulated engine's).
 """
 
 from __future__ import annotations
@@ -21,6 +19,8 @@ import pty
 import shutil
 import signal
 import tempfile
+import termios
+from collections.abc import Callable
 from typing import Any
 
 import asyncssh
@@ -60,7 +60,8 @@ class SimServer:
         self.client_key = asyncssh.generate_private_key("ssh-ed25519")
         self.host, self.port = "127.0.0.1", 0
         self.port_map: dict[int, tuple[str, int]] = {}
-        self.unix_map: dict[str, str] = {}
+        #: where a device port not in port_map leads (the engine's deployed servers)
+        self.resolve_port: Callable[[int], tuple[str, int] | None] = lambda port: None
         self._groups: set[int] = set()  # the process groups of the commands running
         self._conns: set[asyncssh.SSHServerConnection] = set()
         self._refreshing = asyncio.Lock()
@@ -70,9 +71,6 @@ class SimServer:
     def map_port(self, remote_port: int, local_host: str, local_port: int) -> None:
         """Forwards to loopback `remote_port` on the device reach local_host:local_port."""
         self.port_map[remote_port] = (local_host, local_port)
-
-    def map_unix(self, remote_path: str, local_path: str) -> None:
-        self.unix_map[remote_path] = local_path
 
     def write_client_files(self, dirpath: str) -> tuple[str, str]:
         """Write the throwaway `id_ed25519` (mode 0600) and a `known_hosts` for this server."""
@@ -134,6 +132,8 @@ class SimServer:
         env = self.root.environment(process.get_extra_info("username") or "spark", term)
         if term:  # ours: (the child's stdin, its stdout, its stderr) seen from our side
             ours, theirs = pty.openpty()
+            width, height = process.get_terminal_size()[:2]
+            termios.tcsetwinsize(theirs, (height or 24, width or 80))  # before the sh asks
             child_fds, our_fds = (theirs, theirs, theirs), (ours, os.dup(ours), None)
         else:
             pipes = [os.pipe() for _ in range(3)]
@@ -190,11 +190,15 @@ class _SSHServer(asyncssh.SSHServer):
             raise asyncssh.ChannelOpenError(
                 asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED,
                 "the simulated Spark forwards to its loopback ports only")
-        return self._conn.forward_connection(*self._sim.port_map.get(dest_port,
-                                                                     (dest_host, dest_port)))
+        sim = self._sim
+        return self._conn.forward_connection(*(sim.port_map.get(dest_port) or sim.resolve_port(
+            dest_port) or (dest_host, dest_port)))
 
     def unix_connection_requested(self, dest_path: str) -> Any:
-        return self._conn.forward_unix_connection(self._sim.unix_map.get(dest_path, dest_path))
+        # the device's own file first: its docker.sock, even when that engine has stopped
+        on_device = os.path.join(self._sim.root.path, dest_path.lstrip("/"))
+        return self._conn.forward_unix_connection(on_device if os.path.lexists(on_device)
+                                                  else dest_path)
 
     def server_requested(self, listen_host: str, listen_port: int) -> bool:
         return is_loopback(listen_host or "localhost")  # it shares this machine
