@@ -35,7 +35,8 @@ TABS = {"Devices": "1", "Telemetry": "2", "Containers": "3", "Tunnels": "4", "Ch
 
 
 async def measure(rig: benchlib.Rig, tmp: Path, tabs: list[str], settle: float,
-                  window: float, rows_wanted: int) -> list[dict[str, object]]:
+                  window: float, rows_wanted: int,
+                  size: tuple[int, int] = (120, 40)) -> list[dict[str, object]]:
     os.environ["HOME"] = rig.home
     os.environ["XDG_DATA_HOME"] = str(tmp / "xdg-data")
     os.environ.pop("SSH_AUTH_SOCK", None)
@@ -48,7 +49,7 @@ async def measure(rig: benchlib.Rig, tmp: Path, tabs: list[str], settle: float,
     counter = ByteCounter()
     counter.counting = False
     results = []
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=size) as pilot:
         counter.wrap(app)
         deadline = time.monotonic() + 120
         while not all(link.status.state is LinkState.CONNECTED for link in app.fleet.links):
@@ -77,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--settle", type=float, default=5.0, help="s on a tab before counting (5)")
     p.add_argument("--window", type=float, default=10.0, help="s counted per tab (10)")
     p.add_argument("--rows", action="store_true", help="print the costliest rows of each tab")
+    p.add_argument("--size", default="120x40",
+                   help="columns x rows (120x40; a tmux pane of bench/peer.py is 120x39)")
     p.add_argument("--out", default="tab_bytes")
     args = p.parse_args(argv)
     tabs = [t for t in args.tabs.split(",") if t]
@@ -85,8 +88,9 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"unknown tabs {unknown}; choose from {list(TABS)}")
     load0 = open("/proc/loadavg", encoding="ascii").read().split()[:3]
     with tempfile.TemporaryDirectory() as tmp, benchlib.sshd_rig(args.devices) as rig:
+        columns, lines = (int(n) for n in args.size.split("x"))
         rows = asyncio.run(measure(rig, Path(tmp), tabs, args.settle, args.window,
-                                   5 if args.rows else 0))
+                                   5 if args.rows else 0, (columns, lines)))
     load1 = open("/proc/loadavg", encoding="ascii").read().split()[:3]
     path = benchlib.write_results(args.out, {"devices": args.devices, "loadavg": [load0, load1],
                                              "rows": rows})
