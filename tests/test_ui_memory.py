@@ -51,7 +51,8 @@ async def test_memory_view_guard_and_postmortem_at_80x24() -> None:
 
         # c asks first, naming the device; y drops the simulated caches
         await pilot.press("c")
-        assert isinstance(app.screen, ConfirmScreen)
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen),
+                         what="the drop-caches question")
         assert "spark-demo" in str(app.screen.question)
         await pilot.press("y")
         await wait_until(pilot, lambda: any("dropping caches on spark-demo: done" in n.message
