@@ -39,8 +39,8 @@ SEEDED = {"ollama", "vllm-llama31-8b", "open-webui", "comfyui-old"}
 @pytest.fixture
 async def engine() -> AsyncIterator[SimDockerEngine]:
     directory = tempfile.mkdtemp(prefix="sim-docker-")  # short: UNIX socket paths are limited
-    running = await SimDockerEngine(os.path.join(directory, "docker.sock"), seed=7,
-                                    pull_seconds=0.4).start()
+    running = await SimDockerEngine(os.path.join(directory, "docker.sock")).start()
+    running.state.pull_seconds = 0.4
     try:
         yield running
     finally:

@@ -1,19 +1,11 @@
 """A simulated Docker Engine: the API subset the demo shows, over HTTP/1.1 on a UNIX socket.
 
-`attach(server)` makes the simulated Spark's /var/run/docker.sock forward lead
-here, so the Containers tab reaches it through the real SSH socket forward and
-the real docker-py. Served: /version, /events (streamed), the container list,
-inspect, logs (multiplexed frames, follow), one-shot stats, start, stop,
-restart, kill (the load guard's), delete and create, the image list, image
-inspect and pulls (what a deploy needs). Anything else answers 404 saying so.
-
-The servers in containers deployed here answer at their published ports: one
-loopback listener (the "front") that the device maps each such port to tells
-them apart by the Host header's port, answers 503 while a server starts, the
-few paths the model server does not know itself (Ollama's /api/tags, NIM's
-readiness, a web UI's /), and hands the rest to the demo's model server, so a
-deployed endpoint can be chatted with. The seeded containers' ports are left
-alone: the Chat tab should keep finding just the demo's model server.
+`attach(server)` makes the simulated Spark's docker.sock lead here, so the Containers tab
+reaches it through the real SSH socket forward and the real docker-py. Routes: `_ROUTES`;
+anything else answers 404 saying so. A deployed container's published ports answer on one
+loopback "front": 503 while it starts, the few health paths the model server does not know,
+then the demo's model server, so a deployed endpoint can be chatted with. The seeded
+containers' ports are left alone: Chat should keep finding just the demo's model server.
 """
 
 from __future__ import annotations
@@ -31,22 +23,26 @@ from sparktui.core.aio import within
 from sparktui.sim.device.gpu_model import MEM_TOTAL_KB, NCPU
 from sparktui.sim.device.root import DOCKER_VERSION, KERNEL_RELEASE
 from sparktui.sim.docker.seed import SEED_HOME
-from sparktui.sim.docker.state import Container, DockerState, EngineError, normalize_ref, rfc3339
+from sparktui.sim.docker.state import (
+    Container,
+    DockerState,
+    EngineError,
+    image_size,
+    normalize_ref,
+    rfc3339,
+)
 from sparktui.sim.http import Exchange, Handler, HttpServer, Request
 
 API_VERSION = "1.51"  # Docker 28.3's, the Engine the simulated Spark's facts report
-_PAGES = {"/api/tags": None, "/api/version": {"version": "0.12.6"},
-          "/v1/health/ready": {"status": "ready"}, "/v1/health/live": {"status": "ready"},
-          "/health_generate": {"status": "ready"}}
+_PAGES = {"/api/tags": None, "/v1/health/ready": {"status": "ready"}}  # Ollama's, NIM's
 
 
 class SimDockerEngine:
     """The engine; `start()` it on the loop that will serve it, `close()` it there too."""
 
-    def __init__(self, path: str, *, seed: int | None = None,
-                 pull_seconds: float = 3.0) -> None:
+    def __init__(self, path: str) -> None:
         self.path = path
-        self.state = DockerState(seed_value=seed, pull_seconds=pull_seconds)
+        self.state = DockerState()
         self._servers: list[HttpServer] = []
         self._ticker: asyncio.Task[None] | None = None
         self._model_server: Handler | None = None
@@ -75,7 +71,8 @@ class SimDockerEngine:
                                       for bind in c.host_config.get("Binds") or []]
         self.state.memory = server.device.memory
         server.device.container_processes = self.state.gpu_processes
-        server.device.memory.on_reboot.append(self.state.kill_all)
+        server.device.memory.on_reboot.append(lambda: [  # nothing that ran survives
+            self.state.exited(c, 137) for c in list(self.state.containers.values()) if c.running])
         self._servers.append(front := await HttpServer(self._front).listen("127.0.0.1", 0))
         self._model_server = model_server
         server.resolve_port = lambda port: ("127.0.0.1", front.port) if self._deployed_on(
@@ -114,24 +111,27 @@ class SimDockerEngine:
         else:
             await exchange.reply(404, {"error": "not found"})
 
-    # -- the API ---------------------------------------------------------------------------------
+    # -- the API: a handler answers a streamed request itself, or returns its answer ------------
     async def _dispatch(self, request: Request, exchange: Exchange) -> None:
         path = re.sub(r"^/v\d+\.\d+(?=/)", "", request.path)  # without its /v1.NN prefix
         for method, pattern, name in _ROUTES:
-            match = pattern.fullmatch(path)
-            if match and method == request.method:
+            if (match := pattern.fullmatch(path)) and method == request.method:
                 try:
-                    await getattr(self, name)(request, exchange, *match.groups())
+                    answer = await getattr(self, name)(request, exchange, *match.groups())
                 except EngineError as exc:
                     await exchange.reply(exc.status, {"message": exc.message})
+                    return
+                if isinstance(answer, int):  # a status without a body
+                    await exchange.reply(answer)
+                elif answer is not None:
+                    await exchange.reply(201 if name == "_create" else 200, answer)
                 return
         await exchange.reply(404, {"message": f"{request.method} {path} is not supported by "
                                               "the simulated engine"})
 
-    async def _version(self, request: Request, exchange: Exchange) -> None:
-        await exchange.reply(200, {"Version": DOCKER_VERSION, "ApiVersion": API_VERSION,
-                                   "MinAPIVersion": "1.24", "Os": "linux", "Arch": "arm64",
-                                   "KernelVersion": KERNEL_RELEASE})
+    async def _version(self, request: Request, exchange: Exchange) -> Any:
+        return {"Version": DOCKER_VERSION, "ApiVersion": API_VERSION, "MinAPIVersion": "1.24",
+                "Os": "linux", "Arch": "arm64", "KernelVersion": KERNEL_RELEASE}
 
     async def _events(self, request: Request, exchange: Exchange) -> None:
         filters = _filters(request)
@@ -147,37 +147,33 @@ class SimDockerEngine:
         finally:
             self.state.subscribers.discard(queue)
 
-    async def _list(self, request: Request, exchange: Exchange) -> None:
+    async def _list(self, request: Request, exchange: Exchange) -> Any:
         filters = _filters(request)
         rows = sorted((c for c in self.state.containers.values()
                        if (request.flag("all") or c.running)
                        and all(re.search(n, "/" + c.name) for n in filters.get("name", []))
                        and c.state in filters.get("status", [c.state])),
                       key=lambda c: c.created, reverse=True)
-        await exchange.reply(200, [c.summary(self.state.images.get(c.image, "")) for c in rows])
+        return [c.summary(self.state.images.get(c.image, "")) for c in rows]
 
-    async def _inspect(self, request: Request, exchange: Exchange, ref: str) -> None:
-        await exchange.reply(200, self.state.container(ref).inspect())
+    async def _inspect(self, request: Request, exchange: Exchange, ref: str) -> Any:
+        return self.state.container(ref).inspect()
 
-    async def _create(self, request: Request, exchange: Exchange) -> None:
+    async def _create(self, request: Request, exchange: Exchange) -> Any:
         c = self.state.create(request.arg("name"), json.loads(request.body or b"{}"))
-        await exchange.reply(201, {"Id": c.id, "Warnings": []})
+        return {"Id": c.id, "Warnings": []}
 
-    async def _action(self, request: Request, exchange: Exchange, ref: str, action: str
-                      ) -> None:
-        c = self.state.container(ref)
-        if action == "start":
-            changed = self.state.start(c)
-        elif action == "kill":  # what the load guard does to a load that would wedge
-            changed = self.state.kill(c)
-        else:  # stop, or restart
-            changed = await self.state.stop(c)
-            changed = self.state.start(c) or True if action == "restart" else changed
-        await exchange.reply(204 if changed else 304)
+    async def _action(self, request: Request, exchange: Exchange, ref: str, action: str) -> int:
+        c, state = self.state.container(ref), self.state
+        changed = state.start(c) if action == "start" else await state.stop(
+            c, 9 if action == "kill" else 15)  # a kill: the load guard's, for a load that wedges
+        if action == "restart":
+            changed = state.start(c) or True
+        return 204 if changed else 304
 
-    async def _delete(self, request: Request, exchange: Exchange, ref: str) -> None:
+    async def _delete(self, request: Request, exchange: Exchange, ref: str) -> int:
         self.state.remove(self.state.container(ref), force=request.flag("force"))
-        await exchange.reply(204)
+        return 204
 
     async def _logs(self, request: Request, exchange: Exchange, ref: str) -> None:
         c = self.state.container(ref)
@@ -205,32 +201,27 @@ class SimDockerEngine:
                 await exchange.send(frames(fresh))
         await exchange.end()
 
-    async def _stats(self, request: Request, exchange: Exchange, ref: str) -> None:
-        c = self.state.container(ref)
-        if not c.running:
-            await exchange.reply(200, {"id": c.id, "cpu_stats": {}, "memory_stats": {}})
-            return
+    async def _stats(self, request: Request, exchange: Exchange, ref: str) -> Any:
+        if not (c := self.state.container(ref)).running:
+            return {"id": c.id, "cpu_stats": {}, "memory_stats": {}}
         usage = int(c.profile.mem_bytes * (1 + 0.02 * (time.time() % 5)))
-        await exchange.reply(200, {
-            "id": c.id, "name": "/" + c.name, "read": rfc3339(time.time()),
-            "cpu_stats": {"cpu_usage": {"total_usage": int(self.state.cpu_ns(c))},
-                          "system_cpu_usage": int((time.time() - self.state.boot) * NCPU * 1e9),
-                          "online_cpus": NCPU},
-            "memory_stats": {"usage": usage, "limit": MEM_TOTAL_KB * 1024,
-                             "stats": {"inactive_file": usage // 16}}})
+        return {"id": c.id, "name": "/" + c.name, "read": rfc3339(time.time()),
+                "cpu_stats": {"cpu_usage": {"total_usage": int(self.state.cpu_ns(c))},
+                              "system_cpu_usage": int((time.time() - self.state.boot)
+                                                      * NCPU * 1e9), "online_cpus": NCPU},
+                "memory_stats": {"usage": usage, "limit": MEM_TOTAL_KB * 1024,
+                                 "stats": {"inactive_file": usage // 16}}}
 
-    async def _image(self, request: Request, exchange: Exchange, ref: str) -> None:
+    async def _image(self, request: Request, exchange: Exchange, ref: str) -> Any:
         image_id = self.state.image_id(ref)
         refs = [name for name, found in self.state.images.items() if found == image_id]
-        await exchange.reply(200, {"Id": image_id, "RepoTags": refs, "Architecture": "arm64",
-                                   "RepoDigests": [f"{name.rsplit(':', 1)[0]}@{image_id}"
-                                                   for name in refs]})
+        return {"Id": image_id, "RepoTags": refs, "Architecture": "arm64",
+                "RepoDigests": [f"{name.rsplit(':', 1)[0]}@{image_id}" for name in refs]}
 
-    async def _images(self, request: Request, exchange: Exchange) -> None:
+    async def _images(self, request: Request, exchange: Exchange) -> Any:
         """The Images screen's list (read only: the demo removes no images)."""
-        await exchange.reply(200, [{"Id": image_id, "RepoTags": [name], "Created": int(
-            self.state.boot), "Size": 2_000_000_000 + int(image_id[7:15], 16) % 18_000_000_000}
-            for name, image_id in self.state.images.items()])
+        return [{"Id": image_id, "RepoTags": [name], "Created": int(self.state.boot),
+                 "Size": image_size(image_id)} for name, image_id in self.state.images.items()]
 
     async def _pull(self, request: Request, exchange: Exchange) -> None:
         source, tag = request.arg("fromImage") or "", request.arg("tag")

@@ -52,9 +52,8 @@ class Container:
     cmd: list[str]
     host_config: dict[str, Any]
     labels: dict[str, str]
-    created: float
+    created: float = field(default_factory=time.time)
     model: str = ""  # what it serves, when its command says
-    port: str = "8000"  # what its log lines say it listens on
     exposed: list[str] = field(default_factory=list)  # "8000/tcp": its ports on a host network
     healthcheck: dict[str, Any] | None = None
     seeded: bool = False
@@ -84,6 +83,11 @@ class Container:
     @property
     def ports(self) -> dict[str, list[dict[str, str]]]:
         return self.host_config.get("PortBindings") or {}
+
+    @property
+    def port(self) -> str:
+        """What its log lines say it listens on."""
+        return (self.exposed or list(self.ports) or ["8000/tcp"])[0].split("/")[0]
 
     def bound(self) -> set[int]:
         """The device ports published for it."""
@@ -139,11 +143,11 @@ class Container:
 class DockerState:
     """The containers, images and event subscribers of one simulated engine."""
 
-    def __init__(self, *, seed_value: int | None = None, pull_seconds: float = 3.0) -> None:
-        self.rng = random.Random(seed_value)
+    def __init__(self) -> None:
+        self.rng = random.Random()
         self.containers: dict[str, Container] = {}
         self.images = {ref: digest_of("image", ref) for ref in seed.SEED_IMAGES}  # ref -> id
-        self.pull_seconds = pull_seconds
+        self.pull_seconds = 3.0  # how long a pull takes
         self.memory: SimMemory | None = None  # the device's, once attached
         self.boot = time.time() - 3 * 86_400
         self.subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
@@ -204,29 +208,24 @@ class DockerState:
                     self.log(c, *c.profile.request_line(self.rng))
             await asyncio.sleep(0.2)
 
-    def create(self, name: str | None, config: dict[str, Any]) -> Container:
+    def create(self, name: str | None, config: dict[str, Any], **fields: Any) -> Container:
+        """A container from `POST /containers/create`'s body (or a seeded one's)."""
         self.image_id(image := str(config.get("Image") or ""))
         name = (name or f"sim_{self.rng.randrange(1 << 24):06x}").lstrip("/")
         if any(c.name == name for c in self.containers.values()):
             raise EngineError(409, f'Conflict. The container name "/{name}" is already in use')
         cmd = [str(a) for a in config.get("Cmd") or []]
-        exposed = list(config.get("ExposedPorts") or {})
-        c = self._new(name, image, cmd, dict(config.get("HostConfig") or {}),
-                      dict(config.get("Labels") or {}), exposed=exposed,
-                      port=(exposed or ["8000/tcp"])[0].split("/")[0],
-                      healthcheck=config.get("Healthcheck") or None,
-                      model=next((cmd[cmd.index(flag) + 1] for flag in (
-                          "serve", "--model", "--model-path", "-m", "-hf") if flag in cmd[:-1]),
-                          ""))
-        self.event(c, "create")
-        return c
-
-    def _new(self, name: str, image: str, cmd: list[str], host_config: dict[str, Any],
-             labels: dict[str, str], **fields: Any) -> Container:
+        host_config = dict(config.get("HostConfig") or {})
         host_config.setdefault("NetworkMode", "bridge")
         c = Container(digest_of("container", name, str(self.rng.random()))[7:], name, image,
-                      cmd, host_config, labels, fields.pop("created", time.time()), **fields)
+                      cmd, host_config, dict(config.get("Labels") or {}),
+                      exposed=list(config.get("ExposedPorts") or {}),
+                      healthcheck=config.get("Healthcheck") or None, **{
+                          "model": next((cmd[cmd.index(flag) + 1] for flag in (
+                              "serve", "--model", "--model-path", "-m", "-hf")
+                              if flag in cmd[:-1]), ""), **fields})
         self.containers[c.id] = c
+        self.event(c, "create")
         return c
 
     def start(self, c: Container) -> bool:
@@ -259,20 +258,23 @@ class DockerState:
         self.event(c, "start")
         return True
 
-    async def stop(self, c: Container) -> bool:
-        """False when it was not running (304)."""
+    async def stop(self, c: Container, signal: int = 15) -> bool:
+        """False when it was not running (304). SIGKILL (the load guard's) ends it at once."""
         if not c.running:
             return False
-        self.event(c, "kill", signal="15")
-        c.pending.clear()
-        self.log(c, seed.OUT, seed.info_line("Shutting down"))
-        await asyncio.sleep(0.2)  # a graceful stop takes a moment
+        self.event(c, "kill", signal=str(signal))
+        if signal == 15:
+            c.pending.clear()
+            self.log(c, seed.OUT, seed.info_line("Shutting down"))
+            await asyncio.sleep(0.2)  # a graceful stop takes a moment
         if c.running and c.id in self.containers:  # not stopped or removed meanwhile
-            self.exited(c, 0)
-            self.event(c, "stop")
+            self.exited(c, 0 if signal == 15 else 137)
+            if signal == 15:
+                self.event(c, "stop")
         return True
 
     def exited(self, c: Container, code: int) -> None:
+        """It ended (also: the box rebooted, and nothing that ran survives)."""
         c.state, c.finished_at, c.exit_code, c.pid = "exited", time.time(), code, 0
         if self.memory is not None:
             self.memory.end_load(c.id)
@@ -280,18 +282,6 @@ class DockerState:
         c.pending.clear()
         self.event(c, "die", exitCode=str(code))
         c.changed.set()  # a follower of its logs: the stream ends
-
-    def kill(self, c: Container) -> bool:
-        if not c.running:
-            raise EngineError(409, f"Container {c.id} is not running")
-        self.event(c, "kill", signal="9")
-        self.exited(c, 137)
-        return True
-
-    def kill_all(self) -> None:
-        """The box rebooted: nothing that ran survives."""
-        for c in [c for c in self.containers.values() if c.running]:
-            self.exited(c, 137)
 
     def remove(self, c: Container, *, force: bool) -> None:
         if c.running and not force:
@@ -342,7 +332,7 @@ class DockerState:
         yield {"status": f"Pulling from {ref.split(':')[0]}", "id": ref.rsplit(":", 1)[-1]}
         digest = digest_of("manifest", ref)
         if ref not in self.images:
-            layer_size = (2_000_000_000 + int(digest[7:15], 16) % 18_000_000_000) // 4
+            layer_size = image_size(digest) // 4
             layers = [digest[7 + 12 * i:19 + 12 * i] for i in range(4)]
             for step in range(1, 11):
                 await asyncio.sleep(self.pull_seconds / 10)
@@ -365,9 +355,9 @@ class DockerState:
             "Binds": [volume], "RestartPolicy": {"Name": "unless-stopped"}}
         if gpu:  # what `--gpus all` asks for
             host["DeviceRequests"] = [{"Driver": "", "Count": -1, "Capabilities": [["gpu"]]}]
-        c = self._new(name, image, list(cmd), host, dict(labels), model=model, port=str(port),
-                      created=now - started_ago - 600, seeded=True,
-                      healthcheck=dict(seed.HEALTHCHECK) if health else None)
+        c = self.create(name, {"Image": image, "Cmd": cmd, "HostConfig": host, "Labels": labels,
+                               "Healthcheck": dict(seed.HEALTHCHECK) if health else None},
+                        model=model, created=now - started_ago - 600, seeded=True)
         c.started_at = now - started_ago
         end = now - died_ago if died_ago is not None else now
         for delay, stream, text in c.profile.startup:  # what it printed back then
@@ -383,3 +373,8 @@ class DockerState:
             self.log(c, seed.OUT, "Requested to load Flux (fp16), 23.8 GB; loaded partially",
                      wall=end - 2)
             c.state, c.exit_code, c.oom_killed, c.finished_at = "exited", 137, True, end
+
+
+def image_size(image_id: str) -> int:
+    """An image's size in bytes: 2 to 20 GB, as its id says."""
+    return 2_000_000_000 + int(image_id[7:15], 16) % 18_000_000_000
