@@ -23,14 +23,7 @@ from sparktui.core.aio import within
 from sparktui.sim.device.gpu_model import MEM_TOTAL_KB, NCPU
 from sparktui.sim.device.root import DOCKER_VERSION, KERNEL_RELEASE
 from sparktui.sim.docker.seed import SEED_HOME
-from sparktui.sim.docker.state import (
-    Container,
-    DockerState,
-    EngineError,
-    image_size,
-    normalize_ref,
-    rfc3339,
-)
+from sparktui.sim.docker.state import Container, DockerState, EngineError, rfc3339
 from sparktui.sim.http import Exchange, Handler, HttpServer, Request
 
 API_VERSION = "1.51"  # Docker 28.3's, the Engine the simulated Spark's facts report
@@ -221,12 +214,12 @@ class SimDockerEngine:
     async def _images(self, request: Request, exchange: Exchange) -> Any:
         """The Images screen's list (read only: the demo removes no images)."""
         return [{"Id": image_id, "RepoTags": [name], "Created": int(self.state.boot),
-                 "Size": image_size(image_id)} for name, image_id in self.state.images.items()]
+                 "Size": self.state.image_size(image_id)}
+                for name, image_id in self.state.images.items()]
 
     async def _pull(self, request: Request, exchange: Exchange) -> None:
-        source, tag = request.arg("fromImage") or "", request.arg("tag")
-        ref = normalize_ref(source if "@" in source or not tag else f"{source}:{tag}")
-        events = self.state.pull(ref, bool(request.headers.get("x-registry-auth")))
+        events = self.state.pull(request.arg("fromImage") or "", request.arg("tag"),
+                                 authed=bool(request.headers.get("x-registry-auth")))
         first = await anext(events)  # errors before the stream starts are plain HTTP errors
         await exchange.start("application/json", (json.dumps(first) + "\r\n").encode())
         async for event in events:

@@ -91,21 +91,20 @@ _DAY = 86_400.0
 SEED_IMAGES = ("ollama/ollama:latest", "nvcr.io/nvidia/vllm:25.09-py3",
                "ghcr.io/open-webui/open-webui:ollama", "nvcr.io/nvidia/pytorch:25.09-py3")
 #: name, image, command, port (published on 0.0.0.0 at the same number), started (s ago),
-#: died (s ago, OOM-killed; None: running), GPU, health check, labels, volume, model served
+#: died (s ago, OOM-killed; None: running), GPU, health check, labels, volume
 SEED_CONTAINERS: tuple[tuple[Any, ...], ...] = (
     ("ollama", "ollama/ollama:latest", ("serve",), 11434, 3 * _DAY, None, True, False, {},
-     "ollama:/root/.ollama", ""),
+     "ollama:/root/.ollama"),
     ("vllm-llama31-8b", "nvcr.io/nvidia/vllm:25.09-py3",
      ("vllm", "serve", "meta-llama/Llama-3.1-8B-Instruct", "--port", "8000"), 8000, 2_830,
-     None, True, True, {}, f"{SEED_HOME}/.cache/huggingface:/root/.cache/huggingface",
-     "meta-llama/Llama-3.1-8B-Instruct"),
+     None, True, True, {}, f"{SEED_HOME}/.cache/huggingface:/root/.cache/huggingface"),
     ("open-webui", "ghcr.io/open-webui/open-webui:ollama", ("bash", "start.sh"), 12000,
      3 * _DAY, None, False, False,  # label text is device data, shown as typed, never markup
      {"io.sparktui.demo.note": "[bold]not markup[/bold], shown as typed"},
-     "open-webui:/app/backend/data", ""),
+     "open-webui:/app/backend/data"),
     ("comfyui-old", "nvcr.io/nvidia/pytorch:25.09-py3",
      ("python", "ComfyUI/main.py", "--port", "8188"), 8188, _DAY + 5_400, _DAY + 1_100, True,
-     False, {}, f"{SEED_HOME}/ComfyUI:/workspace/ComfyUI", ""),
+     False, {}, f"{SEED_HOME}/ComfyUI:/workspace/ComfyUI"),
 )
 #: vLLM's health check, as a compose file or `docker run --health-cmd` would set it
 HEALTHCHECK = {"Test": ["CMD-SHELL", "curl -sf http://localhost:8000/health || exit 1"],

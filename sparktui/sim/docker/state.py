@@ -323,8 +323,10 @@ class DockerState:
         c.cpu_at = now
         return c.cpu_ns
 
-    async def pull(self, ref: str, authed: bool) -> AsyncIterator[dict[str, Any]]:
+    async def pull(self, source: str, tag: str | None, *, authed: bool
+                   ) -> AsyncIterator[dict[str, Any]]:
         """The messages of `POST /images/create`: four layers downloading, then the digest."""
+        ref = normalize_ref(source if "@" in source or not tag else f"{source}:{tag}")
         if ref.startswith("nvcr.io/nim/") and not authed:
             raise EngineError(500, f"Head https://{ref}: unauthorized: authentication "
                                    "required (log in to nvcr.io as $oauthtoken with an NGC "
@@ -332,7 +334,7 @@ class DockerState:
         yield {"status": f"Pulling from {ref.split(':')[0]}", "id": ref.rsplit(":", 1)[-1]}
         digest = digest_of("manifest", ref)
         if ref not in self.images:
-            layer_size = image_size(digest) // 4
+            layer_size = self.image_size(digest) // 4
             layers = [digest[7 + 12 * i:19 + 12 * i] for i in range(4)]
             for step in range(1, 11):
                 await asyncio.sleep(self.pull_seconds / 10)
@@ -347,7 +349,7 @@ class DockerState:
 
     def _seed(self, name: str, image: str, cmd: tuple[str, ...], port: int, started_ago: float,
               died_ago: float | None, gpu: bool, health: bool, labels: dict[str, str],
-              volume: str, model: str) -> None:
+              volume: str) -> None:
         """One of the containers the owner had before the demo began, with its past logs."""
         now = time.time()
         host: dict[str, Any] = {
@@ -357,7 +359,7 @@ class DockerState:
             host["DeviceRequests"] = [{"Driver": "", "Count": -1, "Capabilities": [["gpu"]]}]
         c = self.create(name, {"Image": image, "Cmd": cmd, "HostConfig": host, "Labels": labels,
                                "Healthcheck": dict(seed.HEALTHCHECK) if health else None},
-                        model=model, created=now - started_ago - 600, seeded=True)
+                        created=now - started_ago - 600, seeded=True)
         c.started_at = now - started_ago
         end = now - died_ago if died_ago is not None else now
         for delay, stream, text in c.profile.startup:  # what it printed back then
@@ -374,7 +376,7 @@ class DockerState:
                      wall=end - 2)
             c.state, c.exit_code, c.oom_killed, c.finished_at = "exited", 137, True, end
 
-
-def image_size(image_id: str) -> int:
-    """An image's size in bytes: 2 to 20 GB, as its id says."""
-    return 2_000_000_000 + int(image_id[7:15], 16) % 18_000_000_000
+    @staticmethod
+    def image_size(image_id: str) -> int:
+        """An image's size in bytes: 2 to 20 GB, as its id says."""
+        return 2_000_000_000 + int(image_id[7:15], 16) % 18_000_000_000
