@@ -46,6 +46,7 @@ def headless(rig: benchlib.Rig, window: float, connect_timeout: float = 60.0,
     """The headless collector's CPU, RSS and connect storm; `profile` NAME: py-spy records
     the window (attached at `ready`) into bench/results/NAME.txt (see summarise_profile)."""
     start = time.monotonic()
+    devices_before = rig.device_seconds()
     spy = None
     proc = subprocess.Popen([sys.executable, str(HERE / "headless.py"), *rig.aliases,
                              "--warmup", "3", "--duration", str(window), "--connect-timeout",
@@ -65,6 +66,9 @@ def headless(rig: benchlib.Rig, window: float, connect_timeout: float = 60.0,
         events[event["event"]] = event
         if event["event"] == "ready":
             events["ready"]["live_s"] = time.monotonic() - start - 3  # minus the warm-up
+            # the storm's CPU on each side: where its wall time goes (the devices share
+            # this machine's cores with the watcher here)
+            events["ready"]["devices_cpu_s"] = rig.device_seconds() - devices_before
             if profile:
                 spy = start_py_spy(proc.pid, window)
     if "end" not in events:
@@ -84,6 +88,10 @@ def headless(rig: benchlib.Rig, window: float, connect_timeout: float = 60.0,
             "user_pct": 100 * user / end["wall"], "sys_pct": 100 * system / end["wall"],
             "rss_mib": end["rusage"]["maxrss_kib"] / 1024,
             "all_live_s": ready["live_s"],
+            # from the child's start to `ready` (its 3 s warm-up, imports and set-up
+            # included): the watcher's CPU and the devices' (sshds, shells, stand-ins)
+            "storm_watcher_cpu_s": ready["rusage"]["user"] + ready["rusage"]["sys"],
+            "storm_devices_cpu_s": ready["devices_cpu_s"],
             "not_connected": [k for k, v in end["links"].items() if "connected" not in v]}
 
 
@@ -102,7 +110,11 @@ def write_profile(spy: tuple[subprocess.Popen, str], name: str | None) -> None:
     spy[0].wait(timeout=60)
     summary = summarise_profile(Path(spy[1]).read_text())
     (benchlib.RESULTS_DIR / f"{name}.txt").write_text(summary)
-    Path(spy[1]).unlink()
+    keep = os.environ.get("SPARKTUI_BENCH_RAW_DIR")  # the collapsed stacks, for a flame graph
+    if keep:
+        Path(spy[1]).replace(Path(keep) / f"{name}.raw")
+    else:
+        Path(spy[1]).unlink()
     print(summary[:3000], flush=True)
 
 
