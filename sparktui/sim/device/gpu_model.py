@@ -19,8 +19,6 @@ from typing import Any
 
 from sparktui.sim.device.memory_model import SimMemory
 
-#: discrete: an H100 box with framebuffer memory and a power limit (the tests' 8-GPU scenario)
-KINDS = ("gb10", "discrete")
 NCPU = 20
 USER_HZ = 100
 MEM_TOTAL_KB = 127_526_904  # about 121.6 GiB: what a Spark's kernel reports after carve-outs
@@ -119,14 +117,11 @@ class SimDevice:
     With `auto=False` the machine idles unless `set_load` lifts it.
     """
 
-    def __init__(self, gpus: int = 1, kind: str = "gb10", seed: int | None = None,
+    def __init__(self, gpus: int = 1, seed: int | None = None,
                  clock: Callable[[], float] = time.monotonic, *,
                  origin: float | None = None, auto: bool = True,
                  hostname: str = HOSTNAME) -> None:
-        if kind not in KINDS or gpus < 1:
-            raise ValueError(f"kind must be one of {KINDS} and gpus at least 1")
-        self.gpus, self.kind, self.hostname, self.clock, self.auto = (
-            gpus, kind, hostname, clock, auto)
+        self.gpus, self.hostname, self.clock, self.auto = gpus, hostname, clock, auto
         self.seed = int.from_bytes(os.urandom(8), "little") if seed is None else int(seed)
         now = clock()
         self.origin = now if origin is None else origin
@@ -184,9 +179,8 @@ class SimDevice:
         if not start <= t < serve_end + 3 + 12 * u(10) or self._killed.get(pid, math.inf) <= t:
             return None
         user, args = _JOBS[int(u(3) * len(_JOBS))]
-        mem = 4_000 + int(36_000 * u(5)) if self.kind == "gb10" else 9_000 + int(60_000 * u(5))
-        return _Job(pid, start, load_s, serve_end, 0.72 + 0.24 * u(12), mem, user,
-                    args.format(port=30_000 + int(u(4) * 30_000)))
+        return _Job(pid, start, load_s, serve_end, 0.72 + 0.24 * u(12), 4_000 + int(36_000 * u(5)),
+                    user, args.format(port=30_000 + int(u(4) * 30_000)))
 
     def _gpu_load(self, gpu: int, t: float) -> tuple[float, float]:
         """(utilisation 0..1, resident model MiB) of one GPU at model time t."""
@@ -244,14 +238,14 @@ class SimDevice:
     def gpu(self, index: int, now: float | None = None) -> dict[str, Any]:
         """GPU `index` at clock reading `now`, by nvidia-smi's query field names (None: [N/A])."""
         t = self._advance(now)
-        util, mem = self._gpu_load(index, t)
+        util = self._gpu_load(index, t)[0]
         jitter = _smooth(self.seed, 60 + index, t, 0.9)
         temp, power, busy = self._gpu_temp[index], 11.0 + 6.0 * jitter + 46.0 * util, util > 0.02
         reasons = (0x4 if util > 0.88 and power > 53 else 0) | (0x20 if temp > 83 else 0)
         h = f"{_mix(self.seed, 99, index):016x}{_mix(self.seed, 98, index):016x}"
         wall = self.wall_time(now)
         # what a GB10 on driver 580 reports (shared/reference): no framebuffer, no limits
-        reading = {
+        return {
             "timestamp": time.strftime("%Y/%m/%d %H:%M:%S", time.localtime(wall))
             + f".{int(wall * 1000) % 1000:03d}",
             "driver_version": DRIVER_VERSION, "index": index, "name": "NVIDIA GB10",
@@ -266,19 +260,6 @@ class SimDevice:
             else 2400 + int(10 * jitter),
             "clocks.max.sm": 3003, "clocks.current.memory": None, "clocks.max.memory": None,
             "clocks_event_reasons.active": f"0x{reasons:016X}"}
-        if self.kind == "discrete":
-            used = min(80_959, 1 + int(mem) + (500 if mem else 0))
-            reading |= {
-                "name": "NVIDIA H100 80GB HBM3",
-                "pci.bus_id": f"00000000:{0x18 + 0x10 * index:02X}:00.0",
-                "compute_cap": "9.0", "pcie.link.gen.current": 5 if busy else 1,
-                "utilization.memory": round(60 * util), "memory.total": 81_559,
-                "memory.used": used, "memory.free": 81_559 - used - 527,
-                "power.draw": f"{70.0 + 10.0 * jitter + 610.0 * util:.2f}",
-                "power.limit": "700.00", "power.default_limit": "700.00",
-                "enforced.power.limit": "700.00", "clocks.max.sm": 1980,
-                "clocks.current.memory": 2619, "clocks.max.memory": 2619}
-        return reading
 
     # --- processes --------------------------------------------------------------------------
     def processes(self, now: float | None = None) -> list[SimProcess]:
@@ -315,11 +296,9 @@ class SimDevice:
     def meminfo(self, now: float | None = None) -> str:
         t = self._t(now)
         models_kb = int(sum(self._gpu_load(g, t)[1] for g in range(self.gpus)) * 1024)
-        resident_kb = 0  # a discrete GPU's memory is its own; a GB10's is all in host RAM
-        if self.kind == "gb10":
-            resident_kb = models_kb + 1024 * (
-                MANUAL_MIB * sum(pid is not None for pid in self._manual_pid)
-                + sum(p.resident_mib for p in self.container_processes()))
+        resident_kb = models_kb + 1024 * (  # a GB10's GPU memory is all in host RAM
+            MANUAL_MIB * sum(pid is not None for pid in self._manual_pid)
+            + sum(p.resident_mib for p in self.container_processes()))
         # model files read while loading stay in the page cache
         cached = (7_800_000 + int(900_000 * _smooth(self.seed, 70, t, 30.0)) + models_kb
                   + self.memory.cache_kb())

@@ -1,11 +1,11 @@
 """The one stand-in `nvidia-smi`: what the real tool prints, over a `SimDevice`.
 
 The demo's device relays its nvidia-smi here (sim.ssh.relay: parse, then tick);
-the tests' sshd runs `python -m sparktui.sim.device.nvsmi` (main), which plays
-a scenario. It answers the forms sparktui sends: `--query-gpu=...` and
-`--query-compute-apps=...` with `--format=csv[,noheader][,nounits]`, looping
-with `-l`/`-lms`; the plain screen (the facts read the driver and CUDA versions
-from its header) and `-q` (the report the device details split into sections).
+the tests' sshd runs it through tests/infra/fake_nvidia_smi.py. It answers
+the forms sparktui sends: `--query-gpu=...` and `--query-compute-apps=...`
+with `--format=csv[,noheader][,nounits]`, looping with `-l`/`-lms`; the plain
+screen (the facts read the driver and CUDA versions from its header) and `-q`
+(the report the device details split into sections).
 Output follows a 580 driver on a GB10 (shared/reference): missing values are
 `[N/A]` with or without `nounits`, fields are joined by ", ", a field the driver
 does not know fails the whole call with exit status 2.
@@ -13,20 +13,14 @@ does not know fails the whole call with exit status 2.
 
 from __future__ import annotations
 
-import os
-import signal
-import sys
 import time
-from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
 from sparktui.sim.device.gpu_model import CUDA_VERSION, DRIVER_VERSION, SimDevice, SimProcess
 
 NA = "[N/A]"
-EXIT_ARGS, EXIT_DRIVER = 2, 9
-DRIVER_FAILURE = ("NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA "
-                  "driver. Make sure that the latest NVIDIA driver is installed and running.\n")
+EXIT_ARGS = 2
 _BAD_ARGS = "Invalid combination of input arguments. Please run 'nvidia-smi -h' for help.\n"
 #: other spellings the driver accepts; the header shows the canonical name
 GPU_ALIASES = {"gpu_name": "name", "gpu_uuid": "uuid", "gpu_bus_id": "pci.bus_id",
@@ -64,11 +58,15 @@ def _unit(field: str) -> str:
     return next((unit for start, unit in _UNITS if field.startswith(start)), "")
 
 
-def parse(argv: list[str], *, reject: Collection[str] = ()) -> Invocation:
-    """nvidia-smi's arguments (without the program name); NvsmiError as the tool fails.
+def field_error(name: str, mode: str) -> NvsmiError:
+    """How the tool fails on a field its driver does not know."""
+    what = "compute-apps" if mode == "apps" else "gpu"
+    return NvsmiError(f'Field "{name}" is not a valid field to query.\n\n'
+                      f"Run 'nvidia-smi --help-query-{what}' for the list of valid fields.\n")
 
-    `reject` names fields this "driver" does not know, to play an older or newer one.
-    """
+
+def parse(argv: list[str]) -> Invocation:
+    """nvidia-smi's arguments (without the program name); NvsmiError as the tool fails."""
     opts: dict[str, str] = {}
     args = iter(argv)
     for arg in args:
@@ -103,11 +101,8 @@ def parse(argv: list[str], *, reject: Collection[str] = ()) -> Invocation:
     fields = []
     for name in filter(None, (n.strip() for n in opts[modes[0]].split(","))):
         canonical = aliases.get(name.lower(), name.lower())
-        if canonical not in known or name in reject:
-            what = "compute-apps" if modes[0] == "apps" else "gpu"
-            raise NvsmiError(f'Field "{name}" is not a valid field to query.\n\n'
-                             f"Run 'nvidia-smi --help-query-{what}' for the list of valid "
-                             "fields.\n")
+        if canonical not in known:
+            raise field_error(name, modes[0])
         fields.append(canonical)
     if not fields:
         raise NvsmiError(_BAD_ARGS)
@@ -185,7 +180,7 @@ def detail_report(device: SimDevice, now: float) -> str:
     for g in range(device.gpus):
         r = device.gpu(g, now)
         lines += [f"GPU {r['pci.bus_id']}", kv(1, "Product Name", r["name"]),
-                  kv(1, "Product Architecture", "Blackwell" if "GB10" in r["name"] else "Hopper"),
+                  kv(1, "Product Architecture", "Blackwell"),
                   kv(1, "GPU UUID", r["uuid"]), kv(1, "Minor Number", g),
                   kv(1, "Compute Capability", r["compute_cap"]),
                   kv(1, "Performance State", r["pstate"]), "    PCI",
@@ -206,97 +201,3 @@ def detail_report(device: SimDevice, now: float) -> str:
                       kv(2, "Used GPU Memory", p.used_memory_mib, "MiB")]
         lines.append("")
     return "\n".join(lines) + "\n"
-
-
-# --- the stand-in on the tests' sshd: `python -m sparktui.sim.device.nvsmi` -------------------
-SCENARIO_ENV, SCENARIO_FILE_ENV = "SPARKTUI_FAKE_GPU", "SPARKTUI_FAKE_GPU_FILE"
-#: gb10 (the default); discrete8: eight H100s; reject-field:NAME: a driver that does not
-#: know NAME; events: loops print XID/ECC event text between samples; cut: a loop prints
-#: two ticks, then half a row, and exits 0; driver-failure: no driver, exit 9
-SCENARIOS = ("gb10", "discrete8", "reject-field:NAME", "events", "cut", "driver-failure")
-SEED = 20_251_015
-
-
-def _scenario() -> tuple[str, list[int]]:
-    """The scenario: the first line of the file SPARKTUI_FAKE_GPU_FILE names (a test switches
-    it while sshd runs), else SPARKTUI_FAKE_GPU, else gb10. A later line `pids PID ...` lists
-    real processes of this machine as compute apps."""
-    try:
-        with open(os.environ.get(SCENARIO_FILE_ENV) or os.devnull, encoding="utf-8") as fh:
-            lines = fh.read().splitlines() or [""]
-    except OSError:
-        lines = [""]
-    name = lines[0].strip() or os.environ.get(SCENARIO_ENV, "").strip() or "gb10"
-    return name, [int(w) for line in lines[1:] if line.startswith("pids ")
-                  for w in line.split()[1:] if w.isdigit()]
-
-
-def _real_apps(inv: Invocation, uuid: str, pids: list[int]) -> str:
-    """Rows for real processes (name from /proc/PID/exe, 512 MiB each), for tests of what the
-    device side reads from /proc about a GPU process."""
-    rows = []
-    for pid in pids:
-        try:
-            cells = {"gpu_uuid": uuid, "pid": pid, "process_name": os.readlink(f"/proc/{pid}/exe"),
-                     "used_gpu_memory": "512 MiB" if inv.units else "512"}
-        except OSError:
-            continue  # gone (or not ours to read): nvidia-smi would not list it either
-        rows.append(", ".join(str(cells.get(f, NA)) for f in inv.fields) + "\n")
-    return "".join(rows)
-
-
-def run(argv: list[str]) -> int:
-    name, pids = _scenario()
-    if name == "driver-failure":
-        sys.stdout.write(DRIVER_FAILURE)
-        return EXIT_DRIVER
-    if name not in SCENARIOS[:2] + SCENARIOS[3:5] and not name.startswith("reject-field:"):
-        sys.stderr.write(f"stand-in nvidia-smi: unknown {SCENARIO_ENV} scenario {name!r}; "
-                         f"known: {', '.join(SCENARIOS)}\n")
-        return 3
-    device = SimDevice(gpus=8 if name == "discrete8" else 1,
-                       kind="discrete" if name == "discrete8" else "gb10", seed=SEED,
-                       clock=time.time, origin=0.0)
-    try:
-        inv = parse(argv, reject=[name.partition(":")[2]] if ":" in name else ())
-    except NvsmiError as exc:
-        sys.stdout.write(exc.stdout)
-        sys.stderr.write(exc.stderr)
-        return exc.exit_status
-    start, n = time.monotonic(), 0
-    while True:
-        text = tick(inv, device, first=n == 0)
-        if inv.mode == "apps":
-            text += _real_apps(inv, device.gpu(0)["uuid"], pids)
-        if name == "cut" and n == 2:
-            sys.stdout.write(text[: max(1, len(text) // 2)].rstrip("\n"))
-            return 0
-        if name == "events" and n:  # as the man page warns, between samples
-            bus = device.gpu(0)["pci.bus_id"]
-            sys.stdout.write(f"Xid (PCI:{bus}): 79, pid={4321 + n}, name=python3, GPU has "
-                             "fallen off the bus.\n" if n % 2 else f"Event: Single Bit ECC "
-                             f"error on GPU {bus}\nXid (PCI:{bus}): 13, pid={4321 + n}, "
-                             "Graphics Exception\n")
-        sys.stdout.write(text)
-        sys.stdout.flush()
-        if inv.interval is None:
-            return 0
-        n += 1  # the next slot of a fixed schedule, so ticks do not drift
-        time.sleep(max(0.0, start + n * inv.interval - time.monotonic()))
-
-
-def main() -> int:
-    def stop(_signum: int, _frame: object) -> None:
-        raise BrokenPipeError
-
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, stop)
-    try:
-        return run(sys.argv[1:])
-    except BrokenPipeError:  # the reader went (or stopped us): leave quietly, as the tool does
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no flush error at exit
-        return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
