@@ -10,6 +10,7 @@ prints them as nvidia-smi does.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import time
@@ -27,26 +28,14 @@ CUDA_VERSION = "13.0"
 HOSTNAME = "spark-demo"
 EPOCH = 120.0  # one slot of the automatic load schedule (s)
 MANUAL_MIB = 6_144  # what the process that set_load starts holds
-_MASK64 = (1 << 64) - 1
 # The X925 cores (cpu0-9) take most work; the weights average 1.
 _CPU_WEIGHTS = tuple(1.4 - 0.06 * i if i < 10 else 0.87 - 0.02 * (i - 10) for i in range(NCPU))
 
 
-def _mix(*parts: int) -> int:
-    """splitmix64 over the parts: a stable hash (Python's hash() is salted per process)."""
-    x = 0x9E3779B97F4A7C15
-    for part in parts:
-        x = (x ^ (part & _MASK64)) & _MASK64
-        x = (x + 0x9E3779B97F4A7C15) & _MASK64
-        x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
-        x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
-        x ^= x >> 31
-    return x
-
-
 def _u(*parts: int) -> float:
-    """Uniform [0, 1) from the parts."""
-    return _mix(*parts) / 2.0**64
+    """Uniform [0, 1) from the parts: a stable hash (Python's hash() is salted per process)."""
+    digest = hashlib.blake2b(repr(parts).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") / 2.0**64
 
 
 def _smooth(seed: int, key: int, t: float, period: float) -> float:
@@ -59,12 +48,12 @@ def _smooth(seed: int, key: int, t: float, period: float) -> float:
 
 @dataclass(frozen=True)
 class SimProcess:
-    """One simulated host process; `gpu` set means it is a CUDA compute process."""
+    """One simulated CUDA compute process, on GPU `gpu`."""
 
     pid: int
     user: str
     args: str
-    gpu: int | None = None
+    gpu: int = 0
     used_memory_mib: int | None = None
     container_id: str | None = None  # set: it runs in this (simulated Docker) container
     #: its memory is not in SimMemory's loads (a seeded container): counted as resident here
@@ -98,10 +87,6 @@ _JOBS = (
      "--port 8080 -ngl 99"),
     ("spark", "/usr/bin/python3 train.py --config configs/lora.yaml"),
 )
-# Long-lived host processes, there from boot; pid 1 cannot be killed.
-_HOST_PROCS = ((1, "root", "/sbin/init splash"),
-               (742, "root", "/usr/lib/systemd/systemd-journald"),
-               (1018, "root", "sshd: /usr/sbin/sshd -D [listener] 0 of 10-100 startups"))
 # Simulated thermal zones: (type, offset from the CPU temperature in C; None: GPU 0's).
 # The names are invented; real Sparks expose several zones, some of them ACPI.
 THERMAL_ZONES = (("cpu-x925-0", 1.0), ("cpu-x925-1", 0.5), ("cpu-a725-0", -2.0),
@@ -175,7 +160,7 @@ class SimDevice:
             return None
         start = epoch * EPOCH + (3.0 + gpu * 1.5 if epoch == 0 else 2 + 18 * u(2))
         load_s, serve_end = 4 + 8 * u(8), start + 4 + 8 * u(8) + 20 + 60 * u(9)
-        pid = 100_000 + _mix(self.seed, 6, gpu, epoch) % 3_900_000
+        pid = 100_000 + int(u(6) * 3_900_000)
         if not start <= t < serve_end + 3 + 12 * u(10) or self._killed.get(pid, math.inf) <= t:
             return None
         user, args = _JOBS[int(u(3) * len(_JOBS))]
@@ -242,7 +227,7 @@ class SimDevice:
         jitter = _smooth(self.seed, 60 + index, t, 0.9)
         temp, power, busy = self._gpu_temp[index], 11.0 + 6.0 * jitter + 46.0 * util, util > 0.02
         reasons = (0x4 if util > 0.88 and power > 53 else 0) | (0x20 if temp > 83 else 0)
-        h = f"{_mix(self.seed, 99, index):016x}{_mix(self.seed, 98, index):016x}"
+        h = hashlib.blake2b(repr((self.seed, "uuid", index)).encode(), digest_size=16).hexdigest()
         wall = self.wall_time(now)
         # what a GB10 on driver 580 reports (shared/reference): no framebuffer, no limits
         return {
@@ -262,10 +247,10 @@ class SimDevice:
             "clocks_event_reasons.active": f"0x{reasons:016X}"}
 
     # --- processes --------------------------------------------------------------------------
-    def processes(self, now: float | None = None) -> list[SimProcess]:
-        """Every simulated host process, compute processes included, by pid."""
+    def compute_apps(self, now: float | None = None) -> list[SimProcess]:
+        """The CUDA processes, by pid: the automatic jobs', set_load's and the containers'."""
         t = self._t(now)
-        procs = [SimProcess(*p) for p in _HOST_PROCS if p[0] not in self._killed]
+        procs = []
         for g in range(self.gpus):
             job = self._job(g, t)
             if job is not None:
@@ -277,15 +262,12 @@ class SimDevice:
                                         used_memory_mib=MANUAL_MIB))
         return sorted([*procs, *self.container_processes()], key=lambda p: p.pid)
 
-    def compute_apps(self, now: float | None = None) -> list[SimProcess]:
-        return [p for p in self.processes(now) if p.gpu is not None]
-
     def kill(self, pid: int, now: float | None = None) -> None:
         """End a simulated process, as os.kill would: ProcessLookupError / PermissionError."""
-        alive = {p.pid: p for p in self.processes(now)}
+        alive = {p.pid: p for p in self.compute_apps(now)}
         if pid not in alive:
             raise ProcessLookupError(pid)
-        if pid == 1 or alive[pid].container_id:  # a container's process is root's
+        if alive[pid].container_id:  # a container's process is root's
             raise PermissionError(pid)
         if pid in self._manual_pid:
             self.set_load(0, self._manual_pid.index(pid))
@@ -343,10 +325,6 @@ class SimDevice:
         if booted is not None:  # rebooted in the simulation: counts from then
             return 20.0 + max(0.0, (self.clock() if now is None else now) - booted)
         return self.uptime0 + self._t(now)
-
-    def uptime(self, now: float | None = None) -> str:
-        up = self.uptime_s(now)
-        return f"{up:.2f} {up * NCPU * 0.93:.2f}\n"
 
     def thermal(self, now: float | None = None) -> list[tuple[str, int]]:
         """(type, millidegrees C) of each simulated thermal zone, in zone order."""

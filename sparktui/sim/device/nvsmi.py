@@ -32,7 +32,7 @@ APP_FIELDS = ("gpu_uuid", "gpu_name", "gpu_bus_id", "pid", "process_name", "used
 _UNITS = (("utilization.", "%"), ("fan.", "%"), ("memory.", "MiB"), ("used_gpu_memory", "MiB"),
           ("clocks.", "MHz"), ("power.", "W"), ("enforced.power", "W"))
 _OPTIONS = {"--query-gpu": "gpu", "--query-compute-apps": "apps", "--format": "format",
-            "-l": "-l", "--loop": "-l", "-lms": "-lms", "--loop-ms": "-lms"}
+            "-lms": "lms"}  # the forms sparktui sends (and -q)
 
 
 class NvsmiError(Exception):
@@ -71,33 +71,26 @@ def parse(argv: list[str]) -> Invocation:
     args = iter(argv)
     for arg in args:
         key, eq, value = arg.partition("=")
-        if key in ("-q", "--query") and not eq:
+        if key == "-q" and not eq:
             opts["-q"] = ""
         elif key in _OPTIONS and (value or not eq):
             opts[_OPTIONS[key]] = value if eq else next(args, "")
         else:
             raise NvsmiError(_BAD_ARGS)
-    interval = None
-    for key, scale in (("-l", 1.0), ("-lms", 0.001)):
-        if key in opts:
-            if not opts[key].isdigit() or int(opts[key]) <= 0:
-                raise NvsmiError(_BAD_ARGS)
-            interval = int(opts[key]) * scale
+    interval = int(opts["lms"]) / 1000 if opts.get("lms", "").isdigit() else None
+    if "lms" in opts and not interval:
+        raise NvsmiError(_BAD_ARGS)
     modes = [mode for mode in ("gpu", "apps") if mode in opts]
     if not modes:
         return Invocation("detail" if "-q" in opts else "table", interval=interval)
-    if len(modes) > 1 or "-q" in opts:
+    parts = [p.strip() for p in opts.get("format", "").split(",")]
+    # (the real tool words a missing or unknown format its own way; the status is the same)
+    if len(modes) > 1 or "-q" in opts or parts[0] != "csv" or not set(parts[1:]) <= {
+            "noheader", "nounits"}:
         raise NvsmiError(_BAD_ARGS)
-    if "format" not in opts:
-        raise NvsmiError('"--format" must be specified with "--query-gpu" or '
-                         '"--query-compute-apps". Use --format=csv.\n')
-    parts = [p.strip() for p in opts["format"].split(",")]
-    if parts[0] != "csv" or any(p not in ("noheader", "nounits") for p in parts[1:]):
-        raise NvsmiError(f'"{opts["format"]}" is not a valid format. Valid formats are: csv, '
-                         "noheader, nounits.\n")
     # this driver knows the fields a reading of the model has
     known, aliases = ((APP_FIELDS, APP_ALIASES) if modes[0] == "apps" else
-                      (SimDevice(auto=False, seed=0).gpu(0), GPU_ALIASES))
+                      (SimDevice(seed=0).gpu(0), GPU_ALIASES))
     fields = []
     for name in filter(None, (n.strip() for n in opts[modes[0]].split(","))):
         canonical = aliases.get(name.lower(), name.lower())
@@ -123,8 +116,8 @@ def tick(inv: Invocation, device: SimDevice, now: float | None = None,
     if inv.mode in ("table", "detail"):
         return (table if inv.mode == "table" else detail_report)(device, now)
     gpus = [device.gpu(g, now) for g in range(device.gpus)]
-    rows = gpus if inv.mode == "gpu" else [_app(p, gpus[p.gpu]) for p in
-                                           device.compute_apps(now) if p.gpu is not None]
+    rows = gpus if inv.mode == "gpu" else [_app(p, gpus[p.gpu])
+                                           for p in device.compute_apps(now)]
     lines = [", ".join(NA if row[f] is None else f"{row[f]} {_unit(f)}" if inv.units
                        and _unit(f) else str(row[f]) for f in inv.fields) for row in rows]
     if first and inv.header:
@@ -149,14 +142,12 @@ def table(device: SimDevice, now: float) -> str:
              "|" + "=" * 41 + "+" + "=" * 24 + "+" + "=" * 22 + "|"]
     for g in range(device.gpus):
         r = device.gpu(g, now)
-        cap = "N/A" if r["power.limit"] is None else f"{float(r['power.limit']):.0f}W"
-        usage = f"{float(r['power.draw']):.0f}W / {cap:>5}"
-        memory = " Not Supported" if r["memory.total"] is None else \
-            f"{r['memory.used']}MiB /  {r['memory.total']}MiB ".rjust(24)
+        usage = f"{float(r['power.draw']):.0f}W /   N/A"  # a GB10 has no power cap to show
         lines += [_box((f"{g:>4}  {r['name']:<29}  On  ", 41), (f"{r['pci.bus_id']:>19}  On ", 24),
-                       (f"{'N/A' if r['memory.total'] is None else '0':>21} ", 22)),
+                       (f"{'N/A':>21} ", 22)),
                   _box((f" N/A   {r['temperature.gpu']:>2}C    {r['pstate']:<3}{usage:>22}  ", 41),
-                       (memory, 24), (f"{r['utilization.gpu']:>7}%      Default ", 22)), grid]
+                       (" Not Supported", 24), (f"{r['utilization.gpu']:>7}%      Default ", 22)),
+                  grid]
     lines += ["", rule, _box((" Processes:", 89)),
               _box(("  GPU   GI   CI              PID   Type   Process name" + " " * 24
                     + "GPU Memory ", 89)), "|" + "=" * 89 + "|"]

@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 from sparktui.sim.device import standin
-from sparktui.sim.device.gpu_model import THERMAL_ZONES, SimDevice
+from sparktui.sim.device.gpu_model import NCPU, THERMAL_ZONES, SimDevice
 
 KERNEL_RELEASE = "6.17.0-1029-nvidia"
 DOCKER_VERSION = "28.3.3"
@@ -229,7 +229,8 @@ class DeviceRoot:
             for i, line in enumerate(memory.previous)))
         # last, so a reader's uptime is never newer than the jiffies it pairs with
         self.write("proc/stat", device.proc_stat(now))
-        self.write("proc/uptime", device.uptime(now))
+        up = device.uptime_s(now)
+        self.write("proc/uptime", f"{up:.2f} {up * NCPU * 0.93:.2f}\n")
 
     def _write_network(self) -> None:
         """What `ip -o addr` and `ip neigh` print (bin/ip reads these)."""
