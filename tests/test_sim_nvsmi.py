@@ -97,7 +97,6 @@ def test_plain_screen_and_query_report(gb10):
     gb10.set_load(0.5)
     table, _, _ = call([], gb10)
     assert parse_nvidia_smi_header(table) == ("580.126.09", "13.0")
-    assert "Not Supported" in table and "NVIDIA GB10" in table and "/usr/bin/python3" in table
     assert {len(line) for line in table.splitlines() if line.startswith(("|", "+"))} == {91}
     report, _, _ = call(["-q"], gb10)
     assert "==============NVSMI LOG==============" in report

@@ -3,8 +3,8 @@
 The demo's device relays its nvidia-smi here (sim.ssh.relay: parse, then tick);
 the tests' sshd runs it through tests/infra/fake_nvidia_smi.py. It answers
 the forms sparktui sends: `--query-gpu=...` and `--query-compute-apps=...`
-with `--format=csv[,noheader][,nounits]`, looping with `-l`/`-lms`; the plain
-screen (the facts read the driver and CUDA versions from its header) and `-q`
+with `--format=csv[,noheader][,nounits]`, looping with `-lms`; the head of the
+plain screen (the facts read the driver and CUDA versions there) and `-q`
 (the report the device details split into sections).
 Output follows a 580 driver on a GB10 (shared/reference): missing values are
 `[N/A]` with or without `nounits`, fields are joined by ", ", a field the driver
@@ -125,36 +125,13 @@ def tick(inv: Invocation, device: SimDevice, now: float | None = None,
     return "".join(line + "\n" for line in lines)
 
 
-def _box(*cells: tuple[str, int]) -> str:
-    return "|" + "|".join(text[:width].ljust(width) for text, width in cells) + "|"
-
-
 def table(device: SimDevice, now: float) -> str:
-    """The default `nvidia-smi` screen, as a GB10 shows it (Memory-Usage: Not Supported)."""
-    rule, grid = "+" + "-" * 89 + "+", "+" + "-" * 41 + "+" + "-" * 24 + "+" + "-" * 22 + "+"
-    lines = [time.strftime("%a %b %d %H:%M:%S %Y", time.localtime(device.wall_time(now))),
-             rule, _box((f" NVIDIA-SMI {DRIVER_VERSION:<22} Driver Version: "
-                         f"{DRIVER_VERSION:<14} CUDA Version: {CUDA_VERSION}", 89)), grid,
-             _box((" GPU  Name                 Persistence-M", 41),
-                  (" Bus-Id          Disp.A", 24), (" Volatile Uncorr. ECC", 22)),
-             _box((" Fan  Temp   Perf          Pwr:Usage/Cap", 41),
-                  ("           Memory-Usage", 24), (" GPU-Util  Compute M.", 22)),
-             "|" + "=" * 41 + "+" + "=" * 24 + "+" + "=" * 22 + "|"]
-    for g in range(device.gpus):
-        r = device.gpu(g, now)
-        usage = f"{float(r['power.draw']):.0f}W /   N/A"  # a GB10 has no power cap to show
-        lines += [_box((f"{g:>4}  {r['name']:<29}  On  ", 41), (f"{r['pci.bus_id']:>19}  On ", 24),
-                       (f"{'N/A':>21} ", 22)),
-                  _box((f" N/A   {r['temperature.gpu']:>2}C    {r['pstate']:<3}{usage:>22}  ", 41),
-                       (" Not Supported", 24), (f"{r['utilization.gpu']:>7}%      Default ", 22)),
-                  grid]
-    lines += ["", rule, _box((" Processes:", 89)),
-              _box(("  GPU   GI   CI              PID   Type   Process name" + " " * 24
-                    + "GPU Memory ", 89)), "|" + "=" * 89 + "|"]
-    lines += [_box((f"{p.gpu:>5}   N/A  N/A  {p.pid:>15}      C   {p.exe[-37:]:<37}"
-                    f"{f'{p.used_memory_mib or 0}MiB':>8} ", 89)) for p in device.compute_apps(now)
-              ] or [_box(("  No running processes found", 89))]
-    return "\n".join([*lines, rule]) + "\n"
+    """The head of the default `nvidia-smi` screen, where the facts read the driver and CUDA
+    versions. The GPU and process boxes below it are left out: nothing reads them."""
+    rule = "+" + "-" * 89 + "+"
+    stamp = time.strftime("%a %b %d %H:%M:%S %Y", time.localtime(device.wall_time(now)))
+    return (f"{stamp}\n{rule}\n| NVIDIA-SMI {DRIVER_VERSION:<22} Driver Version: "
+            f"{DRIVER_VERSION:<14} CUDA Version: {CUDA_VERSION:<9}|\n{rule}\n")
 
 
 def detail_report(device: SimDevice, now: float) -> str:
