@@ -13,7 +13,9 @@ aliases each (every alias is its own SSH connection, its own streams). Per size:
             frame composed): for each host sample, the device's uptime written into the
             block header (/proc/uptime, 10 ms steps) against CLOCK_BOOTTIME when the
             frame after the sample has been composed (call_after_refresh). Device and
-            watcher are one machine here, so the clocks agree. p50/p95 over --window s.
+            watcher are one machine here, so the clocks agree. p50/p95 over --window s,
+            and its two halves: device -> the app's collector, collector -> frame; and
+            the event loop's stalls (how late a 20 ms sleep wakes).
 
     python bench/fleet.py                         # 1,4,16,64; 20 s windows
     python bench/fleet.py --sizes 64 --window 30
@@ -240,7 +242,19 @@ async def latency(rig: benchlib.Rig, window: float, tmp: Path) -> dict:
                    [DeviceSpec.parse(a) for a in rig.aliases],
                    theme_dirs=[benchlib.REPO_ROOT / "themes"])
     delays: list[float] = []
+    arrivals: list[float] = []
+    on_screen: list[float] = []
+    lags: list[float] = []
     measuring = [False]
+
+    async def loop_lag() -> None:
+        """How late a 20 ms sleep wakes: the event loop's stalls, whatever their cause."""
+        while True:
+            before = time.monotonic()
+            await asyncio.sleep(0.02)
+            if measuring[0]:
+                lags.append(time.monotonic() - before - 0.02)
+
     async with app.run_test(size=(120, 40)) as pilot:
         deadline = time.monotonic() + 90
         while not all(link.status.state is LinkState.CONNECTED for link in app.fleet.links):
@@ -256,20 +270,37 @@ async def latency(rig: benchlib.Rig, window: float, tmp: Path) -> dict:
             if last.get(state.device) == host.uptime_s:
                 return
             last[state.device] = host.uptime_s
-            stamp = host.uptime_s
-            app.call_after_refresh(lambda s=stamp: delays.append(boottime() - s))
+            stamp, heard = host.uptime_s, boottime()
+            # the two halves: device -> the app's collector (the device's shell, its sshd,
+            # the transport, parsing: all of it waits for CPU on a loaded machine), and
+            # collector -> the next composed frame (the app's own event loop)
+            arrivals.append(heard - stamp)
+            app.call_after_refresh(lambda s=stamp, h=heard: (delays.append(boottime() - s),
+                                                             on_screen.append(boottime() - h)))
 
         for service in app.telemetry.services.values():
             service.subscribe(listen)
         await pilot.pause(3)
+        lag_task = asyncio.create_task(loop_lag())
+        cpu_before, load = time.process_time(), benchlib_load()
         measuring[0] = True
         await pilot.pause(window)
         measuring[0] = False
+        cpu = time.process_time() - cpu_before
+        lag_task.cancel()
     if not delays:
         return {"error": "no samples"}
     ms = [1000 * d for d in delays]
+
+    def pct(values: list[float], p: float) -> float | None:
+        return benchlib.percentile([1000 * v for v in values], p) if values else None
+
     return {"samples": len(ms), "p50_ms": benchlib.percentile(ms, 50),
             "p95_ms": benchlib.percentile(ms, 95), "max_ms": max(ms),
+            "arrival_p50_ms": pct(arrivals, 50), "arrival_p95_ms": pct(arrivals, 95),
+            "to_screen_p50_ms": pct(on_screen, 50), "to_screen_p95_ms": pct(on_screen, 95),
+            "loop_lag_p50_ms": pct(lags, 50), "loop_lag_p95_ms": pct(lags, 95),
+            "process_cpu_pct": 100 * cpu / window, "loadavg": load,
             "note": "uptime has 10 ms steps: each figure is up to 10 ms high"}
 
 
