@@ -1,13 +1,11 @@
 """The simulated Spark's model server: an OpenAI-compatible endpoint with vLLM's /metrics.
 
-`GET /v1/models`, `GET /health`, `GET /metrics` and `POST /v1/chat/completions`,
-streamed as server-sent events. It writes plausible Markdown
-at a set token rate, honours `max_tokens` and `stream_options.include_usage`,
-answers a wrong model with 404 as vLLM does, and lifts the simulated GPU's
-load while it generates, so telemetry and the chat's energy figures tell one
-story. Its metrics are prometheus-client's own exposition in vLLM's names: the
-real requests plus a gentle background workload (rising and falling over two
-minutes), so the demo's Serving tab moves with nobody chatting. The demo maps
+`GET /v1/models`, `/health`, `/metrics` and a streamed `POST /v1/chat/completions`:
+plausible Markdown at a set token rate, honouring `max_tokens` and
+`stream_options.include_usage`, with the simulated GPU loaded while it writes, so
+telemetry and the chat's energy figures tell one story. /metrics is
+prometheus-client's exposition in vLLM's names: the real requests plus a gentle
+background workload, so the Serving tab moves with nobody chatting. The demo maps
 the device's localhost:8000 to it: it is reached through the SSH connection.
 """
 
@@ -178,19 +176,8 @@ class OpenAISimServer:
         elif route == ("GET", "/metrics"):
             await exchange.reply(200, self.metrics.render(self.generating),
                                  content_type="text/plain; version=0.0.4")
-        elif route == ("POST", "/chat/completions"):
-            try:
-                body = json.loads(request.body or b"{}")
-            except ValueError:
-                body = None
-            if not isinstance(body, dict):
-                await exchange.reply(400, {"error": {"message": "body is not a JSON object"}})
-            elif body.get("model") != self.model:
-                await exchange.reply(404, {"error": {
-                    "message": f"The model `{body.get('model')}` does not exist.",
-                    "type": "NotFoundError", "code": 404}})
-            else:
-                await self._chat(body, exchange)
+        elif route == ("POST", "/chat/completions"):  # sparktui asks for the listed model
+            await self._chat(json.loads(request.body or b"{}"), exchange)
         else:
             await exchange.reply(404, {"error": {"message": f"no route {request.method} "
                                                             f"{request.path}"}})
