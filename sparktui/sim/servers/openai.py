@@ -18,7 +18,7 @@ import math
 import random
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -142,7 +142,6 @@ class OpenAISimServer:
     token_rate: float = 60.0
     ttft_s: float = 0.12
     min_tokens: int = 0  # make answers at least this long (rendering benchmarks)
-    requests: list[Request] = field(default_factory=list)
     generating: int = 0
     _http: HttpServer | None = None
 
@@ -151,10 +150,6 @@ class OpenAISimServer:
         self._http = await HttpServer(self.answer).listen("127.0.0.1", self.port)
         self.port = self._http.port
         return self
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
 
     async def close(self) -> None:
         if self._http is not None:
@@ -166,7 +161,6 @@ class OpenAISimServer:
 
     async def answer(self, request: Request, exchange: Exchange) -> None:
         """One request to the model server (a deployed container's port hands its own on)."""
-        self.requests.append(request)
         route = (request.method, request.path.removeprefix("/v1"))
         if route == ("GET", "/models"):
             await exchange.reply(200, {"object": "list", "data": [
@@ -200,8 +194,7 @@ class OpenAISimServer:
         self.metrics.active_tokens += prompt_tokens
         started = time.monotonic()
         try:  # streamed, as sparktui always asks
-            options = body.get("stream_options")
-            wants_usage = isinstance(options, dict) and bool(options.get("include_usage"))
+            wants_usage = (body.get("stream_options") or {}).get("include_usage")
             await self._stream(exchange, body["model"], pieces, finish,
                                usage if wants_usage else None)
         finally:
