@@ -225,7 +225,7 @@ def standin_spawn_cost(runs: int = 10) -> dict:
 
     env = dict(os.environ, SPARKTUI_FAKE_GPU="gb10", PYTHONPATH=str(benchlib.REPO_ROOT))
     env.pop("SPARKTUI_FAKE_GPU_FILE", None)
-    cmd = [sys.executable, "-m", "sparktui.sim.device.nvsmi",
+    cmd = [sys.executable, "-m", "tests.infra.fake_nvidia_smi",
            *nvsmi.build_query_command(nvsmi.DEFAULT_FIELDS).split()[1:]]
     subprocess.run(cmd, env=env, capture_output=True, check=True)  # warm the page cache
     before = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -3,7 +3,7 @@
 The sshd runs on this machine, so "localhost:PORT on the device" is the
 llama server's loopback port: discovery, streaming, stopping and the
 figures all go through the SSH connection. The sessions' nvidia-smi is the
-stand-in (sparktui.sim.device.nvsmi), so energy figures are real
+stand-in (tests/infra/fake_nvidia_smi.py), so energy figures are real
 arithmetic on simulated power. Kept short: tiny max_tokens everywhere.
 """
 

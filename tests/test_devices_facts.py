@@ -175,7 +175,7 @@ def test_nvidia_smi_query_sections() -> None:
     assert "Driver Version" in summary and "Product Name" in summary
     pci = next(s for s in sections if s.title == "PCI")
     assert "Bus Id" in pci.body and "PCIe Generation" in pci.body
-    two = SimDevice(gpus=2, kind="discrete")
+    two = SimDevice(gpus=2)
     titles = [s.title for s in split_nvsmi_query(detail_report(two, two.clock()))]
     assert sum(t.endswith(": Clocks") for t in titles) == 2
 

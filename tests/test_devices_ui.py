@@ -254,7 +254,8 @@ async def test_a_process_kill_is_audited_and_read_only_refuses(tmp_path: Path,
     audit = AuditLog(tmp_path / "audit.jsonl")
     try:
         await within(spark.wait_connected(), 20)
-        pid = next(p.pid for p in demo.server.device.processes() if p.pid != 1)
+        demo.server.device.set_load(0.5)  # a GPU process of the user's own: one to kill
+        pid = next(p.pid for p in demo.server.device.compute_apps() if not p.container_id)
         refusing = TelemetryService(spark, Settings(read_only=True), audit=audit)
         with pytest.raises(ReadOnlyError):
             await refusing.kill_process(pid)
@@ -271,7 +272,7 @@ async def test_a_process_kill_is_audited_and_read_only_refuses(tmp_path: Path,
         ("spark-demo", "kill-process", str(pid), "TERM")] * 2
     assert entries[0]["result"] == "sent"
     assert entries[1]["result"].startswith("failed (exit 1)")
-    assert pid not in {p.pid for p in demo.server.device.processes()}
+    assert pid not in {p.pid for p in demo.server.device.compute_apps()}
 
 
 async def test_two_cabled_sparks_show_each_other(tmp_path: Path) -> None:

@@ -44,7 +44,7 @@ from sparktui.services.postmortem import PostMortem, save_postmortem
 from sparktui.services.session import Session
 from sparktui.services.store import ConfigStore
 from sparktui.services.telemetry import DeviceTelemetry, TelemetryService
-from sparktui.sim.device.memory_model import previous_boot
+from sparktui.sim.device.memory_model import PREVIOUS_BOOT
 from sparktui.sim.device.root import seed_models
 from sparktui.ui.app import SparkApp
 from sparktui.ui.chat.history import ChatHistoryScreen
@@ -156,7 +156,7 @@ def probe_app(tmp_path: Path, *, connects: bool = True) -> SparkApp:
 
 def save_report(app: SparkApp) -> None:
     """The post-mortem of a GPU driver wedge, saved where the app finds it after a restart."""
-    lines = previous_boot("NV_ERR_NO_MEMORY")
+    lines = PREVIOUS_BOOT
     verdict = classify("0f6c5a52-prev", Evidence(boot_id="9b1d77e0-next", uptime_s=41.0,
                                                  journal=tuple(lines)), 3.2 * 3600)
     drop = NOON_ISH - 95.0

@@ -40,7 +40,7 @@ def remote_streams(server: SshdServer) -> list[int]:
                 argv = handle.read().split(b"\0")
         except OSError:
             continue
-        if b"sparktui.sim.device.nvsmi" in argv and b"-lms" in argv:
+        if b"tests.infra.fake_nvidia_smi" in argv and b"-lms" in argv:
             pids.append(pid)
     return pids
 

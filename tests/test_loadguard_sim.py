@@ -163,7 +163,7 @@ async def test_a_wedge_and_reboot_gets_a_postmortem_with_the_minutes_before(tmp_
                 id="c0ffee", name="vllm-70b", image="vllm", state="exited", oom_killed=True))
         finally:
             CONTAINER_EVENT_HOOKS.remove(flight.record_container)
-        memory.wedge("NV_ERR_NO_MEMORY")
+        memory.wedge()
         await wait_for(service, lambda t: any("rebooted:" in e.text for e in t.events),
                        "a post-mortem event", timeout=30)
         report = reports[0]

@@ -158,7 +158,7 @@ async def test_a_dropped_demo_device_leaves_its_endpoints_stale_and_refuses_mode
         assert link is not None and seen is not None
         memory = app.demo.server.device.memory  # type: ignore[union-attr]
         memory.down_s = 600.0  # down for the rest of the test
-        memory.wedge("NV_ERR_NO_MEMORY")
+        memory.wedge()
 
         def detail() -> str:
             return str(pane.query_one("#serving-detail").render())

@@ -1,6 +1,6 @@
 """The stand-in nvidia-smi answers as the real tool does (shared/reference: a GB10 on driver
 580), for the forms sparktui sends, in the demo (parse + tick) and on the tests' sshd
-(`python -m sparktui.sim.device.nvsmi`, playing a scenario)."""
+(`python -m tests.infra.fake_nvidia_smi`, playing a scenario)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from sparktui.core import nvsmi as core
 from sparktui.core.facts import parse_nvidia_smi_header
 from sparktui.sim.device import nvsmi
 from sparktui.sim.device.gpu_model import SimDevice
+from tests.infra import fake_nvidia_smi as fake
 
 
 def call(argv: list[str], device: SimDevice) -> tuple[str, str, int]:
@@ -96,7 +97,6 @@ def test_plain_screen_and_query_report(gb10):
     gb10.set_load(0.5)
     table, _, _ = call([], gb10)
     assert parse_nvidia_smi_header(table) == ("580.126.09", "13.0")
-    assert "Not Supported" in table and "NVIDIA GB10" in table and "/usr/bin/python3" in table
     assert {len(line) for line in table.splitlines() if line.startswith(("|", "+"))} == {91}
     report, _, _ = call(["-q"], gb10)
     assert "==============NVSMI LOG==============" in report
@@ -110,10 +110,10 @@ QUERY = ["--query-gpu=index,name,memory.total,memory.used", "--format=csv"]
 
 def stand_in(*args: str, scenario: str | None = None, file: str | None = None,
              **popen: object) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(nvsmi.SCENARIO_ENV)}
-    env |= {nvsmi.SCENARIO_ENV: scenario} if scenario else {}
-    env |= {nvsmi.SCENARIO_FILE_ENV: file} if file else {}
-    return subprocess.Popen([sys.executable, "-m", "sparktui.sim.device.nvsmi", *args],
+    env = {k: v for k, v in os.environ.items() if not k.startswith(fake.SCENARIO_ENV)}
+    env |= {fake.SCENARIO_ENV: scenario} if scenario else {}
+    env |= {fake.SCENARIO_FILE_ENV: file} if file else {}
+    return subprocess.Popen([sys.executable, "-m", "tests.infra.fake_nvidia_smi", *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                             **popen)  # type: ignore[call-overload]
 
@@ -137,7 +137,7 @@ def test_scenarios(tmp_path):
                                 scenario=f"reject-field:{name}")
     assert (out, status) == ("", 2) and f'Field "{name}" is not a valid field' in err
     out, _, status = finished(*QUERY, scenario="driver-failure")
-    assert status == 9 and out == nvsmi.DRIVER_FAILURE
+    assert status == 9 and out == fake.DRIVER_FAILURE
     _, err, status = finished(*QUERY, scenario="tpu")
     assert status == 3 and "tpu" in err
 

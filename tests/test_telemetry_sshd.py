@@ -185,7 +185,7 @@ async def test_old_driver_gets_the_old_field_name(ssh_home: ClientSetup, sshd_fa
         "  echo; echo \"Run 'nvidia-smi --help-query-gpu' for the list of valid fields.\"\n"
         "  exit 2 ;;\n"
         "esac\n"
-        f"exec '{sys.executable}' -m sparktui.sim.device.nvsmi \"$@\"\n")
+        f"exec '{sys.executable}' -m tests.infra.fake_nvidia_smi \"$@\"\n")
     script.chmod(0o755)
     server = sshd_factory(nvidia_smi=False, path_dirs=[str(bin_dir)])
     ssh_home.add_server("spark-old", server)

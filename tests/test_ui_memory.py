@@ -87,7 +87,7 @@ async def test_memory_view_guard_and_postmortem_at_80x24() -> None:
 
         # the box wedges and reboots: the post-mortem is made and shown with P
         device.memory.down_s = 2.0
-        device.memory.wedge("NV_ERR_NO_MEMORY")
+        device.memory.wedge()
         await wait_until(pilot, lambda: gb10.watches["spark-demo"].reports, timeout=40,
                          what="a post-mortem")
         report = gb10.watches["spark-demo"].reports[-1]

@@ -41,7 +41,7 @@ def provide(starter: DemoStarter) -> None:
 
 
 async def start_demo(**options: Any) -> DemoDevice:
-    """Start the demo device (options: port, gpus, kind, name, token_rate)."""
+    """Start the demo device (options: port, gpus, name, token_rate)."""
     if _starter is None:
         raise RuntimeError("no simulated Spark was wired in: the demo starts from sparktui's "
                            "command line (sparktui.cli provides sparktui.sim.demo)")

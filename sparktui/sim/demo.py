@@ -62,10 +62,10 @@ class Demo:
             atexit.unregister(shutil.rmtree)
 
 
-async def start_demo(port: int = 0, gpus: int = 1, kind: str = "gb10",
-                     name: str = DEMO_DEVICE_NAME, token_rate: float = 60.0) -> Demo:
+async def start_demo(port: int = 0, gpus: int = 1, name: str = DEMO_DEVICE_NAME,
+                     token_rate: float = 60.0) -> Demo:
     """Start the simulated Spark in this event loop and describe how to reach it."""
-    server = await start_sim("127.0.0.1", port, gpus=gpus, kind=kind)
+    server = await start_sim("127.0.0.1", port, gpus=gpus)
     workdir = tempfile.mkdtemp(prefix="sparktui-demo-")
     # the workdir holds a throwaway private key: gone even when the UI dies with
     # its terminal (a hang-up) before Demo.close runs

@@ -37,7 +37,7 @@ from tests.infra.keys import generate_key
 if TYPE_CHECKING:
     from tests.infra.netns import NetnsPeer
 
-DEFAULT_STANDINS: dict[str, str] = {"nvidia-smi": "sparktui.sim.device.nvsmi"}
+DEFAULT_STANDINS: dict[str, str] = {"nvidia-smi": "tests.infra.fake_nvidia_smi"}
 SYSTEM_PATH = ["/usr/local/bin", "/usr/bin", "/bin"]
 
 MARKER_VAR = "SPARKTUI_TEST_SSHD"  # set in every session: finds them in /proc

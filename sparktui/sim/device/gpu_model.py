@@ -10,6 +10,7 @@ prints them as nvidia-smi does.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import time
@@ -19,8 +20,6 @@ from typing import Any
 
 from sparktui.sim.device.memory_model import SimMemory
 
-#: discrete: an H100 box with framebuffer memory and a power limit (the tests' 8-GPU scenario)
-KINDS = ("gb10", "discrete")
 NCPU = 20
 USER_HZ = 100
 MEM_TOTAL_KB = 127_526_904  # about 121.6 GiB: what a Spark's kernel reports after carve-outs
@@ -29,26 +28,14 @@ CUDA_VERSION = "13.0"
 HOSTNAME = "spark-demo"
 EPOCH = 120.0  # one slot of the automatic load schedule (s)
 MANUAL_MIB = 6_144  # what the process that set_load starts holds
-_MASK64 = (1 << 64) - 1
 # The X925 cores (cpu0-9) take most work; the weights average 1.
 _CPU_WEIGHTS = tuple(1.4 - 0.06 * i if i < 10 else 0.87 - 0.02 * (i - 10) for i in range(NCPU))
 
 
-def _mix(*parts: int) -> int:
-    """splitmix64 over the parts: a stable hash (Python's hash() is salted per process)."""
-    x = 0x9E3779B97F4A7C15
-    for part in parts:
-        x = (x ^ (part & _MASK64)) & _MASK64
-        x = (x + 0x9E3779B97F4A7C15) & _MASK64
-        x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
-        x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
-        x ^= x >> 31
-    return x
-
-
 def _u(*parts: int) -> float:
-    """Uniform [0, 1) from the parts."""
-    return _mix(*parts) / 2.0**64
+    """Uniform [0, 1) from the parts: a stable hash (Python's hash() is salted per process)."""
+    digest = hashlib.blake2b(repr(parts).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") / 2.0**64
 
 
 def _smooth(seed: int, key: int, t: float, period: float) -> float:
@@ -61,12 +48,12 @@ def _smooth(seed: int, key: int, t: float, period: float) -> float:
 
 @dataclass(frozen=True)
 class SimProcess:
-    """One simulated host process; `gpu` set means it is a CUDA compute process."""
+    """One simulated CUDA compute process, on GPU `gpu`."""
 
     pid: int
     user: str
     args: str
-    gpu: int | None = None
+    gpu: int = 0
     used_memory_mib: int | None = None
     container_id: str | None = None  # set: it runs in this (simulated Docker) container
     #: its memory is not in SimMemory's loads (a seeded container): counted as resident here
@@ -100,10 +87,6 @@ _JOBS = (
      "--port 8080 -ngl 99"),
     ("spark", "/usr/bin/python3 train.py --config configs/lora.yaml"),
 )
-# Long-lived host processes, there from boot; pid 1 cannot be killed.
-_HOST_PROCS = ((1, "root", "/sbin/init splash"),
-               (742, "root", "/usr/lib/systemd/systemd-journald"),
-               (1018, "root", "sshd: /usr/sbin/sshd -D [listener] 0 of 10-100 startups"))
 # Simulated thermal zones: (type, offset from the CPU temperature in C; None: GPU 0's).
 # The names are invented; real Sparks expose several zones, some of them ACPI.
 THERMAL_ZONES = (("cpu-x925-0", 1.0), ("cpu-x925-1", 0.5), ("cpu-a725-0", -2.0),
@@ -119,14 +102,11 @@ class SimDevice:
     With `auto=False` the machine idles unless `set_load` lifts it.
     """
 
-    def __init__(self, gpus: int = 1, kind: str = "gb10", seed: int | None = None,
+    def __init__(self, gpus: int = 1, seed: int | None = None,
                  clock: Callable[[], float] = time.monotonic, *,
                  origin: float | None = None, auto: bool = True,
                  hostname: str = HOSTNAME) -> None:
-        if kind not in KINDS or gpus < 1:
-            raise ValueError(f"kind must be one of {KINDS} and gpus at least 1")
-        self.gpus, self.kind, self.hostname, self.clock, self.auto = (
-            gpus, kind, hostname, clock, auto)
+        self.gpus, self.hostname, self.clock, self.auto = gpus, hostname, clock, auto
         self.seed = int.from_bytes(os.urandom(8), "little") if seed is None else int(seed)
         now = clock()
         self.origin = now if origin is None else origin
@@ -180,13 +160,12 @@ class SimDevice:
             return None
         start = epoch * EPOCH + (3.0 + gpu * 1.5 if epoch == 0 else 2 + 18 * u(2))
         load_s, serve_end = 4 + 8 * u(8), start + 4 + 8 * u(8) + 20 + 60 * u(9)
-        pid = 100_000 + _mix(self.seed, 6, gpu, epoch) % 3_900_000
+        pid = 100_000 + int(u(6) * 3_900_000)
         if not start <= t < serve_end + 3 + 12 * u(10) or self._killed.get(pid, math.inf) <= t:
             return None
         user, args = _JOBS[int(u(3) * len(_JOBS))]
-        mem = 4_000 + int(36_000 * u(5)) if self.kind == "gb10" else 9_000 + int(60_000 * u(5))
-        return _Job(pid, start, load_s, serve_end, 0.72 + 0.24 * u(12), mem, user,
-                    args.format(port=30_000 + int(u(4) * 30_000)))
+        return _Job(pid, start, load_s, serve_end, 0.72 + 0.24 * u(12), 4_000 + int(36_000 * u(5)),
+                    user, args.format(port=30_000 + int(u(4) * 30_000)))
 
     def _gpu_load(self, gpu: int, t: float) -> tuple[float, float]:
         """(utilisation 0..1, resident model MiB) of one GPU at model time t."""
@@ -244,14 +223,14 @@ class SimDevice:
     def gpu(self, index: int, now: float | None = None) -> dict[str, Any]:
         """GPU `index` at clock reading `now`, by nvidia-smi's query field names (None: [N/A])."""
         t = self._advance(now)
-        util, mem = self._gpu_load(index, t)
+        util = self._gpu_load(index, t)[0]
         jitter = _smooth(self.seed, 60 + index, t, 0.9)
         temp, power, busy = self._gpu_temp[index], 11.0 + 6.0 * jitter + 46.0 * util, util > 0.02
         reasons = (0x4 if util > 0.88 and power > 53 else 0) | (0x20 if temp > 83 else 0)
-        h = f"{_mix(self.seed, 99, index):016x}{_mix(self.seed, 98, index):016x}"
+        h = hashlib.blake2b(repr((self.seed, "uuid", index)).encode(), digest_size=16).hexdigest()
         wall = self.wall_time(now)
         # what a GB10 on driver 580 reports (shared/reference): no framebuffer, no limits
-        reading = {
+        return {
             "timestamp": time.strftime("%Y/%m/%d %H:%M:%S", time.localtime(wall))
             + f".{int(wall * 1000) % 1000:03d}",
             "driver_version": DRIVER_VERSION, "index": index, "name": "NVIDIA GB10",
@@ -266,25 +245,12 @@ class SimDevice:
             else 2400 + int(10 * jitter),
             "clocks.max.sm": 3003, "clocks.current.memory": None, "clocks.max.memory": None,
             "clocks_event_reasons.active": f"0x{reasons:016X}"}
-        if self.kind == "discrete":
-            used = min(80_959, 1 + int(mem) + (500 if mem else 0))
-            reading |= {
-                "name": "NVIDIA H100 80GB HBM3",
-                "pci.bus_id": f"00000000:{0x18 + 0x10 * index:02X}:00.0",
-                "compute_cap": "9.0", "pcie.link.gen.current": 5 if busy else 1,
-                "utilization.memory": round(60 * util), "memory.total": 81_559,
-                "memory.used": used, "memory.free": 81_559 - used - 527,
-                "power.draw": f"{70.0 + 10.0 * jitter + 610.0 * util:.2f}",
-                "power.limit": "700.00", "power.default_limit": "700.00",
-                "enforced.power.limit": "700.00", "clocks.max.sm": 1980,
-                "clocks.current.memory": 2619, "clocks.max.memory": 2619}
-        return reading
 
     # --- processes --------------------------------------------------------------------------
-    def processes(self, now: float | None = None) -> list[SimProcess]:
-        """Every simulated host process, compute processes included, by pid."""
+    def compute_apps(self, now: float | None = None) -> list[SimProcess]:
+        """The CUDA processes, by pid: the automatic jobs', set_load's and the containers'."""
         t = self._t(now)
-        procs = [SimProcess(*p) for p in _HOST_PROCS if p[0] not in self._killed]
+        procs = []
         for g in range(self.gpus):
             job = self._job(g, t)
             if job is not None:
@@ -296,15 +262,12 @@ class SimDevice:
                                         used_memory_mib=MANUAL_MIB))
         return sorted([*procs, *self.container_processes()], key=lambda p: p.pid)
 
-    def compute_apps(self, now: float | None = None) -> list[SimProcess]:
-        return [p for p in self.processes(now) if p.gpu is not None]
-
     def kill(self, pid: int, now: float | None = None) -> None:
         """End a simulated process, as os.kill would: ProcessLookupError / PermissionError."""
-        alive = {p.pid: p for p in self.processes(now)}
+        alive = {p.pid: p for p in self.compute_apps(now)}
         if pid not in alive:
             raise ProcessLookupError(pid)
-        if pid == 1 or alive[pid].container_id:  # a container's process is root's
+        if alive[pid].container_id:  # a container's process is root's
             raise PermissionError(pid)
         if pid in self._manual_pid:
             self.set_load(0, self._manual_pid.index(pid))
@@ -315,11 +278,9 @@ class SimDevice:
     def meminfo(self, now: float | None = None) -> str:
         t = self._t(now)
         models_kb = int(sum(self._gpu_load(g, t)[1] for g in range(self.gpus)) * 1024)
-        resident_kb = 0  # a discrete GPU's memory is its own; a GB10's is all in host RAM
-        if self.kind == "gb10":
-            resident_kb = models_kb + 1024 * (
-                MANUAL_MIB * sum(pid is not None for pid in self._manual_pid)
-                + sum(p.resident_mib for p in self.container_processes()))
+        resident_kb = models_kb + 1024 * (  # a GB10's GPU memory is all in host RAM
+            MANUAL_MIB * sum(pid is not None for pid in self._manual_pid)
+            + sum(p.resident_mib for p in self.container_processes()))
         # model files read while loading stay in the page cache
         cached = (7_800_000 + int(900_000 * _smooth(self.seed, 70, t, 30.0)) + models_kb
                   + self.memory.cache_kb())
@@ -364,10 +325,6 @@ class SimDevice:
         if booted is not None:  # rebooted in the simulation: counts from then
             return 20.0 + max(0.0, (self.clock() if now is None else now) - booted)
         return self.uptime0 + self._t(now)
-
-    def uptime(self, now: float | None = None) -> str:
-        up = self.uptime_s(now)
-        return f"{up:.2f} {up * NCPU * 0.93:.2f}\n"
 
     def thermal(self, now: float | None = None) -> list[tuple[str, int]]:
         """(type, millidegrees C) of each simulated thermal zone, in zone order."""

@@ -29,19 +29,17 @@ def model_gib(model: str) -> float:
     return float(match.group(1)) * 2e9 / 1024**3 if match else 8.0
 
 
-def previous_boot(cause: str) -> list[str]:
-    """The tail of the kernel log (`journalctl -k -b -1`) a reboot after `cause` leaves."""
-    lines = ["kernel: Linux version 6.17.0-1029-nvidia (buildd@bos03-arm64-042)",
-             "kernel: nvidia: module license 'NVIDIA' taints kernel.",
-             "kernel: NVRM: loading NVIDIA UNIX Open Kernel Module for aarch64  580.126.09"]
-    if cause == "NV_ERR_NO_MEMORY":
-        lines += ["kernel: NVRM: nvAssertOkFailedNoLog: Assertion failed: Out of memory "
-                  "[NV_ERR_NO_MEMORY] (0x00000051) returned from _memdescAllocInternal",
-                  "kernel: NVRM: GPU0 RmInitAdapter: ... NV_ERR_NO_MEMORY (0x00000051)",
-                  "kernel: NVRM: Xid (PCI:000f:01:00): 31, pid=4242, name=python3, "
-                  "Ch 00000008, intr 10000000. MMU Fault",
-                  "kernel: INFO: task python3:4242 blocked for more than 122 seconds."]
-    return lines
+#: the tail of the kernel log (`journalctl -k -b -1`) that a reboot after a wedge leaves
+PREVIOUS_BOOT = (
+    "kernel: Linux version 6.17.0-1029-nvidia (buildd@bos03-arm64-042)",
+    "kernel: nvidia: module license 'NVIDIA' taints kernel.",
+    "kernel: NVRM: loading NVIDIA UNIX Open Kernel Module for aarch64  580.126.09",
+    "kernel: NVRM: nvAssertOkFailedNoLog: Assertion failed: Out of memory "
+    "[NV_ERR_NO_MEMORY] (0x00000051) returned from _memdescAllocInternal",
+    "kernel: NVRM: GPU0 RmInitAdapter: ... NV_ERR_NO_MEMORY (0x00000051)",
+    "kernel: NVRM: Xid (PCI:000f:01:00): 31, pid=4242, name=python3, "
+    "Ch 00000008, intr 10000000. MMU Fault",
+    "kernel: INFO: task python3:4242 blocked for more than 122 seconds.")
 
 
 class SimMemory:
@@ -111,15 +109,16 @@ class SimMemory:
         elif self._starved_since is None:
             self._starved_since = now
         elif now - self._starved_since >= WEDGE_AFTER_S:
-            self.wedge("NV_ERR_NO_MEMORY")
+            self.wedge()
 
     @property
     def down(self) -> bool:
         return self.booted_at is not None and self.clock() < self.booted_at
 
-    def wedge(self, cause: str = "NV_ERR_NO_MEMORY") -> None:
-        """The box freezes now and is back `down_s` later, leaving evidence of `cause`."""
-        self.previous = previous_boot(cause)
+    def wedge(self) -> None:
+        """The box freezes now (NV_ERR_NO_MEMORY) and is back `down_s` later, leaving the
+        evidence in the previous boot's kernel log."""
+        self.previous = list(PREVIOUS_BOOT)
         self.booted_at = self.clock() + self.down_s
         self.boot_id = str(uuid.uuid4())
         self.loads.clear()

@@ -1,11 +1,11 @@
 """The one stand-in `nvidia-smi`: what the real tool prints, over a `SimDevice`.
 
 The demo's device relays its nvidia-smi here (sim.ssh.relay: parse, then tick);
-the tests' sshd runs `python -m sparktui.sim.device.nvsmi` (main), which plays
-a scenario. It answers the forms sparktui sends: `--query-gpu=...` and
-`--query-compute-apps=...` with `--format=csv[,noheader][,nounits]`, looping
-with `-l`/`-lms`; the plain screen (the facts read the driver and CUDA versions
-from its header) and `-q` (the report the device details split into sections).
+the tests' sshd runs it through tests/infra/fake_nvidia_smi.py. It answers
+the forms sparktui sends: `--query-gpu=...` and `--query-compute-apps=...`
+with `--format=csv[,noheader][,nounits]`, looping with `-lms`; the head of the
+plain screen (the facts read the driver and CUDA versions there) and `-q`
+(the report the device details split into sections).
 Output follows a 580 driver on a GB10 (shared/reference): missing values are
 `[N/A]` with or without `nounits`, fields are joined by ", ", a field the driver
 does not know fails the whole call with exit status 2.
@@ -13,20 +13,14 @@ does not know fails the whole call with exit status 2.
 
 from __future__ import annotations
 
-import os
-import signal
-import sys
 import time
-from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
 from sparktui.sim.device.gpu_model import CUDA_VERSION, DRIVER_VERSION, SimDevice, SimProcess
 
 NA = "[N/A]"
-EXIT_ARGS, EXIT_DRIVER = 2, 9
-DRIVER_FAILURE = ("NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA "
-                  "driver. Make sure that the latest NVIDIA driver is installed and running.\n")
+EXIT_ARGS = 2
 _BAD_ARGS = "Invalid combination of input arguments. Please run 'nvidia-smi -h' for help.\n"
 #: other spellings the driver accepts; the header shows the canonical name
 GPU_ALIASES = {"gpu_name": "name", "gpu_uuid": "uuid", "gpu_bus_id": "pci.bus_id",
@@ -38,7 +32,7 @@ APP_FIELDS = ("gpu_uuid", "gpu_name", "gpu_bus_id", "pid", "process_name", "used
 _UNITS = (("utilization.", "%"), ("fan.", "%"), ("memory.", "MiB"), ("used_gpu_memory", "MiB"),
           ("clocks.", "MHz"), ("power.", "W"), ("enforced.power", "W"))
 _OPTIONS = {"--query-gpu": "gpu", "--query-compute-apps": "apps", "--format": "format",
-            "-l": "-l", "--loop": "-l", "-lms": "-lms", "--loop-ms": "-lms"}
+            "-lms": "lms"}  # the forms sparktui sends (and -q)
 
 
 class NvsmiError(Exception):
@@ -64,50 +58,44 @@ def _unit(field: str) -> str:
     return next((unit for start, unit in _UNITS if field.startswith(start)), "")
 
 
-def parse(argv: list[str], *, reject: Collection[str] = ()) -> Invocation:
-    """nvidia-smi's arguments (without the program name); NvsmiError as the tool fails.
+def field_error(name: str, mode: str) -> NvsmiError:
+    """How the tool fails on a field its driver does not know."""
+    what = "compute-apps" if mode == "apps" else "gpu"
+    return NvsmiError(f'Field "{name}" is not a valid field to query.\n\n'
+                      f"Run 'nvidia-smi --help-query-{what}' for the list of valid fields.\n")
 
-    `reject` names fields this "driver" does not know, to play an older or newer one.
-    """
+
+def parse(argv: list[str]) -> Invocation:
+    """nvidia-smi's arguments (without the program name); NvsmiError as the tool fails."""
     opts: dict[str, str] = {}
     args = iter(argv)
     for arg in args:
         key, eq, value = arg.partition("=")
-        if key in ("-q", "--query") and not eq:
+        if key == "-q" and not eq:
             opts["-q"] = ""
         elif key in _OPTIONS and (value or not eq):
             opts[_OPTIONS[key]] = value if eq else next(args, "")
         else:
             raise NvsmiError(_BAD_ARGS)
-    interval = None
-    for key, scale in (("-l", 1.0), ("-lms", 0.001)):
-        if key in opts:
-            if not opts[key].isdigit() or int(opts[key]) <= 0:
-                raise NvsmiError(_BAD_ARGS)
-            interval = int(opts[key]) * scale
+    interval = int(opts["lms"]) / 1000 if opts.get("lms", "").isdigit() else None
+    if "lms" in opts and not interval:
+        raise NvsmiError(_BAD_ARGS)
     modes = [mode for mode in ("gpu", "apps") if mode in opts]
     if not modes:
         return Invocation("detail" if "-q" in opts else "table", interval=interval)
-    if len(modes) > 1 or "-q" in opts:
+    parts = [p.strip() for p in opts.get("format", "").split(",")]
+    # (the real tool words a missing or unknown format its own way; the status is the same)
+    if len(modes) > 1 or "-q" in opts or parts[0] != "csv" or not set(parts[1:]) <= {
+            "noheader", "nounits"}:
         raise NvsmiError(_BAD_ARGS)
-    if "format" not in opts:
-        raise NvsmiError('"--format" must be specified with "--query-gpu" or '
-                         '"--query-compute-apps". Use --format=csv.\n')
-    parts = [p.strip() for p in opts["format"].split(",")]
-    if parts[0] != "csv" or any(p not in ("noheader", "nounits") for p in parts[1:]):
-        raise NvsmiError(f'"{opts["format"]}" is not a valid format. Valid formats are: csv, '
-                         "noheader, nounits.\n")
     # this driver knows the fields a reading of the model has
     known, aliases = ((APP_FIELDS, APP_ALIASES) if modes[0] == "apps" else
-                      (SimDevice(auto=False, seed=0).gpu(0), GPU_ALIASES))
+                      (SimDevice(seed=0).gpu(0), GPU_ALIASES))
     fields = []
     for name in filter(None, (n.strip() for n in opts[modes[0]].split(","))):
         canonical = aliases.get(name.lower(), name.lower())
-        if canonical not in known or name in reject:
-            what = "compute-apps" if modes[0] == "apps" else "gpu"
-            raise NvsmiError(f'Field "{name}" is not a valid field to query.\n\n'
-                             f"Run 'nvidia-smi --help-query-{what}' for the list of valid "
-                             "fields.\n")
+        if canonical not in known:
+            raise field_error(name, modes[0])
         fields.append(canonical)
     if not fields:
         raise NvsmiError(_BAD_ARGS)
@@ -128,8 +116,8 @@ def tick(inv: Invocation, device: SimDevice, now: float | None = None,
     if inv.mode in ("table", "detail"):
         return (table if inv.mode == "table" else detail_report)(device, now)
     gpus = [device.gpu(g, now) for g in range(device.gpus)]
-    rows = gpus if inv.mode == "gpu" else [_app(p, gpus[p.gpu]) for p in
-                                           device.compute_apps(now) if p.gpu is not None]
+    rows = gpus if inv.mode == "gpu" else [_app(p, gpus[p.gpu])
+                                           for p in device.compute_apps(now)]
     lines = [", ".join(NA if row[f] is None else f"{row[f]} {_unit(f)}" if inv.units
                        and _unit(f) else str(row[f]) for f in inv.fields) for row in rows]
     if first and inv.header:
@@ -137,38 +125,13 @@ def tick(inv: Invocation, device: SimDevice, now: float | None = None,
     return "".join(line + "\n" for line in lines)
 
 
-def _box(*cells: tuple[str, int]) -> str:
-    return "|" + "|".join(text[:width].ljust(width) for text, width in cells) + "|"
-
-
 def table(device: SimDevice, now: float) -> str:
-    """The default `nvidia-smi` screen, as a GB10 shows it (Memory-Usage: Not Supported)."""
-    rule, grid = "+" + "-" * 89 + "+", "+" + "-" * 41 + "+" + "-" * 24 + "+" + "-" * 22 + "+"
-    lines = [time.strftime("%a %b %d %H:%M:%S %Y", time.localtime(device.wall_time(now))),
-             rule, _box((f" NVIDIA-SMI {DRIVER_VERSION:<22} Driver Version: "
-                         f"{DRIVER_VERSION:<14} CUDA Version: {CUDA_VERSION}", 89)), grid,
-             _box((" GPU  Name                 Persistence-M", 41),
-                  (" Bus-Id          Disp.A", 24), (" Volatile Uncorr. ECC", 22)),
-             _box((" Fan  Temp   Perf          Pwr:Usage/Cap", 41),
-                  ("           Memory-Usage", 24), (" GPU-Util  Compute M.", 22)),
-             "|" + "=" * 41 + "+" + "=" * 24 + "+" + "=" * 22 + "|"]
-    for g in range(device.gpus):
-        r = device.gpu(g, now)
-        cap = "N/A" if r["power.limit"] is None else f"{float(r['power.limit']):.0f}W"
-        usage = f"{float(r['power.draw']):.0f}W / {cap:>5}"
-        memory = " Not Supported" if r["memory.total"] is None else \
-            f"{r['memory.used']}MiB /  {r['memory.total']}MiB ".rjust(24)
-        lines += [_box((f"{g:>4}  {r['name']:<29}  On  ", 41), (f"{r['pci.bus_id']:>19}  On ", 24),
-                       (f"{'N/A' if r['memory.total'] is None else '0':>21} ", 22)),
-                  _box((f" N/A   {r['temperature.gpu']:>2}C    {r['pstate']:<3}{usage:>22}  ", 41),
-                       (memory, 24), (f"{r['utilization.gpu']:>7}%      Default ", 22)), grid]
-    lines += ["", rule, _box((" Processes:", 89)),
-              _box(("  GPU   GI   CI              PID   Type   Process name" + " " * 24
-                    + "GPU Memory ", 89)), "|" + "=" * 89 + "|"]
-    lines += [_box((f"{p.gpu:>5}   N/A  N/A  {p.pid:>15}      C   {p.exe[-37:]:<37}"
-                    f"{f'{p.used_memory_mib or 0}MiB':>8} ", 89)) for p in device.compute_apps(now)
-              ] or [_box(("  No running processes found", 89))]
-    return "\n".join([*lines, rule]) + "\n"
+    """The head of the default `nvidia-smi` screen, where the facts read the driver and CUDA
+    versions. The GPU and process boxes below it are left out: nothing reads them."""
+    rule = "+" + "-" * 89 + "+"
+    stamp = time.strftime("%a %b %d %H:%M:%S %Y", time.localtime(device.wall_time(now)))
+    return (f"{stamp}\n{rule}\n| NVIDIA-SMI {DRIVER_VERSION:<22} Driver Version: "
+            f"{DRIVER_VERSION:<14} CUDA Version: {CUDA_VERSION:<9}|\n{rule}\n")
 
 
 def detail_report(device: SimDevice, now: float) -> str:
@@ -185,7 +148,7 @@ def detail_report(device: SimDevice, now: float) -> str:
     for g in range(device.gpus):
         r = device.gpu(g, now)
         lines += [f"GPU {r['pci.bus_id']}", kv(1, "Product Name", r["name"]),
-                  kv(1, "Product Architecture", "Blackwell" if "GB10" in r["name"] else "Hopper"),
+                  kv(1, "Product Architecture", "Blackwell"),
                   kv(1, "GPU UUID", r["uuid"]), kv(1, "Minor Number", g),
                   kv(1, "Compute Capability", r["compute_cap"]),
                   kv(1, "Performance State", r["pstate"]), "    PCI",
@@ -206,97 +169,3 @@ def detail_report(device: SimDevice, now: float) -> str:
                       kv(2, "Used GPU Memory", p.used_memory_mib, "MiB")]
         lines.append("")
     return "\n".join(lines) + "\n"
-
-
-# --- the stand-in on the tests' sshd: `python -m sparktui.sim.device.nvsmi` -------------------
-SCENARIO_ENV, SCENARIO_FILE_ENV = "SPARKTUI_FAKE_GPU", "SPARKTUI_FAKE_GPU_FILE"
-#: gb10 (the default); discrete8: eight H100s; reject-field:NAME: a driver that does not
-#: know NAME; events: loops print XID/ECC event text between samples; cut: a loop prints
-#: two ticks, then half a row, and exits 0; driver-failure: no driver, exit 9
-SCENARIOS = ("gb10", "discrete8", "reject-field:NAME", "events", "cut", "driver-failure")
-SEED = 20_251_015
-
-
-def _scenario() -> tuple[str, list[int]]:
-    """The scenario: the first line of the file SPARKTUI_FAKE_GPU_FILE names (a test switches
-    it while sshd runs), else SPARKTUI_FAKE_GPU, else gb10. A later line `pids PID ...` lists
-    real processes of this machine as compute apps."""
-    try:
-        with open(os.environ.get(SCENARIO_FILE_ENV) or os.devnull, encoding="utf-8") as fh:
-            lines = fh.read().splitlines() or [""]
-    except OSError:
-        lines = [""]
-    name = lines[0].strip() or os.environ.get(SCENARIO_ENV, "").strip() or "gb10"
-    return name, [int(w) for line in lines[1:] if line.startswith("pids ")
-                  for w in line.split()[1:] if w.isdigit()]
-
-
-def _real_apps(inv: Invocation, uuid: str, pids: list[int]) -> str:
-    """Rows for real processes (name from /proc/PID/exe, 512 MiB each), for tests of what the
-    device side reads from /proc about a GPU process."""
-    rows = []
-    for pid in pids:
-        try:
-            cells = {"gpu_uuid": uuid, "pid": pid, "process_name": os.readlink(f"/proc/{pid}/exe"),
-                     "used_gpu_memory": "512 MiB" if inv.units else "512"}
-        except OSError:
-            continue  # gone (or not ours to read): nvidia-smi would not list it either
-        rows.append(", ".join(str(cells.get(f, NA)) for f in inv.fields) + "\n")
-    return "".join(rows)
-
-
-def run(argv: list[str]) -> int:
-    name, pids = _scenario()
-    if name == "driver-failure":
-        sys.stdout.write(DRIVER_FAILURE)
-        return EXIT_DRIVER
-    if name not in SCENARIOS[:2] + SCENARIOS[3:5] and not name.startswith("reject-field:"):
-        sys.stderr.write(f"stand-in nvidia-smi: unknown {SCENARIO_ENV} scenario {name!r}; "
-                         f"known: {', '.join(SCENARIOS)}\n")
-        return 3
-    device = SimDevice(gpus=8 if name == "discrete8" else 1,
-                       kind="discrete" if name == "discrete8" else "gb10", seed=SEED,
-                       clock=time.time, origin=0.0)
-    try:
-        inv = parse(argv, reject=[name.partition(":")[2]] if ":" in name else ())
-    except NvsmiError as exc:
-        sys.stdout.write(exc.stdout)
-        sys.stderr.write(exc.stderr)
-        return exc.exit_status
-    start, n = time.monotonic(), 0
-    while True:
-        text = tick(inv, device, first=n == 0)
-        if inv.mode == "apps":
-            text += _real_apps(inv, device.gpu(0)["uuid"], pids)
-        if name == "cut" and n == 2:
-            sys.stdout.write(text[: max(1, len(text) // 2)].rstrip("\n"))
-            return 0
-        if name == "events" and n:  # as the man page warns, between samples
-            bus = device.gpu(0)["pci.bus_id"]
-            sys.stdout.write(f"Xid (PCI:{bus}): 79, pid={4321 + n}, name=python3, GPU has "
-                             "fallen off the bus.\n" if n % 2 else f"Event: Single Bit ECC "
-                             f"error on GPU {bus}\nXid (PCI:{bus}): 13, pid={4321 + n}, "
-                             "Graphics Exception\n")
-        sys.stdout.write(text)
-        sys.stdout.flush()
-        if inv.interval is None:
-            return 0
-        n += 1  # the next slot of a fixed schedule, so ticks do not drift
-        time.sleep(max(0.0, start + n * inv.interval - time.monotonic()))
-
-
-def main() -> int:
-    def stop(_signum: int, _frame: object) -> None:
-        raise BrokenPipeError
-
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, stop)
-    try:
-        return run(sys.argv[1:])
-    except BrokenPipeError:  # the reader went (or stopped us): leave quietly, as the tool does
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no flush error at exit
-        return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -2,8 +2,9 @@
 
 The product's scripts read their files under `$SPARKTUI_ROOT` (empty on a real
 device), so a real `sh` running them on the simulated device reads what is here:
-the fixed files of `rootfs/` (DGX OS 7's /etc, and in bin/ the tools that print
-fixed answers), the files written once (the ConnectX-7 ports, the models in the
+the fixed files of `rootfs/` (DGX OS 7's /etc, the memory levers, the ConnectX-7
+ports' link state, and in bin/ the tools that print fixed answers), the files
+written once (the ConnectX-7 ports, the models in the
 home), and the moving ones (/proc/stat, meminfo, thermal zones, PSI, buddyinfo,
 power rails, the GPU processes' /proc entries), rewritten on every `refresh()`,
 each replaced atomically so a reader never sees half a file. The memory levers
@@ -22,7 +23,7 @@ import sys
 from pathlib import Path
 
 from sparktui.sim.device import standin
-from sparktui.sim.device.gpu_model import THERMAL_ZONES, SimDevice
+from sparktui.sim.device.gpu_model import NCPU, THERMAL_ZONES, SimDevice
 
 KERNEL_RELEASE = "6.17.0-1029-nvidia"
 DOCKER_VERSION = "28.3.3"
@@ -144,19 +145,13 @@ class DeviceRoot:
             self.write(f"bin/{name}", relay)
         for entry in (self.path / "bin").iterdir():
             entry.chmod(0o755)
-        files = {"etc/hostname": device.hostname + "\n", "proc/sys/vm/drop_caches": "0\n",
-                 "proc/sys/vm/compact_memory": "0\n", f"{SPBM_HWMON}/name": "spbm\n",
-                 "proc/sys/kernel/osrelease": KERNEL_RELEASE + "\n",
-                 "sys/bus/platform/devices/NVDA8800:00/prochot": "0\n"}
+        files = {"etc/hostname": device.hostname + "\n",
+                 "proc/sys/kernel/osrelease": KERNEL_RELEASE + "\n"}
         for zone, (name, _) in enumerate(THERMAL_ZONES):
             files[f"sys/class/thermal/thermal_zone{zone}/type"] = name + "\n"
-        for index, (rdma, netdev) in enumerate(IB_DEVICES):
+        for index, (rdma, netdev) in enumerate(IB_DEVICES):  # state and rate: in rootfs/
             port, base = ib_port(device.hostname, index), f"sys/class/infiniband/{rdma}"
-            files |= {f"{base}/ports/1/state": ("1: DOWN", "4: ACTIVE")[index == 0] + "\n",
-                      f"{base}/ports/1/rate": ("40 Gb/sec (4X QDR)",
-                                               "200 Gb/sec (4X HDR)")[index == 0] + "\n",
-                      f"{base}/ports/1/link_layer": "Ethernet\n",
-                      f"{base}/device/net/{netdev}/address": port["mac"] + "\n"}
+            files[f"{base}/device/net/{netdev}/address"] = port["mac"] + "\n"
             for gid, value in enumerate((port["gid"], port["gid"], port["gid4"], port["gid4"])):
                 files[f"{base}/ports/1/gids/{gid}"] = value + "\n"
         for rail, label in enumerate([*RAIL_WATTS, "pl1", "pl2"], start=1):
@@ -192,11 +187,11 @@ class DeviceRoot:
         """Write the current state; act on a lever pulled since (blocking: a few small files)."""
         device, memory = self.device, self.device.memory
         for lever in ("drop_caches", "compact_memory"):  # buddyinfo follows MemFree
-            if (self.path / "proc/sys/vm" / lever).read_text().strip() not in ("", "0"):
+            path = self.path / "proc/sys/vm" / lever
+            if path.read_text().strip() not in ("", "0"):
                 if lever == "drop_caches":
                     memory.drop_caches()
-                self._written.pop(f"proc/sys/vm/{lever}")
-                self.write(f"proc/sys/vm/{lever}", "0\n")
+                path.write_text("0\n")
         now = device.clock()
         meminfo = device.meminfo(now)
         kb = {line.split(":")[0]: int(line.split()[1]) for line in meminfo.splitlines()}
@@ -217,10 +212,9 @@ class DeviceRoot:
                                      start=1):
             self.write(f"{SPBM_HWMON}/power{rail}_input", f"{int(watts * 1e6)}\n")
         words = int(device.uptime_s(now) * 3.1e6)  # ~12 MB/s of chatter on the cabled port
-        for index, (rdma, _) in enumerate(IB_DEVICES):
-            counters = f"sys/class/infiniband/{rdma}/ports/1/counters"
-            self.write(f"{counters}/port_rcv_data", f"{words if index == 0 else 0}\n")
-            self.write(f"{counters}/port_xmit_data", f"{int(words * 0.93) if index == 0 else 0}\n")
+        counters = f"sys/class/infiniband/{IB_DEVICES[0][0]}/ports/1/counters"  # (DOWN one: 0)
+        self.write(f"{counters}/port_rcv_data", f"{words}\n")
+        self.write(f"{counters}/port_xmit_data", f"{int(words * 0.93)}\n")
         self._write_network()
         grow_download(self.home, self._started, device.wall_time(now))
         self._write_processes(now)
@@ -229,7 +223,8 @@ class DeviceRoot:
             for i, line in enumerate(memory.previous)))
         # last, so a reader's uptime is never newer than the jiffies it pairs with
         self.write("proc/stat", device.proc_stat(now))
-        self.write("proc/uptime", device.uptime(now))
+        up = device.uptime_s(now)
+        self.write("proc/uptime", f"{up:.2f} {up * NCPU * 0.93:.2f}\n")
 
     def _write_network(self) -> None:
         """What `ip -o addr` and `ip neigh` print (bin/ip reads these)."""

@@ -8,14 +8,26 @@ x: exit status), a 4-byte length, the bytes. Standard library only and no packag
 imports: it starts per call (python -S).
 """
 
+import contextlib
 import json
 import os
-import selectors
 import socket
 import struct
 import sys
+import threading
 
 SOCKET_ENV = "SPARKTUI_SIM_SOCKET"
+
+
+def relay_stdin(sock: socket.socket) -> None:
+    """Send stdin on as it comes (a `docker exec -it` shell reads it); then end our half."""
+    try:
+        while data := os.read(0, 65536):
+            sock.sendall(data)
+        sock.shutdown(socket.SHUT_WR)
+    except OSError:  # no stdin (fd 0 closed), or the answer is complete and the socket gone
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_WR)
 
 
 def main() -> int:
@@ -27,35 +39,16 @@ def main() -> int:
         sys.stderr.write(f"{name}: the simulated device does not answer: {exc}\n")
         return 127
     sock.sendall(json.dumps([name, *sys.argv[1:]]).encode() + b"\n")
-    selector = selectors.DefaultSelector()
-    selector.register(sock, selectors.EVENT_READ)
-    try:
-        selector.register(sys.stdin.fileno(), selectors.EVENT_READ)
-    except (ValueError, OSError):  # /dev/null or a regular file: no stdin to relay
-        sock.shutdown(socket.SHUT_WR)
-    buffer = b""
-    while True:
-        for key, _ in selector.select():
-            if key.fileobj is not sock:  # stdin
-                data = os.read(sys.stdin.fileno(), 65536)
-                if data:
-                    sock.sendall(data)
-                else:
-                    selector.unregister(sys.stdin.fileno())
-                    sock.shutdown(socket.SHUT_WR)
-                continue
-            data = sock.recv(65536)
-            if not data:
-                return 0
-            buffer += data
-            while len(buffer) >= 5 and len(buffer) >= 5 + struct.unpack(">I", buffer[1:5])[0]:
-                size = 5 + struct.unpack(">I", buffer[1:5])[0]
-                kind, payload, buffer = buffer[:1], buffer[5:size], buffer[size:]
-                if kind == b"x":
-                    return int(payload)
-                out = sys.stdout if kind == b"o" else sys.stderr
-                out.buffer.write(payload)
-                out.flush()
+    threading.Thread(target=relay_stdin, args=(sock,), daemon=True).start()
+    answer = sock.makefile("rb")
+    while len(head := answer.read(5)) == 5:
+        payload = answer.read(struct.unpack(">I", head[1:])[0])
+        if head[:1] == b"x":
+            return int(payload)
+        out = sys.stdout if head[:1] == b"o" else sys.stderr
+        out.buffer.write(payload)
+        out.flush()
+    return 0
 
 
 if __name__ == "__main__":

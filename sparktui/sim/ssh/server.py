@@ -189,14 +189,13 @@ class _SSHServer(asyncssh.SSHServer):
 
 
 async def start_sim(host: str = "127.0.0.1", port: int = 0, *, gpus: int = 1,
-                    kind: str = "gb10", seed: int | None = None,
-                    device: SimDevice | None = None) -> SimServer:
+                    seed: int | None = None, device: SimDevice | None = None) -> SimServer:
     """Start a simulated Spark on host:port (0 picks a free port); its throwaway client
     key is the only one accepted (`write_client_files` saves it)."""
     if shutil.which("sh") is None:  # no sh, no simulated device: say so before anything starts
         raise RuntimeError("the simulated Spark runs the product's own scripts with a POSIX "
                            "`sh`, and this system has none (on Windows, run sparktui in WSL)")
-    device = device or SimDevice(gpus=gpus, kind=kind, seed=seed)
+    device = device or SimDevice(gpus=gpus, seed=seed)
     # in memory where there is a tmpfs: the refresh replaces some 20 files 4 times a second
     path = tempfile.mkdtemp(prefix="sparktui-sim-",
                             dir="/dev/shm" if os.access("/dev/shm", os.W_OK) else None)
