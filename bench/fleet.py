@@ -13,7 +13,9 @@ aliases each (every alias is its own SSH connection, its own streams). Per size:
             frame composed): for each host sample, the device's uptime written into the
             block header (/proc/uptime, 10 ms steps) against CLOCK_BOOTTIME when the
             frame after the sample has been composed (call_after_refresh). Device and
-            watcher are one machine here, so the clocks agree. p50/p95 over --window s.
+            watcher are one machine here, so the clocks agree. p50/p95 over --window s,
+            and its two halves: device -> the app's collector, collector -> frame; and
+            the event loop's stalls (how late a 20 ms sleep wakes).
 
     python bench/fleet.py                         # 1,4,16,64; 20 s windows
     python bench/fleet.py --sizes 64 --window 30
@@ -46,6 +48,7 @@ def headless(rig: benchlib.Rig, window: float, connect_timeout: float = 60.0,
     """The headless collector's CPU, RSS and connect storm; `profile` NAME: py-spy records
     the window (attached at `ready`) into bench/results/NAME.txt (see summarise_profile)."""
     start = time.monotonic()
+    devices_before = rig.device_seconds()
     spy = None
     proc = subprocess.Popen([sys.executable, str(HERE / "headless.py"), *rig.aliases,
                              "--warmup", "3", "--duration", str(window), "--connect-timeout",
@@ -65,6 +68,9 @@ def headless(rig: benchlib.Rig, window: float, connect_timeout: float = 60.0,
         events[event["event"]] = event
         if event["event"] == "ready":
             events["ready"]["live_s"] = time.monotonic() - start - 3  # minus the warm-up
+            # the storm's CPU on each side: where its wall time goes (the devices share
+            # this machine's cores with the watcher here)
+            events["ready"]["devices_cpu_s"] = rig.device_seconds() - devices_before
             if profile:
                 spy = start_py_spy(proc.pid, window)
     if "end" not in events:
@@ -84,6 +90,10 @@ def headless(rig: benchlib.Rig, window: float, connect_timeout: float = 60.0,
             "user_pct": 100 * user / end["wall"], "sys_pct": 100 * system / end["wall"],
             "rss_mib": end["rusage"]["maxrss_kib"] / 1024,
             "all_live_s": ready["live_s"],
+            # from the child's start to `ready` (its 3 s warm-up, imports and set-up
+            # included): the watcher's CPU and the devices' (sshds, shells, stand-ins)
+            "storm_watcher_cpu_s": ready["rusage"]["user"] + ready["rusage"]["sys"],
+            "storm_devices_cpu_s": ready["devices_cpu_s"],
             "not_connected": [k for k, v in end["links"].items() if "connected" not in v]}
 
 
@@ -102,7 +112,11 @@ def write_profile(spy: tuple[subprocess.Popen, str], name: str | None) -> None:
     spy[0].wait(timeout=60)
     summary = summarise_profile(Path(spy[1]).read_text())
     (benchlib.RESULTS_DIR / f"{name}.txt").write_text(summary)
-    Path(spy[1]).unlink()
+    keep = os.environ.get("SPARKTUI_BENCH_RAW_DIR")  # the collapsed stacks, for a flame graph
+    if keep:
+        Path(spy[1]).replace(Path(keep) / f"{name}.raw")
+    else:
+        Path(spy[1]).unlink()
     print(summary[:3000], flush=True)
 
 
@@ -228,7 +242,19 @@ async def latency(rig: benchlib.Rig, window: float, tmp: Path) -> dict:
                    [DeviceSpec.parse(a) for a in rig.aliases],
                    theme_dirs=[benchlib.REPO_ROOT / "themes"])
     delays: list[float] = []
+    arrivals: list[float] = []
+    on_screen: list[float] = []
+    lags: list[float] = []
     measuring = [False]
+
+    async def loop_lag() -> None:
+        """How late a 20 ms sleep wakes: the event loop's stalls, whatever their cause."""
+        while True:
+            before = time.monotonic()
+            await asyncio.sleep(0.02)
+            if measuring[0]:
+                lags.append(time.monotonic() - before - 0.02)
+
     async with app.run_test(size=(120, 40)) as pilot:
         deadline = time.monotonic() + 90
         while not all(link.status.state is LinkState.CONNECTED for link in app.fleet.links):
@@ -244,20 +270,37 @@ async def latency(rig: benchlib.Rig, window: float, tmp: Path) -> dict:
             if last.get(state.device) == host.uptime_s:
                 return
             last[state.device] = host.uptime_s
-            stamp = host.uptime_s
-            app.call_after_refresh(lambda s=stamp: delays.append(boottime() - s))
+            stamp, heard = host.uptime_s, boottime()
+            # the two halves: device -> the app's collector (the device's shell, its sshd,
+            # the transport, parsing: all of it waits for CPU on a loaded machine), and
+            # collector -> the next composed frame (the app's own event loop)
+            arrivals.append(heard - stamp)
+            app.call_after_refresh(lambda s=stamp, h=heard: (delays.append(boottime() - s),
+                                                             on_screen.append(boottime() - h)))
 
         for service in app.telemetry.services.values():
             service.subscribe(listen)
         await pilot.pause(3)
+        lag_task = asyncio.create_task(loop_lag())
+        cpu_before, load = time.process_time(), benchlib_load()
         measuring[0] = True
         await pilot.pause(window)
         measuring[0] = False
+        cpu = time.process_time() - cpu_before
+        lag_task.cancel()
     if not delays:
         return {"error": "no samples"}
     ms = [1000 * d for d in delays]
+
+    def pct(values: list[float], p: float) -> float | None:
+        return benchlib.percentile([1000 * v for v in values], p) if values else None
+
     return {"samples": len(ms), "p50_ms": benchlib.percentile(ms, 50),
             "p95_ms": benchlib.percentile(ms, 95), "max_ms": max(ms),
+            "arrival_p50_ms": pct(arrivals, 50), "arrival_p95_ms": pct(arrivals, 95),
+            "to_screen_p50_ms": pct(on_screen, 50), "to_screen_p95_ms": pct(on_screen, 95),
+            "loop_lag_p50_ms": pct(lags, 50), "loop_lag_p95_ms": pct(lags, 95),
+            "process_cpu_pct": 100 * cpu / window, "loadavg": load,
             "note": "uptime has 10 ms steps: each figure is up to 10 ms high"}
 
 

@@ -105,6 +105,8 @@ class DevicesPane(SessionPane):
         #: quadratic (event-loop stalls of 0.5 s); now once per change of what it reads
         self._room: tuple[object, int | None] | None = None
         self._summaries_changed = 0
+        #: the widest each figure of the total row has been since the table was built
+        self._total_widths: dict[str, int] = {}
 
     def compose(self) -> ComposeResult:
         # a tick repaints the cells that changed, not the table
@@ -194,6 +196,7 @@ class DevicesPane(SessionPane):
 
     def _rebuild_table(self) -> None:
         table = self.table
+        self._total_widths.clear()  # the columns are measured afresh
         cursor = table.cursor_row
         table.clear(columns=True)
         for key, label in self._columns():
@@ -233,12 +236,30 @@ class DevicesPane(SessionPane):
     def _total_cells(self) -> dict[str, Text]:
         total = readings.fleet_total(readings.summarise(self._states.get(link.name))
                                      for link in self._links)
-        cells = self._summary_cells(None, total)
+        cells = {key: self._steady_total(key, cell)
+                 for key, cell in self._summary_cells(None, total).items()}
         # only the name is bold: a bold cell is written as three runs (padding, text,
         # padding), each with its styles, and the figures change every second
         return {"name": Text(f"fleet ({len(self._links)})", style="bold"),
                 "address": Text(""), **cells,
                 "state": Text(self._fleet_state(), style="dim")}
+
+    def _steady_total(self, key: str, cell: Text) -> Text:
+        """The fleet's figure, as wide as it has been since the table was built.
+
+        A fleet's power summed near 1000 W went from 4 to 3 digits and back every few
+        seconds; a column narrowing or widening repaints the whole table (at 64 devices
+        that was half of the table's rendering). Padded as its column justifies it, the
+        cell looks the same and the column keeps its width.
+        """
+        width = max(self._total_widths.get(key, 0), cell.cell_len)
+        self._total_widths[key] = width
+        if width > cell.cell_len:
+            if cell.justify == "right":
+                cell.pad_left(width - cell.cell_len)
+            else:
+                cell.pad_right(width - cell.cell_len)
+        return cell
 
     def _fleet_state(self) -> str:
         connected = sum(link.status.state is LinkState.CONNECTED for link in self._links)

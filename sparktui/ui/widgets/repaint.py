@@ -190,6 +190,9 @@ class LiveTable(DataTable[Text]):
     cut_grid: CutGrid | None = None
     #: row key -> the columns changed since the last repaint (flushed after this turn)
     _changed: dict[str, set[int]] | None = None
+    #: the columns' widths when last checked (_check_widths)
+    _widths: list[int] | None = None
+    _widths_due = False  # a cell may have moved its column's width since
 
     def refresh(self, *regions: Region, repaint: bool = True, layout: bool = False,
                 recompose: bool = False):
@@ -202,15 +205,19 @@ class LiveTable(DataTable[Text]):
         old = self.get_cell(row_key, column_key)
         if isinstance(old, Text) and same_look(old, value):
             return False
-        if not self._width_kept(column_key, old, value):
-            self.update_cell(row_key, column_key, value, update_width=True)
-            self.call_after_refresh(self.align_cuts)
-            return True
+        width_kept = self._width_kept(column_key, old, value)
         self._quiet = True
         try:
-            self.update_cell(row_key, column_key, value)
+            # a cell that may move its column's width has the table measure it when idle;
+            # only a width that really moved repaints the whole table (_check_widths).
+            # Repainting it at every such cell was half the Devices table's rendering at
+            # 64 devices: the fleet total and the widest device figures change width often
+            # without changing their column's
+            self.update_cell(row_key, column_key, value, update_width=not width_kept)
         finally:
             self._quiet = False
+        if not width_kept:
+            self._widths_due = True  # checked when DataTable has measured (on_idle)
         if self._changed is None:
             self._changed = {}
             self.call_later(self._repaint_changed_rows)
@@ -230,6 +237,21 @@ class LiveTable(DataTable[Text]):
             for column in (columns if self.cut_grid is not None
                            else range(min(columns), max(columns) + 1)):
                 self.refresh_coordinate(Coordinate(row, column))
+        self.align_cuts()
+
+    def on_idle(self) -> None:
+        # DataTable measures changed cells in its own idle handler, which runs after this
+        # one (the subclass comes first): check the widths once that is done
+        if self._widths_due:
+            self._widths_due = False
+            self.call_later(self._check_widths)
+
+    def _check_widths(self) -> None:
+        """After the table measured its columns: repaint it all if any moved."""
+        widths = [column.get_render_width(self) for column in self.ordered_columns]
+        if widths != self._widths:
+            self._widths = widths
+            self.refresh()  # every cell right of the moved edge moved
         self.align_cuts()
 
     def align_cuts(self) -> None:
