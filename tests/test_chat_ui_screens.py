@@ -7,6 +7,7 @@ stands in for a device's; the conversation history lives in a private data dir.
 from __future__ import annotations
 
 import tomllib
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from textual.widgets import Input
 from sparktui.services.config import Config
 from sparktui.services.conversations import ConversationStore, Message
 from sparktui.services.devices import Fleet
+from sparktui.sim.http import Exchange, Request
 from sparktui.sim.servers.openai import OpenAISimServer
 from sparktui.ui.app import SparkApp
 from sparktui.ui.chat.endpoint import ChatEndpointScreen
@@ -37,9 +39,24 @@ def home(tmp_path, monkeypatch) -> Path:
     return tmp_path
 
 
+@dataclass
+class RecordingModelServer(OpenAISimServer):
+    """The simulated model server, keeping the requests it answers (their headers are read)."""
+
+    requests: list[Request] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    async def answer(self, request: Request, exchange: Exchange) -> None:
+        self.requests.append(request)
+        await super().answer(request, exchange)
+
+
 @pytest.fixture
 async def model_server():
-    server = await OpenAISimServer(token_rate=2000).start()
+    server = await RecordingModelServer(token_rate=2000).start()
     yield server
     await server.close()
 
@@ -63,7 +80,7 @@ async def add_endpoint(pilot: Pilot, url: str) -> ChatPane:
 
 
 async def test_add_endpoint_by_url_and_set_a_key_that_stays_out_of_the_config(
-        home: Path, model_server: OpenAISimServer, monkeypatch) -> None:
+        home: Path, model_server: RecordingModelServer, monkeypatch) -> None:
     app = bare_app(home)
     notes: list[str] = []
     async with app.run_test(size=(120, 40)) as pilot:
@@ -89,7 +106,7 @@ async def test_add_endpoint_by_url_and_set_a_key_that_stays_out_of_the_config(
 
 
 async def test_send_copy_and_scroll_follows_only_at_the_bottom(
-        home: Path, model_server: OpenAISimServer) -> None:
+        home: Path, model_server: RecordingModelServer) -> None:
     app = bare_app(home)
     async with app.run_test(size=(100, 30)) as pilot:
         pane = await add_endpoint(pilot, model_server.url)

@@ -35,13 +35,16 @@ async def facts_output(*devices: SimDevice) -> list[str]:
 
     outputs = []
     for device in devices:
-        async with await start_sim(device=device) as server:
+        server = await start_sim(device=device)
+        try:
             with tempfile.TemporaryDirectory() as workdir:
                 key, known_hosts = server.write_client_files(workdir)
                 async with asyncssh.connect(server.host, server.port, username="spark",
                                             client_keys=[key], known_hosts=known_hosts,
                                             agent_path=None, config=None) as conn:
                     outputs.append((await conn.run(facts_command())).stdout)
+        finally:
+            await server.close()
     return outputs
 
 

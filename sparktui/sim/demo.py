@@ -15,8 +15,7 @@ import atexit
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from sparktui.core.device import DeviceSpec
 from sparktui.sim.docker.engine import SimDockerEngine
@@ -47,15 +46,16 @@ class Demo:
     ssh_options: SSHOptions
     server: SimServer
     workdir: str
-    #: what the device serves on its localhost, closed in reverse order
-    servers: list[Any] = field(default_factory=list)
+    #: what the device serves on its localhost
+    dashboard: HttpServer | None = None
     openai: OpenAISimServer | None = None
     docker: SimDockerEngine | None = None
 
     async def close(self) -> None:
         try:
-            for server in reversed(self.servers):
-                await server.close()
+            for server in (self.docker, self.openai, self.dashboard):
+                if server is not None:
+                    await server.close()
         finally:
             await self.server.close()
             shutil.rmtree(self.workdir, ignore_errors=True)
@@ -75,14 +75,11 @@ async def start_demo(port: int = 0, gpus: int = 1, name: str = DEMO_DEVICE_NAME,
                            identity_file=identity),
                 SSHOptions(known_hosts=known_hosts, use_ssh_config=False), server, workdir)
     try:
-        dashboard = await HttpServer(_dashboard).listen()
-        demo.servers.append(dashboard)
-        server.map_port(DASHBOARD_PORT, "127.0.0.1", dashboard.port)
+        demo.dashboard = await HttpServer(_dashboard).listen()
+        server.map_port(DASHBOARD_PORT, "127.0.0.1", demo.dashboard.port)
         demo.openai = await OpenAISimServer(server.device, token_rate=token_rate).start()
-        demo.servers.append(demo.openai)
         server.map_port(DEMO_PORT, "127.0.0.1", demo.openai.port)
         demo.docker = await SimDockerEngine(os.path.join(workdir, "docker.sock")).start()
-        demo.servers.append(demo.docker)
         # deployed servers' ports answer too; chat requests go to the model server
         await demo.docker.attach(server, model_server=demo.openai.answer)
     except BaseException:

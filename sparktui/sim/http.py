@@ -9,7 +9,6 @@ next send; `close()` aborts every connection, so the long streams end with it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable
@@ -126,24 +125,16 @@ class HttpServer:
     async def _one(self, connection: h11.Connection, reader: asyncio.StreamReader,
                    writer: asyncio.StreamWriter) -> bool:
         head, body = None, b""
-        try:
-            while not isinstance(event := connection.next_event(), h11.EndOfMessage):
-                if event is h11.NEED_DATA:
-                    data = await reader.read(65536)
-                    if not data and head is None:
-                        return False  # closed between requests
-                    connection.receive_data(data)
-                elif isinstance(event, h11.ConnectionClosed):
-                    return False
-                elif isinstance(event, h11.Request):
-                    head = event
-                elif isinstance(event, h11.Data):
-                    body += event.data
-        except h11.RemoteProtocolError as exc:
-            with contextlib.suppress(Exception):
-                await Exchange(connection, writer, self.headers).reply(
-                    exc.error_status_hint, {"message": str(exc)})
-            return False
+        # a request h11 cannot read ends the connection (RemoteProtocolError, in _serve)
+        while not isinstance(event := connection.next_event(), h11.EndOfMessage):
+            if event is h11.NEED_DATA:
+                connection.receive_data(await reader.read(65536))  # b"": the client closed
+            elif isinstance(event, h11.ConnectionClosed):
+                return False
+            elif isinstance(event, h11.Request):
+                head = event
+            elif isinstance(event, h11.Data):
+                body += event.data
         assert head is not None
         parts = urlsplit(head.target.decode("latin-1"))
         request = Request(head.method.decode().upper(), unquote(parts.path),

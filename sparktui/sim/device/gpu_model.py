@@ -117,9 +117,8 @@ class SimDevice:
         self._next_pid = 40_000 + int(_u(self.seed, 7) * 20_000)
         self.uptime0 = 86_400 * (1 + 6 * _u(self.seed, 11))  # booted some days ago
         t = self._at = self._t(now)
-        self._gpu_temp = [self._temp_target(g, t) for g in range(gpus)]
+        self._gpu_temp, self._cpu_temp = self._temp_targets(t)
         host = self._host_util(t)
-        self._cpu_temp = self._cpu_temp_target(t, host)
         # [busy, idle] jiffies per CPU, from a typical steady state since boot
         self._jiffies = [[self.uptime0 * USER_HZ * 0.045 * w,
                           self.uptime0 * USER_HZ * (1 - 0.045 * w)] for w in _CPU_WEIGHTS]
@@ -190,12 +189,11 @@ class SimDevice:
             total += 0.05 * self._gpu_load(g, t)[0]  # one host thread feeds each busy GPU
         return min(total, 1.0)
 
-    def _temp_target(self, gpu: int, t: float) -> float:
-        util = self._gpu_load(gpu, t)[0]
-        return 36.0 + 4.0 * _smooth(self.seed, 30 + gpu, t, 20.0) + 47.0 * util
-
-    def _cpu_temp_target(self, t: float, host: float) -> float:
-        return 40.0 + 3.0 * _smooth(self.seed, 41, t, 25.0) + 45.0 * host
+    def _temp_targets(self, t: float) -> tuple[list[float], float]:
+        """Where the GPUs' and the CPU's temperatures head at model time t."""
+        return ([36.0 + 4.0 * _smooth(self.seed, 30 + g, t, 20.0) + 47.0 * self._gpu_load(g, t)[0]
+                 for g in range(self.gpus)],
+                40.0 + 3.0 * _smooth(self.seed, 41, t, 25.0) + 45.0 * self._host_util(t))
 
     def _advance(self, now: float | None) -> float:
         """Move what lags on to model time t (a reading of the past leaves it be); return t."""
@@ -203,13 +201,11 @@ class SimDevice:
         dt, self._at = t - self._at, max(t, self._at)
         if dt <= 0:
             return t
-        host = self._host_util(t)
-        for g in range(self.gpus):
-            target = self._temp_target(g, t)
+        host, (gpu_targets, cpu_target) = self._host_util(t), self._temp_targets(t)
+        for g, target in enumerate(gpu_targets):
             tau = 25.0 if target > self._gpu_temp[g] else 45.0  # heats faster than it cools
             self._gpu_temp[g] += (target - self._gpu_temp[g]) * (1 - math.exp(-dt / tau))
-        self._cpu_temp += (self._cpu_temp_target(t, host) - self._cpu_temp) * (
-            1 - math.exp(-dt / 30.0))
+        self._cpu_temp += (cpu_target - self._cpu_temp) * (1 - math.exp(-dt / 30.0))
         for i, (weight, row) in enumerate(zip(_CPU_WEIGHTS, self._jiffies, strict=True)):
             busy = min(1.0, host * weight * (0.9 + 0.2 * _smooth(self.seed, 50 + i, t, 2.0)))
             row[0] += dt * USER_HZ * busy

@@ -20,7 +20,6 @@ from typing import Any
 from sparktui.sim.device.gpu_model import CUDA_VERSION, DRIVER_VERSION, SimDevice, SimProcess
 
 NA = "[N/A]"
-EXIT_ARGS = 2
 _BAD_ARGS = "Invalid combination of input arguments. Please run 'nvidia-smi -h' for help.\n"
 #: other spellings the driver accepts; the header shows the canonical name
 GPU_ALIASES = {"gpu_name": "name", "gpu_uuid": "uuid", "gpu_bus_id": "pci.bus_id",
@@ -36,9 +35,9 @@ _OPTIONS = {"--query-gpu": "gpu", "--query-compute-apps": "apps", "--format": "f
 
 
 class NvsmiError(Exception):
-    """A call that fails as a whole: what to print and the exit status."""
+    """A call that fails as a whole: what to print and the exit status (2: bad arguments)."""
 
-    def __init__(self, stderr: str, exit_status: int = EXIT_ARGS, stdout: str = "") -> None:
+    def __init__(self, stderr: str, exit_status: int = 2, stdout: str = "") -> None:
         super().__init__(stderr.strip() or stdout.strip())
         self.stdout, self.stderr, self.exit_status = stdout, stderr, exit_status
 

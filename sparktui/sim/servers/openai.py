@@ -1,13 +1,11 @@
 """The simulated Spark's model server: an OpenAI-compatible endpoint with vLLM's /metrics.
 
-`GET /v1/models`, `GET /health`, `GET /metrics` and `POST /v1/chat/completions`,
-streamed as server-sent events. It writes plausible Markdown
-at a set token rate, honours `max_tokens` and `stream_options.include_usage`,
-answers a wrong model with 404 as vLLM does, and lifts the simulated GPU's
-load while it generates, so telemetry and the chat's energy figures tell one
-story. Its metrics are prometheus-client's own exposition in vLLM's names: the
-real requests plus a gentle background workload (rising and falling over two
-minutes), so the demo's Serving tab moves with nobody chatting. The demo maps
+`GET /v1/models`, `/health`, `/metrics` and a streamed `POST /v1/chat/completions`:
+plausible Markdown at a set token rate, honouring `max_tokens` and
+`stream_options.include_usage`, with the simulated GPU loaded while it writes, so
+telemetry and the chat's energy figures tell one story. /metrics is
+prometheus-client's exposition in vLLM's names: the real requests plus a gentle
+background workload, so the Serving tab moves with nobody chatting. The demo maps
 the device's localhost:8000 to it: it is reached through the SSH connection.
 """
 
@@ -20,7 +18,7 @@ import math
 import random
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -144,7 +142,6 @@ class OpenAISimServer:
     token_rate: float = 60.0
     ttft_s: float = 0.12
     min_tokens: int = 0  # make answers at least this long (rendering benchmarks)
-    requests: list[Request] = field(default_factory=list)
     generating: int = 0
     _http: HttpServer | None = None
 
@@ -153,10 +150,6 @@ class OpenAISimServer:
         self._http = await HttpServer(self.answer).listen("127.0.0.1", self.port)
         self.port = self._http.port
         return self
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
 
     async def close(self) -> None:
         if self._http is not None:
@@ -168,7 +161,6 @@ class OpenAISimServer:
 
     async def answer(self, request: Request, exchange: Exchange) -> None:
         """One request to the model server (a deployed container's port hands its own on)."""
-        self.requests.append(request)
         route = (request.method, request.path.removeprefix("/v1"))
         if route == ("GET", "/models"):
             await exchange.reply(200, {"object": "list", "data": [
@@ -178,19 +170,8 @@ class OpenAISimServer:
         elif route == ("GET", "/metrics"):
             await exchange.reply(200, self.metrics.render(self.generating),
                                  content_type="text/plain; version=0.0.4")
-        elif route == ("POST", "/chat/completions"):
-            try:
-                body = json.loads(request.body or b"{}")
-            except ValueError:
-                body = None
-            if not isinstance(body, dict):
-                await exchange.reply(400, {"error": {"message": "body is not a JSON object"}})
-            elif body.get("model") != self.model:
-                await exchange.reply(404, {"error": {
-                    "message": f"The model `{body.get('model')}` does not exist.",
-                    "type": "NotFoundError", "code": 404}})
-            else:
-                await self._chat(body, exchange)
+        elif route == ("POST", "/chat/completions"):  # sparktui asks for the listed model
+            await self._chat(json.loads(request.body or b"{}"), exchange)
         else:
             await exchange.reply(404, {"error": {"message": f"no route {request.method} "
                                                             f"{request.path}"}})
@@ -213,8 +194,7 @@ class OpenAISimServer:
         self.metrics.active_tokens += prompt_tokens
         started = time.monotonic()
         try:  # streamed, as sparktui always asks
-            options = body.get("stream_options")
-            wants_usage = isinstance(options, dict) and bool(options.get("include_usage"))
+            wants_usage = (body.get("stream_options") or {}).get("include_usage")
             await self._stream(exchange, body["model"], pieces, finish,
                                usage if wants_usage else None)
         finally:

@@ -1,13 +1,11 @@
 """The simulated Spark: an asyncssh server on loopback whose shell is a real `sh`.
 
 Any user name, its throwaway key only. Exec and shell requests run `sh -c
-COMMAND` (or `sh -i`) over the device's root (sim.device.root: HOME, PATH with
-the stand-in tools first, SPARKTUI_ROOT for the product's scripts), on a
-pseudo-terminal when asked; asyncssh's own redirection carries the bytes, the
-client's signals and window sizes. Forwards go through asyncssh's forwarder:
-to this machine's loopback ports, or a simulated server standing in for one
-(`map_port`, `resolve_port`), and to UNIX sockets, under the device's root
-first (its /var/run/docker.sock is the simulated engine's).
+COMMAND` (or `sh -i`) over the device's root (sim.device.root), on a
+pseudo-terminal when asked; asyncssh's redirection carries the bytes, signals
+and window sizes. Forwards go through asyncssh's forwarder: to loopback ports
+or a simulated server mapped in their place, and to UNIX sockets under the
+device's root first (its /var/run/docker.sock is the simulated engine's).
 """
 
 from __future__ import annotations
@@ -37,15 +35,6 @@ REFRESH_S = 0.25  # how fresh the device's /proc and /sys files are
 PROLOGUE = 'kill() { "$SPARKTUI_ROOT/bin/kill" "$@"; }\n'
 
 
-def find_sh() -> str:
-    """This system's POSIX sh; the simulated device cannot run without one."""
-    sh = shutil.which("sh")
-    if sh is None:
-        raise RuntimeError("the simulated Spark runs the product's own scripts with a POSIX "
-                           "`sh`, and this system has none (on Windows, run sparktui in WSL)")
-    return sh
-
-
 def _kill_group(pid: int, sig: int = signal.SIGKILL) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, sig)
@@ -56,6 +45,7 @@ class SimServer:
 
     def __init__(self, device: SimDevice, root: DeviceRoot, relay: Relay) -> None:
         self.device, self.root, self._relay = device, root, relay
+        self.sh = shutil.which("sh") or "sh"  # start_sim made sure there is one
         self.host_key = asyncssh.generate_private_key("ssh-ed25519")
         self.client_key = asyncssh.generate_private_key("ssh-ed25519")
         self.host, self.port = "127.0.0.1", 0
@@ -118,17 +108,11 @@ class SimServer:
         await self._relay.close()
         await asyncio.to_thread(self.root.remove)
 
-    async def __aenter__(self) -> SimServer:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
     async def _serve(self, process: asyncssh.SSHServerProcess) -> None:
         """One exec or shell: a real sh, its I/O redirected to the channel by asyncssh."""
         await self.refresh()  # a command reads the state of the moment it starts
-        sh, command, term = find_sh(), process.command, process.get_terminal_type()
-        argv = [sh, "-i"] if command is None else [sh, "-c", PROLOGUE + command]
+        command, term = process.command, process.get_terminal_type()
+        argv = [self.sh, "-i"] if command is None else [self.sh, "-c", PROLOGUE + command]
         env = self.root.environment(process.get_extra_info("username") or "spark", term)
         if term:  # ours: (the child's stdin, its stdout, its stderr) seen from our side
             ours, theirs = pty.openpty()
@@ -208,7 +192,9 @@ async def start_sim(host: str = "127.0.0.1", port: int = 0, *, gpus: int = 1,
                     seed: int | None = None, device: SimDevice | None = None) -> SimServer:
     """Start a simulated Spark on host:port (0 picks a free port); its throwaway client
     key is the only one accepted (`write_client_files` saves it)."""
-    find_sh()  # no sh, no simulated device: say so before anything starts
+    if shutil.which("sh") is None:  # no sh, no simulated device: say so before anything starts
+        raise RuntimeError("the simulated Spark runs the product's own scripts with a POSIX "
+                           "`sh`, and this system has none (on Windows, run sparktui in WSL)")
     device = device or SimDevice(gpus=gpus, seed=seed)
     # in memory where there is a tmpfs: the refresh replaces some 20 files 4 times a second
     path = tempfile.mkdtemp(prefix="sparktui-sim-",
