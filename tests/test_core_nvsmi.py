@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sparktui.core.lines import LineAssembler
 from sparktui.core.nvsmi import (
     COMPUTE_APPS_COMMAND,
     DEFAULT_FIELDS,
@@ -21,7 +22,6 @@ from sparktui.core.nvsmi import (
     CsvRowParser,
     FieldKind,
     GpuSample,
-    LineAssembler,
     NvsmiFailureKind,
     ReasonSeverity,
     build_query_command,

@@ -18,7 +18,7 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from sparktui.core import aio
-from sparktui.core.nvsmi import LineAssembler
+from sparktui.core.lines import LineAssembler
 from sparktui.transport.base import StreamStalled
 
 #: a stdout line longer than this is cut (the rest of it is dropped as it arrives)
