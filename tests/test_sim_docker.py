@@ -29,7 +29,7 @@ from sparktui.core.docker_presets import (
     preset,
     spec_from_preset,
 )
-from sparktui.sim.device.root import DOCKER_VERSION
+from sparktui.sim.device.standin import DOCKER_VERSION
 from sparktui.sim.docker.engine import SimDockerEngine
 from sparktui.sim.docker.seed import OUT
 

@@ -1,6 +1,7 @@
 """The stand-in nvidia-smi answers as the real tool does (shared/reference: a GB10 on driver
-580), for the forms sparktui sends, in the demo (parse + tick) and on the tests' sshd
-(`python -m tests.infra.fake_nvidia_smi`, playing a scenario)."""
+580), for the forms sparktui sends, over a reading of the model (parse + tick, as the demo's
+stand-in does) and on the tests' sshd (`python -m tests.infra.fake_nvidia_smi`, playing a
+scenario)."""
 
 from __future__ import annotations
 
@@ -20,8 +21,9 @@ from tests.infra import fake_nvidia_smi as fake
 
 
 def call(argv: list[str], device: SimDevice) -> tuple[str, str, int]:
+    reading = device.nvidia_smi_reading()
     try:
-        return nvsmi.tick(nvsmi.parse(argv), device), "", 0
+        return nvsmi.tick(nvsmi.parse(argv, reading), reading), "", 0
     except nvsmi.NvsmiError as exc:
         return exc.stdout, exc.stderr, exc.exit_status
 
@@ -47,10 +49,10 @@ def test_gb10_rows_as_the_reference_shows_them(gb10):
 
 def test_what_telemetry_streams_parses_to_gb10_figures(gb10):
     argv = core.build_query_command(core.DEFAULT_FIELDS, 500).split()[1:]
-    inv = nvsmi.parse(argv)
+    inv = nvsmi.parse(argv, gb10.nvidia_smi_reading())
     assert inv.interval == 0.5
     parser = core.CsvRowParser(list(core.DEFAULT_FIELDS))
-    sample = parser.parse_line(nvsmi.tick(inv, gb10).rstrip("\n"), t=0.0)
+    sample = parser.parse_line(nvsmi.tick(inv, gb10.nvidia_smi_reading()).rstrip("\n"), t=0.0)
     assert sample is not None and sample.name == "NVIDIA GB10"
     assert sample.mem_total_mib is None and sample.power_limit_w is None
     assert sample.fan_pct is None and sample.mem_clock_mhz is None
@@ -58,7 +60,8 @@ def test_what_telemetry_streams_parses_to_gb10_figures(gb10):
     assert 2385 <= (sample.sm_clock_mhz or 0) <= 2489 and sample.sm_clock_max_mhz == 3003
     assert sample.pstate == "P8" and sample.event_reasons == 0
     gb10.set_load(0.96)  # full load heats up towards 89 C and draws 53-63 W
-    hot = parser.parse_line(nvsmi.tick(inv, gb10, gb10.clock() + 600).rstrip("\n"), t=1.0)
+    hot = parser.parse_line(nvsmi.tick(inv, gb10.nvidia_smi_reading(gb10.clock() + 600))
+                            .rstrip("\n"), t=1.0)
     assert hot is not None and hot.pstate == "P0" and hot.util_gpu == 96
     assert 53 <= (hot.power_w or 0) <= 63 and 75 <= (hot.temp_c or 0) <= 89
     out, _, _ = call(core.DRIVER_VERSION_COMMAND.split()[1:], gb10)

@@ -1,7 +1,7 @@
 """The stand-in `nvidia-smi` on the tests' sshd: `python -m tests.infra.fake_nvidia_smi`.
 
-It prints what the demo's stand-in prints (sparktui.sim.device.nvsmi over a fresh
-`SimDevice` with a fixed seed on the wall clock, so separate calls look like one
+It prints what the demo's stand-in prints (sparktui.sim.device.nvsmi over readings of
+a fresh `SimDevice` with a fixed seed on the wall clock, so separate calls look like one
 machine) and plays a scenario the test picked: a driver that fails, one that does
 not know a field, a loop that is cut or interleaves event text, eight discrete GPUs.
 A test fixture, not the simulator: the demo never plays these.
@@ -94,24 +94,25 @@ def run(argv: list[str]) -> int:
         return 3
     kind = DiscreteDevice if name == "discrete8" else SimDevice
     device = kind(gpus=8 if name == "discrete8" else 1, seed=SEED, clock=time.time, origin=0.0)
+    reading = device.nvidia_smi_reading()
     try:
         if name.startswith("reject-field:"):
             _reject(argv, name.partition(":")[2])
-        inv = nvsmi.parse(argv)
+        inv = nvsmi.parse(argv, reading)
     except nvsmi.NvsmiError as exc:
         sys.stdout.write(exc.stdout)
         sys.stderr.write(exc.stderr)
         return exc.exit_status
     start, n = time.monotonic(), 0
     while True:
-        text = nvsmi.tick(inv, device, first=n == 0)
+        text = nvsmi.tick(inv, reading, first=n == 0)
         if inv.mode == "apps":
-            text += _real_apps(inv, device.gpu(0)["uuid"], pids)
+            text += _real_apps(inv, reading["gpus"][0]["uuid"], pids)
         if name == "cut" and n == 2:
             sys.stdout.write(text[: max(1, len(text) // 2)].rstrip("\n"))
             return 0
         if name == "events" and n:  # as the man page warns, between samples
-            bus = device.gpu(0)["pci.bus_id"]
+            bus = reading["gpus"][0]["pci.bus_id"]
             sys.stdout.write(f"Xid (PCI:{bus}): 79, pid={4321 + n}, name=python3, GPU has "
                              "fallen off the bus.\n" if n % 2 else f"Event: Single Bit ECC "
                              f"error on GPU {bus}\nXid (PCI:{bus}): 13, pid={4321 + n}, "
@@ -122,6 +123,7 @@ def run(argv: list[str]) -> int:
             return 0
         n += 1  # the next slot of a fixed schedule, so ticks do not drift
         time.sleep(max(0.0, start + n * inv.interval - time.monotonic()))
+        reading = device.nvidia_smi_reading()
 
 
 def main() -> int:

@@ -127,8 +127,6 @@ class SimDevice:
         self.cx7_peer: SimDevice | None = None  # the Spark cabled to our first CX-7 port
         #: the CUDA processes of running containers (set by the simulated Docker engine)
         self.container_processes: Callable[[], list[SimProcess]] = list
-        #: the SimDockerEngine serving this device, once attached (the docker stand-in asks it)
-        self.docker_engine: Any = None
 
     def _t(self, now: float | None) -> float:
         return (self.clock() if now is None else now) - self.origin
@@ -241,6 +239,14 @@ class SimDevice:
             else 2400 + int(10 * jitter),
             "clocks.max.sm": 3003, "clocks.current.memory": None, "clocks.max.memory": None,
             "clocks_event_reasons.active": f"0x{reasons:016X}"}
+
+    def nvidia_smi_reading(self, now: float | None = None) -> dict[str, Any]:
+        """What nvidia-smi shows at clock reading `now`, as JSON (sim.device.nvsmi prints it):
+        the GPUs by query field name, the compute processes, the wall time."""
+        now = self.clock() if now is None else now
+        return {"wall": self.wall_time(now), "driver_version": DRIVER_VERSION,
+                "cuda_version": CUDA_VERSION, "gpus": [self.gpu(g, now) for g in range(self.gpus)],
+                "apps": [vars(p) for p in self.compute_apps(now)]}
 
     # --- processes --------------------------------------------------------------------------
     def compute_apps(self, now: float | None = None) -> list[SimProcess]:

@@ -1,7 +1,9 @@
-"""The one stand-in `nvidia-smi`: what the real tool prints, over a `SimDevice`.
+"""The one stand-in `nvidia-smi`: what the real tool prints, over a reading of the GPU model.
 
-The demo's device relays its nvidia-smi here (sim.ssh.relay: parse, then tick);
-the tests' sshd runs it through tests/infra/fake_nvidia_smi.py. It answers
+A reading (SimDevice.nvidia_smi_reading: the GPUs, the compute processes, the
+time) is plain JSON: the demo's device root writes one on every refresh for its
+`nvidia-smi` (sim.device.standin); the tests' sshd takes a fresh one per tick
+(tests/infra/fake_nvidia_smi.py). Both parse, then tick. It answers
 the forms sparktui sends: `--query-gpu=...` and `--query-compute-apps=...`
 with `--format=csv[,noheader][,nounits]`, looping with `-lms`; the head of the
 plain screen (the facts read the driver and CUDA versions there) and `-q`
@@ -9,15 +11,12 @@ plain screen (the facts read the driver and CUDA versions there) and `-q`
 Output follows a 580 driver on a GB10 (shared/reference): missing values are
 `[N/A]` with or without `nounits`, fields are joined by ", ", a field the driver
 does not know fails the whole call with exit status 2.
+Standard library only, no dataclasses or typing: the stand-in imports it per call.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import Any
-
-from sparktui.sim.device.gpu_model import CUDA_VERSION, DRIVER_VERSION, SimDevice, SimProcess
 
 NA = "[N/A]"
 _BAD_ARGS = "Invalid combination of input arguments. Please run 'nvidia-smi -h' for help.\n"
@@ -42,15 +41,15 @@ class NvsmiError(Exception):
         self.stdout, self.stderr, self.exit_status = stdout, stderr, exit_status
 
 
-@dataclass(frozen=True)
 class Invocation:
     """One parsed nvidia-smi command line."""
 
-    mode: str  # "gpu", "apps", "table" or "detail"
-    fields: tuple[str, ...] = ()  # canonical names
-    header: bool = True
-    units: bool = True
-    interval: float | None = None  # seconds between ticks in loop mode
+    def __init__(self, mode: str, fields: tuple[str, ...] = (), header: bool = True,
+                 units: bool = True, interval: float | None = None) -> None:
+        self.mode = mode  # "gpu", "apps", "table" or "detail"
+        self.fields = fields  # canonical names
+        self.header, self.units = header, units
+        self.interval = interval  # seconds between ticks in loop mode
 
 
 def _unit(field: str) -> str:
@@ -64,7 +63,7 @@ def field_error(name: str, mode: str) -> NvsmiError:
                       f"Run 'nvidia-smi --help-query-{what}' for the list of valid fields.\n")
 
 
-def parse(argv: list[str]) -> Invocation:
+def parse(argv: list[str], reading: dict) -> Invocation:
     """nvidia-smi's arguments (without the program name); NvsmiError as the tool fails."""
     opts: dict[str, str] = {}
     args = iter(argv)
@@ -87,9 +86,9 @@ def parse(argv: list[str]) -> Invocation:
     if len(modes) > 1 or "-q" in opts or parts[0] != "csv" or not set(parts[1:]) <= {
             "noheader", "nounits"}:
         raise NvsmiError(_BAD_ARGS)
-    # this driver knows the fields a reading of the model has
+    # this driver knows the fields its reading has
     known, aliases = ((APP_FIELDS, APP_ALIASES) if modes[0] == "apps" else
-                      (SimDevice(seed=0).gpu(0), GPU_ALIASES))
+                      (reading["gpus"][0], GPU_ALIASES))
     fields = []
     for name in filter(None, (n.strip() for n in opts[modes[0]].split(","))):
         canonical = aliases.get(name.lower(), name.lower())
@@ -102,21 +101,19 @@ def parse(argv: list[str]) -> Invocation:
                       units="nounits" not in parts, interval=interval)
 
 
-def _app(process: SimProcess, gpu: dict[str, Any]) -> dict[str, Any]:
+def _app(app: dict, gpu: dict) -> dict:
     return {"gpu_uuid": gpu["uuid"], "gpu_name": gpu["name"], "gpu_bus_id": gpu["pci.bus_id"],
-            "pid": process.pid, "process_name": process.exe,
-            "used_gpu_memory": process.used_memory_mib}
+            "pid": app["pid"], "process_name": app["args"].split(" ", 1)[0],
+            "used_gpu_memory": app["used_memory_mib"]}
 
 
-def tick(inv: Invocation, device: SimDevice, now: float | None = None,
-         first: bool = True) -> str:
+def tick(inv: Invocation, reading: dict, first: bool = True) -> str:
     """What one tick prints: the CSV header (on the first tick only) and the rows."""
-    now = device.clock() if now is None else now
     if inv.mode in ("table", "detail"):
-        return (table if inv.mode == "table" else detail_report)(device, now)
-    gpus = [device.gpu(g, now) for g in range(device.gpus)]
-    rows = gpus if inv.mode == "gpu" else [_app(p, gpus[p.gpu])
-                                           for p in device.compute_apps(now)]
+        return (table if inv.mode == "table" else detail_report)(reading)
+    gpus = reading["gpus"]
+    rows = gpus if inv.mode == "gpu" else [_app(app, gpus[app["gpu"]])
+                                           for app in reading["apps"]]
     lines = [", ".join(NA if row[f] is None else f"{row[f]} {_unit(f)}" if inv.units
                        and _unit(f) else str(row[f]) for f in inv.fields) for row in rows]
     if first and inv.header:
@@ -124,16 +121,16 @@ def tick(inv: Invocation, device: SimDevice, now: float | None = None,
     return "".join(line + "\n" for line in lines)
 
 
-def table(device: SimDevice, now: float) -> str:
+def table(reading: dict) -> str:
     """The head of the default `nvidia-smi` screen, where the facts read the driver and CUDA
     versions. The GPU and process boxes below it are left out: nothing reads them."""
-    rule = "+" + "-" * 89 + "+"
-    stamp = time.strftime("%a %b %d %H:%M:%S %Y", time.localtime(device.wall_time(now)))
-    return (f"{stamp}\n{rule}\n| NVIDIA-SMI {DRIVER_VERSION:<22} Driver Version: "
-            f"{DRIVER_VERSION:<14} CUDA Version: {CUDA_VERSION:<9}|\n{rule}\n")
+    rule, driver = "+" + "-" * 89 + "+", reading["driver_version"]
+    stamp = time.strftime("%a %b %d %H:%M:%S %Y", time.localtime(reading["wall"]))
+    return (f"{stamp}\n{rule}\n| NVIDIA-SMI {driver:<22} Driver Version: "
+            f"{driver:<14} CUDA Version: {reading['cuda_version']:<9}|\n{rule}\n")
 
 
-def detail_report(device: SimDevice, now: float) -> str:
+def detail_report(reading: dict) -> str:
     """`nvidia-smi -q`: the sections the device details show, in the real report's layout."""
     def kv(depth: int, key: str, value: object, unit: str = "") -> str:
         shown = NA if value is None else f"{value} {unit}".strip()
@@ -141,11 +138,11 @@ def detail_report(device: SimDevice, now: float) -> str:
 
     lines = ["", "==============NVSMI LOG==============", "",
              kv(0, "Timestamp", time.strftime("%a %b %d %H:%M:%S %Y",
-                                              time.localtime(device.wall_time(now)))),
-             kv(0, "Driver Version", DRIVER_VERSION), kv(0, "CUDA Version", CUDA_VERSION), "",
-             kv(0, "Attached GPUs", device.gpus)]
-    for g in range(device.gpus):
-        r = device.gpu(g, now)
+                                              time.localtime(reading["wall"]))),
+             kv(0, "Driver Version", reading["driver_version"]),
+             kv(0, "CUDA Version", reading["cuda_version"]), "",
+             kv(0, "Attached GPUs", len(reading["gpus"]))]
+    for g, r in enumerate(reading["gpus"]):
         lines += [f"GPU {r['pci.bus_id']}", kv(1, "Product Name", r["name"]),
                   kv(1, "Product Architecture", "Blackwell"),
                   kv(1, "GPU UUID", r["uuid"]), kv(1, "Minor Number", g),
@@ -161,10 +158,11 @@ def detail_report(device: SimDevice, now: float) -> str:
                   kv(2, "Graphics", r["clocks.current.sm"], "MHz"),
                   kv(2, "SM", r["clocks.current.sm"], "MHz"),
                   kv(2, "Memory", r["clocks.current.memory"], "MHz")]
-        procs = [p for p in device.compute_apps(now) if p.gpu == g]
+        procs = [_app(app, r) for app in reading["apps"] if app["gpu"] == g]
         lines.append("    Processes" + ("" if procs else " " * 28 + ": None"))
         for p in procs:
-            lines += [kv(2, "Process ID", p.pid), kv(2, "Type", "C"), kv(2, "Name", p.exe),
-                      kv(2, "Used GPU Memory", p.used_memory_mib, "MiB")]
+            lines += [kv(2, "Process ID", p["pid"]), kv(2, "Type", "C"),
+                      kv(2, "Name", p["process_name"]),
+                      kv(2, "Used GPU Memory", p["used_gpu_memory"], "MiB")]
         lines.append("")
     return "\n".join(lines) + "\n"

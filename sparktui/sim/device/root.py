@@ -6,18 +6,21 @@ the fixed files of `rootfs/` (DGX OS 7's /etc, the memory levers, the ConnectX-7
 ports' link state, and in bin/ the tools that print fixed answers), the files
 written once (the ConnectX-7 ports, the models in the
 home), and the moving ones (/proc/stat, meminfo, thermal zones, PSI, buddyinfo,
-power rails, the GPU processes' /proc entries), rewritten on every `refresh()`,
-each replaced atomically so a reader never sees half a file. The memory levers
-work the same way round: a script writes 3 into proc/sys/vm/drop_caches and the
-next refresh acts on it. `nvidia-smi`, `docker` and `kill` in bin/ ask the model
-through the relay socket (sim.device.standin).
+power rails, the GPU processes' /proc entries, the GPU model's reading that
+`nvidia-smi` prints), rewritten on every `refresh()`, each replaced atomically
+so a reader never sees half a file. The levers work the same way round: a
+script writes 3 into proc/sys/vm/drop_caches, or `kill` appends a pid to its
+request file (sim.device.standin: bin/nvidia-smi, docker and kill), and the next
+refresh acts on it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import shlex
 import shutil
 import sys
 from pathlib import Path
@@ -26,10 +29,8 @@ from sparktui.sim.device import standin
 from sparktui.sim.device.gpu_model import NCPU, THERMAL_ZONES, SimDevice
 
 KERNEL_RELEASE = "6.17.0-1029-nvidia"
-DOCKER_VERSION = "28.3.3"
 USER = "spark"
 ROOTFS = Path(__file__).with_name("rootfs")
-RELAYED = ("nvidia-smi", "docker", "kill")
 # ConnectX-7: two RDMA ports; the first is cabled and ACTIVE, the second DOWN
 IB_DEVICES = (("rocep1s0f0", "enp1s0f0np0"), ("rocep1s0f1", "enp1s0f1np1"))
 RAIL_WATTS = {"sys_total": 38.0, "soc_pkg": 14.0, "cpu_gpu": 9.0, "gpu": 0.0,
@@ -133,16 +134,16 @@ def ib_port(hostname: str, index: int) -> dict[str, str]:
 class DeviceRoot:
     """The directory tree one simulated device's shell sees under $SPARKTUI_ROOT."""
 
-    def __init__(self, device: SimDevice, path: str, relay_socket: str) -> None:
-        self.device, self.path, self.relay_socket = device, Path(path), relay_socket
+    def __init__(self, device: SimDevice, path: str) -> None:
+        self.device, self.path = device, Path(path)
         self.home = self.path / "home" / USER
         self._gpu_pids: set[int] = set()
         self._written: dict[str, str] = {}
         self._started = device.wall_time()
         shutil.copytree(ROOTFS, self.path, dirs_exist_ok=True)
-        relay = f"#!{sys.executable} -S\n" + Path(standin.__file__).read_text(encoding="utf-8")
-        for name in RELAYED:  # -S: no site-packages to import, it starts in ~20 ms
-            self.write(f"bin/{name}", relay)
+        python, tools = shlex.quote(sys.executable), shlex.quote(standin.__file__)
+        for name in standin.TOOLS:  # -S: no site-packages to import, it starts in ~30 ms
+            self.write(f"bin/{name}", f'#!/bin/sh\nexec {python} -S {tools} {name} "$@"\n')
         for entry in (self.path / "bin").iterdir():
             entry.chmod(0o755)
         files = {"etc/hostname": device.hostname + "\n",
@@ -166,8 +167,7 @@ class DeviceRoot:
         for every login name."""
         env = {"PATH": f"{self.path / 'bin'}:/usr/local/bin:/usr/bin:/bin",
                "HOME": str(self.home), "USER": user, "LOGNAME": user, "SHELL": "/bin/sh",
-               "LANG": "C.UTF-8", "SPARKTUI_ROOT": str(self.path),
-               standin.SOCKET_ENV: self.relay_socket}
+               "LANG": "C.UTF-8", "SPARKTUI_ROOT": str(self.path)}
         return env | ({"TERM": term} if term else {})
 
     def write(self, relative: str, text: str) -> None:
@@ -179,6 +179,10 @@ class DeviceRoot:
         temp = path.with_name(f".{path.name}.new")
         temp.write_text(text, encoding="utf-8")
         os.replace(temp, path)
+
+    def unlink(self, relative: str) -> None:
+        self._written.pop(relative, None)
+        (self.path / relative).unlink(missing_ok=True)
 
     def remove(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
@@ -192,6 +196,7 @@ class DeviceRoot:
                 if lever == "drop_caches":
                     memory.drop_caches()
                 path.write_text("0\n")
+        self._act_on_kills()
         now = device.clock()
         meminfo = device.meminfo(now)
         kb = {line.split(":")[0]: int(line.split()[1]) for line in meminfo.splitlines()}
@@ -207,7 +212,8 @@ class DeviceRoot:
         self.write("proc/loadavg", device.loadavg(now))
         for zone, (_, milli) in enumerate(device.thermal(now)):
             self.write(f"sys/class/thermal/thermal_zone{zone}/temp", f"{milli}\n")
-        gpu_w = float(device.gpu(0, now)["power.draw"])
+        reading = device.nvidia_smi_reading(now)
+        gpu_w = float(reading["gpus"][0]["power.draw"])
         for rail, watts in enumerate([gpu_w + w for w in RAIL_WATTS.values()] + [140.0, 240.0],
                                      start=1):
             self.write(f"{SPBM_HWMON}/power{rail}_input", f"{int(watts * 1e6)}\n")
@@ -218,6 +224,7 @@ class DeviceRoot:
         self._write_network()
         grow_download(self.home, self._started, device.wall_time(now))
         self._write_processes(now)
+        self.write(standin.READING, json.dumps(reading))  # its processes' /proc files first
         self.write("var/log/journal-previous", "".join(
             f"2026-01-01T00:00:{i % 60:02d}+0000 {device.hostname} {line}\n"
             for i, line in enumerate(memory.previous)))
@@ -225,6 +232,18 @@ class DeviceRoot:
         self.write("proc/stat", device.proc_stat(now))
         up = device.uptime_s(now)
         self.write("proc/uptime", f"{up:.2f} {up * NCPU * 0.93:.2f}\n")
+
+    def _act_on_kills(self) -> None:
+        """End the processes `kill` asked to end since (it checked that they may be)."""
+        requests = self.path / standin.KILLS
+        taken = requests.with_name(".kills-taken")
+        try:  # moved aside first: a kill appending meanwhile starts a new file
+            os.replace(requests, taken)
+        except FileNotFoundError:
+            return
+        for pid in taken.read_text(encoding="utf-8").split():
+            with contextlib.suppress(ProcessLookupError, PermissionError):  # gone meanwhile
+                self.device.kill(int(pid))
 
     def _write_network(self) -> None:
         """What `ip -o addr` and `ip neigh` print (bin/ip reads these)."""

@@ -1,58 +1,135 @@
-"""A tool on the simulated Spark's PATH that asks the device model (sim.ssh.relay).
+"""The simulated Spark's `nvidia-smi`, `docker` and `kill`: tools over files, like its others.
 
-`nvidia-smi`, `docker` and `kill` in the device root's bin/ are copies of this file:
-the model of the GPU, the processes and the Docker engine lives in the simulator's
-process, so the stand-in relays its name, arguments and stdin there over a UNIX
-socket and writes back what comes: frames of one kind byte (o: stdout, e: stderr,
-x: exit status), a 4-byte length, the bytes. Standard library only and no package
-imports: it starts per call (python -S).
+bin/NAME in the device root runs this file with NAME first. It reads what the
+simulator writes under $SPARKTUI_ROOT: the GPU model's reading (sim.device.root
+writes it on every refresh) and the containers' `docker ps` rows (the simulated
+engine writes them on every container event; no file: no daemon). A `kill`
+appends its pids to a file that the next refresh acts on, as the memory levers
+work. Standard library only, run with python -S: it starts per call.
 """
 
-import contextlib
 import json
 import os
-import socket
-import struct
 import sys
-import threading
+import time
 
-SOCKET_ENV = "SPARKTUI_SIM_SOCKET"
+if __name__ == "__main__":  # run by bin/NAME: nvsmi is in the checkout this file is in
+    sys.path.insert(0, __file__.rsplit(os.sep, 4)[0])  # .../sparktui/sim/device/standin.py
+from sparktui.sim.device import nvsmi
+
+READING = "sim/nvidia-smi.json"
+KILLS = "sim/kill-requests"  # a pid a line
+CONTAINERS = "sim/docker-ps.jsonl"
+DOCKER_VERSION = "28.3.3"
+NO_DAEMON = ("Cannot connect to the Docker daemon at unix:///var/run/docker.sock. "
+             "Is the docker daemon running?\n")
 
 
-def relay_stdin(sock: socket.socket) -> None:
-    """Send stdin on as it comes (a `docker exec -it` shell reads it); then end our half."""
+def on_device(relative: str) -> str:
+    return os.path.join(os.environ["SPARKTUI_ROOT"], relative)
+
+
+def read_reading() -> dict:
+    with open(on_device(READING), encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def out(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def nvidia_smi(args: list[str]) -> int:
+    reading = read_reading()
     try:
-        while data := os.read(0, 65536):
-            sock.sendall(data)
-        sock.shutdown(socket.SHUT_WR)
-    except OSError:  # no stdin (fd 0 closed), or the answer is complete and the socket gone
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_WR)
+        inv = nvsmi.parse(args, reading)
+        text = nvsmi.tick(inv, reading, first=True)
+    except nvsmi.NvsmiError as exc:
+        sys.stdout.write(exc.stdout)
+        sys.stderr.write(exc.stderr)
+        return exc.exit_status
+    start, n = time.monotonic(), 0
+    while True:  # a loop keeps a fixed schedule, as the real one; ends when the reader goes
+        out(text)
+        if inv.interval is None:
+            return 0
+        n += 1
+        time.sleep(max(0.0, start + n * inv.interval - time.monotonic()))
+        text = nvsmi.tick(inv, read_reading(), first=False)
 
 
-def main() -> int:
-    name = os.path.basename(sys.argv[0])
+def kill(args: list[str]) -> int:
+    """`kill [-SIG] PID...`: the product's way to end a (simulated) process. The errors are
+    worded as dash's builtin words them; a container's process is root's."""
+    apps = {app["pid"]: app for app in read_reading()["apps"]}
+    status, pids = 0, []
+    for word in [a for a in args if not a.startswith("-")]:
+        pid = int(word) if word.isdigit() else None
+        error = ("Illegal number" if pid is None else "No such process" if pid not in apps
+                 else "Operation not permitted" if apps[pid]["container_id"] else "")
+        if error:
+            sys.stderr.write(f"sh: 1: kill: {error}\n")
+            status = 1
+        else:
+            pids.append(f"{pid}\n")
+    with open(on_device(KILLS), "a", encoding="utf-8") as fh:
+        fh.write("".join(pids))
+    return status
+
+
+def docker(args: list[str]) -> int:
+    """What the product runs: `docker version`, `docker ps --format '{{json .}}'` (chat's
+    endpoint discovery) and the Containers tab's `docker exec -it ID sh`."""
     try:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.connect(os.environ[SOCKET_ENV])
-    except (KeyError, OSError) as exc:
-        sys.stderr.write(f"{name}: the simulated device does not answer: {exc}\n")
-        return 127
-    sock.sendall(json.dumps([name, *sys.argv[1:]]).encode() + b"\n")
-    threading.Thread(target=relay_stdin, args=(sock,), daemon=True).start()
-    answer = sock.makefile("rb")
-    while len(head := answer.read(5)) == 5:
-        payload = answer.read(struct.unpack(">I", head[1:])[0])
-        if head[:1] == b"x":
-            return int(payload)
-        out = sys.stdout if head[:1] == b"o" else sys.stderr
-        out.buffer.write(payload)
-        out.flush()
-    return 0
+        with open(on_device(CONTAINERS), encoding="utf-8") as fh:
+            rows = [json.loads(line) for line in fh]
+    except FileNotFoundError:
+        sys.stderr.write(NO_DAEMON)
+        return 1
+    if args[:1] == ["version"]:
+        out(DOCKER_VERSION + "\n")
+        return 0
+    if args[:1] == ["ps"]:
+        for row in rows:
+            if row["State"] == "running" or "-a" in args or "--all" in args:
+                out(json.dumps(row) + "\n")
+        return 0
+    words = [w for w in args[1:] if w not in ("-i", "-t", "-it", "-ti")]
+    if args[:1] == ["exec"] and len(words) == 2:
+        return container_shell(rows, words[0])
+    sys.stderr.write(f"docker: '{' '.join(args[:1])}' is not simulated here\n")
+    return 1
 
+
+def container_shell(rows: list[dict], ref: str) -> int:
+    """A small shell "in" the container: prompt, read lines, answer; `exit` (or EOF) ends it."""
+    name = ref.lstrip("/")
+    # by name, or by an id: docker ps shows the first 12 digits, the product has all 64
+    found = next((row for row in rows if name == row["Names"] or (len(name) >= 4 and (
+        row["ID"].startswith(name) or name.startswith(row["ID"])))), None)
+    if found is None or found["State"] != "running":
+        sys.stderr.write(f"Error response from daemon: container {ref} is not running\n")
+        return 1
+    answers = {"hostname": found["ID"] + "\n", "pwd": "/\n"}
+    status = 0
+    while True:
+        out("/ # ")
+        line = sys.stdin.buffer.readline().decode(errors="replace")
+        words = line.split() or [""]
+        if not line or words[0] == "exit":
+            return int(words[1]) if words[1:] and words[1].isdigit() else status
+        if words[0] == "echo":
+            answers["echo"] = " ".join(words[1:]) + "\n"
+        if words[0]:
+            status = 0 if words[0] in answers else 127
+            out(answers.get(words[0], f"sh: {words[0]}: not simulated here\n"))
+
+
+TOOLS = {"nvidia-smi": nvidia_smi, "kill": kill, "docker": docker}
 
 if __name__ == "__main__":
     try:
-        sys.exit(main())
-    except (BrokenPipeError, KeyboardInterrupt):
+        sys.exit(TOOLS[sys.argv[1]](sys.argv[2:]))
+    except (BrokenPipeError, KeyboardInterrupt):  # the reader went: leave quietly, as the tool
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no flush error at exit
         sys.exit(0)

@@ -21,7 +21,8 @@ from typing import Any
 
 from sparktui.core.aio import within
 from sparktui.sim.device.gpu_model import MEM_TOTAL_KB, NCPU
-from sparktui.sim.device.root import DOCKER_VERSION, KERNEL_RELEASE
+from sparktui.sim.device.root import KERNEL_RELEASE, DeviceRoot
+from sparktui.sim.device.standin import CONTAINERS, DOCKER_VERSION
 from sparktui.sim.docker.seed import SEED_HOME
 from sparktui.sim.docker.state import Container, DockerState, EngineError, rfc3339
 from sparktui.sim.http import Exchange, Handler, HttpServer, Request
@@ -39,6 +40,7 @@ class SimDockerEngine:
         self._servers: list[HttpServer] = []
         self._ticker: asyncio.Task[None] | None = None
         self._model_server: Handler | None = None
+        self._device_root: DeviceRoot | None = None  # where `docker ps` reads (once attached)
 
     @property
     def running(self) -> bool:
@@ -52,13 +54,16 @@ class SimDockerEngine:
 
     async def attach(self, server: Any, *, model_server: Handler | None = None) -> None:
         """Be the Docker of simulated Spark `server` (a SimServer): its docker.sock is this
-        engine's (for its forwards and its shell's probe), its docker stand-in asks here,
-        deployed models load into its memory, and their published ports answer."""
+        engine's (for its forwards and its shell's probe), its docker stand-in reads the
+        containers written there, deployed models load into its memory, and their published
+        ports answer."""
         for path in ("var/run/docker.sock", "run/docker.sock"):
             link = os.path.join(server.root.path, path)
             os.makedirs(os.path.dirname(link), exist_ok=True)
             os.symlink(self.path, link)
-        server.device.docker_engine = self
+        self._device_root = server.root
+        self.state.on_event = self._write_ps
+        self._write_ps()
         for c in self.state.containers.values():  # the seeded volumes: the device's home
             c.host_config["Binds"] = [bind.replace(SEED_HOME, str(server.root.home), 1)
                                       for bind in c.host_config.get("Binds") or []]
@@ -76,6 +81,12 @@ class SimDockerEngine:
         return next((c for c in self.state.containers.values()
                      if c.running and not c.seeded and port in c.host_ports()), None)
 
+    def _write_ps(self) -> None:
+        """The containers as the device's `docker ps` shows them (sim.device.standin)."""
+        if self._device_root is not None and self.running:
+            self._device_root.write(CONTAINERS, "".join(
+                json.dumps(c.ps_row()) + "\n" for c in self.state.containers.values()))
+
     async def close(self) -> None:
         for server in self._servers:  # long streams (events, follow) end with the engine
             await server.close()
@@ -84,6 +95,8 @@ class SimDockerEngine:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
+        if self._device_root is not None:  # no file, no daemon: what the stand-in says then
+            self._device_root.unlink(CONTAINERS)
 
     async def _front(self, request: Request, exchange: Exchange) -> None:
         """A deployed container's server, found by the port the client asked for."""

@@ -11,7 +11,7 @@ import asyncio
 import hashlib
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -151,6 +151,7 @@ class DockerState:
         self.memory: SimMemory | None = None  # the device's, once attached
         self.boot = time.time() - 3 * 86_400
         self.subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
+        self.on_event: Callable[[], None] = lambda: None  # after each (the engine writes ps)
         self._seq, self._pid = 0, 2_000
         for spec in seed.SEED_CONTAINERS:
             self._seed(*spec)
@@ -181,6 +182,7 @@ class DockerState:
                  "scope": "local", "time": int(now), "timeNano": int(now * 1e9)}
         for queue in self.subscribers:
             queue.put_nowait(event)
+        self.on_event()
 
     def log(self, c: Container, stream: int, text: str, wall: float | None = None) -> None:
         for key, value in (("model", c.model or "the configured model"), ("port", c.port),

@@ -1,1 +1,1 @@
-"""SSH to the simulated Spark: the server, a real sh per session, the stand-ins' relay."""
+"""SSH to the simulated Spark: the server, a real sh per session."""

@@ -27,11 +27,10 @@ from sparktui.core.aio import within
 from sparktui.core.device import is_loopback
 from sparktui.sim.device.gpu_model import SimDevice
 from sparktui.sim.device.root import DeviceRoot
-from sparktui.sim.ssh.relay import Relay
 
 REFRESH_S = 0.25  # how fresh the device's /proc and /sys files are
 #: the user's shell start-up: `kill`, a builtin that would reach this machine's
-#: processes, asks the model instead
+#: processes, is the device's stand-in instead (sim.device.standin)
 PROLOGUE = 'kill() { "$SPARKTUI_ROOT/bin/kill" "$@"; }\n'
 
 
@@ -43,8 +42,8 @@ def _kill_group(pid: int, sig: int = signal.SIGKILL) -> None:
 class SimServer:
     """A running simulated Spark. Create it with `start_sim()`."""
 
-    def __init__(self, device: SimDevice, root: DeviceRoot, relay: Relay) -> None:
-        self.device, self.root, self._relay = device, root, relay
+    def __init__(self, device: SimDevice, root: DeviceRoot) -> None:
+        self.device, self.root = device, root
         self.sh = shutil.which("sh") or "sh"  # start_sim made sure there is one
         self.host_key = asyncssh.generate_private_key("ssh-ed25519")
         self.client_key = asyncssh.generate_private_key("ssh-ed25519")
@@ -105,7 +104,6 @@ class SimServer:
             self._refresher.cancel()
             with contextlib.suppress(BaseException):
                 await self._refresher
-        await self._relay.close()
         await asyncio.to_thread(self.root.remove)
 
     async def _serve(self, process: asyncssh.SSHServerProcess) -> None:
@@ -200,8 +198,7 @@ async def start_sim(host: str = "127.0.0.1", port: int = 0, *, gpus: int = 1,
     path = tempfile.mkdtemp(prefix="sparktui-sim-",
                             dir="/dev/shm" if os.access("/dev/shm", os.W_OK) else None)
     try:
-        root = DeviceRoot(device, path, os.path.join(path, "relay.sock"))
-        sim = SimServer(device, root, await Relay(device).start(root.relay_socket))
+        sim = SimServer(device, DeviceRoot(device, path))
     except BaseException:
         shutil.rmtree(path, ignore_errors=True)
         raise
