@@ -167,7 +167,7 @@ async def test_two_lone_active_links_are_probably_each_other() -> None:
 
 def test_nvidia_smi_query_sections() -> None:
     sim = SimDevice(gpus=1)
-    sections = split_nvsmi_query(detail_report(sim, sim.clock()))
+    sections = split_nvsmi_query(detail_report(sim.nvidia_smi_reading()))
     titles = [s.title for s in sections]
     assert titles[0] == "Summary"
     assert {"PCI", "FB Memory Usage", "Clocks", "Temperature"} <= set(titles)
@@ -176,7 +176,7 @@ def test_nvidia_smi_query_sections() -> None:
     pci = next(s for s in sections if s.title == "PCI")
     assert "Bus Id" in pci.body and "PCIe Generation" in pci.body
     two = SimDevice(gpus=2)
-    titles = [s.title for s in split_nvsmi_query(detail_report(two, two.clock()))]
+    titles = [s.title for s in split_nvsmi_query(detail_report(two.nvidia_smi_reading()))]
     assert sum(t.endswith(": Clocks") for t in titles) == 2
 
 

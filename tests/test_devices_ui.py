@@ -264,7 +264,7 @@ async def test_a_process_kill_is_audited_and_read_only_refuses(tmp_path: Path,
         result = await service.kill_process(pid)
         assert result.ok
         missing = await service.kill_process(pid)  # gone now: the failure is recorded too
-        assert not missing.ok
+        assert not missing.ok and missing.stderr == "sh: 1: kill: No such process\n"
     finally:
         await spark.close()
     entries = audit.entries()
