@@ -265,12 +265,7 @@ class SimDevice:
         return sorted([*procs, *self.container_processes()], key=lambda p: p.pid)
 
     def kill(self, pid: int, now: float | None = None) -> None:
-        """End a simulated process, as os.kill would: ProcessLookupError / PermissionError."""
-        alive = {p.pid: p for p in self.compute_apps(now)}
-        if pid not in alive:
-            raise ProcessLookupError(pid)
-        if alive[pid].container_id:  # a container's process is root's
-            raise PermissionError(pid)
+        """End a simulated process (the kill stand-in checked that it runs and is the user's)."""
         if pid in self._manual_pid:
             self.set_load(0, self._manual_pid.index(pid))
         else:

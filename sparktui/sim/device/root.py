@@ -234,15 +234,11 @@ class DeviceRoot:
         self.write("proc/uptime", f"{up:.2f} {up * NCPU * 0.93:.2f}\n")
 
     def _act_on_kills(self) -> None:
-        """End the processes `kill` asked to end since (it checked that they may be)."""
-        requests = self.path / standin.KILLS
-        taken = requests.with_name(".kills-taken")
-        try:  # moved aside first: a kill appending meanwhile starts a new file
-            os.replace(requests, taken)
-        except FileNotFoundError:
-            return
-        for pid in taken.read_text(encoding="utf-8").split():
-            with contextlib.suppress(ProcessLookupError, PermissionError):  # gone meanwhile
+        """End the processes `kill` asked to end since (sim.device.standin checked them)."""
+        taken = self.path / "sim/.kills-taken"
+        with contextlib.suppress(FileNotFoundError):  # moved aside: a new kill starts a new file
+            os.replace(self.path / standin.KILLS, taken)
+            for pid in taken.read_text(encoding="utf-8").split():
                 self.device.kill(int(pid))
 
     def _write_network(self) -> None:

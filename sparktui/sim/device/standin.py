@@ -1,11 +1,10 @@
-"""The simulated Spark's `nvidia-smi`, `docker` and `kill`: tools over files, like its others.
+"""The simulated Spark's `nvidia-smi`, `docker` and `kill`: tools over its files, as its others.
 
-bin/NAME in the device root runs this file with NAME first. It reads what the
-simulator writes under $SPARKTUI_ROOT: the GPU model's reading (sim.device.root
-writes it on every refresh) and the containers' `docker ps` rows (the simulated
-engine writes them on every container event; no file: no daemon). A `kill`
-appends its pids to a file that the next refresh acts on, as the memory levers
-work. Standard library only, run with python -S: it starts per call.
+bin/NAME runs this file with NAME first. It reads under $SPARKTUI_ROOT the GPU
+model's reading (sim.device.root writes it on every refresh) and the containers'
+`docker ps` rows (the engine writes them on every container event; no file: no
+daemon); `kill` appends to a file that the next refresh acts on, as the memory
+levers work. Standard library only, run with python -S: it starts per call.
 """
 
 import json
@@ -29,51 +28,44 @@ def on_device(relative: str) -> str:
     return os.path.join(os.environ["SPARKTUI_ROOT"], relative)
 
 
-def read_reading() -> dict:
+def reading() -> dict:
     with open(on_device(READING), encoding="utf-8") as fh:
         return json.load(fh)
 
 
-def out(text: str) -> None:
-    sys.stdout.write(text)
-    sys.stdout.flush()
-
-
 def nvidia_smi(args: list[str]) -> int:
-    reading = read_reading()
+    current = reading()
     try:
-        inv = nvsmi.parse(args, reading)
-        text = nvsmi.tick(inv, reading, first=True)
+        inv = nvsmi.parse(args, current)
+        text = nvsmi.tick(inv, current, first=True)
     except nvsmi.NvsmiError as exc:
-        sys.stdout.write(exc.stdout)
-        sys.stderr.write(exc.stderr)
+        print(exc.stdout, end="")
+        print(exc.stderr, end="", file=sys.stderr)
         return exc.exit_status
     start, n = time.monotonic(), 0
     while True:  # a loop keeps a fixed schedule, as the real one; ends when the reader goes
-        out(text)
+        print(text, end="", flush=True)
         if inv.interval is None:
             return 0
         n += 1
         time.sleep(max(0.0, start + n * inv.interval - time.monotonic()))
-        text = nvsmi.tick(inv, read_reading(), first=False)
+        text = nvsmi.tick(inv, reading(), first=False)
 
 
 def kill(args: list[str]) -> int:
-    """`kill [-SIG] PID...`: the product's way to end a (simulated) process. The errors are
-    worded as dash's builtin words them; a container's process is root's."""
-    apps = {app["pid"]: app for app in read_reading()["apps"]}
-    status, pids = 0, []
+    """`kill [-SIG] PID...`, the product's way to end a process: errors in dash's words."""
+    apps = {app["pid"]: app for app in reading()["apps"]}
+    status = 0
     for word in [a for a in args if not a.startswith("-")]:
         pid = int(word) if word.isdigit() else None
         error = ("Illegal number" if pid is None else "No such process" if pid not in apps
-                 else "Operation not permitted" if apps[pid]["container_id"] else "")
+                 else "Operation not permitted" if apps[pid]["container_id"] else "")  # root's
         if error:
-            sys.stderr.write(f"sh: 1: kill: {error}\n")
+            print(f"sh: 1: kill: {error}", file=sys.stderr)
             status = 1
         else:
-            pids.append(f"{pid}\n")
-    with open(on_device(KILLS), "a", encoding="utf-8") as fh:
-        fh.write("".join(pids))
+            with open(on_device(KILLS), "a", encoding="utf-8") as fh:
+                fh.write(f"{pid}\n")
     return status
 
 
@@ -84,20 +76,20 @@ def docker(args: list[str]) -> int:
         with open(on_device(CONTAINERS), encoding="utf-8") as fh:
             rows = [json.loads(line) for line in fh]
     except FileNotFoundError:
-        sys.stderr.write(NO_DAEMON)
+        print(NO_DAEMON, end="", file=sys.stderr)
         return 1
     if args[:1] == ["version"]:
-        out(DOCKER_VERSION + "\n")
+        print(DOCKER_VERSION)
         return 0
     if args[:1] == ["ps"]:
         for row in rows:
             if row["State"] == "running" or "-a" in args or "--all" in args:
-                out(json.dumps(row) + "\n")
+                print(json.dumps(row))
         return 0
     words = [w for w in args[1:] if w not in ("-i", "-t", "-it", "-ti")]
     if args[:1] == ["exec"] and len(words) == 2:
         return container_shell(rows, words[0])
-    sys.stderr.write(f"docker: '{' '.join(args[:1])}' is not simulated here\n")
+    print(f"docker: '{' '.join(args[:1])}' is not simulated here", file=sys.stderr)
     return 1
 
 
@@ -108,21 +100,19 @@ def container_shell(rows: list[dict], ref: str) -> int:
     found = next((row for row in rows if name == row["Names"] or (len(name) >= 4 and (
         row["ID"].startswith(name) or name.startswith(row["ID"])))), None)
     if found is None or found["State"] != "running":
-        sys.stderr.write(f"Error response from daemon: container {ref} is not running\n")
+        print(f"Error response from daemon: container {ref} is not running", file=sys.stderr)
         return 1
-    answers = {"hostname": found["ID"] + "\n", "pwd": "/\n"}
     status = 0
     while True:
-        out("/ # ")
+        print("/ # ", end="", flush=True)
         line = sys.stdin.buffer.readline().decode(errors="replace")
-        words = line.split() or [""]
-        if not line or words[0] == "exit":
-            return int(words[1]) if words[1:] and words[1].isdigit() else status
-        if words[0] == "echo":
-            answers["echo"] = " ".join(words[1:]) + "\n"
-        if words[0]:
-            status = 0 if words[0] in answers else 127
-            out(answers.get(words[0], f"sh: {words[0]}: not simulated here\n"))
+        command, *rest = line.split() or [""]
+        if not line or command == "exit":
+            return int(rest[0]) if rest and rest[0].isdigit() else status
+        answers = {"hostname": found["ID"], "pwd": "/", "echo": " ".join(rest)}
+        if command:
+            status = 0 if command in answers else 127
+            print(answers.get(command, f"sh: {command}: not simulated here"), flush=True)
 
 
 TOOLS = {"nvidia-smi": nvidia_smi, "kill": kill, "docker": docker}

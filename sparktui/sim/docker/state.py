@@ -156,15 +156,12 @@ class DockerState:
         for spec in seed.SEED_CONTAINERS:
             self._seed(*spec)
 
-    def find(self, ref: str) -> Container | None:
-        ref = ref.lstrip("/")
-        return next((c for c in self.containers.values() if ref in (c.id, c.name)
-                     or (len(ref) >= 4 and c.id.startswith(ref))), None)
-
     def container(self, ref: str) -> Container:
-        if (found := self.find(ref)) is None:
-            raise EngineError(404, f"No such container: {ref}")
-        return found
+        name = ref.lstrip("/")
+        for c in self.containers.values():
+            if name in (c.id, c.name) or (len(name) >= 4 and c.id.startswith(name)):
+                return c
+        raise EngineError(404, f"No such container: {ref}")
 
     def image_id(self, ref: str) -> str:
         """By name, id or pinned digest."""
