@@ -180,6 +180,30 @@ async def test_interactive_shell(conn):
     assert result.exit_status == 3
 
 
+async def test_closing_while_commands_start_leaves_no_files(tmp_path):
+    """Each command refreshes the device's files in a thread first: a close meanwhile waits
+    for it, or a thread writing on would leave the tree behind (in /dev/shm)."""
+    sim = await start_sim(seed=12)
+    key, known_hosts = sim.write_client_files(str(tmp_path))
+    conn = await asyncssh.connect(sim.host, sim.port, username="u", client_keys=[key],
+                                  known_hosts=known_hosts, agent_path=None, config=None)
+    started = asyncio.Semaphore(0)
+
+    async def keep_starting() -> None:
+        with contextlib.suppress(Exception):  # until the server goes
+            while True:
+                await conn.run("true")
+                started.release()
+
+    starters = [asyncio.ensure_future(keep_starting()) for _ in range(4)]
+    for _ in range(8):  # commands are coming and going
+        await within(started.acquire(), 10)
+    await sim.close()
+    await within(asyncio.gather(*starters), 10)
+    conn.close()
+    assert not os.path.exists(sim.root.path)
+
+
 async def test_wrong_key_and_passwords_are_refused(sim: SimServer, tmp_path):
     _, known_hosts = sim.write_client_files(str(tmp_path))
     other = asyncssh.generate_private_key("ssh-ed25519")

@@ -23,6 +23,7 @@ import os
 import shlex
 import shutil
 import sys
+import threading
 from pathlib import Path
 
 from sparktui.sim.device import standin
@@ -139,6 +140,7 @@ class DeviceRoot:
         self.home = self.path / "home" / USER
         self._gpu_pids: set[int] = set()
         self._written: dict[str, str] = {}
+        self._refreshing = threading.Lock()  # a refresh's thread outlives a cancelled caller
         self._started = device.wall_time()
         shutil.copytree(ROOTFS, self.path, dirs_exist_ok=True)
         python, tools = shlex.quote(sys.executable), shlex.quote(standin.__file__)
@@ -173,6 +175,8 @@ class DeviceRoot:
     def write(self, relative: str, text: str) -> None:
         if self._written.get(relative) == text:
             return  # a rename costs more than everything else a refresh does
+        if not self.path.is_dir():
+            return  # removed: a late writer (the engine's events) must not make it again
         self._written[relative] = text
         path = self.path / relative
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -185,10 +189,16 @@ class DeviceRoot:
         (self.path / relative).unlink(missing_ok=True)
 
     def remove(self) -> None:
-        shutil.rmtree(self.path, ignore_errors=True)
+        with self._refreshing:  # not while a refresh writes: it would leave its files behind
+            shutil.rmtree(self.path, ignore_errors=True)
 
     def refresh(self) -> None:
         """Write the current state; act on a lever pulled since (blocking: a few small files)."""
+        with self._refreshing:
+            if self.path.is_dir():  # not removed
+                self._refresh()
+
+    def _refresh(self) -> None:
         device, memory = self.device, self.device.memory
         for lever in ("drop_caches", "compact_memory"):  # buddyinfo follows MemFree
             path = self.path / "proc/sys/vm" / lever
