@@ -151,6 +151,7 @@ async def test_demo_gauges_charts_processes_and_kill() -> None:
         assert app.query_one("#gauge-clock", Gauge).reading.text.endswith("/ 3003 MHz")
         shown = screen_text(app)
         assert "Unified memory (host RAM shared with GPU)" in shown and "driver 580" in shown
+        assert_chart_margins_blank(app)
 
         status = app.query_one("#tel-status", Static)
 
@@ -214,6 +215,29 @@ async def test_demo_gauges_charts_processes_and_kill() -> None:
 
         await wait_until(pilot, killed, timeout=15)
         assert str(victim.pid) not in table.rows
+
+        # at 80x24 the cut layer beneath the charts lies under their margins too
+        await pilot.resize_terminal(80, 24)
+        await wait_until(pilot, lambda: all(
+            chart.region.width == chart.content_size.width and chart.region.width < 20
+            for chart in app.query(Chart) if chart.region.width), what="charts at 80x24")
+        assert_chart_margins_blank(app)
+
+
+def assert_chart_margins_blank(app: SparkApp) -> None:
+    """The margin after each chart is blank: the CutGrid beneath the charts shows there,
+    and must show nothing (a bare Widget there printed its CSS name, "Widget.cut")."""
+    rows = screen_text(app).split("\n")
+    charts = [chart for chart in app.query(Chart) if chart.region.width]
+    assert len(charts) == 4
+    for chart in charts:
+        # the rows of it on screen (at 80x24 the card scrolls, and the chart's lower rows
+        # lie under the processes)
+        shown_rows = [y for y in range(chart.region.y, chart.region.bottom)
+                      if app.screen.get_widget_at(chart.region.x, y)[0] is chart]
+        assert shown_rows
+        column = [rows[y][chart.region.right] for y in shown_rows]
+        assert column == [" "] * len(column), f"after {chart.id}: {column}"
 
 
 async def test_demo_read_only_refuses_kills() -> None:

@@ -360,6 +360,14 @@ class TiledLine(Widget):
             tile.show(piece)
 
 
+class Cut(Widget):
+    """One blank column of a CutGrid. A bare Widget would print its CSS name
+    ("Widget.cut") wherever nothing covers it, such as the gaps between charts."""
+
+    def render(self) -> str:
+        return ""
+
+
 class CutGrid(Widget):
     """Blank columns on the `cuts` layer beneath a table, their edges at its columns'.
 
@@ -368,8 +376,9 @@ class CutGrid(Widget):
     falls in. A DataTable's changed cell was written from the table's left edge (a
     device row's name, address and every cell before the figure, each cell with its
     colour codes); over a CutGrid whose edges are the table's column edges it is
-    written alone, from its own column's edge. Nothing of the grid shows: the widgets
-    above cover it, and it has no background of its own. The parent must list the
+    written alone, from its own column's edge. Nothing of the grid shows: its cells
+    are blank and it has no background of its own, so where the widgets above leave
+    a gap (the margins between charts) the parent's background shows. The parent must list the
     layer first: `layers: cuts default;`. `LiveTable.align_cuts` keeps the edges.
     """
 
@@ -388,7 +397,7 @@ class CutGrid(Widget):
 
     def compose(self) -> ComposeResult:
         for _ in range(self.COLUMNS):
-            yield Widget(classes="cut -unused")
+            yield Cut(classes="cut -unused")
 
     def cut_at(self, edges: list[int]) -> None:
         """Cut the lines at these x offsets (from the grid's left edge, ascending)."""
