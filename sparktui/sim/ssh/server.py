@@ -95,11 +95,15 @@ class SimServer:
             _kill_group(group)
         if self._acceptor is not None:
             self._acceptor.close()
-            await self._acceptor.wait_closed()
+        # the connections before waiting on the listener: since Python 3.12 its
+        # wait_closed() waits for every connection it accepted, and a client that
+        # keeps its connection (the app, closing its demo) would wait for ever
         for conn in list(self._conns):
             conn.close()
             with contextlib.suppress(Exception):
                 await within(conn.wait_closed(), 2)
+        if self._acceptor is not None:
+            await self._acceptor.wait_closed()
         if self._refresher is not None:
             self._refresher.cancel()
             with contextlib.suppress(BaseException):
