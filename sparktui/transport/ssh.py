@@ -247,6 +247,8 @@ def kill_tagged_command(tag: str) -> str:
 
 #: what one `run` keeps of each of stdout and stderr; the rest is read and dropped
 MAX_RUN_OUTPUT = 8 * 1024 * 1024
+#: how long closing a port forward waits for the connections it accepted to end
+FORWARD_CLOSE_WAIT_S = 1.0
 
 
 class _BoundedText:
@@ -350,8 +352,12 @@ class _SSHForward(Forward):
         self.listen = listen
 
     async def close(self) -> None:
-        self._listener.close()
-        await self._listener.wait_closed()
+        self._listener.close()  # the port is free from here on
+        # Since Python 3.12 wait_closed() also waits for every connection the listener
+        # accepted, and a client may hold one open as long as it likes (a browser's
+        # keep-alive): each ends with its own channel, or with the SSH connection
+        with contextlib.suppress(TimeoutError):
+            await within(self._listener.wait_closed(), FORWARD_CLOSE_WAIT_S)
 
 
 class SSHTransport(Transport):
