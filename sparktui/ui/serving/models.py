@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import events, work
 from textual.app import ComposeResult
@@ -123,7 +125,10 @@ class ModelsScreen(LogsWorkerFailures, HelpKeyFirst):
             return ("name", "source", "size", "used", "state")
         return ("name", "size", "state")
 
-    def _set_columns(self, width: int) -> None:
+    def _set_columns(self, width: int, rows: Sequence[Sequence[Text]] = ()) -> None:
+        """Columns for `width`. Wide, each is as wide as its label or its widest cell in
+        `rows`: measured here, not left to DataTable's auto widths, which under load
+        stayed at the labels' widths for rows added while the screen was laid out."""
         self._columns = self._columns_for(width)
         self._wide = width >= WIDE_AT
         table = self.query_one(DataTable)
@@ -134,10 +139,13 @@ class ModelsScreen(LogsWorkerFailures, HelpKeyFirst):
             fixed["state"] = NARROW_STATE
         # each column has a cell padding of 1 on each side; 2 more for the scrollbar
         name_width = max(12, width - sum(fixed.values()) - 2 * len(self._columns) - 2)
-        for key in self._columns:
+        for index, key in enumerate(self._columns):
             label = "In use / dl" if narrow and key == "state" else COLUMN_LABELS[key]
-            table.add_column(label, key=key,
-                             width=None if self._wide else fixed.get(key, name_width))
+            if self._wide:
+                wanted = max([cell_len(label), *(row[index].cell_len for row in rows)])
+            else:
+                wanted = fixed.get(key, name_width)
+            table.add_column(label, key=key, width=wanted)
 
     async def on_unmount(self) -> None:
         await self.containers.close()
@@ -171,10 +179,13 @@ class ModelsScreen(LogsWorkerFailures, HelpKeyFirst):
         self._say(f"{len(self.models)} models ({roots}){docker} · d delete · f fit · r again")
 
     def _fill(self) -> None:
+        rows = [self._cells(model) for model in self.models]
+        if self._wide:
+            self._set_columns(self.size.width, rows)
         table = self.query_one(DataTable)
         table.clear()
-        for model in self.models:
-            table.add_row(*self._cells(model), key=model.id)
+        for model, cells in zip(self.models, rows, strict=True):
+            table.add_row(*cells, key=model.id)
 
     def _cells(self, model: CachedModel) -> tuple[Text, ...]:
         wide = self._wide
