@@ -204,6 +204,28 @@ async def test_closing_while_commands_start_leaves_no_files(tmp_path):
     assert not os.path.exists(sim.root.path)
 
 
+async def test_serves_from_a_loop_that_starts_tasks_eagerly(tmp_path):
+    """Textual's loop (Python 3.12+) starts tasks eagerly, and the demo's server runs in it:
+    with eager tasks asyncssh's server never answered a public-key request."""
+    loop = asyncio.get_running_loop()
+    eager = getattr(asyncio, "eager_task_factory", None)  # 3.12+; before, tasks are lazy
+    loop.set_task_factory(eager)
+    sim = None
+    try:
+        sim = await start_sim(seed=13)
+        key, known_hosts = sim.write_client_files(str(tmp_path))
+        conn = await within(asyncssh.connect(  # without the fix: no answer, for ever
+            sim.host, sim.port, username="spark", client_keys=[key], known_hosts=known_hosts,
+            agent_path=None, config=None), 10)
+        async with conn:
+            result = await within(conn.run("echo served"), 10)
+        assert result.stdout == "served\n"
+    finally:
+        loop.set_task_factory(None)
+        if sim is not None:
+            await sim.close()
+
+
 async def test_wrong_key_and_passwords_are_refused(sim: SimServer, tmp_path):
     _, known_hosts = sim.write_client_files(str(tmp_path))
     other = asyncssh.generate_private_key("ssh-ed25519")

@@ -197,6 +197,14 @@ async def start_sim(host: str = "127.0.0.1", port: int = 0, *, gpus: int = 1,
     if shutil.which("sh") is None:  # no sh, no simulated device: say so before anything starts
         raise RuntimeError("the simulated Spark runs the product's own scripts with a POSIX "
                            "`sh`, and this system has none (on Windows, run sparktui in WSL)")
+    # Textual runs its loop with asyncio's eager task factory (Python 3.12+), and the demo
+    # serves from that loop. asyncssh's server does not answer a public-key request when
+    # its tasks start eagerly (the client waits until it gives up), so this loop makes
+    # its tasks the ordinary way from here on. A real device's sshd is not affected:
+    # sparktui's client side connects under eager tasks.
+    loop = asyncio.get_running_loop()
+    if loop.get_task_factory() is getattr(asyncio, "eager_task_factory", object()):
+        loop.set_task_factory(None)
     device = device or SimDevice(gpus=gpus, seed=seed)
     # in memory where there is a tmpfs: the refresh replaces some 20 files 4 times a second
     path = tempfile.mkdtemp(prefix="sparktui-sim-",
